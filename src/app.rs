@@ -1,0 +1,166 @@
+//! The running bot, wired: templates, store, Slack client, actors, bus and
+//! sockets. `main` and the integration tests start Janus the same way,
+//! through [`start`], so the tests exercise exactly what ships.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::{Actors, Context};
+use crate::config::Config;
+use crate::render::{RenderError, Renderer};
+use crate::slack::{SlackApi, SlackError};
+use crate::socket::{self, SocketError, Tuning};
+use crate::store::{PgStore, Store, StoreError};
+
+/// Knobs that are not user configuration: the tests shorten them.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Socket Mode timings.
+    pub socket: Tuning,
+}
+
+/// Why Janus could not start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A template is missing or broken.
+    #[error(transparent)]
+    Templates(#[from] RenderError),
+    /// The database is unreachable or could not be migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bot token was refused.
+    #[error("SLACK_BOT_TOKEN (slack.bot_token) was refused by Slack ({0}); check the bot token")]
+    BotTokenRefused(String),
+    /// Slack could not be reached or answered oddly.
+    #[error(transparent)]
+    Slack(#[from] SlackError),
+}
+
+/// Why a running Janus stopped on its own.
+pub type RunError = SocketError;
+
+/// A started Janus.
+pub struct Running {
+    shutdown: CancellationToken,
+    connected: watch::Receiver<usize>,
+    task: JoinHandle<Result<(), RunError>>,
+}
+
+/// Builds everything and opens the sockets. Returns once the bot token has
+/// been checked and the database migrated; sockets connect in the
+/// background (see [`Running::wait_connected`]).
+pub async fn start(config: &Config, options: Options) -> Result<Running, StartError> {
+    let renderer = Renderer::load(config.templates_dir.as_deref())?;
+    for (enabled, what) in [
+        (config.auto_invite.is_some(), "auto_invite (user-group invite)"),
+        (config.providers.is_some(), "providers (status snapshots)"),
+        (config.react.is_some(), "react (react-to-create)"),
+        (config.statuspage.is_some(), "statuspage"),
+    ] {
+        if enabled {
+            tracing::warn!("{what} is enabled but not implemented in this version; ignored");
+        }
+    }
+    for warning in renderer.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let slack = SlackApi::new(
+        &config.slack.api_url,
+        &config.slack.bot_token,
+        &config.slack.app_token,
+    )?;
+
+    // The database and Slack are independent: check both at once.
+    let (store, bot) = tokio::join!(
+        async {
+            let store =
+                PgStore::connect(config.database_url(), config.database.max_connections).await?;
+            store.migrate().await?;
+            Ok::<_, StoreError>(store)
+        },
+        slack.auth_test()
+    );
+    let store: Arc<dyn Store> = Arc::new(store?);
+    let bot = bot.map_err(|e| match e.code() {
+        Some(code) if code.is_auth_failure() => StartError::BotTokenRefused(code.to_string()),
+        _ => StartError::Slack(e),
+    })?;
+    tracing::info!(bot_user_id = %bot.user_id, team_id = %bot.team_id, "bot token accepted");
+
+    let (actors, actor_tasks) = Actors::start(Context {
+        slack: slack.clone(),
+        store: store.clone(),
+        renderer,
+        bot,
+    });
+    let shutdown = CancellationToken::new();
+    let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
+    let (connected_tx, connected) = watch::channel(0);
+    let sockets = config.slack.sockets.into();
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let result = socket::run(
+            sockets,
+            slack,
+            bus,
+            options.socket,
+            connected_tx,
+            stop.clone(),
+        )
+        .await;
+        // The sockets held the last bus handles: the bus now drains its
+        // lanes, then the actors drain their inboxes.
+        stop.cancel();
+        let _ = bus_task.await;
+        for task in actor_tasks {
+            let _ = task.await;
+        }
+        result
+    });
+    Ok(Running {
+        shutdown,
+        connected,
+        task,
+    })
+}
+
+impl Running {
+    /// Waits until at least `n` sockets are open (said hello); `false` on timeout.
+    pub async fn wait_connected(&self, n: usize, timeout: Duration) -> bool {
+        let mut rx = self.connected.clone();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Sockets open right now.
+    pub fn connected(&self) -> usize {
+        *self.connected.borrow()
+    }
+
+    /// A token that stops Janus when cancelled (e.g. on SIGTERM).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs until stopped or until a fatal socket error.
+    pub async fn wait(self) -> Result<(), RunError> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => {
+                tracing::error!(error = %join, "Janus stopped unexpectedly");
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops: closes the sockets, lets the bus and actors finish, returns.
+    pub async fn stop(self) -> Result<(), RunError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}

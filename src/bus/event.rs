@@ -1,0 +1,249 @@
+//! Envelope → typed event, plus the two keys the bus needs: the dedupe key
+//! (what makes a redelivery recognisable) and the lane key (what must be
+//! handled in order).
+//!
+//! The keys are read from the raw JSON, not from the typed payload, so that
+//! an envelope slack-morphism cannot type is still deduplicated and ordered.
+
+use serde_json::Value;
+use slack_morphism::prelude::*;
+
+use super::envelope::{Envelope, EnvelopeKind};
+use crate::actors::incident::{Mention, SlashCommand};
+use crate::domain::ids::{ChannelId, MessageTs, UserId};
+
+/// What identifies one delivery of one thing, across sockets, restarts and
+/// replicas: Slack's `event_id` for events (redeliveries get a new envelope
+/// id but keep it), the envelope id for everything else.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DedupeKey(String);
+
+impl DedupeKey {
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Events with the same lane key are handled one after another, in arrival
+/// order; different keys run concurrently. The key is the channel the event
+/// concerns, which for anything inside an incident is the incident.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LaneKey(String);
+
+impl LaneKey {
+    /// The lane for events that concern no channel.
+    pub fn global() -> Self {
+        Self(String::new())
+    }
+}
+
+/// A typed event, ready for the actors.
+#[derive(Debug)]
+pub enum Event {
+    /// `app_mention`.
+    Mention(Mention),
+    /// A slash command.
+    Command {
+        /// The command's fields.
+        command: SlackCommandEvent,
+        /// Whether the ack already answered the person (e.g. usage).
+        answered_in_ack: bool,
+    },
+    /// A click, select, modal submission or shortcut.
+    Interaction(Box<SlackInteractionEvent>),
+    /// An Events API event Janus does not act on (yet).
+    Ignored {
+        /// Its `event.type`, for the log.
+        event_type: String,
+    },
+    /// A payload that did not parse; logged, never acted on.
+    Unparsed {
+        /// Why, with a snippet of the payload.
+        reason: String,
+    },
+}
+
+/// Reduces slack-morphism's command to the fields the actors use,
+/// validating the ids.
+pub fn slash_command(
+    command: SlackCommandEvent,
+    answered_in_ack: bool,
+) -> Result<SlashCommand, String> {
+    let bad = |what: &str| format!("slash command with a malformed {what}");
+    Ok(SlashCommand {
+        command: command.command.0,
+        text: command.text.unwrap_or_default(),
+        user: UserId::parse(command.user_id.as_ref()).map_err(|_| bad("user_id"))?,
+        channel: ChannelId::parse(command.channel_id.as_ref()).map_err(|_| bad("channel_id"))?,
+        response_url: command.response_url.0,
+        answered_in_ack,
+    })
+}
+
+/// The interaction's `type`, for logs.
+pub fn interaction_kind(interaction: &SlackInteractionEvent) -> &'static str {
+    match interaction {
+        SlackInteractionEvent::BlockActions(_) => "block_actions",
+        SlackInteractionEvent::BlockSuggestion(_) => "block_suggestion",
+        SlackInteractionEvent::DialogSubmission(_) => "dialog_submission",
+        SlackInteractionEvent::MessageAction(_) => "message_action",
+        SlackInteractionEvent::Shortcut(_) => "shortcut",
+        SlackInteractionEvent::ViewSubmission(_) => "view_submission",
+        SlackInteractionEvent::ViewClosed(_) => "view_closed",
+    }
+}
+
+/// Reads the dedupe key of an envelope.
+pub fn dedupe_key(envelope: &Envelope) -> DedupeKey {
+    match (&envelope.kind, envelope.payload.get("event_id")) {
+        (EnvelopeKind::EventsApi, Some(Value::String(id))) if !id.is_empty() => {
+            DedupeKey(format!("event:{id}"))
+        }
+        _ => DedupeKey(format!("envelope:{}", envelope.envelope_id)),
+    }
+}
+
+/// Reads the lane key of an envelope: the channel it concerns.
+pub fn lane_key(envelope: &Envelope) -> LaneKey {
+    let p = &envelope.payload;
+    let channel = match envelope.kind {
+        EnvelopeKind::EventsApi => p
+            .pointer("/event/channel")
+            .or_else(|| p.pointer("/event/item/channel")),
+        EnvelopeKind::SlashCommands => p.get("channel_id"),
+        EnvelopeKind::Interactive => p
+            .pointer("/channel/id")
+            .or_else(|| p.pointer("/container/channel_id")),
+        EnvelopeKind::Other(_) => None,
+    };
+    channel
+        .and_then(Value::as_str)
+        .map(|c| LaneKey(c.to_owned()))
+        .unwrap_or_else(LaneKey::global)
+}
+
+fn unparsed(what: &str, err: impl std::fmt::Display, payload: &Value) -> Event {
+    Event::Unparsed {
+        reason: format!(
+            "{what}: {err}; payload: {}",
+            crate::socket::frame::snippet(&payload.to_string(), 500)
+        ),
+    }
+}
+
+/// Types an envelope's payload.
+pub fn classify(envelope: &Envelope) -> Event {
+    let payload = &envelope.payload;
+    match &envelope.kind {
+        EnvelopeKind::EventsApi => {
+            match serde_json::from_value::<SlackPushEventCallback>(payload.clone()) {
+                Ok(callback) => classify_push(callback.event, payload),
+                Err(e) => unparsed("events_api payload", e, payload),
+            }
+        }
+        EnvelopeKind::SlashCommands => {
+            match serde_json::from_value::<SlackCommandEvent>(payload.clone()) {
+                Ok(command) => Event::Command {
+                    command,
+                    answered_in_ack: envelope.answered_in_ack,
+                },
+                Err(e) => unparsed("slash command payload", e, payload),
+            }
+        }
+        EnvelopeKind::Interactive => {
+            match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
+                Ok(interaction) => Event::Interaction(Box::new(interaction)),
+                Err(e) => unparsed("interactive payload", e, payload),
+            }
+        }
+        EnvelopeKind::Other(kind) => Event::Ignored {
+            event_type: format!("envelope type {kind:?}"),
+        },
+    }
+}
+
+fn classify_push(body: SlackEventCallbackBody, payload: &Value) -> Event {
+    match body {
+        SlackEventCallbackBody::AppMention(m) => {
+            let mention = (|| {
+                Some(Mention {
+                    channel: ChannelId::parse(m.channel.as_ref()).ok()?,
+                    user: UserId::parse(m.user.as_ref()).ok()?,
+                    text: m.content.text.clone().unwrap_or_default(),
+                    ts: MessageTs::parse(m.origin.ts.as_ref()).ok()?,
+                    thread_ts: m
+                        .origin
+                        .thread_ts
+                        .as_ref()
+                        .and_then(|t| MessageTs::parse(t.as_ref()).ok()),
+                })
+            })();
+            match mention {
+                Some(mention) => Event::Mention(mention),
+                None => unparsed("app_mention", "malformed channel, user or ts", payload),
+            }
+        }
+        _ => Event::Ignored {
+            event_type: payload
+                .pointer("/event/type")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope(kind: EnvelopeKind, payload: Value) -> Envelope {
+        Envelope {
+            envelope_id: "env-1".into(),
+            kind,
+            payload,
+            accepts_response_payload: false,
+            retry_attempt: None,
+            retry_reason: None,
+            answered_in_ack: false,
+        }
+    }
+
+    #[test]
+    fn events_dedupe_on_event_id_and_everything_else_on_envelope_id() {
+        let ev = envelope(EnvelopeKind::EventsApi, json!({"event_id": "Ev1"}));
+        assert_eq!(dedupe_key(&ev).as_str(), "event:Ev1");
+        let cmd = envelope(EnvelopeKind::SlashCommands, json!({"event_id": "Ev1"}));
+        assert_eq!(dedupe_key(&cmd).as_str(), "envelope:env-1");
+    }
+
+    #[test]
+    fn the_lane_is_the_channel_the_envelope_concerns() {
+        let cases = [
+            (EnvelopeKind::EventsApi, json!({"event": {"channel": "C1"}})),
+            (
+                EnvelopeKind::EventsApi,
+                json!({"event": {"item": {"channel": "C1"}}}),
+            ),
+            (EnvelopeKind::SlashCommands, json!({"channel_id": "C1"})),
+            (EnvelopeKind::Interactive, json!({"channel": {"id": "C1"}})),
+            (
+                EnvelopeKind::Interactive,
+                json!({"container": {"channel_id": "C1"}}),
+            ),
+        ];
+        for (kind, payload) in cases {
+            assert_eq!(lane_key(&envelope(kind, payload)), LaneKey("C1".into()));
+        }
+        let none = envelope(EnvelopeKind::Interactive, json!({"type": "shortcut"}));
+        assert_eq!(lane_key(&none), LaneKey::global());
+    }
+
+    #[test]
+    fn a_payload_that_does_not_type_is_unparsed_not_a_panic() {
+        let ev = envelope(EnvelopeKind::SlashCommands, json!({"command": 5}));
+        assert!(matches!(classify(&ev), Event::Unparsed { .. }));
+    }
+}

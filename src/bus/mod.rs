@@ -1,0 +1,229 @@
+//! The bus: envelopes in (already acked), typed events out to the actors.
+//!
+//! Three promises live here:
+//! - **Exactly one effect per delivery**: each envelope's dedupe key is
+//!   recorded in the store before anything acts on it, so a redelivery (on
+//!   another socket, after a restart, on another replica) is recognised.
+//! - **Order where it matters**: events for one channel (one incident) go
+//!   through one lane, in arrival order; other lanes run concurrently.
+//! - **Bounded memory**: the inbox and every lane are bounded channels.
+//!   When they fill, the socket reader waits, Slack's ack deadline passes and
+//!   Slack redelivers — which dedupe absorbs. Nothing is dropped here.
+
+mod envelope;
+pub mod event;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::Actors;
+use crate::store::Store;
+
+pub use envelope::{Envelope, EnvelopeKind};
+use event::{Event, LaneKey};
+
+/// Envelopes waiting for the dispatcher.
+const INBOX_CAPACITY: usize = 1024;
+/// Events waiting in one lane.
+const LANE_CAPACITY: usize = 64;
+/// A lane with nothing to do for this long ends; the next event starts it again.
+const LANE_IDLE: Duration = Duration::from_secs(30);
+/// Longest wait between attempts to record a delivery while the store is down.
+const STORE_RETRY_CAP: Duration = Duration::from_secs(5);
+
+/// What the socket layer hands envelopes to. Cheap to clone.
+#[derive(Clone)]
+pub struct BusHandle {
+    inbox: mpsc::Sender<Envelope>,
+    actors: Actors,
+}
+
+impl BusHandle {
+    /// The response payload for an envelope that accepts one, if any. Must
+    /// stay cheap (no IO): the socket waits for it before acking, within a
+    /// fixed budget.
+    pub async fn quick_response(&self, envelope: &Envelope) -> Option<Value> {
+        if envelope.kind != EnvelopeKind::SlashCommands {
+            return None;
+        }
+        let field = |name| envelope.payload.get(name).and_then(Value::as_str);
+        self.actors
+            .incident
+            .quick_response(field("command")?, field("text").unwrap_or(""))
+    }
+
+    /// Hands an acked envelope on. Waits only when the inbox is full.
+    pub async fn deliver(&self, envelope: Envelope) {
+        if let Err(lost) = self.inbox.send(envelope).await {
+            tracing::error!(
+                envelope_id = %lost.0.envelope_id,
+                "bus has stopped; an acked envelope was not handled"
+            );
+        }
+    }
+}
+
+/// Starts the dispatcher. It ends when every [`BusHandle`] is dropped (the
+/// sockets have stopped), after the lanes have finished what they hold;
+/// `shutdown` only cuts short waits for an unavailable store.
+pub fn start(
+    store: Arc<dyn Store>,
+    actors: Actors,
+    shutdown: CancellationToken,
+) -> (BusHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    let handle = BusHandle {
+        inbox: tx,
+        actors: actors.clone(),
+    };
+    let dispatcher = Dispatcher {
+        store,
+        actors,
+        lanes: HashMap::new(),
+        lane_tasks: tokio::task::JoinSet::new(),
+        shutdown,
+    };
+    (handle, tokio::spawn(dispatcher.run(rx)))
+}
+
+struct Dispatcher {
+    store: Arc<dyn Store>,
+    actors: Actors,
+    lanes: HashMap<LaneKey, mpsc::Sender<Envelope>>,
+    lane_tasks: tokio::task::JoinSet<()>,
+    shutdown: CancellationToken,
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut rx: mpsc::Receiver<Envelope>) {
+        loop {
+            tokio::select! {
+                next = rx.recv() => match next {
+                    Some(envelope) => self.dispatch(envelope).await,
+                    None => break,
+                },
+                // Reap finished lanes so the JoinSet does not grow.
+                Some(_) = self.lane_tasks.join_next(), if !self.lane_tasks.is_empty() => {}
+            }
+        }
+        // Let lanes finish what they hold: dropping their senders ends them.
+        self.lanes.clear();
+        while self.lane_tasks.join_next().await.is_some() {}
+    }
+
+    async fn dispatch(&mut self, envelope: Envelope) {
+        let key = event::lane_key(&envelope);
+        let mut envelope = envelope;
+        loop {
+            let sender = match self.lanes.get(&key) {
+                Some(sender) => sender.clone(),
+                None => self.spawn_lane(key.clone()),
+            };
+            match sender.send(envelope).await {
+                Ok(()) => return,
+                // The lane ended (idle) between lookup and send: start a new one.
+                Err(mpsc::error::SendError(back)) => {
+                    self.lanes.remove(&key);
+                    envelope = back;
+                }
+            }
+        }
+    }
+
+    fn spawn_lane(&mut self, key: LaneKey) -> mpsc::Sender<Envelope> {
+        let (tx, rx) = mpsc::channel(LANE_CAPACITY);
+        self.lanes.insert(key, tx.clone());
+        let lane = Lane {
+            store: self.store.clone(),
+            actors: self.actors.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        self.lane_tasks.spawn(lane.run(rx));
+        tx
+    }
+}
+
+struct Lane {
+    store: Arc<dyn Store>,
+    actors: Actors,
+    shutdown: CancellationToken,
+}
+
+impl Lane {
+    async fn run(self, mut rx: mpsc::Receiver<Envelope>) {
+        loop {
+            match tokio::time::timeout(LANE_IDLE, rx.recv()).await {
+                Ok(Some(envelope)) => self.handle(envelope).await,
+                Ok(None) => return,
+                Err(_idle) => {
+                    rx.close();
+                    // Anything that slipped in before close is still ours.
+                    while let Some(envelope) = rx.recv().await {
+                        self.handle(envelope).await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, envelope: Envelope) {
+        let key = event::dedupe_key(&envelope);
+        if !self.first_delivery(&key).await {
+            tracing::info!(
+                envelope_id = %envelope.envelope_id,
+                dedupe_key = key.as_str(),
+                retry_attempt = envelope.retry_attempt,
+                "duplicate delivery ignored"
+            );
+            return;
+        }
+        let event = event::classify(&envelope);
+        match event {
+            Event::Unparsed { reason } => {
+                tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}");
+            }
+            Event::Ignored { event_type } => {
+                tracing::debug!(envelope_id = %envelope.envelope_id, event_type, "not handled");
+            }
+            Event::Mention(mention) => self.actors.incident.mention(mention).await,
+            Event::Command {
+                command,
+                answered_in_ack,
+            } => match event::slash_command(command, answered_in_ack) {
+                Ok(command) => self.actors.incident.command(command).await,
+                Err(reason) => tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}"),
+            },
+            Event::Interaction(interaction) => {
+                tracing::info!(envelope_id = %envelope.envelope_id,
+                    kind = event::interaction_kind(&interaction), "interaction not handled yet");
+            }
+        }
+    }
+
+    /// Records the delivery; waits out a store outage rather than acting
+    /// twice or dropping the event.
+    async fn first_delivery(&self, key: &event::DedupeKey) -> bool {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.store.first_delivery(key.as_str()).await {
+                Ok(first) => return first,
+                Err(e) => {
+                    tracing::error!(dedupe_key = key.as_str(), error = %e,
+                        "cannot record delivery; retrying");
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(STORE_RETRY_CAP);
+                }
+            }
+        }
+    }
+}

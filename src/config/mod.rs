@@ -1,0 +1,707 @@
+//! Janus's configuration: one validated [`Config`] built from layers, later winning:
+//! built-in defaults → TOML file → `JANUS_*` environment (`__` nests: `JANUS_SLACK__SOCKETS`
+//! is `slack.sockets`) → the Python janus variable names, accepted as they are.
+//!
+//! Loading is parse-then-validate: figment reads everything into an all-optional raw shape
+//! (`raw.rs`), then `resolve` applies defaults, reads `…_file` secrets and checks the rules
+//! between keys. Once [`Config::load_from`] returns `Ok`, every required value is present and
+//! consistent, so the rest of the program never sees an `Option` it must not be `None`.
+//!
+//! Every failure is one [`ConfigError`] line naming the key and where its value came from.
+
+mod error;
+mod raw;
+mod sources;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::{Figment, Profile};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+pub use error::ConfigError;
+use raw::{RawConfig, RawDatabase, RawProviders, RawSlack, RawStatuspage};
+use sources::{EnvLayer, SECRET_KEYS, TomlLayer, legacy_env_name, native_env_name};
+
+/// Web API base used unless `slack.api_url` says otherwise (GovSlack, a test fake).
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
+/// Statuspage API base used unless `statuspage.api_url` says otherwise.
+pub const DEFAULT_STATUSPAGE_API_URL: &str = "https://api.statuspage.io/v1";
+/// Providers whose status API Janus knows; any other name in `providers.list` needs a URL.
+pub const BUILTIN_PROVIDERS: &[&str] = &["github", "heroku", "slack"];
+/// URL schemes accepted in `database.url`; `sqlite` is kept open for an embedded store.
+pub const DATABASE_SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite"];
+
+/// Everything Janus needs to run, validated: required values are present, URLs parse,
+/// numbers are in range, and optional integrations are `Some` only when enabled.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How to reach Slack.
+    pub slack: SlackConfig,
+    /// How to reach the store.
+    pub database: DatabaseConfig,
+    /// Settings every incident uses.
+    pub incident: IncidentConfig,
+    /// Folder of user templates overriding the built-in ones (existence is checked by the
+    /// renderer, which knows what it needs from it); `None` = built-in templates only.
+    pub templates_dir: Option<PathBuf>,
+    /// Invite a user group to every new incident channel; `None` when disabled.
+    pub auto_invite: Option<AutoInviteConfig>,
+    /// Snapshot third-party status pages into new channels; `None` when disabled.
+    pub providers: Option<ProvidersConfig>,
+    /// Declare an incident by reacting with an emoji; `None` when disabled.
+    pub react: Option<ReactConfig>,
+    /// Drive a Statuspage incident from Slack; `None` when disabled.
+    pub statuspage: Option<StatuspageConfig>,
+    /// tracing `EnvFilter` directives, e.g. `info,janus=debug` (parsed by the telemetry setup).
+    pub log_level: String,
+    /// How log lines are printed.
+    pub log_format: LogFormat,
+    warnings: Vec<String>,
+}
+
+/// Slack credentials and connection settings.
+#[derive(Clone, Debug)]
+pub struct SlackConfig {
+    /// App-level token (`xapp-…`, scope `connections:write`) that opens Socket Mode sockets.
+    pub app_token: SecretString,
+    /// Bot token (`xoxb-…`) for Web API calls.
+    pub bot_token: SecretString,
+    /// Web API base URL, always ending in `/` so relative joins keep its path.
+    pub api_url: Url,
+    /// The `acme` of `acme.slack.com`, for building links.
+    pub workspace_id: String,
+    /// How many Socket Mode connections to keep open (1..=10; Slack allows 10 per app).
+    pub sockets: u8,
+}
+
+/// The store. `Debug` shows the URL with its password masked.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// Connection URL, given whole or composed from host, port, name, user and password.
+    pub url: SecretString,
+    /// Size of the connection pool.
+    pub max_connections: u32,
+}
+
+impl DatabaseConfig {
+    /// The URL with any password masked and the query dropped, safe for logs.
+    ///
+    /// Rebuilt from parsed parts rather than edited in place, so a URL that parses oddly
+    /// (`user:pw@host` reads as scheme `user`) can never leak its text.
+    pub fn redacted_url(&self) -> String {
+        let Ok(url) = Url::parse(self.url.expose_secret()) else {
+            return "[REDACTED]".to_owned();
+        };
+        let Some(host) = url.host_str() else {
+            return format!("{}:[REDACTED]", url.scheme());
+        };
+        let mut shown = format!("{}://", url.scheme());
+        if !url.username().is_empty() {
+            shown.push_str(url.username());
+            if url.password().is_some() {
+                shown.push_str(":***");
+            }
+            shown.push('@');
+        }
+        shown.push_str(host);
+        if let Some(port) = url.port() {
+            shown.push_str(&format!(":{port}"));
+        }
+        shown.push_str(url.path());
+        shown
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Settings shared by every incident.
+#[derive(Clone, Debug)]
+pub struct IncidentConfig {
+    /// Name (not id, no `#`) of the channel holding one live message per incident.
+    pub digest_channel: String,
+    /// Set as the topic (and a bookmark) of every incident channel.
+    pub video_link: Option<Url>,
+}
+
+/// The user group invited to every new incident channel.
+#[derive(Clone, Debug)]
+pub struct AutoInviteConfig {
+    /// Handle or name of the group, without a leading `@`.
+    pub group: String,
+}
+
+/// Third-party status pages snapshotted into each new incident channel.
+#[derive(Clone, Debug)]
+pub struct ProvidersConfig {
+    /// In the order given, without duplicates; never empty.
+    pub list: Vec<ProviderConfig>,
+}
+
+/// One status provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// Lowercase name, e.g. `github`.
+    pub name: String,
+    /// Base URL of its status API; `None` only for a built-in provider using its default.
+    pub url: Option<Url>,
+}
+
+/// Declaring an incident by reacting to a message.
+#[derive(Clone, Debug)]
+pub struct ReactConfig {
+    /// Emoji name without colons, e.g. `rotating_light`.
+    pub emoji: String,
+}
+
+/// The Statuspage integration.
+#[derive(Clone, Debug)]
+pub struct StatuspageConfig {
+    /// API key (an `OAuth` header value).
+    pub api_key: SecretString,
+    /// The page incidents are created on.
+    pub page_id: String,
+    /// API base URL.
+    pub api_url: Url,
+}
+
+/// How log lines are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Readable lines for a terminal or journald.
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl Config {
+    /// Loads from `file` (if given: it must exist) and the process environment.
+    ///
+    /// The CLI decides the file: `--config`/`JANUS_CONFIG`, else `config/janus.toml` if present.
+    /// Variables that are not valid UTF-8 are skipped: none of ours can be.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        });
+        Config::load_from(file, env)
+    }
+
+    /// Loads from `file` and the given environment pairs instead of the process environment,
+    /// so tests can run in parallel with their own variables.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            figment = figment.merge(TomlLayer::read(path)?);
+        }
+        let figment = figment
+            .merge(EnvLayer::native(&env))
+            .merge(EnvLayer::legacy(&env));
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|error| ConfigError::from_figment(error, |key| SECRET_KEYS.contains(&key)))?;
+        Resolver {
+            figment: &figment,
+            warnings: Vec::new(),
+        }
+        .resolve(raw)
+    }
+
+    /// The database connection URL, however it was given.
+    pub fn database_url(&self) -> &SecretString {
+        &self.database.url
+    }
+
+    /// Things worth telling the operator at start that do not stop Janus (never with values).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+}
+
+/// A secret and the key that supplied it (the value key or its `…_file` twin), so a later
+/// check can blame the right one.
+struct Secret {
+    value: SecretString,
+    key: String,
+}
+
+/// Applies defaults and cross-key rules to the raw values, using the figment to say where
+/// each value came from.
+struct Resolver<'f> {
+    figment: &'f Figment,
+    warnings: Vec<String>,
+}
+
+impl Resolver<'_> {
+    fn resolve(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let slack = self.slack(raw.slack)?;
+        let database = self.database(raw.database)?;
+        let incident = IncidentConfig {
+            digest_channel: self.digest_channel(raw.incident.digest_channel)?,
+            video_link: raw.incident.video_link.map(|url| url.0),
+        };
+        let auto_invite = match enabled(&raw.auto_invite.enabled) {
+            false => None,
+            true => {
+                let group = self.required_text(
+                    "auto_invite.group",
+                    raw.auto_invite.group,
+                    Some("`auto_invite.enabled` is true"),
+                )?;
+                let handle = group.strip_prefix('@').unwrap_or(&group).trim();
+                if handle.is_empty() {
+                    return Err(self.invalid(
+                        "auto_invite.group",
+                        format!("expected a user group handle or name, found {group:?}"),
+                    ));
+                }
+                Some(AutoInviteConfig {
+                    group: handle.to_owned(),
+                })
+            }
+        };
+        let providers = self.providers(raw.providers)?;
+        let react = match enabled(&raw.react.enabled) {
+            false => None,
+            true => {
+                let emoji = self.required_text(
+                    "react.emoji",
+                    raw.react.emoji,
+                    Some("`react.enabled` is true"),
+                )?;
+                let trimmed = emoji.strip_prefix(':').unwrap_or(&emoji);
+                let trimmed = trimmed.strip_suffix(':').unwrap_or(trimmed);
+                if trimmed.is_empty() || trimmed.contains(char::is_whitespace) {
+                    return Err(self.invalid(
+                        "react.emoji",
+                        format!("expected an emoji name such as `rotating_light`, found {emoji:?}"),
+                    ));
+                }
+                Some(ReactConfig {
+                    emoji: trimmed.to_owned(),
+                })
+            }
+        };
+        let statuspage = self.statuspage(raw.statuspage)?;
+        let log_level = text(raw.log_level).unwrap_or_else(|| "info".to_owned());
+        Ok(Config {
+            slack,
+            database,
+            incident,
+            templates_dir: raw
+                .templates
+                .directory
+                .filter(|dir| !dir.as_os_str().is_empty()),
+            auto_invite,
+            providers,
+            react,
+            statuspage,
+            log_level,
+            log_format: raw.log_format.unwrap_or_default(),
+            warnings: self.warnings,
+        })
+    }
+
+    fn slack(&mut self, raw: RawSlack) -> Result<SlackConfig, ConfigError> {
+        let app_token = self.token(
+            "slack.app_token",
+            raw.app_token,
+            raw.app_token_file,
+            "xapp-",
+        )?;
+        let bot_token = self.token(
+            "slack.bot_token",
+            raw.bot_token,
+            raw.bot_token_file,
+            "xoxb-",
+        )?;
+        let mut api_url = match raw.api_url {
+            Some(url) => url.0,
+            None => Url::parse(DEFAULT_SLACK_API_URL).expect("the default URL parses"),
+        };
+        // `Url::join("chat.postMessage")` on `…/api` would drop `api`; keep the trailing slash.
+        if !api_url.path().ends_with('/') {
+            let path = format!("{}/", api_url.path());
+            api_url.set_path(&path);
+        }
+        let workspace_id = self.required_text("slack.workspace_id", raw.workspace_id, None)?;
+        if !workspace_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(self.invalid(
+                "slack.workspace_id",
+                format!(
+                    "expected the workspace subdomain, like `acme` for acme.slack.com, found {workspace_id:?}"
+                ),
+            ));
+        }
+        let ignored: Vec<&str> = [
+            ("slack.signing_secret", raw.signing_secret.is_some()),
+            ("slack.verification_token", raw.verification_token.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect();
+        if !ignored.is_empty() {
+            let keys: Vec<String> = ignored.iter().map(|key| self.named(key)).collect();
+            self.warnings.push(format!(
+                "{} {} not needed in Socket Mode and ignored; remove {}",
+                keys.join(" and "),
+                if keys.len() == 1 { "is" } else { "are" },
+                if keys.len() == 1 { "it" } else { "them" },
+            ));
+        }
+        Ok(SlackConfig {
+            app_token,
+            bot_token,
+            api_url,
+            workspace_id,
+            sockets: raw.sockets.map_or(2, |n| n.0 as u8),
+        })
+    }
+
+    /// A Slack token: required, trimmed, with the prefix that tells its kind.
+    fn token(
+        &self,
+        key: &str,
+        value: Option<SecretString>,
+        file: Option<PathBuf>,
+        prefix: &str,
+    ) -> Result<SecretString, ConfigError> {
+        let Some(secret) = self.secret(key, value, file)? else {
+            return Err(self.missing(key, None));
+        };
+        let token = secret.value.expose_secret().trim();
+        if !token.starts_with(prefix) {
+            let kind = if prefix == "xapp-" {
+                "an app-level token (Socket Mode, scope connections:write)"
+            } else {
+                "a bot token"
+            };
+            return Err(self.invalid(
+                &secret.key,
+                format!("expected {kind} starting with `{prefix}`"),
+            ));
+        }
+        Ok(SecretString::from(token))
+    }
+
+    fn database(&mut self, raw: RawDatabase) -> Result<DatabaseConfig, ConfigError> {
+        let max_connections = raw.max_connections.map_or(10, |n| n.0);
+        let parts = [
+            ("database.host", raw.host.is_some()),
+            ("database.port", raw.port.is_some()),
+            ("database.name", raw.name.is_some()),
+            ("database.user", raw.user.is_some()),
+            ("database.password", raw.password.is_some()),
+            ("database.password_file", raw.password_file.is_some()),
+        ];
+        if let Some(url) = self.secret("database.url", raw.url, raw.url_file)? {
+            if let Some((part, _)) = parts.iter().find(|(_, set)| *set) {
+                return Err(self.conflict(
+                    &url.key,
+                    part,
+                    "give either the whole URL or its parts (host, port, name, user, password), not both",
+                ));
+            }
+            let trimmed = url.value.expose_secret().trim();
+            // Never echo the value: it may hold a password.
+            let scheme_ok =
+                Url::parse(trimmed).is_ok_and(|url| DATABASE_SCHEMES.contains(&url.scheme()));
+            if !scheme_ok {
+                return Err(self.invalid(
+                    &url.key,
+                    format!(
+                        "expected a URL such as postgres://user:password@host:5432/name (scheme {})",
+                        DATABASE_SCHEMES.join(", ")
+                    ),
+                ));
+            }
+            return Ok(DatabaseConfig {
+                url: SecretString::from(trimmed),
+                max_connections,
+            });
+        }
+        let Some(host) = text(raw.host) else {
+            return Err(ConfigError::MissingDatabase);
+        };
+        let because = Some("`database.host` is set");
+        let name = self.required_text("database.name", raw.name, because)?;
+        let user = self.required_text("database.user", raw.user, because)?;
+        let password = self.secret("database.password", raw.password, raw.password_file)?;
+        let port = raw.port.map_or(5432, |n| n.0 as u16);
+
+        let mut url = Url::parse("postgres://localhost").expect("a constant URL parses");
+        let bracketed = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        if url.set_host(Some(&bracketed)).is_err() {
+            return Err(self.invalid(
+                "database.host",
+                format!("expected a host name or IP address, found {host:?}"),
+            ));
+        }
+        // These only fail for URLs without a host, which this one has.
+        let _ = url.set_port(Some(port));
+        // `set_username`/`set_password` leave `%` alone (they take it for an escape), so a
+        // password like `50%off` must be encoded by us first.
+        let _ = url.set_username(&percent_encode(&user));
+        if let Some(password) = &password {
+            let _ = url.set_password(Some(&percent_encode(password.value.expose_secret())));
+        }
+        url.set_path("/");
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop().push(&name);
+        }
+        Ok(DatabaseConfig {
+            url: SecretString::from(url.to_string()),
+            max_connections,
+        })
+    }
+
+    fn digest_channel(&self, raw: Option<String>) -> Result<String, ConfigError> {
+        let Some(given) = text(raw) else {
+            return Ok("incidents".to_owned());
+        };
+        let name = given.strip_prefix('#').unwrap_or(&given);
+        let valid = !name.is_empty()
+            && name.chars().count() <= 80
+            && !name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_uppercase() || c == '#');
+        if !valid {
+            return Err(self.invalid(
+                "incident.digest_channel",
+                format!(
+                    "expected a Slack channel name (lowercase, no spaces, at most 80 characters), found {given:?}"
+                ),
+            ));
+        }
+        Ok(name.to_owned())
+    }
+
+    fn providers(&mut self, raw: RawProviders) -> Result<Option<ProvidersConfig>, ConfigError> {
+        if !enabled(&raw.enabled) {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = Vec::new();
+        for name in raw.list.map(|names| names.0).unwrap_or_default() {
+            let name = name.trim().to_lowercase();
+            if name.is_empty() || names.contains(&name) {
+                continue;
+            }
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(self.invalid(
+                    "providers.list",
+                    format!("expected provider names made of letters, digits, `-` and `_`, found {name:?}"),
+                ));
+            }
+            names.push(name);
+        }
+        if names.is_empty() {
+            return Err(self.missing("providers.list", Some("`providers.enabled` is true")));
+        }
+        let mut tables = raw.tables;
+        let mut list = Vec::with_capacity(names.len());
+        for name in names {
+            let url = tables
+                .remove(&name)
+                .and_then(|table| table.url)
+                .map(|url| url.0);
+            if url.is_none() && !BUILTIN_PROVIDERS.contains(&name.as_str()) {
+                let key = format!("providers.{name}.url");
+                return Err(ConfigError::Missing {
+                    hint: format!(
+                        "`{name}` is not a built-in provider ({}), so set the base URL of its status API in the TOML file or with {}",
+                        BUILTIN_PROVIDERS.join(", "),
+                        native_env_name(&key),
+                    ),
+                    key,
+                });
+            }
+            list.push(ProviderConfig { name, url });
+        }
+        for (name, table) in tables {
+            if table.url.is_some() {
+                self.warnings.push(format!(
+                    "`providers.{name}.url` is set but `{name}` is not in `providers.list`; it is ignored"
+                ));
+            }
+        }
+        Ok(Some(ProvidersConfig { list }))
+    }
+
+    fn statuspage(&self, raw: RawStatuspage) -> Result<Option<StatuspageConfig>, ConfigError> {
+        if !enabled(&raw.enabled) {
+            return Ok(None);
+        }
+        let because = Some("`statuspage.enabled` is true");
+        let api_key = match self.secret("statuspage.api_key", raw.api_key, raw.api_key_file)? {
+            Some(secret) => secret.value,
+            None => return Err(self.missing("statuspage.api_key", because)),
+        };
+        let page_id = self.required_text("statuspage.page_id", raw.page_id, because)?;
+        let api_url = match raw.api_url {
+            Some(url) => url.0,
+            None => Url::parse(DEFAULT_STATUSPAGE_API_URL).expect("the default URL parses"),
+        };
+        Ok(Some(StatuspageConfig {
+            api_key,
+            page_id,
+            api_url,
+        }))
+    }
+
+    /// A secret given directly or as `<key>_file`; both at once is a conflict. The file's
+    /// trailing whitespace (the newline editors and `echo` add) is trimmed.
+    fn secret(
+        &self,
+        key: &str,
+        value: Option<SecretString>,
+        file: Option<PathBuf>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let file_key = format!("{key}_file");
+        let value = value.filter(|value| !value.expose_secret().is_empty());
+        let file = file.filter(|path| !path.as_os_str().is_empty());
+        match (value, file) {
+            (Some(_), Some(_)) => Err(self.conflict(key, &file_key, "set only one")),
+            (Some(value), None) => Ok(Some(Secret {
+                value,
+                key: key.to_owned(),
+            })),
+            (None, None) => Ok(None),
+            (None, Some(path)) => {
+                let content = std::fs::read_to_string(&path).map_err(|io| ConfigError::File {
+                    origin: self.origin(&file_key),
+                    key: file_key.clone(),
+                    path: path.clone(),
+                    io,
+                })?;
+                let content = content.trim_end();
+                if content.is_empty() {
+                    return Err(
+                        self.invalid(&file_key, format!("the file {} is empty", path.display()))
+                    );
+                }
+                Ok(Some(Secret {
+                    value: SecretString::from(content),
+                    key: file_key,
+                }))
+            }
+        }
+    }
+
+    /// A required text value; `because` says what makes it required, if it is not always.
+    fn required_text(
+        &self,
+        key: &str,
+        value: Option<String>,
+        because: Option<&str>,
+    ) -> Result<String, ConfigError> {
+        text(value).ok_or_else(|| self.missing(key, because))
+    }
+
+    /// Where the value of `key` came from, e.g. `environment variable SLACK_BOT_TOKEN`.
+    fn origin(&self, key: &str) -> String {
+        let path: Vec<&str> = key.split('.').collect();
+        match self.figment.find_metadata(key) {
+            Some(metadata) => error::describe_origin(metadata, &Profile::Default, &path),
+            None => "the built-in default".to_owned(),
+        }
+    }
+
+    /// `key` with the variable that set it, for warnings: `slack.signing_secret` (SLACK_…).
+    fn named(&self, key: &str) -> String {
+        format!("`{key}` (from {})", self.origin(key))
+    }
+
+    fn invalid(&self, key: &str, reason: String) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: self.origin(key),
+            reason,
+        }
+    }
+
+    fn conflict(&self, first: &str, second: &str, advice: &str) -> ConfigError {
+        ConfigError::Conflict {
+            first: first.to_owned(),
+            first_origin: self.origin(first),
+            second: second.to_owned(),
+            second_origin: self.origin(second),
+            advice: advice.to_owned(),
+        }
+    }
+
+    /// `key` is required; the hint lists every way to set it.
+    fn missing(&self, key: &str, because: Option<&str>) -> ConfigError {
+        let mut hint = format!("set it in the TOML file or with {}", env_names(key));
+        let file_key = format!("{key}_file");
+        if legacy_env_name(&file_key).is_some() {
+            hint.push_str(&format!(
+                ", or name a file holding it with `{file_key}` ({})",
+                env_names(&file_key)
+            ));
+        }
+        if let Some(because) = because {
+            hint.push_str(&format!(" (required because {because})"));
+        }
+        ConfigError::Missing {
+            key: key.to_owned(),
+            hint,
+        }
+    }
+}
+
+/// `LEGACY or JANUS_…`, or just `JANUS_…` for native-only keys.
+fn env_names(key: &str) -> String {
+    match legacy_env_name(key) {
+        Some(legacy) => format!("{legacy} or {}", native_env_name(key)),
+        None => native_env_name(key),
+    }
+}
+
+fn enabled(flag: &Option<raw::Flag>) -> bool {
+    flag.is_some_and(|flag| flag.0)
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for URL user info.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Trimmed text; blank counts as unset, like an empty environment variable.
+fn text(value: Option<String>) -> Option<String> {
+    value
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}

@@ -1,0 +1,1084 @@
+use std::io::Write;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+/// The smallest environment that loads: both tokens, the workspace and a database URL.
+fn required() -> Vec<(String, String)> {
+    pairs(&[
+        ("SLACK_APP_TOKEN", "xapp-1-A0-secret-app"),
+        ("SLACK_BOT_TOKEN", "xoxb-secret-bot"),
+        ("SLACK_WORKSPACE_ID", "acme"),
+        (
+            "DATABASE_URL",
+            "postgres://janus:hunter2@db.internal:5432/janus",
+        ),
+    ])
+}
+
+fn pairs(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `required()` plus `extra` (which wins on the same name).
+fn load(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut env = required();
+    env.extend(pairs(extra));
+    Config::load_from(None, env)
+}
+
+fn load_err(extra: &[(&str, &str)]) -> String {
+    load(extra).expect_err("loading should fail").to_string()
+}
+
+/// A TOML file in a temp dir, kept alive as long as the returned guard.
+fn toml_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("janus.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn load_toml(text: &str, extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let (_dir, path) = toml_file(text);
+    let mut env = required();
+    env.extend(pairs(extra));
+    Config::load_from(Some(&path), env)
+}
+
+/// Like `load_toml` but the message has the temp path replaced by `FILE`.
+fn toml_err(text: &str, extra: &[(&str, &str)]) -> String {
+    let (_dir, path) = toml_file(text);
+    let mut env = required();
+    env.extend(pairs(extra));
+    let error = Config::load_from(Some(&path), env).expect_err("loading should fail");
+    error
+        .to_string()
+        .replace(&path.display().to_string(), "FILE")
+}
+
+fn secret_file(content: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(content.as_bytes()).unwrap();
+    file
+}
+
+// --- layers -----------------------------------------------------------------------------
+
+#[test]
+fn defaults_apply_when_only_required_settings_are_given() {
+    let config = load(&[]).unwrap();
+    assert_eq!(config.slack.api_url.as_str(), "https://slack.com/api/");
+    assert_eq!(config.slack.sockets, 2);
+    assert_eq!(config.slack.workspace_id, "acme");
+    assert_eq!(config.database.max_connections, 10);
+    assert_eq!(config.incident.digest_channel, "incidents");
+    assert_eq!(config.incident.video_link, None);
+    assert_eq!(config.templates_dir, None);
+    assert!(config.auto_invite.is_none());
+    assert!(config.providers.is_none());
+    assert!(config.react.is_none());
+    assert!(config.statuspage.is_none());
+    assert_eq!(config.log_level, "info");
+    assert_eq!(config.log_format, LogFormat::Human);
+    assert!(config.warnings().is_empty());
+}
+
+#[test]
+fn the_toml_file_overrides_the_defaults() {
+    let config = load_toml(
+        "[slack]\nsockets = 4\n[incident]\ndigest_channel = \"ops\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.slack.sockets, 4);
+    assert_eq!(config.incident.digest_channel, "ops");
+}
+
+#[test]
+fn janus_env_overrides_the_toml_file() {
+    let config = load_toml(
+        "log_level = \"warn\"\n[slack]\nsockets = 4\n",
+        &[
+            ("JANUS_SLACK__SOCKETS", "3"),
+            ("JANUS_LOG_LEVEL", "info,janus=debug"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.slack.sockets, 3);
+    assert_eq!(config.log_level, "info,janus=debug");
+}
+
+#[test]
+fn legacy_env_overrides_janus_env() {
+    let config = load_toml(
+        "[incident]\ndigest_channel = \"from-toml\"\n",
+        &[
+            ("JANUS_INCIDENT__DIGEST_CHANNEL", "from-janus"),
+            ("INCIDENTS_DIGEST_CHANNEL", "from-legacy"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.incident.digest_channel, "from-legacy");
+}
+
+#[test]
+fn the_toml_file_sets_what_the_environment_does_not() {
+    let (_dir, path) = toml_file(
+        "[slack]\napp_token = \"xapp-toml\"\nbot_token = \"xoxb-toml\"\nworkspace_id = \"acme\"\n\
+         [database]\nurl = \"postgres://localhost/janus\"\n",
+    );
+    let config = Config::load_from(Some(&path), []).unwrap();
+    assert_eq!(config.slack.app_token.expose_secret(), "xapp-toml");
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "postgres://localhost/janus"
+    );
+}
+
+#[test]
+fn every_legacy_name_sets_its_key() {
+    for (var, key) in sources::LEGACY_ENV {
+        let env = BTreeMap::from([(var.to_string(), "some-value".to_owned())]);
+        let figment = Figment::from(EnvLayer::legacy(&env));
+        let value = figment.find_value(key);
+        assert!(value.is_ok(), "{var} should set `{key}`");
+        let metadata = figment.find_metadata(key).unwrap();
+        let path: Vec<&str> = key.split('.').collect();
+        assert_eq!(metadata.interpolate(&Profile::Default, &path), *var);
+    }
+}
+
+/// What the config must show once a variable is set.
+type Check = fn(&Config) -> bool;
+/// (variable, value, other variables it needs, check); `required()` is added.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Check);
+/// (variable, value, the whole environment it needs, check).
+type FileCase<'a> = (&'a str, String, Vec<(String, String)>, Check);
+
+#[test]
+fn each_legacy_name_reaches_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let app = file("app", "xapp-from-file\n");
+    let bot = file("bot", "xoxb-from-file\n");
+    let db = file("db", "postgres://from-file/janus\n");
+    let pw = file("pw", "pw-from-file\n");
+    let key = file("key", "key-from-file\n");
+    let templates = dir.path().display().to_string();
+
+    let cases: Vec<Case> = vec![
+        ("SLACK_APP_TOKEN", "xapp-legacy", vec![], |c| {
+            c.slack.app_token.expose_secret() == "xapp-legacy"
+        }),
+        ("SLACK_BOT_TOKEN", "xoxb-legacy", vec![], |c| {
+            c.slack.bot_token.expose_secret() == "xoxb-legacy"
+        }),
+        ("SLACK_API_URL", "http://127.0.0.1:9000/api/", vec![], |c| {
+            c.slack.api_url.as_str() == "http://127.0.0.1:9000/api/"
+        }),
+        ("SLACK_WORKSPACE_ID", "globex", vec![], |c| {
+            c.slack.workspace_id == "globex"
+        }),
+        ("SLACK_SIGNING_SECRET", "sig", vec![], |c| {
+            c.warnings().len() == 1
+        }),
+        ("SLACK_VERIFICATION_TOKEN", "ver", vec![], |c| {
+            c.warnings().len() == 1
+        }),
+        ("DATABASE_URL", "postgres://other/db", vec![], |c| {
+            c.database_url().expose_secret() == "postgres://other/db"
+        }),
+        ("INCIDENTS_DIGEST_CHANNEL", "#ops-digest", vec![], |c| {
+            c.incident.digest_channel == "ops-digest"
+        }),
+        (
+            "VIDEO_CONFERENCING_LINK",
+            "https://meet.example/abc",
+            vec![],
+            |c| c.incident.video_link.as_ref().map(Url::as_str) == Some("https://meet.example/abc"),
+        ),
+        (
+            "INCIDENT_AUTO_GROUP_INVITE_ENABLED",
+            "true",
+            vec![("INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME", "sre")],
+            |c| c.auto_invite.is_some(),
+        ),
+        (
+            "INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME",
+            "@oncall",
+            vec![("INCIDENT_AUTO_GROUP_INVITE_ENABLED", "1")],
+            |c| c.auto_invite.as_ref().unwrap().group == "oncall",
+        ),
+        (
+            "INCIDENT_EXTERNAL_PROVIDERS_ENABLED",
+            "yes",
+            vec![("INCIDENT_EXTERNAL_PROVIDERS_LIST", "github")],
+            |c| c.providers.is_some(),
+        ),
+        (
+            "INCIDENT_EXTERNAL_PROVIDERS_LIST",
+            "heroku,slack",
+            vec![("INCIDENT_EXTERNAL_PROVIDERS_ENABLED", "on")],
+            |c| c.providers.as_ref().unwrap().list.len() == 2,
+        ),
+        (
+            "INCIDENT_AUTO_CREATE_FROM_REACT_ENABLED",
+            "True",
+            vec![("INCIDENT_AUTO_CREATE_FROM_REACT_EMOJI_NAME", "fire")],
+            |c| c.react.is_some(),
+        ),
+        (
+            "INCIDENT_AUTO_CREATE_FROM_REACT_EMOJI_NAME",
+            ":rotating_light:",
+            vec![("INCIDENT_AUTO_CREATE_FROM_REACT_ENABLED", "1")],
+            |c| c.react.as_ref().unwrap().emoji == "rotating_light",
+        ),
+        (
+            "STATUSPAGE_INTEGRATION_ENABLED",
+            "true",
+            vec![("STATUSPAGE_API_KEY", "k"), ("STATUSPAGE_PAGE_ID", "p")],
+            |c| c.statuspage.is_some(),
+        ),
+        (
+            "STATUSPAGE_API_KEY",
+            "key-legacy",
+            vec![
+                ("STATUSPAGE_INTEGRATION_ENABLED", "1"),
+                ("STATUSPAGE_PAGE_ID", "p"),
+            ],
+            |c| c.statuspage.as_ref().unwrap().api_key.expose_secret() == "key-legacy",
+        ),
+        (
+            "STATUSPAGE_PAGE_ID",
+            "page42",
+            vec![
+                ("STATUSPAGE_INTEGRATION_ENABLED", "1"),
+                ("STATUSPAGE_API_KEY", "k"),
+            ],
+            |c| c.statuspage.as_ref().unwrap().page_id == "page42",
+        ),
+        (
+            "STATUSPAGE_API_URL",
+            "http://127.0.0.1:9001/v1",
+            vec![
+                ("STATUSPAGE_INTEGRATION_ENABLED", "1"),
+                ("STATUSPAGE_API_KEY", "k"),
+                ("STATUSPAGE_PAGE_ID", "p"),
+            ],
+            |c| c.statuspage.as_ref().unwrap().api_url.as_str() == "http://127.0.0.1:9001/v1",
+        ),
+    ];
+    // Cases whose value is a path made above, or that replace a required variable.
+    let without = |names: &[&str]| -> Vec<(String, String)> {
+        required()
+            .into_iter()
+            .filter(|(k, _)| !names.contains(&k.as_str()))
+            .collect()
+    };
+    let file_cases: Vec<FileCase> = vec![
+        (
+            "SLACK_APP_TOKEN_FILE",
+            app,
+            without(&["SLACK_APP_TOKEN"]),
+            |c| c.slack.app_token.expose_secret() == "xapp-from-file",
+        ),
+        (
+            "SLACK_BOT_TOKEN_FILE",
+            bot,
+            without(&["SLACK_BOT_TOKEN"]),
+            |c| c.slack.bot_token.expose_secret() == "xoxb-from-file",
+        ),
+        ("DATABASE_URL_FILE", db, without(&["DATABASE_URL"]), |c| {
+            c.database_url().expose_secret() == "postgres://from-file/janus"
+        }),
+        (
+            "DATABASE_HOST",
+            "pg.internal".into(),
+            [
+                without(&["DATABASE_URL"]),
+                pairs(&[("DATABASE_NAME", "n"), ("DATABASE_USER", "u")]),
+            ]
+            .concat(),
+            |c| c.database_url().expose_secret() == "postgres://u@pg.internal:5432/n",
+        ),
+        (
+            "DATABASE_PORT",
+            "6543".into(),
+            [
+                without(&["DATABASE_URL"]),
+                pairs(&[
+                    ("DATABASE_HOST", "h"),
+                    ("DATABASE_NAME", "n"),
+                    ("DATABASE_USER", "u"),
+                ]),
+            ]
+            .concat(),
+            |c| c.database_url().expose_secret() == "postgres://u@h:6543/n",
+        ),
+        (
+            "DATABASE_NAME",
+            "janusdb".into(),
+            [
+                without(&["DATABASE_URL"]),
+                pairs(&[("DATABASE_HOST", "h"), ("DATABASE_USER", "u")]),
+            ]
+            .concat(),
+            |c| c.database_url().expose_secret() == "postgres://u@h:5432/janusdb",
+        ),
+        (
+            "DATABASE_USER",
+            "bob".into(),
+            [
+                without(&["DATABASE_URL"]),
+                pairs(&[("DATABASE_HOST", "h"), ("DATABASE_NAME", "n")]),
+            ]
+            .concat(),
+            |c| c.database_url().expose_secret() == "postgres://bob@h:5432/n",
+        ),
+        (
+            "DATABASE_PASSWORD",
+            "0123".into(),
+            [
+                without(&["DATABASE_URL"]),
+                pairs(&[
+                    ("DATABASE_HOST", "h"),
+                    ("DATABASE_NAME", "n"),
+                    ("DATABASE_USER", "u"),
+                ]),
+            ]
+            .concat(),
+            |c| c.database_url().expose_secret() == "postgres://u:0123@h:5432/n",
+        ),
+        (
+            "DATABASE_PASSWORD_FILE",
+            pw,
+            [
+                without(&["DATABASE_URL"]),
+                pairs(&[
+                    ("DATABASE_HOST", "h"),
+                    ("DATABASE_NAME", "n"),
+                    ("DATABASE_USER", "u"),
+                ]),
+            ]
+            .concat(),
+            |c| c.database_url().expose_secret() == "postgres://u:pw-from-file@h:5432/n",
+        ),
+        (
+            "STATUSPAGE_API_KEY_FILE",
+            key,
+            [
+                required(),
+                pairs(&[
+                    ("STATUSPAGE_INTEGRATION_ENABLED", "1"),
+                    ("STATUSPAGE_PAGE_ID", "p"),
+                ]),
+            ]
+            .concat(),
+            |c| c.statuspage.as_ref().unwrap().api_key.expose_secret() == "key-from-file",
+        ),
+        ("TEMPLATES_DIRECTORY", templates.clone(), required(), |c| {
+            c.templates_dir.is_some()
+        }),
+    ];
+
+    let mut covered: Vec<&str> = Vec::new();
+    for (var, value, extra, check) in cases {
+        let mut env = required();
+        env.extend(pairs(&extra));
+        env.push((var.to_owned(), value.to_owned()));
+        let config = Config::load_from(None, env).unwrap_or_else(|e| panic!("{var}: {e}"));
+        assert!(
+            check(&config),
+            "{var}={value} did not reach the config: {config:?}"
+        );
+        covered.push(var);
+    }
+    for (var, value, mut env, check) in file_cases {
+        env.push((var.to_owned(), value.clone()));
+        let config = Config::load_from(None, env).unwrap_or_else(|e| panic!("{var}: {e}"));
+        assert!(
+            check(&config),
+            "{var}={value} did not reach the config: {config:?}"
+        );
+        covered.push(var);
+    }
+    for (var, _) in sources::LEGACY_ENV {
+        assert!(covered.contains(var), "no behaviour test for {var}");
+    }
+}
+
+#[test]
+fn janus_config_is_not_a_key() {
+    let config = load(&[("JANUS_CONFIG", "/etc/janus/janus.toml")]).unwrap();
+    assert_eq!(config.slack.sockets, 2);
+}
+
+#[test]
+fn test_suite_variables_are_not_keys() {
+    assert!(load(&[("JANUS_TEST_DATABASE_URL", "postgres://localhost/postgres")]).is_ok());
+}
+
+#[test]
+fn a_table_given_as_one_variable_names_that_variable() {
+    assert_eq!(
+        load_err(&[("JANUS_SLACK", "{sockets=20}")]),
+        "invalid value for `slack.sockets` (from environment variable JANUS_SLACK): \
+         expected a number from 1 to 10, found 20"
+    );
+}
+
+#[test]
+fn an_empty_variable_counts_as_unset() {
+    let config = load_toml(
+        "[incident]\ndigest_channel = \"ops\"\n",
+        &[("INCIDENTS_DIGEST_CHANNEL", "")],
+    )
+    .unwrap();
+    assert_eq!(config.incident.digest_channel, "ops");
+}
+
+// --- values -----------------------------------------------------------------------------
+
+#[test]
+fn booleans_accept_every_spelling_from_env_and_toml() {
+    let spellings = [
+        ("true", true),
+        ("TRUE", true),
+        ("1", true),
+        ("yes", true),
+        ("Yes", true),
+        ("on", true),
+        ("ON", true),
+        ("false", false),
+        ("False", false),
+        ("0", false),
+        ("no", false),
+        ("NO", false),
+        ("off", false),
+        ("Off", false),
+    ];
+    for (spelling, expected) in spellings {
+        let legacy = load(&[
+            ("INCIDENT_AUTO_GROUP_INVITE_ENABLED", spelling),
+            ("INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME", "sre"),
+        ])
+        .unwrap();
+        assert_eq!(
+            legacy.auto_invite.is_some(),
+            expected,
+            "legacy env {spelling}"
+        );
+
+        let native = load(&[
+            ("JANUS_REACT__ENABLED", spelling),
+            ("JANUS_REACT__EMOJI", "fire"),
+        ])
+        .unwrap();
+        assert_eq!(native.react.is_some(), expected, "JANUS_ env {spelling}");
+
+        let quoted = format!("[react]\nenabled = \"{spelling}\"\nemoji = \"fire\"\n");
+        assert_eq!(
+            load_toml(&quoted, &[]).unwrap().react.is_some(),
+            expected,
+            "TOML \"{spelling}\""
+        );
+    }
+    for (literal, expected) in [("true", true), ("false", false), ("1", true), ("0", false)] {
+        let toml = format!("[react]\nenabled = {literal}\nemoji = \"fire\"\n");
+        assert_eq!(
+            load_toml(&toml, &[]).unwrap().react.is_some(),
+            expected,
+            "TOML {literal}"
+        );
+    }
+}
+
+#[test]
+fn an_unrecognised_boolean_is_invalid_and_names_its_variable() {
+    assert_eq!(
+        load_err(&[("STATUSPAGE_INTEGRATION_ENABLED", "maybe")]),
+        "invalid value for `statuspage.enabled` (from environment variable STATUSPAGE_INTEGRATION_ENABLED): \
+         expected a boolean (true/false, yes/no, on/off, 1/0), found \"maybe\""
+    );
+    assert_eq!(
+        load_err(&[("JANUS_REACT__ENABLED", "2")]),
+        "invalid value for `react.enabled` (from environment variable JANUS_REACT__ENABLED): \
+         expected a boolean (true/false, yes/no, on/off, 1/0), found 2"
+    );
+}
+
+#[test]
+fn prefixes_people_type_are_stripped() {
+    let config = load(&[
+        ("INCIDENTS_DIGEST_CHANNEL", "#incidents-digest"),
+        ("INCIDENT_AUTO_GROUP_INVITE_ENABLED", "true"),
+        ("INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME", "@sre-oncall"),
+        ("INCIDENT_AUTO_CREATE_FROM_REACT_ENABLED", "true"),
+        (
+            "INCIDENT_AUTO_CREATE_FROM_REACT_EMOJI_NAME",
+            ":+1::skin-tone-2:",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(config.incident.digest_channel, "incidents-digest");
+    assert_eq!(config.auto_invite.unwrap().group, "sre-oncall");
+    assert_eq!(config.react.unwrap().emoji, "+1::skin-tone-2");
+}
+
+#[test]
+fn a_lone_at_sign_is_not_a_group() {
+    assert_eq!(
+        load_err(&[
+            ("INCIDENT_AUTO_GROUP_INVITE_ENABLED", "true"),
+            ("INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME", "@"),
+        ]),
+        "invalid value for `auto_invite.group` (from environment variable \
+         INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME): expected a user group handle or name, found \"@\""
+    );
+}
+
+#[test]
+fn the_slack_api_url_keeps_a_trailing_slash() {
+    let config = load(&[("SLACK_API_URL", "https://slack-gov.com/api")]).unwrap();
+    assert_eq!(config.slack.api_url.as_str(), "https://slack-gov.com/api/");
+}
+
+#[test]
+fn log_format_accepts_json_in_any_case() {
+    let config = load(&[("JANUS_LOG_FORMAT", "JSON")]).unwrap();
+    assert_eq!(config.log_format, LogFormat::Json);
+    assert_eq!(
+        load_err(&[("JANUS_LOG_FORMAT", "xml")]),
+        "invalid value for `log_format` (from environment variable JANUS_LOG_FORMAT): \
+         expected `human` or `json`, found \"xml\""
+    );
+}
+
+// --- secrets from files ---------------------------------------------------------------
+
+#[test]
+fn a_secret_file_is_read_and_its_trailing_newline_trimmed() {
+    let token = secret_file("xoxb-from-a-file\n");
+    let mut env: Vec<_> = required()
+        .into_iter()
+        .filter(|(k, _)| k != "SLACK_BOT_TOKEN")
+        .collect();
+    env.push((
+        "JANUS_SLACK__BOT_TOKEN_FILE".into(),
+        token.path().display().to_string(),
+    ));
+    let config = Config::load_from(None, env).unwrap();
+    assert_eq!(config.slack.bot_token.expose_secret(), "xoxb-from-a-file");
+}
+
+#[test]
+fn a_secret_and_its_file_together_conflict() {
+    let token = secret_file("xapp-other\n");
+    let path = token.path().display().to_string();
+    assert_eq!(
+        load_err(&[("SLACK_APP_TOKEN_FILE", &path)]),
+        "conflicting settings: `slack.app_token` (from environment variable SLACK_APP_TOKEN) and \
+         `slack.app_token_file` (from environment variable SLACK_APP_TOKEN_FILE) are both set; set only one"
+    );
+}
+
+#[test]
+fn an_unreadable_secret_file_names_the_key_and_the_path() {
+    let mut env: Vec<_> = required()
+        .into_iter()
+        .filter(|(k, _)| k != "DATABASE_URL")
+        .collect();
+    env.push((
+        "DATABASE_URL_FILE".into(),
+        "/nonexistent/janus/db-url".into(),
+    ));
+    let message = Config::load_from(None, env).unwrap_err().to_string();
+    assert!(
+        message.starts_with(
+            "cannot read the file /nonexistent/janus/db-url named by `database.url_file` \
+             (from environment variable DATABASE_URL_FILE): "
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_empty_secret_file_is_invalid() {
+    let empty = secret_file("\n");
+    let path = empty.path().display().to_string();
+    let env: Vec<_> = [
+        required(),
+        pairs(&[
+            ("STATUSPAGE_INTEGRATION_ENABLED", "1"),
+            ("STATUSPAGE_PAGE_ID", "p"),
+            ("STATUSPAGE_API_KEY_FILE", &path),
+        ]),
+    ]
+    .concat();
+    assert_eq!(
+        Config::load_from(None, env).unwrap_err().to_string(),
+        format!(
+            "invalid value for `statuspage.api_key_file` (from environment variable STATUSPAGE_API_KEY_FILE): \
+             the file {path} is empty"
+        )
+    );
+}
+
+// --- errors -----------------------------------------------------------------------------
+
+#[test]
+fn an_unknown_toml_key_names_the_key_and_the_file() {
+    assert_eq!(
+        toml_err("[slack]\nsokets = 3\n", &[]),
+        "unknown key `slack.sokets` in TOML file FILE"
+    );
+    assert_eq!(
+        toml_err("[slak]\nsockets = 3\n", &[]),
+        "unknown key `slak` in TOML file FILE"
+    );
+    assert_eq!(
+        toml_err(
+            "[providers.github]\nurl = \"https://x.example\"\nuri = 1\n",
+            &[]
+        ),
+        "unknown key `providers.github.uri` in TOML file FILE"
+    );
+}
+
+#[test]
+fn an_unknown_janus_variable_names_the_key_and_the_variable() {
+    assert_eq!(
+        load_err(&[("JANUS_SLACK__SOKETS", "3")]),
+        "unknown key `slack.sokets` in environment variable JANUS_SLACK__SOKETS"
+    );
+    assert_eq!(
+        load_err(&[("JANUS_LOG_LEVLE", "debug")]),
+        "unknown key `log_levle` in environment variable JANUS_LOG_LEVLE"
+    );
+}
+
+#[test]
+fn an_out_of_range_number_names_the_key_the_variable_and_the_value() {
+    assert_eq!(
+        load_err(&[("JANUS_SLACK__SOCKETS", "20")]),
+        "invalid value for `slack.sockets` (from environment variable JANUS_SLACK__SOCKETS): \
+         expected a number from 1 to 10, found 20"
+    );
+    assert_eq!(
+        toml_err("[slack]\nsockets = 0\n", &[]),
+        "invalid value for `slack.sockets` (from TOML file FILE): expected a number from 1 to 10, found 0"
+    );
+    assert_eq!(
+        toml_err("[slack]\nsockets = \"many\"\n", &[]),
+        "invalid value for `slack.sockets` (from TOML file FILE): expected a number from 1 to 10, found \"many\""
+    );
+}
+
+#[test]
+fn a_wrongly_typed_toml_value_names_what_was_expected() {
+    assert_eq!(
+        toml_err("[incident]\ndigest_channel = [\"a\"]\n", &[]),
+        "invalid value for `incident.digest_channel` (from TOML file FILE): expected a string, found an array"
+    );
+}
+
+#[test]
+fn an_invalid_url_names_the_legacy_variable() {
+    assert_eq!(
+        load_err(&[("SLACK_API_URL", "slack.com/api")]),
+        "invalid value for `slack.api_url` (from environment variable SLACK_API_URL): \
+         expected an http(s) URL, found \"slack.com/api\" (relative URL without a base)"
+    );
+    assert_eq!(
+        load_err(&[("SLACK_API_URL", "ftp://slack.com/api")]),
+        "invalid value for `slack.api_url` (from environment variable SLACK_API_URL): \
+         expected an http(s) URL, found \"ftp://slack.com/api\" (scheme `ftp`)"
+    );
+}
+
+#[test]
+fn a_token_of_the_wrong_kind_is_invalid_without_echoing_it() {
+    let message = load_err(&[("SLACK_APP_TOKEN", "xoxb-secret-bot")]);
+    assert_eq!(
+        message,
+        "invalid value for `slack.app_token` (from environment variable SLACK_APP_TOKEN): \
+         expected an app-level token (Socket Mode, scope connections:write) starting with `xapp-`"
+    );
+    let message = toml_err("[slack]\nbot_token = 12345\n", &[("SLACK_BOT_TOKEN", "")]);
+    assert_eq!(
+        message,
+        "invalid value for `slack.bot_token` (from TOML file FILE): expected a string"
+    );
+}
+
+#[test]
+fn a_missing_required_setting_names_the_key_and_every_variable() {
+    let env: Vec<_> = required()
+        .into_iter()
+        .filter(|(k, _)| k != "SLACK_APP_TOKEN")
+        .collect();
+    assert_eq!(
+        Config::load_from(None, env).unwrap_err().to_string(),
+        "missing required setting `slack.app_token`: set it in the TOML file or with SLACK_APP_TOKEN or \
+         JANUS_SLACK__APP_TOKEN, or name a file holding it with `slack.app_token_file` \
+         (SLACK_APP_TOKEN_FILE or JANUS_SLACK__APP_TOKEN_FILE)"
+    );
+    let env: Vec<_> = required()
+        .into_iter()
+        .filter(|(k, _)| k != "SLACK_WORKSPACE_ID")
+        .collect();
+    assert_eq!(
+        Config::load_from(None, env).unwrap_err().to_string(),
+        "missing required setting `slack.workspace_id`: set it in the TOML file or with SLACK_WORKSPACE_ID or \
+         JANUS_SLACK__WORKSPACE_ID"
+    );
+}
+
+#[test]
+fn an_enabled_integration_requires_its_settings() {
+    assert_eq!(
+        load_err(&[("INCIDENT_AUTO_GROUP_INVITE_ENABLED", "true")]),
+        "missing required setting `auto_invite.group`: set it in the TOML file or with \
+         INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME or JANUS_AUTO_INVITE__GROUP (required because `auto_invite.enabled` is true)"
+    );
+    assert_eq!(
+        load_err(&[("INCIDENT_AUTO_CREATE_FROM_REACT_ENABLED", "true")]),
+        "missing required setting `react.emoji`: set it in the TOML file or with \
+         INCIDENT_AUTO_CREATE_FROM_REACT_EMOJI_NAME or JANUS_REACT__EMOJI (required because `react.enabled` is true)"
+    );
+    assert_eq!(
+        load_err(&[
+            ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+            ("STATUSPAGE_PAGE_ID", "p")
+        ]),
+        "missing required setting `statuspage.api_key`: set it in the TOML file or with STATUSPAGE_API_KEY or \
+         JANUS_STATUSPAGE__API_KEY, or name a file holding it with `statuspage.api_key_file` \
+         (STATUSPAGE_API_KEY_FILE or JANUS_STATUSPAGE__API_KEY_FILE) (required because `statuspage.enabled` is true)"
+    );
+    assert_eq!(
+        load_err(&[
+            ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+            ("STATUSPAGE_API_KEY", "k")
+        ]),
+        "missing required setting `statuspage.page_id`: set it in the TOML file or with STATUSPAGE_PAGE_ID or \
+         JANUS_STATUSPAGE__PAGE_ID (required because `statuspage.enabled` is true)"
+    );
+    assert_eq!(
+        load_err(&[
+            ("INCIDENT_EXTERNAL_PROVIDERS_ENABLED", "true"),
+            ("INCIDENT_EXTERNAL_PROVIDERS_LIST", " , ")
+        ]),
+        "missing required setting `providers.list`: set it in the TOML file or with \
+         INCIDENT_EXTERNAL_PROVIDERS_LIST or JANUS_PROVIDERS__LIST (required because `providers.enabled` is true)"
+    );
+}
+
+#[test]
+fn a_disabled_integration_ignores_its_incomplete_settings() {
+    let config = load(&[
+        ("STATUSPAGE_PAGE_ID", "p"),
+        ("INCIDENT_AUTO_GROUP_INVITE_ENABLED", "no"),
+    ])
+    .unwrap();
+    assert!(config.statuspage.is_none());
+    assert!(config.auto_invite.is_none());
+}
+
+#[test]
+fn a_missing_config_file_is_an_error_naming_the_path() {
+    let error =
+        Config::load_from(Some(Path::new("/nonexistent/janus.toml")), required()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "config file /nonexistent/janus.toml does not exist"
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_is_one_line() {
+    let message = toml_err("[slack\nsockets = 3\n", &[]);
+    assert!(
+        message.starts_with("syntax error in TOML file FILE: line 1, column "),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+}
+
+// --- database -----------------------------------------------------------------------------
+
+fn without_database_url() -> Vec<(String, String)> {
+    required()
+        .into_iter()
+        .filter(|(k, _)| k != "DATABASE_URL")
+        .collect()
+}
+
+#[test]
+fn the_database_url_is_composed_with_percent_encoding() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[
+        ("DATABASE_HOST", "db.internal"),
+        ("DATABASE_PORT", "6432"),
+        ("DATABASE_NAME", "janus prod"),
+        ("DATABASE_USER", "jan@us"),
+        ("DATABASE_PASSWORD", "p@ss:w/rd%#?"),
+    ]));
+    let config = Config::load_from(None, env).unwrap();
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "postgres://jan%40us:p%40ss%3Aw%2Frd%25%23%3F@db.internal:6432/janus%20prod"
+    );
+}
+
+#[test]
+fn an_ipv6_database_host_is_bracketed() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[
+        ("DATABASE_HOST", "::1"),
+        ("DATABASE_NAME", "janus"),
+        ("DATABASE_USER", "janus"),
+    ]));
+    let config = Config::load_from(None, env).unwrap();
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "postgres://janus@[::1]:5432/janus"
+    );
+}
+
+#[test]
+fn no_database_settings_name_both_ways() {
+    assert_eq!(
+        Config::load_from(None, without_database_url())
+            .unwrap_err()
+            .to_string(),
+        "missing database settings: set `database.url` (DATABASE_URL or DATABASE_URL_FILE), or \
+         `database.host` (DATABASE_HOST) with `database.name` (DATABASE_NAME) and `database.user` (DATABASE_USER)"
+    );
+}
+
+#[test]
+fn a_database_host_needs_a_name_and_a_user() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[("DATABASE_HOST", "h"), ("DATABASE_USER", "u")]));
+    assert_eq!(
+        Config::load_from(None, env).unwrap_err().to_string(),
+        "missing required setting `database.name`: set it in the TOML file or with DATABASE_NAME or \
+         JANUS_DATABASE__NAME (required because `database.host` is set)"
+    );
+}
+
+#[test]
+fn a_database_url_and_host_together_are_ambiguous() {
+    assert_eq!(
+        toml_err("[database]\nhost = \"db\"\n", &[]),
+        "conflicting settings: `database.url` (from environment variable DATABASE_URL) and `database.host` \
+         (from TOML file FILE) are both set; give either the whole URL or its parts (host, port, name, user, \
+         password), not both"
+    );
+}
+
+#[test]
+fn an_unparsable_database_url_is_invalid_without_echoing_it() {
+    let message = load_err(&[("DATABASE_URL", "janus:hunter2@db")]);
+    assert_eq!(
+        message,
+        "invalid value for `database.url` (from environment variable DATABASE_URL): \
+         expected a URL such as postgres://user:password@host:5432/name (scheme postgres, postgresql, sqlite)"
+    );
+    let odd = DatabaseConfig {
+        url: SecretString::from("janus:hunter2@db"),
+        max_connections: 1,
+    };
+    assert_eq!(odd.redacted_url(), "janus:[REDACTED]");
+    assert!(!format!("{odd:?}").contains("hunter2"));
+}
+
+// --- secrets stay secret ------------------------------------------------------------------
+
+#[test]
+fn debug_never_shows_secrets() {
+    let config = load(&[
+        ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+        ("STATUSPAGE_API_KEY", "statuspage-secret-key"),
+        ("STATUSPAGE_PAGE_ID", "page"),
+        ("SLACK_SIGNING_SECRET", "signing-secret-value"),
+    ])
+    .unwrap();
+    let debug = format!("{config:?}");
+    for secret in [
+        "secret-app",
+        "secret-bot",
+        "hunter2",
+        "statuspage-secret-key",
+        "signing-secret-value",
+    ] {
+        assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+    }
+    assert!(
+        debug.contains("postgres://janus:***@db.internal:5432/janus"),
+        "{debug}"
+    );
+    assert_eq!(
+        config.database.redacted_url(),
+        "postgres://janus:***@db.internal:5432/janus"
+    );
+
+    let mut env = without_database_url();
+    env.extend(pairs(&[
+        ("DATABASE_HOST", "h"),
+        ("DATABASE_NAME", "n"),
+        ("DATABASE_USER", "u"),
+        ("DATABASE_PASSWORD", "composed-pw"),
+    ]));
+    let debug = format!("{:?}", Config::load_from(None, env).unwrap());
+    assert!(!debug.contains("composed-pw"), "{debug}");
+}
+
+#[test]
+fn ignored_slack_secrets_give_one_warning_without_their_values() {
+    let config = load(&[
+        ("SLACK_SIGNING_SECRET", "sig-value"),
+        ("SLACK_VERIFICATION_TOKEN", "ver-value"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.warnings(),
+        vec![
+            "`slack.signing_secret` (from environment variable SLACK_SIGNING_SECRET) and \
+             `slack.verification_token` (from environment variable SLACK_VERIFICATION_TOKEN) are not needed \
+             in Socket Mode and ignored; remove them"
+                .to_owned()
+        ]
+    );
+}
+
+// --- providers ------------------------------------------------------------------------------
+
+fn provider_names(config: &Config) -> Vec<&str> {
+    config
+        .providers
+        .as_ref()
+        .unwrap()
+        .list
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+#[test]
+fn the_providers_list_is_trimmed_lowercased_and_deduplicated() {
+    let config = load(&[
+        ("INCIDENT_EXTERNAL_PROVIDERS_ENABLED", "true"),
+        (
+            "INCIDENT_EXTERNAL_PROVIDERS_LIST",
+            " GitHub, heroku,,github , Slack ",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(provider_names(&config), ["github", "heroku", "slack"]);
+    assert!(
+        config
+            .providers
+            .unwrap()
+            .list
+            .iter()
+            .all(|p| p.url.is_none())
+    );
+}
+
+#[test]
+fn the_providers_list_is_an_array_in_toml_and_in_janus_env() {
+    let config = load_toml(
+        "[providers]\nenabled = true\nlist = [\"heroku\", \"GitHub\"]\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(provider_names(&config), ["heroku", "github"]);
+    let config = load(&[
+        ("JANUS_PROVIDERS__ENABLED", "1"),
+        ("JANUS_PROVIDERS__LIST", "[slack, github]"),
+    ])
+    .unwrap();
+    assert_eq!(provider_names(&config), ["slack", "github"]);
+}
+
+#[test]
+fn a_provider_url_can_be_overridden_from_toml_or_env() {
+    let config = load_toml(
+        "[providers]\nenabled = true\nlist = [\"github\", \"acme\"]\n[providers.acme]\nurl = \"https://status.acme.example/api/v2/\"\n",
+        &[("JANUS_PROVIDERS__GITHUB__URL", "http://127.0.0.1:9002/api/v2/")],
+    )
+    .unwrap();
+    let list = config.providers.unwrap().list;
+    assert_eq!(
+        list[0].url.as_ref().unwrap().as_str(),
+        "http://127.0.0.1:9002/api/v2/"
+    );
+    assert_eq!(
+        list[1].url.as_ref().unwrap().as_str(),
+        "https://status.acme.example/api/v2/"
+    );
+}
+
+#[test]
+fn a_provider_that_is_not_built_in_needs_a_url() {
+    assert_eq!(
+        load_err(&[
+            ("INCIDENT_EXTERNAL_PROVIDERS_ENABLED", "true"),
+            ("INCIDENT_EXTERNAL_PROVIDERS_LIST", "github,acme")
+        ]),
+        "missing required setting `providers.acme.url`: `acme` is not a built-in provider (github, heroku, slack), \
+         so set the base URL of its status API in the TOML file or with JANUS_PROVIDERS__ACME__URL"
+    );
+}
+
+#[test]
+fn a_provider_url_that_is_not_listed_gives_a_warning() {
+    let config = load(&[
+        ("INCIDENT_EXTERNAL_PROVIDERS_ENABLED", "true"),
+        ("INCIDENT_EXTERNAL_PROVIDERS_LIST", "github"),
+        (
+            "JANUS_PROVIDERS__HEROKU__URL",
+            "https://status.heroku.example/",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.warnings(),
+        ["`providers.heroku.url` is set but `heroku` is not in `providers.list`; it is ignored"]
+    );
+}
+
+#[test]
+fn a_misspelt_providers_key_is_reported_with_what_was_expected() {
+    assert_eq!(
+        toml_err("[providers]\nenabeld = true\n", &[]),
+        "invalid value for `providers.enabeld` (from TOML file FILE): \
+         expected `enabled`, `list`, or a provider table with a `url` key, found true"
+    );
+}
+
+// --- the shipped example ----------------------------------------------------------------------
+
+#[test]
+fn the_example_file_parses_with_only_secrets_from_env() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/janus.example.toml");
+    let env = pairs(&[
+        ("SLACK_APP_TOKEN", "xapp-1-example"),
+        ("SLACK_BOT_TOKEN", "xoxb-example"),
+        ("DATABASE_PASSWORD", "example-password"),
+    ]);
+    let config = Config::load_from(Some(&path), env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.slack.api_url.as_str(), DEFAULT_SLACK_API_URL);
+    assert_eq!(config.slack.sockets, 2);
+    assert_eq!(config.incident.digest_channel, "incidents");
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+}

@@ -1,0 +1,296 @@
+//! Text on its way into Slack `mrkdwn`.
+//!
+//! In `mrkdwn`, `&`, `<` and `>` are control characters: `<!channel>`,
+//! `<!here>`, `<@U123>`, `<!subteam^S1>` and `<http://evil|click here>` are
+//! all spelled with `<`. Escaping those three characters (and nothing else —
+//! Slack decodes no other entity) turns any of them into plain, visible text.
+//!
+//! [`SlackText`] records that this has happened: the only ways to build one
+//! are [`SlackText::from_user`] and [`SlackText::from_slack`] (which escape)
+//! and [`SlackText::trusted`] (which the caller vouches for). Templates receive
+//! `SlackText` values, so forgetting to escape a description is a type error
+//! rather than an `@channel` at 3 a.m.
+//!
+//! JSON escaping is a different layer: the renderer's escape function does it
+//! for every value, so nothing here worries about `"` or control characters.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Text that is safe to put in a `mrkdwn` field.
+///
+/// Serialises as a plain JSON string, so it can go straight into template
+/// data. It deliberately has no `Deserialize`: text read back from anywhere
+/// must come through one of the constructors, which decide whether to escape.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SlackText(String);
+
+impl SlackText {
+    /// Text typed by a person (a description, a Statuspage message, a
+    /// provider's status line): `&`, `<`, `>` become entities, nothing else
+    /// changes. Emoji, right-to-left text and control characters pass through
+    /// untouched; the latter are the JSON layer's business.
+    pub fn from_user(raw: &str) -> Self {
+        SlackText(escape_mrkdwn(raw))
+    }
+
+    /// Text that Slack sent us (slash command `text`, a message's `text`),
+    /// which Slack has already entity-encoded and which may hold real
+    /// `<@U…>` or `<!here>` tokens.
+    ///
+    /// The three entities are decoded once and the result escaped again, so
+    /// a user who typed `a < b` sees `a < b` (not `a &lt; b`), while a real
+    /// mention token is shown as text instead of pinging anyone.
+    pub fn from_slack(encoded: &str) -> Self {
+        SlackText(escape_mrkdwn(&decode_mrkdwn(encoded)))
+    }
+
+    /// Text we wrote ourselves, already valid `mrkdwn` — e.g. `<#C123>` or
+    /// `<@U123>` built from ids we hold. Never pass user input here.
+    pub fn trusted(mrkdwn: impl Into<String>) -> Self {
+        SlackText(mrkdwn.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Length as Slack counts it for its limits: characters, not bytes.
+    pub fn char_count(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    /// At most `max` characters, ending in `…` when something was cut.
+    ///
+    /// The cut never lands inside an entity (`&amp;`) or a `<…>` token (a
+    /// trusted `<#C123>`): either would show up as broken markup, so the
+    /// whole entity or token goes instead. Characters, not grapheme clusters:
+    /// a family emoji (several code points) may lose its tail.
+    pub fn truncate_chars(self, max: usize) -> SlackText {
+        if self.char_count() <= max {
+            return self;
+        }
+        if max == 0 {
+            return SlackText::default();
+        }
+        // Room for the ellipsis.
+        let keep = max - 1;
+        let cut = self
+            .0
+            .char_indices()
+            .nth(keep)
+            .map_or(self.0.len(), |(i, _)| i);
+        let mut prefix = &self.0[..cut];
+
+        // An opened `<` with no `>` after it: we are inside a token.
+        if let Some(lt) = prefix.rfind('<')
+            && !prefix[lt..].contains('>')
+        {
+            prefix = &prefix[..lt];
+        }
+        // An `&` with no `;` after it, where the full text has an entity
+        // starting there: we are inside it.
+        if let Some(amp) = prefix.rfind('&')
+            && !prefix[amp..].contains(';')
+            && entity_len(&self.0[amp..]).is_some()
+        {
+            prefix = &prefix[..amp];
+        }
+
+        let mut out = prefix.trim_end().to_owned();
+        out.push('…');
+        SlackText(out)
+    }
+}
+
+impl fmt::Display for SlackText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for SlackText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `mrkdwn` escape: `&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;`.
+pub fn escape_mrkdwn(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One pass of the inverse of [`escape_mrkdwn`]. Other `&…;` sequences are
+/// left alone: Slack only ever produces these three.
+fn decode_mrkdwn(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let (decoded, len) = if rest.starts_with("&amp;") {
+            ('&', 5)
+        } else if rest.starts_with("&lt;") {
+            ('<', 4)
+        } else if rest.starts_with("&gt;") {
+            ('>', 4)
+        } else {
+            ('&', 1)
+        };
+        out.push(decoded);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Byte length of the entity (`&name;` or `&#123;`) at the start of `s`.
+fn entity_len(s: &str) -> Option<usize> {
+    let body = s.strip_prefix('&')?;
+    let end = body.find(';')?;
+    let name = &body[..end];
+    let plausible = !name.is_empty()
+        && name.len() <= 10
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '#');
+    plausible.then_some(end + 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(s: &str) -> String {
+        SlackText::from_user(s).into_string()
+    }
+
+    #[test]
+    fn channel_and_here_pings_are_neutralised() {
+        assert_eq!(user("<!channel> down"), "&lt;!channel&gt; down");
+        assert_eq!(user("<!here>"), "&lt;!here&gt;");
+        assert_eq!(user("<!everyone>"), "&lt;!everyone&gt;");
+    }
+
+    #[test]
+    fn user_and_group_mentions_are_neutralised() {
+        assert_eq!(user("ask <@U123>"), "ask &lt;@U123&gt;");
+        assert_eq!(user("<!subteam^S1|@oncall>"), "&lt;!subteam^S1|@oncall&gt;");
+    }
+
+    #[test]
+    fn disguised_links_are_neutralised() {
+        assert_eq!(
+            user("<http://evil.example|click here>"),
+            "&lt;http://evil.example|click here&gt;"
+        );
+    }
+
+    #[test]
+    fn an_ampersand_is_escaped_so_a_typed_entity_stays_visible() {
+        assert_eq!(user("R&D"), "R&amp;D");
+        assert_eq!(user("&lt;!channel&gt;"), "&amp;lt;!channel&amp;gt;");
+    }
+
+    #[test]
+    fn mrkdwn_formatting_and_quotes_are_left_alone() {
+        let s = r#"*bold* _it_ ~x~ `code` "q" 'a' \ @channel #general"#;
+        assert_eq!(user(s), s);
+    }
+
+    #[test]
+    fn emoji_pass_through_unchanged() {
+        for s in ["café 🔥", ":fire: 👩‍👩‍👧‍👦", "🇫🇷 flag"] {
+            assert_eq!(user(s), s);
+        }
+    }
+
+    #[test]
+    fn right_to_left_text_passes_through_unchanged() {
+        let s = "خطأ في الخادم \u{202E}txt.exe\u{202C} שגיאה";
+        assert_eq!(user(s), s);
+    }
+
+    #[test]
+    fn control_characters_are_left_for_the_json_layer() {
+        let s = "line\nnext\ttab\r\u{0}\u{1b}[31m\u{7f}";
+        assert_eq!(user(s), s);
+    }
+
+    #[test]
+    fn text_from_slack_is_decoded_once_then_escaped() {
+        let from_slack = |s: &str| SlackText::from_slack(s).into_string();
+        assert_eq!(from_slack("a &lt; b &amp;&amp; c"), "a &lt; b &amp;&amp; c");
+        // A real token Slack put in the text no longer pings.
+        assert_eq!(
+            from_slack("<!channel> <@U1>"),
+            "&lt;!channel&gt; &lt;@U1&gt;"
+        );
+        // A user who typed "&lt;" literally arrives as "&amp;lt;".
+        assert_eq!(from_slack("&amp;lt;"), "&amp;lt;");
+        assert_eq!(from_slack("AT&T & co"), "AT&amp;T &amp; co");
+    }
+
+    #[test]
+    fn trusted_text_is_kept_as_is() {
+        assert_eq!(SlackText::trusted("<#C123>").as_str(), "<#C123>");
+    }
+
+    #[test]
+    fn it_serialises_as_a_plain_string() {
+        let json = serde_json::to_string(&SlackText::from_user("<x>")).unwrap();
+        assert_eq!(json, r#""&lt;x&gt;""#);
+    }
+
+    #[test]
+    fn short_text_is_not_truncated() {
+        let t = SlackText::from_user("café 🔥");
+        assert_eq!(t.clone().truncate_chars(6), t);
+    }
+
+    #[test]
+    fn truncation_counts_characters_and_adds_an_ellipsis() {
+        let t = SlackText::from_user("🔥🔥🔥🔥🔥").truncate_chars(3);
+        assert_eq!(t.as_str(), "🔥🔥…");
+        assert_eq!(t.char_count(), 3);
+        assert_eq!(SlackText::from_user("abc").truncate_chars(0).as_str(), "");
+    }
+
+    #[test]
+    fn truncation_never_cuts_inside_an_entity() {
+        // "a &lt;b": cutting at 5 characters would leave "a &l…".
+        let t = SlackText::from_user("a <b").truncate_chars(5);
+        assert_eq!(t.as_str(), "a…");
+        let t = SlackText::from_user("x&y").truncate_chars(4);
+        assert_eq!(t.as_str(), "x…");
+    }
+
+    #[test]
+    fn truncation_never_cuts_inside_a_trusted_token() {
+        let t = SlackText::trusted("see <#C0123456789> now").truncate_chars(10);
+        assert_eq!(t.as_str(), "see…");
+    }
+
+    #[test]
+    fn a_lone_ampersand_in_trusted_text_does_not_shorten_the_cut() {
+        let t = SlackText::trusted("a & b c d").truncate_chars(6);
+        assert_eq!(t.as_str(), "a & b…");
+    }
+}

@@ -1,0 +1,37 @@
+//! Janus: an incident-management ChatOps bot for Slack, over Socket Mode.
+//!
+//! Where a Slack click goes, in order:
+//!
+//! - [`socket`] keeps N websockets open to Slack, parses each frame and
+//!   **acks it at once** (with a response payload when one can be computed
+//!   cheaply), then hands the envelope to the bus. It only knows the wire
+//!   protocol.
+//! - [`bus`] types the envelope into an event, records its dedupe key in the
+//!   store (one effect per delivery, across restarts and replicas) and runs
+//!   it in the lane of its channel, so one incident's events stay in order.
+//! - [`actors`] act: each is a handle plus a task with a bounded inbox.
+//! - They use [`store`] (Postgres), [`slack`] (the Web API) and [`render`]
+//!   (Handlebars → Block Kit JSON, validated), which rest on [`domain`]
+//!   (ids and text types, no IO).
+//!
+//! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
+//! and is what both `main` and the integration tests start.
+
+pub mod actors;
+pub mod app;
+pub mod bus;
+pub mod config;
+pub mod domain;
+pub mod render;
+pub mod slack;
+pub mod socket;
+pub mod store;
+pub mod telemetry;
+
+/// Installs rustls' process-wide crypto provider. slack-morphism, the
+/// websocket and sqlx all use rustls, and with more than one provider
+/// compiled in, rustls refuses to pick one itself and the first TLS
+/// connection panics. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

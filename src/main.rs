@@ -1,0 +1,150 @@
+//! `janus run | check | migrate`. Thin on purpose: load config, start
+//! logging, hand over to the library, and turn any failure into one line on
+//! stderr and a non-zero exit (never a panic or a backtrace).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use janus::config::Config;
+use janus::render::Renderer;
+use janus::store::{PgStore, Store};
+
+/// The default config file, read when present and no other is named.
+const DEFAULT_CONFIG: &str = "config/janus.toml";
+/// How long shutdown may take before we give up waiting.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Janus: incident-management ChatOps for Slack, over Socket Mode.
+#[derive(Parser)]
+#[command(name = "janus", version, about)]
+struct Cli {
+    /// TOML config file (default: config/janus.toml when it exists).
+    #[arg(long, global = true, env = "JANUS_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Command {
+    /// Start the bot (the default).
+    Run,
+    /// Check config and every template offline, then exit.
+    Check,
+    /// Apply database migrations, then exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    janus::install_crypto_provider();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(message),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("janus: error: {message}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => check(&config),
+        Command::Migrate => migrate(&config).await,
+        Command::Run => serve(&config).await,
+    }
+}
+
+fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+    let default = Path::new(DEFAULT_CONFIG);
+    let path = explicit.or_else(|| default.exists().then_some(default));
+    Config::load(path).map_err(|e| e.to_string())
+}
+
+fn check(config: &Config) -> Result<(), String> {
+    let renderer = Renderer::load(config.templates_dir.as_deref()).map_err(|e| e.to_string())?;
+    for warning in config.warnings().iter().chain(renderer.warnings()) {
+        eprintln!("janus: warning: {warning}");
+    }
+    println!("janus: configuration and templates are valid");
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> Result<(), String> {
+    init_logging(config)?;
+    let store = PgStore::connect(config.database_url(), 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    tracing::info!("database migrated");
+    Ok(())
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    init_logging(config)?;
+    let running = janus::app::start(config, Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let stop = running.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    let stopped = running.shutdown_token();
+    let mut wait = std::pin::pin!(running.wait());
+    // Once asked to stop, give in-flight work a bounded time to finish.
+    let result = tokio::select! {
+        result = &mut wait => result,
+        _ = async { stopped.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; exiting");
+            Ok(())
+        }
+    };
+    result.map_err(|e| e.to_string())
+}
+
+fn init_logging(config: &Config) -> Result<(), String> {
+    janus::telemetry::init(&config.log_level, config.log_format)?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,751 @@
+//! Templates: every message Janus posts is a Handlebars template whose output
+//! is Slack Block Kit JSON.
+//!
+//! The built-in templates are compiled into the binary ([`BUILTIN`]); an
+//! operator can replace any of them with `<TEMPLATES_DIRECTORY>/<name>.json.hbs`.
+//! [`Renderer::load`] compiles them all, then renders each with its sample
+//! data and validates the result, so a broken override stops start-up (and
+//! `janus check`) instead of failing the first incident.
+//!
+//! Two escaping layers, each with one job:
+//! - the registry's escape function makes every `{{value}}` a valid JSON
+//!   string body, so templates are written as `"text": "Incident {{name}}"`;
+//! - `crate::domain::text::SlackText` makes user text harmless `mrkdwn`
+//!   (no `<!channel>`) before it reaches the template data.
+//!
+//! Triple-stash `{{{x}}}` (and its `{{&x}}` spelling) would skip the first
+//! layer, so templates using it are refused. Values are only safe *inside*
+//! JSON quotes: `"n": {{count}}` works for a number we supply, but the escape
+//! cannot protect a position outside a string.
+
+pub mod blocks;
+mod samples;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use handlebars::template::{Template, TemplateElement};
+use handlebars::{Handlebars, RenderErrorReason, TemplateError};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use blocks::{BlocksError, Surface};
+
+/// The built-in templates, by name. Adding one: a line here, the
+/// `templates/<name>.json.hbs` file, and its data in `samples.rs`.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("help", include_str!("../../templates/help.json.hbs")),
+    ("usage", include_str!("../../templates/usage.json.hbs")),
+];
+
+/// Templates whose output is a whole modal view rather than an array of
+/// blocks (none yet). Every other template is a [`Surface::Message`].
+const MODALS: &[&str] = &[];
+
+/// Template files end in this, in `templates/` and in `TEMPLATES_DIRECTORY`.
+pub const EXTENSION: &str = ".json.hbs";
+
+/// Everything that can go wrong loading or rendering a template. Each message
+/// is one line naming the directory or file, and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("TEMPLATES_DIRECTORY {} does not exist", path.display())]
+    DirMissing { path: PathBuf },
+
+    #[error("TEMPLATES_DIRECTORY {} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+
+    #[error(
+        "{file}: line {line}: `{form}` is forbidden: it would skip JSON escaping; \
+         write \"{{{{name}}}}\" inside quotes (and a space between a JSON `{{` and a tag)"
+    )]
+    TripleStash {
+        file: String,
+        line: usize,
+        form: String,
+    },
+
+    #[error("{file}: {reason}")]
+    Render { file: String, reason: String },
+
+    #[error("{file}: the rendered output is not valid JSON: {error} (output: `{snippet}`)")]
+    InvalidJson {
+        file: String,
+        error: serde_json::Error,
+        snippet: String,
+    },
+
+    #[error("{file}: {error}")]
+    InvalidBlocks { file: String, error: BlocksError },
+
+    #[error("no template named {0:?}")]
+    UnknownTemplate(String),
+}
+
+/// The compiled templates. Cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct Renderer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Handlebars<'static>,
+    /// Template name → the file it came from, as errors name it.
+    files: HashMap<&'static str, String>,
+    warnings: Vec<String>,
+}
+
+/// One template's source text and where it came from.
+struct Source {
+    name: &'static str,
+    file: String,
+    text: String,
+}
+
+impl Renderer {
+    /// Compile the built-in templates, each replaced by
+    /// `<dir>/<name>.json.hbs` when that file exists, then render every one
+    /// with its sample data and validate the output.
+    ///
+    /// Files in `dir` that match no built-in become [`Renderer::warnings`].
+    pub fn load(dir: Option<&Path>) -> Result<Renderer, RenderError> {
+        let (sources, warnings) = match dir {
+            Some(dir) => read_dir(dir)?,
+            None => (BUILTIN.iter().map(builtin_source).collect(), Vec::new()),
+        };
+        let renderer = Renderer::compile(sources, warnings)?;
+        renderer.check_all()?;
+        Ok(renderer)
+    }
+
+    /// Render every template with its sample data and validate the output.
+    pub fn check_all(&self) -> Result<(), RenderError> {
+        for &(name, _) in BUILTIN {
+            let data = Renderer::sample(name).ok_or_else(|| RenderError::Render {
+                file: self.origin(name).unwrap_or(name).to_owned(),
+                reason: "has no sample data (add it to src/render/samples.rs)".to_owned(),
+            })?;
+            self.render(name, &data)?;
+        }
+        Ok(())
+    }
+
+    /// Render template `name` with `data`; the result is the validated
+    /// output (for a message, the JSON array of blocks).
+    pub fn render(&self, name: &str, data: &Value) -> Result<Value, RenderError> {
+        self.render_to(name, data)
+    }
+
+    /// [`Renderer::render`] for any serialisable data, e.g. a struct holding
+    /// `SlackText` fields.
+    pub fn render_to<T: Serialize>(&self, name: &str, data: &T) -> Result<Value, RenderError> {
+        let Some((&name, file)) = self.inner.files.get_key_value(name) else {
+            return Err(RenderError::UnknownTemplate(name.to_owned()));
+        };
+        let text = self
+            .inner
+            .registry
+            .render(name, data)
+            .map_err(|e| RenderError::Render {
+                file: file.clone(),
+                reason: describe_render_error(&e),
+            })?;
+        let output: Value = serde_json::from_str(&text).map_err(|error| {
+            let snippet = output_snippet(&text, error.line());
+            RenderError::InvalidJson {
+                file: file.clone(),
+                error,
+                snippet,
+            }
+        })?;
+        blocks::validate(surface(name), &output).map_err(|error| RenderError::InvalidBlocks {
+            file: file.clone(),
+            error,
+        })?;
+        Ok(output)
+    }
+
+    /// The sample data of template `name`: what `check_all` renders, and
+    /// what `janus templates render NAME` can show.
+    pub fn sample(name: &str) -> Option<Value> {
+        samples::sample(name)
+    }
+
+    /// The names of all templates.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|&(name, _)| name)
+    }
+
+    /// Where template `name` came from: the override's path, or
+    /// `templates/<name>.json.hbs (built-in)`.
+    pub fn origin(&self, name: &str) -> Option<&str> {
+        self.inner.files.get(name).map(String::as_str)
+    }
+
+    /// Files in `TEMPLATES_DIRECTORY` that override nothing, one line each.
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
+    /// Build a registry from `sources` without rendering anything.
+    fn compile(sources: Vec<Source>, warnings: Vec<String>) -> Result<Renderer, RenderError> {
+        let mut registry = Handlebars::new();
+        // A missing variable is an error rather than an empty string: a
+        // template asking for data we do not send is caught by `check_all`.
+        registry.set_strict_mode(true);
+        // Replaces the default HTML escape, which would turn `"` into `&quot;`.
+        registry.register_escape_fn(json_escape);
+
+        let mut files = HashMap::new();
+        for Source { name, file, text } in sources {
+            if let Some((line, form)) = find_unescaped_tag(&text) {
+                return Err(RenderError::TripleStash { file, line, form });
+            }
+            registry
+                .register_template_string(name, &text)
+                .map_err(|e| RenderError::Parse {
+                    file: file.clone(),
+                    message: describe_template_error(&e),
+                })?;
+            // The text scan covers today's grammar; this also catches any
+            // spelling of an unescaped expression it might grow.
+            if let Some(line) = registry.get_template(name).and_then(find_html_expression) {
+                let form = "unescaped expression".to_owned();
+                return Err(RenderError::TripleStash { file, line, form });
+            }
+            files.insert(name, file);
+        }
+        Ok(Renderer {
+            inner: Arc::new(Inner {
+                registry,
+                files,
+                warnings,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Renderer")
+            .field("files", &self.inner.files)
+            .field("warnings", &self.inner.warnings)
+            .finish()
+    }
+}
+
+fn surface(name: &str) -> Surface {
+    if MODALS.contains(&name) {
+        Surface::Modal
+    } else {
+        Surface::Message
+    }
+}
+
+fn builtin_source(&(name, text): &(&'static str, &str)) -> Source {
+    Source {
+        name,
+        file: format!("templates/{name}{EXTENSION} (built-in)"),
+        text: text.to_owned(),
+    }
+}
+
+/// The sources for `dir`: each built-in or its override, plus a warning for
+/// every file that overrides nothing. Hidden files (`.gitkeep`, editor swap
+/// files) are ignored silently.
+fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<String>), RenderError> {
+    let io_error = |error| RenderError::Io {
+        path: dir.to_owned(),
+        error,
+    };
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(RenderError::NotADirectory {
+                path: dir.to_owned(),
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(RenderError::DirMissing {
+                path: dir.to_owned(),
+            });
+        }
+        Err(e) => return Err(io_error(e)),
+    }
+
+    let mut sources = Vec::with_capacity(BUILTIN.len());
+    for builtin @ &(name, _) in BUILTIN {
+        let path = dir.join(format!("{name}{EXTENSION}"));
+        let source = match fs::read_to_string(&path) {
+            Ok(text) => Source {
+                name,
+                file: path.display().to_string(),
+                text,
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => builtin_source(builtin),
+            Err(error) => return Err(RenderError::Io { path, error }),
+        };
+        sources.push(source);
+    }
+
+    let mut warnings = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error)? {
+        let entry = entry.map_err(io_error)?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let overrides_a_builtin = file_name
+            .strip_suffix(EXTENSION)
+            .is_some_and(|stem| Renderer::names().any(|n| n == stem));
+        if !overrides_a_builtin && !file_name.starts_with('.') {
+            warnings.push(format!(
+                "{}: not a template Janus knows; ignored (known: {})",
+                entry.path().display(),
+                Renderer::names()
+                    .map(|n| format!("{n}{EXTENSION}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    warnings.sort();
+    Ok((sources, warnings))
+}
+
+/// Escape a value for the inside of a JSON string: `"`, `\` and the control
+/// characters U+0000–U+001F. Everything else, emoji and right-to-left
+/// marks included, is valid in a JSON string as is.
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The first tag that outputs without escaping — `{{{`, `{{&`, or either
+/// with `~` or whitespace after the `{{` — as (1-based line, the tag's
+/// opening). Raw blocks `{{{{` are caught too. It may also flag a literal
+/// JSON `{` written right before a tag (`{{{#if`), which handlebars would
+/// not parse anyway.
+fn find_unescaped_tag(text: &str) -> Option<(usize, String)> {
+    for (start, _) in text.match_indices("{{") {
+        let after = &text[start + 2..];
+        let rest = after.trim_start();
+        let rest = rest.strip_prefix('~').unwrap_or(rest).trim_start();
+        if rest.starts_with(['{', '&']) {
+            let end = text.len() - rest.len() + 1;
+            let line = text[..start].matches('\n').count() + 1;
+            return Some((line, text[start..end].to_owned()));
+        }
+    }
+    None
+}
+
+/// The line of the first unescaped (`{{{ }}}`-style) expression in a
+/// compiled template, looking inside blocks.
+fn find_html_expression(template: &Template) -> Option<usize> {
+    template
+        .elements
+        .iter()
+        .enumerate()
+        .find_map(|(i, element)| match element {
+            TemplateElement::HtmlExpression(_) => Some(template.mapping.get(i).map_or(0, |m| m.0)),
+            TemplateElement::HelperBlock(h) => h
+                .template
+                .iter()
+                .chain(h.inverse.iter())
+                .find_map(find_html_expression),
+            TemplateElement::DecoratorBlock(d) | TemplateElement::PartialBlock(d) => {
+                d.template.as_ref().and_then(find_html_expression)
+            }
+            _ => None,
+        })
+}
+
+/// A one-line parse error: handlebars' own is a multi-line excerpt.
+fn describe_template_error(e: &TemplateError) -> String {
+    let reason = e.reason().to_string();
+    // Pest's syntax errors end with "= expected …"; that line is the reason.
+    let reason = reason
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .map_or_else(|| reason.trim().replace('\n', " "), str::to_owned);
+    match e.pos() {
+        Some((line, column)) => format!("line {line}, column {column}: {reason}"),
+        None => reason,
+    }
+}
+
+fn describe_render_error(e: &handlebars::RenderError) -> String {
+    let reason = match e.reason() {
+        RenderErrorReason::MissingVariable(Some(var)) => {
+            format!("variable `{var}` is missing from the data (strict mode)")
+        }
+        other => other.to_string(),
+    };
+    match (e.line_no, e.column_no) {
+        (Some(line), Some(column)) => format!("line {line}, column {column}: {reason}"),
+        _ => reason,
+    }
+}
+
+/// The output line a JSON error points at, trimmed and shortened.
+fn output_snippet(text: &str, line: usize) -> String {
+    let line = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
+    let mut snippet: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        snippet.push('…');
+    }
+    snippet
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::text::SlackText;
+
+    /// A renderer over `help`'s slot holding `text`, not sample-checked.
+    fn compile(text: &str) -> Result<Renderer, RenderError> {
+        let source = Source {
+            name: "help",
+            file: "templates/help.json.hbs".to_owned(),
+            text: text.to_owned(),
+        };
+        Renderer::compile(vec![source], Vec::new())
+    }
+
+    /// `load` with a temporary TEMPLATES_DIRECTORY holding `files`.
+    fn load_with(files: &[(&str, &str)]) -> Result<Renderer, RenderError> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        Renderer::load(Some(dir.path()))
+    }
+
+    fn load_error(files: &[(&str, &str)]) -> String {
+        load_with(files).unwrap_err().to_string()
+    }
+
+    fn text_of(blocks: &Value, i: usize) -> &str {
+        blocks[i]["text"]["text"].as_str().unwrap()
+    }
+
+    #[test]
+    fn builtins_load_and_render_with_their_sample_data() {
+        let renderer = Renderer::load(None).unwrap();
+        assert!(renderer.warnings().is_empty());
+        for name in Renderer::names() {
+            let blocks = renderer
+                .render(name, &Renderer::sample(name).unwrap())
+                .unwrap();
+            assert!(blocks.is_array(), "{name}");
+        }
+        let help = renderer
+            .render("help", &Renderer::sample("help").unwrap())
+            .unwrap();
+        let all = help.to_string();
+        assert!(all.contains("/incident &lt;description&gt;"), "{all}");
+        assert!(all.contains("<@U0JANUS> `list`"), "{all}");
+        assert!(all.contains("`&lt;!channel&gt; \\\"deploy\\\"`"), "{all}");
+    }
+
+    #[test]
+    fn help_for_a_plain_help_request_has_no_apology() {
+        let renderer = Renderer::load(None).unwrap();
+        let data = json!({"command": "/incident", "bot_user_id": "U1", "unknown": null});
+        let blocks = renderer.render("help", &data).unwrap();
+        assert_eq!(blocks[0]["type"], "header");
+        assert!(!blocks.to_string().contains("Sorry"));
+    }
+
+    #[test]
+    fn every_builtin_has_sample_data_and_a_unique_name() {
+        let mut names: Vec<_> = Renderer::names().collect();
+        for name in &names {
+            assert!(Renderer::sample(name).is_some(), "{name} has no sample");
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), BUILTIN.len());
+    }
+
+    #[test]
+    fn the_renderer_is_cheap_to_share_between_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Renderer>();
+    }
+
+    #[test]
+    fn a_hostile_description_renders_to_valid_json_without_pings() {
+        let renderer = compile(
+            r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "Incident: {{description}}"}},
+               {"type": "header", "text": {"type": "plain_text", "text": "{{description}}"}}]"#,
+        )
+        .unwrap();
+        let raw = "\"quoted\" \\back\\slash\nnew line\t<!channel> <!here> <@U123> \
+                   <!subteam^S1> <http://evil|click> café 🔥 مرحبا \u{202E}RTL\u{0}\u{1f}\u{7f} & }}";
+        let description = SlackText::from_user(raw);
+        let blocks = renderer
+            .render_to("help", &json!({ "description": description }))
+            .unwrap();
+        let text = text_of(&blocks, 0);
+        assert!(!text.contains("<!"), "{text}");
+        assert!(!text.contains("<@"), "{text}");
+        assert!(!text.contains("<http"), "{text}");
+        assert_eq!(text, format!("Incident: {}", description.as_str()));
+        // Everything else arrived as the user wrote it.
+        assert!(text.contains("\"quoted\" \\back\\slash\nnew line\t"));
+        assert!(text.contains("café 🔥 مرحبا \u{202E}RTL\u{0}\u{1f}\u{7f} &amp; }}"));
+        assert_eq!(text_of(&blocks, 1), description.as_str());
+    }
+
+    #[test]
+    fn the_escape_applies_to_helper_output_too() {
+        let renderer = compile(
+            r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "{{lookup this "k"}}"}}]"#,
+        )
+        .unwrap();
+        let blocks = renderer.render("help", &json!({"k": "a\"b\n"})).unwrap();
+        assert_eq!(text_of(&blocks, 0), "a\"b\n");
+    }
+
+    #[test]
+    fn json_escape_covers_quotes_backslashes_and_every_control_character() {
+        assert_eq!(json_escape(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(json_escape("\n\r\t\u{8}\u{c}"), r"\n\r\t\b\f");
+        assert_eq!(json_escape("\u{0}\u{1b}\u{1f}"), r"\u0000\u001b\u001f");
+        for c in (0u8..0x20).map(char::from) {
+            let s = format!("\"{}\"", json_escape(&c.to_string()));
+            assert_eq!(serde_json::from_str::<String>(&s).unwrap(), c.to_string());
+        }
+        assert_eq!(
+            json_escape("café 🔥 \u{7f} \u{202E}"),
+            "café 🔥 \u{7f} \u{202E}"
+        );
+    }
+
+    #[test]
+    fn triple_stash_is_rejected_with_the_file_name_and_line() {
+        let err = compile("[\n  {\"text\": \"{{{name}}}\"}\n]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("templates/help.json.hbs: line 2: `{{{` is forbidden"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_an_unescaped_tag_is_rejected() {
+        for (text, form) in [
+            ("{{&name}}", "{{&"),
+            ("{{~{name}~}}", "{{~{"),
+            ("{{ {name} }}", "{{ {"),
+            ("{{~ &name}}", "{{~ &"),
+            ("{{{{raw}}}} x {{{{/raw}}}}", "{{{"),
+            ("{{#if a}}{{else}}{{{b}}}{{/if}}", "{{{"),
+        ] {
+            match compile(text) {
+                Err(RenderError::TripleStash {
+                    form: f, line: 1, ..
+                }) => assert_eq!(f, form),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_compiled_template_check_finds_unescaped_expressions_inside_blocks() {
+        let line = |text: &str| find_html_expression(&Template::compile(text).unwrap());
+        assert_eq!(line("a\n{{{b}}}"), Some(2));
+        assert_eq!(line("{{#if a}}\n{{else}}\n\n{{&b}}{{/if}}"), Some(4));
+        assert_eq!(line("{{#each a}}{{b}}{{/each}} {{c}}"), None);
+    }
+
+    #[test]
+    fn a_triple_stash_override_stops_loading() {
+        let err = load_error(&[("usage.json.hbs", "[{{{x}}}]")]);
+        assert!(
+            err.contains("usage.json.hbs: line 1: `{{{` is forbidden"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_parse_error_names_the_file_and_line() {
+        let err = compile("[\n{{#if x}}\n]").unwrap_err().to_string();
+        assert!(err.starts_with("templates/help.json.hbs: line "), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn a_missing_variable_is_rejected_with_the_file_name() {
+        let err = load_error(&[(
+            "help.json.hbs",
+            r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "{{incident.name}}"}}]"#,
+        )]);
+        assert!(err.contains("/help.json.hbs: line 1, column "), "{err}");
+        assert!(
+            err.ends_with("variable `incident.name` is missing from the data (strict mode)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_builtin_rendered_without_its_data_names_the_builtin_file() {
+        let renderer = Renderer::load(None).unwrap();
+        let err = renderer
+            .render("usage", &json!({}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("templates/usage.json.hbs (built-in): line "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn output_that_is_not_json_is_rejected_with_the_file_name() {
+        let err = load_error(&[("help.json.hbs", "[\n  {\"type\": \"divider\"},\n]")]);
+        assert!(
+            err.contains("/help.json.hbs: the rendered output is not valid JSON: "),
+            "{err}"
+        );
+        assert!(err.contains("line 3 column 1"), "{err}");
+    }
+
+    #[test]
+    fn a_value_outside_json_quotes_cannot_inject_strings() {
+        let renderer = compile(r#"[{"type": "divider", "block_id": {{id}}}]"#).unwrap();
+        let err = renderer
+            .render("help", &json!({"id": "1}, {\"type\": \"section\""}))
+            .unwrap_err();
+        assert!(matches!(err, RenderError::InvalidJson { .. }), "{err}");
+    }
+
+    #[test]
+    fn output_over_a_block_limit_is_rejected_with_the_file_and_path() {
+        let renderer = compile(
+            r#"[{"type": "divider"}, {"type": "section", "text": {"type": "mrkdwn", "text": "{{d}}"}}]"#,
+        )
+        .unwrap();
+        let err = renderer
+            .render("help", &json!({"d": "x".repeat(3012)}))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "templates/help.json.hbs: blocks[1].text.text is 3012 characters; Slack allows 3000"
+        );
+    }
+
+    #[test]
+    fn an_override_with_an_unknown_block_type_stops_loading() {
+        let err = load_error(&[("help.json.hbs", r#"[{"type": "sektion"}]"#)]);
+        assert!(
+            err.contains("/help.json.hbs: blocks[0].type is \"sektion\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_override_file_is_used_instead_of_the_builtin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("help.json.hbs");
+        fs::write(
+            &path,
+            r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "Ask <@{{bot_user_id}}> on {{command}}"}}]"#,
+        )
+        .unwrap();
+        let renderer = Renderer::load(Some(dir.path())).unwrap();
+        let blocks = renderer
+            .render("help", &Renderer::sample("help").unwrap())
+            .unwrap();
+        assert_eq!(text_of(&blocks, 0), "Ask <@U0JANUS> on /incident");
+        assert_eq!(
+            renderer.origin("help"),
+            Some(path.display().to_string().as_str())
+        );
+        // The other template is still the built-in.
+        assert_eq!(
+            renderer.origin("usage"),
+            Some("templates/usage.json.hbs (built-in)")
+        );
+        assert!(renderer.warnings().is_empty());
+    }
+
+    #[test]
+    fn a_missing_directory_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = Renderer::load(Some(&missing)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("TEMPLATES_DIRECTORY {} does not exist", missing.display())
+        );
+    }
+
+    #[test]
+    fn a_file_given_as_the_directory_is_named_in_the_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let err = Renderer::load(Some(file.path())).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "TEMPLATES_DIRECTORY {} is not a directory",
+                file.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_file_in_the_directory_becomes_a_warning() {
+        let renderer = load_with(&[
+            ("halp.json.hbs", "[]"),
+            ("notes.txt", "x"),
+            (".gitkeep", ""),
+        ])
+        .unwrap();
+        let warnings = renderer.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("halp.json.hbs: not a template Janus knows; ignored (known: help.json.hbs, usage.json.hbs)"));
+        assert!(warnings[1].contains("notes.txt"));
+    }
+
+    #[test]
+    fn an_unknown_template_name_is_an_error() {
+        let renderer = Renderer::load(None).unwrap();
+        let err = renderer.render("digest", &json!({})).unwrap_err();
+        assert_eq!(err.to_string(), "no template named \"digest\"");
+        assert!(Renderer::sample("digest").is_none());
+    }
+}

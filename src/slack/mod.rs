@@ -1,0 +1,203 @@
+//! The Slack Web API, as Janus uses it: slack-morphism underneath, typed
+//! errors on top, and rate limits waited out rather than surfaced.
+//!
+//! Every call goes through [`SlackApi::call`], which is the one place that
+//! knows about `ok:false`, HTTP 429 and `Retry-After`. Write methods send our
+//! rendered Block Kit JSON as it is (slack-morphism's typed blocks would
+//! silently drop fields they do not model).
+
+mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use url::Url;
+
+use crate::domain::ids::{ChannelId, MessageTs, TeamId, UserId};
+
+pub use error::{ApiErrorCode, SlackError};
+
+type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+
+/// How often a rate-limited call is retried before giving up. Slack's
+/// `Retry-After` is usually seconds, so this covers minutes of throttling.
+const MAX_RATE_LIMIT_RETRIES: u32 = 20;
+/// The wait used when a 429 carries no `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The longest single wait we accept from `Retry-After`.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// Which of the two tokens a call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `xapp-`: only for `apps.connections.open`.
+    App,
+    /// `xoxb-`: everything else.
+    Bot,
+}
+
+/// Who the bot is, from `auth.test`.
+#[derive(Debug, Clone)]
+pub struct BotIdentity {
+    /// The bot's own user id, to recognise `<@U…>` mentions of itself.
+    pub user_id: UserId,
+    /// The workspace the bot token belongs to.
+    pub team_id: TeamId,
+}
+
+/// A cheap, cloneable Slack Web API client.
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackClient<Connector>>,
+    bot_token: Arc<SlackApiToken>,
+    app_token: Arc<SlackApiToken>,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackApi").finish_non_exhaustive()
+    }
+}
+
+impl SlackApi {
+    /// Builds a client for `api_url` (e.g. `https://slack.com/api/`, or a
+    /// fake on loopback: plain `http://` is allowed for that reason).
+    pub fn new(
+        api_url: &Url,
+        bot_token: &SecretString,
+        app_token: &SecretString,
+    ) -> Result<Self, SlackError> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| SlackError::Setup(format!("cannot load the system's CA roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        // slack-morphism joins base and method with a '/', so the base must
+        // not end with one.
+        let base = api_url.as_str().trim_end_matches('/');
+        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(base);
+        let token = |s: &SecretString| {
+            Arc::new(SlackApiToken::new(SlackApiTokenValue(
+                s.expose_secret().to_owned(),
+            )))
+        };
+        Ok(Self {
+            client: Arc::new(SlackClient::new(connector)),
+            bot_token: token(bot_token),
+            app_token: token(app_token),
+        })
+    }
+
+    /// Calls `method` with a JSON body, waiting out rate limits.
+    pub async fn call<RS: DeserializeOwned + Send>(
+        &self,
+        token: TokenKind,
+        method: &'static str,
+        body: &Value,
+    ) -> Result<RS, SlackError> {
+        let token = match token {
+            TokenKind::App => &self.app_token,
+            TokenKind::Bot => &self.bot_token,
+        };
+        let session = self.client.open_session(token);
+        let mut attempt = 0;
+        loop {
+            let result: Result<RS, SlackClientError> =
+                session.http_session_api.http_post(method, body, None).await;
+            match result {
+                Ok(rs) => return Ok(rs),
+                Err(SlackClientError::RateLimitError(e)) if attempt < MAX_RATE_LIMIT_RETRIES => {
+                    attempt += 1;
+                    let wait = e
+                        .retry_after
+                        .unwrap_or(DEFAULT_RETRY_AFTER)
+                        .min(MAX_RETRY_AFTER);
+                    tracing::warn!(
+                        method,
+                        attempt,
+                        retry_after_ms = wait.as_millis() as u64,
+                        "Slack rate limit hit; waiting Retry-After before retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(SlackError::from_client(method, attempt, e)),
+            }
+        }
+    }
+
+    /// `apps.connections.open`: a one-use websocket URL for Socket Mode.
+    pub async fn open_socket_url(&self) -> Result<Url, SlackError> {
+        #[derive(Deserialize)]
+        struct Opened {
+            url: Url,
+        }
+        let opened: Opened = self
+            .call(TokenKind::App, "apps.connections.open", &json!({}))
+            .await?;
+        Ok(opened.url)
+    }
+
+    /// `auth.test` with the bot token: checks it and says who we are.
+    pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
+        #[derive(Deserialize)]
+        struct AuthTest {
+            user_id: UserId,
+            team_id: TeamId,
+        }
+        let me: AuthTest = self.call(TokenKind::Bot, "auth.test", &json!({})).await?;
+        Ok(BotIdentity {
+            user_id: me.user_id,
+            team_id: me.team_id,
+        })
+    }
+
+    /// `chat.postMessage` with rendered blocks; `text` is the notification
+    /// and screen-reader fallback.
+    pub async fn post_message(
+        &self,
+        channel: &ChannelId,
+        text: &str,
+        blocks: &Value,
+        thread_ts: Option<&MessageTs>,
+    ) -> Result<MessageTs, SlackError> {
+        #[derive(Deserialize)]
+        struct Posted {
+            ts: MessageTs,
+        }
+        let mut body = json!({
+            "channel": channel.as_str(),
+            "text": text,
+            "blocks": blocks,
+            "unfurl_links": false,
+            "unfurl_media": false,
+        });
+        if let Some(ts) = thread_ts {
+            body["thread_ts"] = json!(ts.as_str());
+        }
+        let posted: Posted = self.call(TokenKind::Bot, "chat.postMessage", &body).await?;
+        Ok(posted.ts)
+    }
+
+    /// Posts to an interaction's `response_url` (ephemeral unless the
+    /// payload says otherwise). Used for replies that come after the ack.
+    pub async fn respond(&self, response_url: &Url, payload: &Value) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.bot_token);
+        let result: Result<Value, SlackClientError> = session
+            .http_session_api
+            .http_post_uri(response_url.clone(), payload, None)
+            .await;
+        result
+            .map(|_| ())
+            .map_err(|e| SlackError::from_client("response_url", 0, e))
+    }
+}

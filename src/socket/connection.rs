@@ -1,0 +1,298 @@
+//! One Socket Mode websocket: read a frame, ack it, hand it on.
+//!
+//! The reader never waits on anything slow before acking. An envelope that
+//! accepts a response payload gets its ack from a short-lived task (bounded
+//! by the ack budget) so the reader moves straight on to the next frame.
+//! Acks are written by a separate writer task, fed by a channel: the reader
+//! and the response tasks both send through it.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::frame::{self, DisconnectReason, Frame, Hello};
+use super::{SocketError, Tuning};
+use crate::bus::BusHandle;
+use crate::slack::SlackApi;
+
+/// Largest frame accepted. Slack's biggest payloads (block actions from a
+/// large modal) are a few hundred KB; this leaves a wide margin while still
+/// bounding memory per socket.
+const MAX_FRAME_BYTES: usize = 8 << 20;
+
+/// What a connection tells the slot that owns it.
+#[derive(Debug)]
+pub(crate) enum ConnEvent {
+    /// The socket said hello: it is live.
+    Hello(Hello),
+    /// Slack sent `disconnect`.
+    Disconnect(DisconnectReason),
+    /// The socket is gone.
+    Ended(EndReason),
+}
+
+/// Why a socket ended.
+#[derive(Debug)]
+pub(crate) enum EndReason {
+    /// Slack closed it (or the TCP stream ended).
+    ClosedByPeer,
+    /// We closed it.
+    ClosedByUs,
+    /// No frame of any kind within the liveness window.
+    Silent,
+    /// A websocket or IO error.
+    Error(String),
+}
+
+/// A live socket, owned by one slot of the manager.
+pub(crate) struct Connection {
+    pub(crate) id: u64,
+    pub(crate) events: mpsc::Receiver<ConnEvent>,
+    close: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Connection {
+    /// Opens a socket: asks Slack for a URL, connects, and waits for hello.
+    pub(crate) async fn open(
+        id: u64,
+        api: &SlackApi,
+        bus: BusHandle,
+        tuning: &Tuning,
+        connected: watch::Sender<usize>,
+    ) -> Result<Connection, SocketError> {
+        let url = api.open_socket_url().await.map_err(SocketError::Open)?;
+        // The URL carries a one-use ticket: log where, never the ticket.
+        tracing::debug!(
+            socket = id,
+            host = url.host_str().unwrap_or(""),
+            "connecting"
+        );
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_FRAME_BYTES))
+            .max_frame_size(Some(MAX_FRAME_BYTES));
+        let connect =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false);
+        let (ws, _response) = tokio::time::timeout(tuning.connect_timeout, connect)
+            .await
+            .map_err(|_| SocketError::Connect("timed out".into()))?
+            .map_err(|e| SocketError::Connect(e.to_string()))?;
+
+        let (events_tx, mut events) = mpsc::channel(16);
+        let close = CancellationToken::new();
+        let task = tokio::spawn(run(
+            id,
+            ws,
+            bus,
+            tuning.clone(),
+            events_tx,
+            close.clone(),
+            connected,
+        ));
+        let mut conn = Connection {
+            id,
+            events: mpsc::channel(1).1,
+            close,
+            task,
+        };
+        match tokio::time::timeout(tuning.connect_timeout, events.recv()).await {
+            Ok(Some(ConnEvent::Hello(hello))) => {
+                tracing::info!(
+                    socket = id,
+                    num_connections = hello.num_connections,
+                    expected_life_s = hello.approximate_connection_time,
+                    "socket open"
+                );
+                conn.events = events;
+                Ok(conn)
+            }
+            Ok(Some(other)) => {
+                conn.close().await;
+                Err(SocketError::Connect(format!("no hello: {other:?}")))
+            }
+            Ok(None) | Err(_) => {
+                conn.close().await;
+                Err(SocketError::Connect("no hello within the timeout".into()))
+            }
+        }
+    }
+
+    /// Closes the socket and waits (briefly) for its reader to finish.
+    /// Envelopes that arrive meanwhile are still acked.
+    pub(crate) async fn close(self) {
+        self.close.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn run(
+    id: u64,
+    ws: Ws,
+    bus: BusHandle,
+    tuning: Tuning,
+    events: mpsc::Sender<ConnEvent>,
+    close: CancellationToken,
+    connected: watch::Sender<usize>,
+) {
+    let (mut sink, mut stream) = ws.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            if let Err(e) = sink.send(msg).await {
+                tracing::debug!(socket = id, error = %e, "write failed");
+                break;
+            }
+            if closing {
+                break;
+            }
+        }
+    });
+
+    let mut said_hello = false;
+    let mut closing_since: Option<Instant> = None;
+    let end = loop {
+        let wait = match closing_since {
+            // After our Close, wait briefly for Slack's, acking what still comes.
+            Some(since) => tuning
+                .close_grace
+                .saturating_sub(since.elapsed())
+                .max(Duration::from_millis(1)),
+            None => tuning.liveness,
+        };
+        let next = tokio::select! {
+            _ = close.cancelled(), if closing_since.is_none() => {
+                closing_since = Some(Instant::now());
+                let _ = out_tx.send(Message::Close(None)).await;
+                continue;
+            }
+            next = tokio::time::timeout(wait, stream.next()) => next,
+        };
+        match next {
+            Err(_) if closing_since.is_some() => break EndReason::ClosedByUs,
+            Err(_) => break EndReason::Silent,
+            Ok(None) if closing_since.is_some() => break EndReason::ClosedByUs,
+            Ok(None) => break EndReason::ClosedByPeer,
+            Ok(Some(Err(e))) if closing_since.is_some() => {
+                tracing::debug!(socket = id, error = %e, "error while closing");
+                break EndReason::ClosedByUs;
+            }
+            Ok(Some(Err(e))) => break EndReason::Error(e.to_string()),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                on_text(
+                    id,
+                    text.as_str(),
+                    &bus,
+                    &tuning,
+                    &out_tx,
+                    &events,
+                    &mut said_hello,
+                    &connected,
+                )
+                .await;
+            }
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                tracing::warn!(socket = id, len = bytes.len(), "binary frame ignored");
+            }
+            // Pings are answered by tungstenite; any frame proves liveness.
+            Ok(Some(Ok(_))) => {}
+        }
+    };
+    if said_hello {
+        connected.send_modify(|n| *n = n.saturating_sub(1));
+    }
+    match &end {
+        EndReason::ClosedByUs => tracing::info!(socket = id, "socket closed"),
+        EndReason::Silent => tracing::warn!(
+            socket = id,
+            silent_for_s = tuning.liveness.as_secs(),
+            "socket silent; replacing it"
+        ),
+        EndReason::ClosedByPeer => tracing::info!(socket = id, "socket closed by Slack"),
+        EndReason::Error(e) => tracing::warn!(socket = id, error = %e, "socket failed"),
+    }
+    drop(out_tx);
+    writer.abort();
+    let _ = events.send(ConnEvent::Ended(end)).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn on_text(
+    id: u64,
+    text: &str,
+    bus: &BusHandle,
+    tuning: &Tuning,
+    out: &mpsc::Sender<Message>,
+    events: &mpsc::Sender<ConnEvent>,
+    said_hello: &mut bool,
+    connected: &watch::Sender<usize>,
+) {
+    let frame = match frame::parse(text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            tracing::warn!(socket = id, "{e}");
+            return;
+        }
+    };
+    match frame {
+        Frame::Envelope(mut envelope) if envelope.accepts_response_payload => {
+            // The response may take a moment to compute: do it off the
+            // reader, within the budget, then ack and hand on.
+            let (bus, out, budget) = (bus.clone(), out.clone(), tuning.ack_budget);
+            tokio::spawn(async move {
+                let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
+                    .await
+                    .unwrap_or_else(|_| {
+                        tracing::warn!(envelope_id = %envelope.envelope_id,
+                            "response payload not ready within the ack budget; acking without it");
+                        None
+                    });
+                let ack = frame::ack(&envelope.envelope_id, response.as_ref());
+                envelope.answered_in_ack = response.is_some();
+                let _ = out.send(Message::text(ack)).await;
+                tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
+                    with_payload = response.is_some(), "acked");
+                bus.deliver(envelope).await;
+            });
+        }
+        Frame::Envelope(envelope) => {
+            let ack = frame::ack(&envelope.envelope_id, None);
+            let _ = out.send(Message::text(ack)).await;
+            tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
+                kind = ?envelope.kind, retry_attempt = envelope.retry_attempt, "acked");
+            bus.deliver(envelope).await;
+        }
+        Frame::Hello(hello) => {
+            if !*said_hello {
+                *said_hello = true;
+                connected.send_modify(|n| *n += 1);
+            }
+            let _ = events.send(ConnEvent::Hello(hello)).await;
+        }
+        Frame::Disconnect(reason) => {
+            tracing::info!(socket = id, ?reason, "disconnect requested by Slack");
+            let _ = events.send(ConnEvent::Disconnect(reason)).await;
+        }
+        Frame::Unknown(raw) => {
+            tracing::warn!(
+                socket = id,
+                frame = raw,
+                "unknown frame without envelope_id"
+            );
+        }
+    }
+}

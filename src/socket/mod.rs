@@ -1,0 +1,314 @@
+//! Socket Mode: keep N websockets open to Slack, whatever Slack does to them.
+//!
+//! Each of the N *slots* owns at most one live [`connection::Connection`]
+//! (two, briefly, during a refresh). A slot reacts to Slack's `disconnect`
+//! reasons as Slack asks: `warning` and `refresh_requested` open the
+//! replacement first and close the old socket only once the new one said
+//! hello (so there is never a gap); `too_many_websockets` closes first;
+//! `link_disabled` stops the slot. A socket that dies or goes silent is
+//! replaced with capped exponential backoff and jitter.
+//!
+//! This module only speaks the wire protocol; what an envelope means is the
+//! bus's business.
+
+mod connection;
+pub mod frame;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::BusHandle;
+use crate::slack::{SlackApi, SlackError};
+use connection::{ConnEvent, Connection, EndReason};
+use frame::DisconnectReason;
+
+/// Timings of the socket layer. Not user configuration: the defaults follow
+/// Slack's documented behaviour; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// No inbound frame (Slack pings regularly) for this long → replace.
+    pub liveness: Duration,
+    /// Most time a response payload may take before the ack goes without it.
+    pub ack_budget: Duration,
+    /// Connect + hello timeout.
+    pub connect_timeout: Duration,
+    /// How long to keep reading after our Close for Slack's.
+    pub close_grace: Duration,
+    /// First reconnect delay.
+    pub backoff_base: Duration,
+    /// Longest reconnect delay.
+    pub backoff_cap: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            liveness: Duration::from_secs(30),
+            ack_budget: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(10),
+            close_grace: Duration::from_secs(2),
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why sockets could not be kept open.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// `apps.connections.open` failed.
+    #[error("cannot open a Socket Mode connection: {0}")]
+    Open(#[source] SlackError),
+    /// The websocket did not connect or say hello.
+    #[error("websocket connection failed: {0}")]
+    Connect(String),
+    /// The app-level token was refused: no retry will help.
+    #[error(
+        "SLACK_APP_TOKEN (slack.app_token) was refused by Slack ({0}); check the app-level token \
+         and its connections:write scope"
+    )]
+    AppTokenRefused(String),
+    /// Every socket got `link_disabled`.
+    #[error(
+        "Socket Mode is turned off for this Slack app (link_disabled); turn it on under \
+         Settings → Socket Mode"
+    )]
+    LinkDisabled,
+}
+
+/// Keeps `count` sockets open until `shutdown`, then closes them.
+///
+/// `connected` tracks how many sockets have said hello and are still open.
+/// Returns an error only for what no reconnect can fix: a refused app
+/// token, or Socket Mode turned off.
+pub async fn run(
+    count: usize,
+    api: SlackApi,
+    bus: BusHandle,
+    tuning: Tuning,
+    connected: watch::Sender<usize>,
+    shutdown: CancellationToken,
+) -> Result<(), SocketError> {
+    let ids = Arc::new(AtomicU64::new(1));
+    let mut slots = JoinSet::new();
+    for _ in 0..count {
+        let slot = Slot {
+            api: api.clone(),
+            bus: bus.clone(),
+            tuning: tuning.clone(),
+            connected: connected.clone(),
+            ids: ids.clone(),
+            shutdown: shutdown.clone(),
+        };
+        slots.spawn(slot.run());
+    }
+    drop(bus);
+    let mut disabled = 0;
+    while let Some(result) = slots.join_next().await {
+        match result {
+            Ok(Ok(SlotEnd::Shutdown)) => {}
+            Ok(Ok(SlotEnd::LinkDisabled)) => {
+                disabled += 1;
+                if disabled == count {
+                    return Err(SocketError::LinkDisabled);
+                }
+            }
+            Ok(Err(fatal)) => {
+                shutdown.cancel();
+                while slots.join_next().await.is_some() {}
+                return Err(fatal);
+            }
+            Err(panic) => tracing::error!(error = %panic, "socket slot crashed"),
+        }
+    }
+    Ok(())
+}
+
+enum SlotEnd {
+    Shutdown,
+    LinkDisabled,
+}
+
+struct Slot {
+    api: SlackApi,
+    bus: BusHandle,
+    tuning: Tuning,
+    connected: watch::Sender<usize>,
+    ids: Arc<AtomicU64>,
+    shutdown: CancellationToken,
+}
+
+impl Slot {
+    async fn run(self) -> Result<SlotEnd, SocketError> {
+        let mut backoff = Backoff::new(self.tuning.backoff_base, self.tuning.backoff_cap);
+        let Some(mut current) = self.connect(&mut backoff).await? else {
+            return Ok(SlotEnd::Shutdown);
+        };
+        loop {
+            let event = tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    current.close().await;
+                    return Ok(SlotEnd::Shutdown);
+                }
+                event = current.events.recv() => event,
+            };
+            match event {
+                Some(ConnEvent::Disconnect(DisconnectReason::LinkDisabled)) => {
+                    tracing::error!(
+                        socket = current.id,
+                        "Slack says Socket Mode is turned off for this app (link_disabled); \
+                         this socket stops. Turn Socket Mode on in the app settings and restart."
+                    );
+                    current.close().await;
+                    return Ok(SlotEnd::LinkDisabled);
+                }
+                Some(ConnEvent::Disconnect(DisconnectReason::TooManyWebsockets)) => {
+                    tracing::warn!(
+                        socket = current.id,
+                        "too many websockets for this app; closing this one before reconnecting"
+                    );
+                    current.close().await;
+                    if !self.sleep(backoff.next()).await {
+                        return Ok(SlotEnd::Shutdown);
+                    }
+                    match self.connect(&mut backoff).await? {
+                        Some(next) => current = next,
+                        None => return Ok(SlotEnd::Shutdown),
+                    }
+                }
+                Some(ConnEvent::Disconnect(reason)) => {
+                    // warning, refresh_requested, or a reason we do not know:
+                    // replacement first, so no envelope finds us without a socket.
+                    tracing::info!(socket = current.id, ?reason, "opening a replacement socket");
+                    let old = current;
+                    let replacement = self.connect(&mut backoff).await;
+                    old.close().await;
+                    match replacement? {
+                        Some(next) => current = next,
+                        None => return Ok(SlotEnd::Shutdown),
+                    }
+                }
+                Some(ConnEvent::Hello(_)) => {}
+                Some(ConnEvent::Ended(end)) => {
+                    if !matches!(end, EndReason::ClosedByUs) && !self.sleep(backoff.next()).await {
+                        return Ok(SlotEnd::Shutdown);
+                    }
+                    match self.connect(&mut backoff).await? {
+                        Some(next) => current = next,
+                        None => return Ok(SlotEnd::Shutdown),
+                    }
+                }
+                None => match self.connect(&mut backoff).await? {
+                    Some(next) => current = next,
+                    None => return Ok(SlotEnd::Shutdown),
+                },
+            }
+        }
+    }
+
+    /// Connects, retrying with backoff until it works, shutdown, or a fatal
+    /// token error. `None` means shutdown.
+    async fn connect(&self, backoff: &mut Backoff) -> Result<Option<Connection>, SocketError> {
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Ok(None);
+            }
+            let id = self.ids.fetch_add(1, Ordering::Relaxed);
+            let attempt = Connection::open(
+                id,
+                &self.api,
+                self.bus.clone(),
+                &self.tuning,
+                self.connected.clone(),
+            );
+            let result = tokio::select! {
+                _ = self.shutdown.cancelled() => return Ok(None),
+                result = attempt => result,
+            };
+            match result {
+                Ok(conn) => {
+                    backoff.reset();
+                    return Ok(Some(conn));
+                }
+                Err(SocketError::Open(e)) if e.is_auth_failure() => {
+                    let code = e.code().map(|c| c.to_string()).unwrap_or_default();
+                    return Err(SocketError::AppTokenRefused(code));
+                }
+                Err(e) => {
+                    let wait = backoff.next();
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "socket connection failed; retrying");
+                    if !self.sleep(wait).await {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sleeps unless shut down first; `false` means shutdown.
+    async fn sleep(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+}
+
+/// Capped exponential backoff with jitter: each delay is drawn from the
+/// upper half of the current step, so replicas that lost Slack at the same
+/// moment do not come back in lockstep.
+#[derive(Debug)]
+struct Backoff {
+    base: Duration,
+    cap: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap,
+            attempt: 0,
+        }
+    }
+
+    fn next(&mut self) -> Duration {
+        let step = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.cap);
+        self.attempt = self.attempt.saturating_add(1);
+        let half = step / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_stays_under_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let first = b.next();
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        for _ in 0..40 {
+            assert!(b.next() <= Duration::from_secs(2));
+        }
+        let late = b.next();
+        assert!(late >= Duration::from_secs(1), "{late:?}");
+        b.reset();
+        assert!(b.next() <= Duration::from_millis(100));
+    }
+}
