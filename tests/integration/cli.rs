@@ -1,0 +1,189 @@
+//! The real binary, as an operator runs it: exit codes, one-line errors,
+//! and logs that never contain a token.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::payloads::{self, BOT};
+use crate::support::harness::{TestDb, env_for};
+use crate::support::slack_fake::{self, FakeSlack};
+
+const JANUS: &str = env!("CARGO_BIN_EXE_janus");
+
+/// Runs `janus <args>` with exactly `env` (nothing inherited but PATH), in
+/// an empty working directory so no config/janus.toml is picked up.
+fn janus(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(JANUS)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir.path())
+        .output()
+        .expect("run janus")
+}
+
+fn offline_env() -> Vec<(String, String)> {
+    [
+        ("SLACK_APP_TOKEN", slack_fake::APP_TOKEN),
+        ("SLACK_BOT_TOKEN", slack_fake::BOT_TOKEN),
+        ("SLACK_WORKSPACE_ID", "acme"),
+        ("DATABASE_URL", "postgres://janus@127.0.0.1:1/janus"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn assert_one_line_error(out: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "should fail; stderr: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "stderr should name {needle:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert!(
+        !stderr.contains("stack backtrace"),
+        "no backtrace: {stderr}"
+    );
+    let errors = stderr.lines().filter(|l| l.contains("error")).count();
+    assert_eq!(errors, 1, "one error line: {stderr}");
+}
+
+#[test]
+fn check_accepts_the_built_in_templates() {
+    let out = janus(&["check"], &offline_env());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_names_a_broken_template_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("help.json.hbs"),
+        r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "{{command}}"}},]"#,
+    )
+    .unwrap();
+    let mut env = offline_env();
+    env.push((
+        "TEMPLATES_DIRECTORY".into(),
+        dir.path().to_string_lossy().into_owned(),
+    ));
+    let out = janus(&["check"], &env);
+    assert_one_line_error(&out, "help.json.hbs");
+}
+
+#[test]
+fn a_missing_templates_directory_stops_start_up_naming_the_path() {
+    let mut env = offline_env();
+    env.push((
+        "TEMPLATES_DIRECTORY".into(),
+        "/nonexistent/janus-templates".into(),
+    ));
+    let out = janus(&["run"], &env);
+    assert_one_line_error(&out, "/nonexistent/janus-templates");
+}
+
+#[test]
+fn a_missing_token_stops_start_up_naming_it() {
+    let env: Vec<_> = offline_env()
+        .into_iter()
+        .filter(|(k, _)| k != "SLACK_BOT_TOKEN")
+        .collect();
+    let out = janus(&["run"], &env);
+    assert_one_line_error(&out, "SLACK_BOT_TOKEN");
+}
+
+#[test]
+fn an_unreachable_database_stops_start_up_naming_it() {
+    let out = janus(&["run"], &offline_env());
+    assert_one_line_error(&out, "127.0.0.1:1");
+}
+
+#[test]
+fn migrate_applies_the_schema_and_exits() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDb::create());
+    let mut env = offline_env();
+    env.retain(|(k, _)| k != "DATABASE_URL");
+    env.push(("DATABASE_URL".into(), db.url.clone()));
+    let out = janus(&["migrate"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = rt.block_on(db.count("SELECT count(*) FROM processed_envelopes"));
+    assert_eq!(n, 0);
+    drop(db);
+}
+
+/// The whole pipe through the real binary at TRACE level: sockets open,
+/// help is answered, SIGTERM stops it cleanly, and no token is in the logs.
+#[tokio::test]
+async fn the_binary_serves_help_stops_on_sigterm_and_never_logs_a_token() {
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let general = slack.add_channel("general", true);
+    let dir = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new(JANUS)
+        .arg("run")
+        .env_clear()
+        .envs(env_for(&slack, &db))
+        .env("RUST_LOG", "trace")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn janus");
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+
+    let payload = payloads::app_mention(&general, &format!("<@{BOT}> help"), "Ev0BIN001", None);
+    let envelope = slack_fake::envelope("events_api", payload, false);
+    let id = slack_fake::envelope_id_of(&envelope);
+    slack.send_envelope(envelope).await;
+    slack.wait_ack(&id, Duration::from_secs(5)).await;
+    slack
+        .wait_for_call("chat.postMessage", Duration::from_secs(10))
+        .await;
+
+    let pid = child.id().expect("pid");
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("janus exits after SIGTERM")
+        .unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit 0 on SIGTERM; logs:\n{}",
+        tail(&logs)
+    );
+    assert!(
+        logs.len() > 10_000,
+        "trace logging was on: {} bytes",
+        logs.len()
+    );
+    for secret in [slack_fake::APP_TOKEN, slack_fake::BOT_TOKEN] {
+        assert!(!logs.contains(secret), "a token leaked into the logs");
+    }
+    // Part of a token is as bad as all of it.
+    assert!(!logs.contains("xoxb-"), "bot token prefix in logs");
+    assert!(!logs.contains("xapp-"), "app token prefix in logs");
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<_> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real Janus against the Slack fake on loopback and
+//! a fresh Postgres database per test. One binary, so it links once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod commands;
+mod fixtures;
+mod payloads;
+mod socket_mode;

@@ -1,0 +1,212 @@
+//! Socket Mode against the fake: acks, disconnect reasons, liveness.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::harness::TestApp;
+use crate::support::slack_fake::{self, Fault};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn help_envelope() -> serde_json::Value {
+    slack_fake::envelope(
+        "events_api",
+        json!({"type": "event_callback", "event_id": format!("Ev{}", fastrand::u32(..)),
+               "event": {"type": "something_new"}}),
+        false,
+    )
+}
+
+/// Waits until a socket other than `old` is open, and returns it.
+async fn replacement_of(app: &TestApp, old: slack_fake::SocketId) -> slack_fake::SocketId {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(new) = app.slack.open_sockets().into_iter().find(|s| *s != old) {
+            return new;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no replacement socket"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn janus_opens_the_configured_number_of_sockets() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "3")]).await;
+    assert_eq!(app.slack.open_sockets().len(), 3);
+    let opens = app.slack.calls_to("apps.connections.open");
+    assert_eq!(opens.len(), 3);
+    assert!(
+        opens
+            .iter()
+            .all(|c| c.token.as_deref() == Some(slack_fake::APP_TOKEN)),
+        "apps.connections.open uses the app-level token"
+    );
+}
+
+async fn assert_replaced_before_closed(reason: &str) {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    let old = app.slack.open_sockets()[0];
+    app.slack.disconnect(old, reason).await;
+    // An envelope that still reaches the old socket is acked there.
+    let envelope = help_envelope();
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_frame(old, envelope).await;
+    let ack = app.slack.wait_ack(&id, WAIT).await;
+    assert_eq!(ack.socket, old);
+
+    let closed = app.slack.wait_socket_closed(old, WAIT).await;
+    assert!(closed.by_client, "Janus closed the old socket itself");
+    let new = app
+        .slack
+        .open_sockets()
+        .into_iter()
+        .find(|s| *s != old)
+        .expect("a replacement is open");
+    assert!(
+        app.slack.socket_opened_at(new) < closed.at,
+        "the replacement opened before the old socket closed"
+    );
+}
+
+#[tokio::test]
+async fn a_warning_opens_the_replacement_before_closing_the_old_socket() {
+    assert_replaced_before_closed("warning").await;
+}
+
+#[tokio::test]
+async fn a_refresh_request_opens_the_replacement_before_closing_the_old_socket() {
+    assert_replaced_before_closed("refresh_requested").await;
+}
+
+#[tokio::test]
+async fn too_many_websockets_closes_first_then_reconnects() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    let old = app.slack.open_sockets()[0];
+    app.slack.disconnect(old, "too_many_websockets").await;
+    let closed = app.slack.wait_socket_closed(old, WAIT).await;
+    assert!(closed.by_client);
+    let new = replacement_of(&app, old).await;
+    assert!(
+        app.slack.socket_opened_at(new) > closed.at,
+        "the new socket opened only after the old one closed"
+    );
+}
+
+#[tokio::test]
+async fn link_disabled_stops_that_socket_and_janus_when_none_is_left() {
+    let mut app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "2")]).await;
+    let sockets = app.slack.open_sockets();
+    app.slack.disconnect(sockets[0], "link_disabled").await;
+    app.slack.wait_socket_closed(sockets[0], WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.slack.open_sockets(), vec![sockets[1]], "no replacement");
+    assert_eq!(app.slack.sockets_opened_total(), 2);
+
+    app.slack.disconnect(sockets[1], "link_disabled").await;
+    let running = app.running.take().unwrap();
+    let err = tokio::time::timeout(WAIT, running.wait())
+        .await
+        .expect("janus stops")
+        .expect_err("and says why");
+    assert!(
+        err.to_string().contains("Socket Mode is turned off"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_replaced() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    let old = app.slack.open_sockets()[0];
+    app.slack.set_silent(old, true);
+    let closed = app.slack.wait_socket_closed(old, WAIT).await;
+    assert!(closed.by_client, "Janus gave up on the silent socket");
+    replacement_of(&app, old).await;
+}
+
+#[tokio::test]
+async fn a_socket_closed_by_slack_is_reopened() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    let old = app.slack.open_sockets()[0];
+    app.slack.close(old).await;
+    let new = replacement_of(&app, old).await;
+    // And it works.
+    let envelope = help_envelope();
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    assert_eq!(app.slack.wait_ack(&id, WAIT).await.socket, new);
+}
+
+#[tokio::test]
+async fn a_failing_connections_open_is_retried() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    app.slack
+        .inject("apps.connections.open", Fault::HttpStatus(500));
+    app.slack.inject(
+        "apps.connections.open",
+        Fault::Error("internal_error".into()),
+    );
+    let old = app.slack.open_sockets()[0];
+    app.slack.close(old).await;
+    replacement_of(&app, old).await;
+    // The first open, two failures, then success.
+    assert_eq!(app.slack.calls_to("apps.connections.open").len(), 4);
+}
+
+#[tokio::test]
+async fn a_refused_app_token_stops_janus_with_a_message_naming_it() {
+    let mut app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    app.slack
+        .inject("apps.connections.open", Fault::Error("invalid_auth".into()));
+    let old = app.slack.open_sockets()[0];
+    app.slack.close(old).await;
+    let running = app.running.take().unwrap();
+    let err = tokio::time::timeout(WAIT, running.wait())
+        .await
+        .expect("janus stops")
+        .expect_err("with an error");
+    assert!(err.to_string().contains("SLACK_APP_TOKEN"), "{err}");
+}
+
+#[tokio::test]
+async fn garbage_and_unknown_frames_are_survived_and_the_next_envelope_is_acked() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    let socket = app.slack.open_sockets()[0];
+    for junk in [
+        "not json at all",
+        "[1,2,3]",
+        "{\"type\":\"brand_new_frame\"}",
+        "{\"envelope_id\":\"e-garbage\",\"type\":\"events_api\",\"payload\":\"string\"}",
+        "{\"envelope_id\":\"e-unknown\",\"type\":\"mystery_type\",\"payload\":{},\"new_field\":1}",
+        &"{".repeat(100_000),
+    ] {
+        app.slack.send_text(socket, junk).await;
+    }
+    app.slack.wait_ack("e-garbage", WAIT).await;
+    app.slack.wait_ack("e-unknown", WAIT).await;
+    let envelope = help_envelope();
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    app.slack.wait_ack(&id, WAIT).await;
+    assert_eq!(
+        app.slack.open_sockets(),
+        vec![socket],
+        "same socket, still up"
+    );
+}
+
+#[tokio::test]
+async fn stopping_janus_closes_every_socket_from_its_side() {
+    let mut app = TestApp::spawn().await;
+    let sockets = app.slack.open_sockets();
+    assert_eq!(sockets.len(), 2);
+    app.stop().await.expect("a clean stop");
+    for socket in sockets {
+        let closed = app.slack.wait_socket_closed(socket, WAIT).await;
+        assert!(closed.by_client, "Janus closed socket {socket:?} itself");
+    }
+}

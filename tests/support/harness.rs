@@ -1,0 +1,179 @@
+//! Starting Janus against the Slack fake and a fresh Postgres database.
+
+use std::time::Duration;
+
+use janus::app::{Options, Running};
+use janus::config::Config;
+use janus::socket::Tuning;
+use sqlx::Connection;
+
+use super::slack_fake::{self, FakeSlack};
+
+/// Where the tests find Postgres. The database named here is only used to
+/// create and drop the per-test databases.
+pub fn admin_url() -> String {
+    std::env::var("JANUS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDb {
+    /// Connection string for Janus.
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    /// Creates an empty database. Panics — loudly, never skips — when
+    /// Postgres is not there, with the URL it tried.
+    pub async fn create() -> TestDb {
+        let admin = admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "these tests need PostgreSQL at {admin} (set JANUS_TEST_DATABASE_URL); \
+                 connecting failed: {e}"
+                )
+            });
+        let name = format!("janus_test_{}_{}", std::process::id(), fastrand::u64(..));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("CREATE DATABASE");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        TestDb {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    /// Runs one query against this database (for assertions).
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let mut conn = sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connect");
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect(sql)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (admin_url(), self.name.clone());
+        // Drop runs outside any runtime we may block: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The environment a newcomer would set, pointed at the fake and `db`.
+pub fn env_for(slack: &FakeSlack, db: &TestDb) -> Vec<(String, String)> {
+    [
+        ("SLACK_APP_TOKEN", slack_fake::APP_TOKEN.to_owned()),
+        ("SLACK_BOT_TOKEN", slack_fake::BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", slack.api_url()),
+        ("SLACK_WORKSPACE_ID", "acme".to_owned()),
+        ("DATABASE_URL", db.url.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Socket timings short enough for tests, long enough for a busy CI box.
+pub fn fast_tuning() -> Tuning {
+    Tuning {
+        liveness: Duration::from_secs(2),
+        backoff_base: Duration::from_millis(50),
+        backoff_cap: Duration::from_millis(500),
+        close_grace: Duration::from_millis(500),
+        ..Tuning::default()
+    }
+}
+
+/// Janus, the fake and the database of one test.
+pub struct TestApp {
+    pub slack: FakeSlack,
+    pub db: TestDb,
+    pub running: Option<Running>,
+    pub sockets: usize,
+}
+
+impl TestApp {
+    /// Starts everything with `extra` env on top of the defaults, and waits
+    /// until every socket said hello.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        janus::install_crypto_provider();
+        let slack = FakeSlack::start().await;
+        slack.set_ping_interval(Duration::from_millis(300));
+        let db = TestDb::create().await;
+        let mut app = TestApp {
+            slack,
+            db,
+            running: None,
+            sockets: 0,
+        };
+        app.sockets = app.config(extra).slack.sockets.into();
+        app.restart_with(extra).await;
+        app
+    }
+
+    /// Starts with the defaults (2 sockets).
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// The config Janus gets, from env pairs exactly as a user would set them.
+    pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+        let mut env = env_for(&self.slack, &self.db);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::load_from(None, env).expect("test config")
+    }
+
+    /// (Re)starts Janus on the same fake and database.
+    pub async fn restart_with(&mut self, extra: &[(&str, &str)]) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("clean stop");
+        }
+        let running = janus::app::start(
+            &self.config(extra),
+            Options {
+                socket: fast_tuning(),
+            },
+        )
+        .await
+        .expect("janus starts");
+        assert!(
+            running
+                .wait_connected(self.sockets, Duration::from_secs(10))
+                .await,
+            "janus did not open its sockets"
+        );
+        self.running = Some(running);
+    }
+
+    /// Stops Janus and returns how it ended.
+    pub async fn stop(&mut self) -> Result<(), janus::app::RunError> {
+        match self.running.take() {
+            Some(r) => r.stop().await,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Test support: the Slack fake, throwaway databases, and Janus started the
+//! way `main` starts it.
+
+pub mod harness;
+pub mod slack_fake;
