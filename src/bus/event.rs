@@ -157,9 +157,11 @@ pub fn classify(envelope: &Envelope) -> Event {
                 Err(e) => unparsed("interactive payload", e, payload),
             }
         }
-        EnvelopeKind::Other(kind) => Event::Ignored {
-            event_type: format!("envelope type {kind:?}"),
-        },
+        EnvelopeKind::Other(kind) => unparsed(
+            &format!("envelope type {kind:?}"),
+            "unknown to Janus",
+            payload,
+        ),
     }
 }
 

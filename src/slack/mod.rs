@@ -190,11 +190,21 @@ impl SlackApi {
 
     /// Posts to an interaction's `response_url` (ephemeral unless the
     /// payload says otherwise). Used for replies that come after the ack.
+    /// The URL itself authorises the post: no token is sent with it.
     pub async fn respond(&self, response_url: &Url, payload: &Value) -> Result<(), SlackError> {
-        let session = self.client.open_session(&self.bot_token);
-        let result: Result<Value, SlackClientError> = session
-            .http_session_api
-            .http_post_uri(response_url.clone(), payload, None)
+        let span = tracing::debug_span!("slack_response_url");
+        let context = SlackClientApiCallContext {
+            rate_control_params: None,
+            token: None,
+            tracing_span: &span,
+            // The URL is a credential of its own: keep it out of logs.
+            is_sensitive_url: true,
+        };
+        let result: Result<Value, SlackClientError> = self
+            .client
+            .http_api
+            .connector
+            .http_post_uri(response_url.clone(), payload, context)
             .await;
         result
             .map(|_| ())

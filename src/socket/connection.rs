@@ -94,13 +94,14 @@ impl Connection {
             close.clone(),
             connected,
         ));
-        let mut conn = Connection {
+        let hello = tokio::time::timeout(tuning.connect_timeout, events.recv()).await;
+        let conn = Connection {
             id,
-            events: mpsc::channel(1).1,
+            events,
             close,
             task,
         };
-        match tokio::time::timeout(tuning.connect_timeout, events.recv()).await {
+        match hello {
             Ok(Some(ConnEvent::Hello(hello))) => {
                 tracing::info!(
                     socket = id,
@@ -108,7 +109,6 @@ impl Connection {
                     expected_life_s = hello.approximate_connection_time,
                     "socket open"
                 );
-                conn.events = events;
                 Ok(conn)
             }
             Ok(Some(other)) => {

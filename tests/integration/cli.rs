@@ -187,3 +187,18 @@ fn tail(s: &str) -> String {
     let lines: Vec<_> = s.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
+
+#[tokio::test]
+async fn a_refused_bot_token_stops_start_up_naming_it() {
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    slack.set_bot_token_valid(false);
+    let db = TestDb::create().await;
+    let config = janus::config::Config::load_from(None, env_for(&slack, &db)).unwrap();
+    let err = janus::app::start(&config, Default::default())
+        .await
+        .err()
+        .expect("start-up fails");
+    assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
+    assert!(slack.open_sockets().is_empty(), "no socket opened");
+}

@@ -201,3 +201,27 @@ async fn an_ack_arrives_before_a_slow_handler_finishes() {
     assert_eq!(ack.envelope_id, id);
     app.slack.wait_for_call("chat.postMessage", WAIT).await;
 }
+
+#[tokio::test]
+async fn an_unknown_slash_command_is_answered_through_response_url_without_a_token() {
+    let app = TestApp::spawn().await;
+    let general = app.slack.add_channel("general", true);
+    let mut payload = payloads::slash_incident(&general, "rain", &app.slack.response_url());
+    payload["command"] = "/weather".into();
+    let envelope = slack_fake::envelope("slash_commands", payload, true);
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    let ack = app.slack.wait_ack(&id, WAIT).await;
+    assert!(ack.payload.is_none(), "nothing to say at once");
+
+    let call = app.slack.wait_for_call("response_url", WAIT).await;
+    assert_eq!(
+        call.token, None,
+        "the response_url needs no token, so none is sent"
+    );
+    let ephemerals = app.slack.ephemerals();
+    assert_eq!(ephemerals.len(), 1);
+    let text = ephemerals[0].text.clone().unwrap_or_default();
+    assert!(text.contains("does not handle /weather"), "{text}");
+    assert!(app.slack.calls_to("chat.postMessage").is_empty());
+}
