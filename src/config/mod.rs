@@ -14,18 +14,25 @@ mod raw;
 mod sources;
 #[cfg(test)]
 mod tests;
+mod timezone;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use figment::{Figment, Profile};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::domain::incident::{
+    Catalog, CatalogError, CatalogPart, ChoiceSpec, RoleSpec, default_roles, default_severities,
+    default_statuses,
+};
 pub use error::ConfigError;
-use raw::{RawConfig, RawDatabase, RawProviders, RawSlack, RawStatuspage};
+use raw::{Choices, RawConfig, RawDatabase, RawIncident, RawProviders, RawSlack, RawStatuspage};
 use sources::{EnvLayer, SECRET_KEYS, TomlLayer, legacy_env_name, native_env_name};
+pub use timezone::Zone;
 
 /// Web API base used unless `slack.api_url` says otherwise (GovSlack, a test fake).
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
@@ -133,6 +140,19 @@ pub struct IncidentConfig {
     pub digest_channel: String,
     /// Set as the topic (and a bookmark) of every incident channel.
     pub video_link: Option<Url>,
+    /// The zone channel names are dated in; UTC unless `incident.timezone` says otherwise.
+    pub timezone: Zone,
+    /// The statuses, severities and roles incidents use; the brief's workflow unless
+    /// `incident.statuses`, `incident.severities`, `incident.default_severity` or
+    /// `incident.roles` say otherwise.
+    pub catalog: Catalog,
+}
+
+impl IncidentConfig {
+    /// The wall-clock time in the configured zone at `utc`, for dating a channel name.
+    pub fn local_time(&self, utc: DateTime<Utc>) -> NaiveDateTime {
+        self.timezone.local_time(utc)
+    }
 }
 
 /// The user group invited to every new incident channel.
@@ -251,10 +271,7 @@ impl Resolver<'_> {
     fn resolve(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
         let slack = self.slack(raw.slack)?;
         let database = self.database(raw.database)?;
-        let incident = IncidentConfig {
-            digest_channel: self.digest_channel(raw.incident.digest_channel)?,
-            video_link: raw.incident.video_link.map(|url| url.0),
-        };
+        let incident = self.incident(raw.incident)?;
         let auto_invite = match enabled(&raw.auto_invite.enabled) {
             false => None,
             true => {
@@ -477,6 +494,91 @@ impl Resolver<'_> {
         })
     }
 
+    fn incident(&self, raw: RawIncident) -> Result<IncidentConfig, ConfigError> {
+        let digest_channel = self.digest_channel(raw.digest_channel)?;
+        let timezone = match text(raw.timezone) {
+            None => Zone::utc(),
+            Some(name) => Zone::get(&name).ok_or_else(|| {
+                self.invalid(
+                    "incident.timezone",
+                    format!(
+                        "expected an IANA time zone name such as `Europe/Berlin` or `UTC`, found {name:?}"
+                    ),
+                )
+            })?,
+        };
+        let catalog = self.catalog(
+            raw.statuses,
+            raw.severities,
+            raw.default_severity,
+            raw.roles,
+        )?;
+        Ok(IncidentConfig {
+            digest_channel,
+            video_link: raw.video_link.map(|url| url.0),
+            timezone,
+            catalog,
+        })
+    }
+
+    /// Each list that is not configured keeps the built-in one. A value given without a
+    /// label, and a built-in role given without label or duties, keeps its built-in text;
+    /// other values get their capitalised value as label. The default severity is the last
+    /// severity listed (lists go most severe first) unless `incident.default_severity` names
+    /// another.
+    fn catalog(
+        &self,
+        statuses: Option<Choices>,
+        severities: Option<Choices>,
+        default_severity: Option<String>,
+        roles: Option<Vec<raw::RawRole>>,
+    ) -> Result<Catalog, ConfigError> {
+        let statuses = match statuses {
+            Some(choices) => choice_specs(choices, default_statuses()),
+            None => default_statuses(),
+        };
+        let severities = match severities {
+            Some(choices) => choice_specs(choices, default_severities()),
+            None => default_severities(),
+        };
+        let default_severity = text(default_severity)
+            .or_else(|| severities.last().map(|last| last.value.clone()))
+            .unwrap_or_default();
+        let roles = match roles {
+            Some(roles) => self.role_specs(roles)?,
+            None => default_roles(),
+        };
+        Catalog::new(statuses, severities, &default_severity, roles).map_err(|error| {
+            let key = catalog_key(&error);
+            self.invalid(key, error.to_string())
+        })
+    }
+
+    fn role_specs(&self, roles: Vec<raw::RawRole>) -> Result<Vec<RoleSpec>, ConfigError> {
+        let built_in = default_roles();
+        let mut specs = Vec::with_capacity(roles.len());
+        for role in roles {
+            let key = role.key.trim().to_owned();
+            let known = built_in.iter().find(|known| known.key == key);
+            let pick = |given: Option<String>, field: &str, default: Option<&String>| {
+                text(given).or_else(|| default.cloned()).ok_or_else(|| {
+                    let names: Vec<&str> = built_in.iter().map(|r| r.key.as_str()).collect();
+                    self.invalid(
+                        "incident.roles",
+                        format!(
+                            "role {key:?} needs a `{field}` (only the built-in roles {} have one by default)",
+                            names.join(", ")
+                        ),
+                    )
+                })
+            };
+            let label = pick(role.label, "label", known.map(|r| &r.label))?;
+            let duties = pick(role.duties, "duties", known.map(|r| &r.duties))?;
+            specs.push(RoleSpec { key, label, duties });
+        }
+        Ok(specs)
+    }
+
     fn digest_channel(&self, raw: Option<String>) -> Result<String, ConfigError> {
         let Some(given) = text(raw) else {
             return Ok("incidents".to_owned());
@@ -671,6 +773,38 @@ impl Resolver<'_> {
             key: key.to_owned(),
             hint,
         }
+    }
+}
+
+/// Statuses or severities as given, trimmed, without blanks (a comma list may have `a,,b`),
+/// each label taken from `built_in` when the value is built in and given without one.
+fn choice_specs(choices: Choices, built_in: Vec<ChoiceSpec>) -> Vec<ChoiceSpec> {
+    choices
+        .0
+        .into_iter()
+        .filter_map(|choice| {
+            let value = text(Some(choice.value))?;
+            let label = text(choice.label).or_else(|| {
+                built_in
+                    .iter()
+                    .find(|known| known.value == value)
+                    .map(|known| known.label.clone())
+            });
+            Some(match label {
+                Some(label) => ChoiceSpec { value, label },
+                None => ChoiceSpec::from_value(value),
+            })
+        })
+        .collect()
+}
+
+/// The key to blame for a catalog error.
+fn catalog_key(error: &CatalogError) -> &'static str {
+    match error.part() {
+        CatalogPart::Statuses => "incident.statuses",
+        CatalogPart::Severities => "incident.severities",
+        CatalogPart::DefaultSeverity => "incident.default_severity",
+        CatalogPart::Roles => "incident.roles",
     }
 }
 

@@ -62,6 +62,21 @@ pub(super) struct RawDatabase {
 pub(super) struct RawIncident {
     pub digest_channel: Option<String>,
     pub video_link: Option<AnyUrl>,
+    pub timezone: Option<String>,
+    pub statuses: Option<Choices>,
+    pub severities: Option<Choices>,
+    pub default_severity: Option<String>,
+    pub roles: Option<Vec<RawRole>>,
+}
+
+/// One `[[incident.roles]]` table. `label` and `duties` may be left out for a built-in role,
+/// which then keeps its own; `resolve` checks the rest.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRole {
+    pub key: String,
+    pub label: Option<String>,
+    pub duties: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -264,6 +279,82 @@ impl<'de> Deserialize<'de> for Names {
             }
         }
         deserializer.deserialize_any(NamesVisitor)
+    }
+}
+
+/// A list of statuses or severities: a TOML array whose items are plain values or
+/// `{ value, label }` tables, or a comma-separated string of values (from the environment).
+/// Trimming, dropping empties and default labels happen in `resolve`.
+pub(super) struct Choices(pub Vec<RawChoice>);
+
+/// One status or severity; `label: None` means "derive it from the value".
+pub(super) struct RawChoice {
+    pub value: String,
+    pub label: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Choices {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChoicesVisitor;
+        impl<'de> Visitor<'de> for ChoicesVisitor {
+            type Value = Choices;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "an array of values or `{ value, label }` tables, or a comma-separated string",
+                )
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Choices, E> {
+                Ok(Choices(
+                    value
+                        .split(',')
+                        .map(|value| RawChoice {
+                            value: value.to_owned(),
+                            label: None,
+                        })
+                        .collect(),
+                ))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Choices, A::Error> {
+                let mut choices = Vec::new();
+                while let Some(choice) = seq.next_element::<RawChoice>()? {
+                    choices.push(choice);
+                }
+                Ok(Choices(choices))
+            }
+        }
+        deserializer.deserialize_any(ChoicesVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawChoice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            value: String,
+            label: Option<String>,
+        }
+        struct ChoiceVisitor;
+        impl<'de> Visitor<'de> for ChoiceVisitor {
+            type Value = RawChoice;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value or a `{ value, label }` table")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawChoice, E> {
+                Ok(RawChoice {
+                    value: value.to_owned(),
+                    label: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawChoice, A::Error> {
+                let table = Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawChoice {
+                    value: table.value,
+                    label: table.label,
+                })
+            }
+        }
+        deserializer.deserialize_any(ChoiceVisitor)
     }
 }
 

@@ -91,6 +91,8 @@ const TEXT_KEYS: &[&str] = &[
     "database.password_file",
     "incident.digest_channel",
     "incident.video_link",
+    "incident.timezone",
+    "incident.default_severity",
     "templates.directory",
     "auto_invite.group",
     "react.emoji",

@@ -77,6 +77,8 @@ fn defaults_apply_when_only_required_settings_are_given() {
     assert_eq!(config.database.max_connections, 10);
     assert_eq!(config.incident.digest_channel, "incidents");
     assert_eq!(config.incident.video_link, None);
+    assert_eq!(config.incident.timezone, Zone::utc());
+    assert_eq!(config.incident.catalog, Catalog::default());
     assert_eq!(config.templates_dir, None);
     assert!(config.auto_invite.is_none());
     assert!(config.providers.is_none());
@@ -1066,6 +1068,217 @@ fn a_misspelt_providers_key_is_reported_with_what_was_expected() {
     );
 }
 
+// --- incident: time zone --------------------------------------------------------------------
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    use chrono::TimeZone as _;
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+#[test]
+fn incident_times_are_utc_unless_a_timezone_is_configured() {
+    let at = utc(2026, 7, 1, 22, 30);
+    let config = load(&[]).unwrap();
+    assert_eq!(config.incident.local_time(at), at.naive_utc());
+    assert_eq!(config.incident.timezone.name(), "UTC");
+}
+
+#[test]
+fn the_timezone_comes_from_toml_or_env() {
+    let at = utc(2026, 7, 1, 22, 30);
+    let config = load_toml("[incident]\ntimezone = \"Europe/Berlin\"\n", &[]).unwrap();
+    assert_eq!(
+        config.incident.local_time(at).to_string(),
+        "2026-07-02 00:30:00"
+    );
+    let config = load(&[("JANUS_INCIDENT__TIMEZONE", "america/new_york")]).unwrap();
+    assert_eq!(config.incident.timezone.name(), "America/New_York");
+    assert_eq!(
+        config.incident.local_time(at).to_string(),
+        "2026-07-01 18:30:00"
+    );
+}
+
+#[test]
+fn an_unknown_timezone_names_the_key_and_the_source() {
+    assert_eq!(
+        load_err(&[("JANUS_INCIDENT__TIMEZONE", "Europe/Berln")]),
+        "invalid value for `incident.timezone` (from environment variable JANUS_INCIDENT__TIMEZONE): \
+         expected an IANA time zone name such as `Europe/Berlin` or `UTC`, found \"Europe/Berln\""
+    );
+    assert_eq!(
+        toml_err("[incident]\ntimezone = \"+02:00\"\n", &[]),
+        "invalid value for `incident.timezone` (from TOML file FILE): \
+         expected an IANA time zone name such as `Europe/Berlin` or `UTC`, found \"+02:00\""
+    );
+    assert_eq!(
+        toml_err("[incident]\ntimezone = 2\n", &[]),
+        "invalid value for `incident.timezone` (from TOML file FILE): expected a string, found 2"
+    );
+}
+
+// --- incident: statuses, severities, roles ----------------------------------------------------
+
+fn values(choices: &[crate::domain::incident::Choice]) -> Vec<(&str, &str)> {
+    choices.iter().map(|c| (c.value(), c.label())).collect()
+}
+
+#[test]
+fn statuses_can_be_tables_or_plain_values() {
+    let config = load_toml(
+        "[incident]\nstatuses = [\"triage\", { value = \"root_cause_found\" }, \"monitoring\", \
+         { value = \"closed\", label = \"Closed for good\" }]\n",
+        &[],
+    )
+    .unwrap();
+    let catalog = &config.incident.catalog;
+    assert_eq!(
+        values(catalog.statuses()),
+        [
+            ("triage", "Triage"),
+            ("root_cause_found", "Root cause found"),
+            // A built-in value keeps its built-in label.
+            ("monitoring", "Monitoring"),
+            ("closed", "Closed for good"),
+        ]
+    );
+    assert_eq!(catalog.initial_status().value(), "triage");
+    assert_eq!(catalog.resolved_status().value(), "closed");
+    // Unchanged lists keep their defaults.
+    assert_eq!(catalog.severities(), Catalog::default().severities());
+    assert_eq!(catalog.roles(), Catalog::default().roles());
+}
+
+#[test]
+fn severities_and_statuses_can_be_comma_lists_in_the_environment() {
+    let config = load(&[
+        ("JANUS_INCIDENT__SEVERITIES", " p1, p2 ,,p3 "),
+        ("JANUS_INCIDENT__STATUSES", "[open, closed]"),
+    ])
+    .unwrap();
+    let catalog = &config.incident.catalog;
+    assert_eq!(
+        values(catalog.severities()),
+        [("p1", "P1"), ("p2", "P2"), ("p3", "P3")]
+    );
+    assert_eq!(
+        values(catalog.statuses()),
+        [("open", "Open"), ("closed", "Closed")]
+    );
+}
+
+#[test]
+fn the_default_severity_is_the_last_listed_unless_configured() {
+    let config = load(&[("JANUS_INCIDENT__SEVERITIES", "sev1,sev2,sev3")]).unwrap();
+    let catalog = &config.incident.catalog;
+    assert_eq!(catalog.default_severity().value(), "sev3");
+    assert_eq!(catalog.default_severity().label(), "SEV3");
+
+    let config = load(&[("JANUS_INCIDENT__DEFAULT_SEVERITY", "sev2")]).unwrap();
+    assert_eq!(config.incident.catalog.default_severity().value(), "sev2");
+}
+
+#[test]
+fn an_unknown_default_severity_names_the_key_and_the_source() {
+    assert_eq!(
+        load_err(&[("JANUS_INCIDENT__DEFAULT_SEVERITY", "sev5")]),
+        "invalid value for `incident.default_severity` (from environment variable \
+         JANUS_INCIDENT__DEFAULT_SEVERITY): \"sev5\" is not one of the severities (sev1, sev2, sev3, sev4)"
+    );
+}
+
+#[test]
+fn an_invalid_status_list_names_the_key_and_the_source() {
+    assert_eq!(
+        toml_err("[incident]\nstatuses = [\"open\", \"Closed\"]\n", &[]),
+        "invalid value for `incident.statuses` (from TOML file FILE): \"Closed\" is not a valid key: \
+         expected 1 to 64 lowercase letters, digits and `_`"
+    );
+    assert_eq!(
+        load_err(&[("JANUS_INCIDENT__STATUSES", "open,fixing,open")]),
+        "invalid value for `incident.statuses` (from environment variable JANUS_INCIDENT__STATUSES): \
+         \"open\" appears more than once"
+    );
+    assert_eq!(
+        toml_err("[incident]\nstatuses = [\"open\"]\n", &[]),
+        "invalid value for `incident.statuses` (from TOML file FILE): expected 2 to 100 statuses, found 1"
+    );
+    let long = "L".repeat(76);
+    assert_eq!(
+        toml_err(
+            &format!("[incident]\nseverities = [{{ value = \"p1\", label = \"{long}\" }}]\n"),
+            &[]
+        ),
+        "invalid value for `incident.severities` (from TOML file FILE): \
+         the label of \"p1\" must be 1 to 75 characters, found 76"
+    );
+}
+
+#[test]
+fn a_misshapen_status_list_names_what_was_expected() {
+    assert_eq!(
+        toml_err("[incident]\nstatuses = 3\n", &[]),
+        "invalid value for `incident.statuses` (from TOML file FILE): expected an array of values \
+         or `{ value, label }` tables, or a comma-separated string, found 3"
+    );
+    assert_eq!(
+        toml_err("[incident]\nstatuses = [{ valeu = \"open\" }]\n", &[]),
+        "unknown key `incident.statuses.0.valeu` in TOML file FILE"
+    );
+}
+
+const ROLES: &str = "[incident]\n\
+    [[incident.roles]]\nkey = \"incident_commander\"\n\
+    [[incident.roles]]\nkey = \"scribe\"\nlabel = \"Scribe\"\nduties = \"Write down what happens.\"\n";
+
+#[test]
+fn roles_come_from_toml_tables_and_built_in_roles_keep_their_text() {
+    let config = load_toml(ROLES, &[]).unwrap();
+    let roles = config.incident.catalog.roles();
+    assert_eq!(roles.len(), 2);
+    let built_in = Catalog::default();
+    assert_eq!(&roles[0], built_in.role("incident_commander").unwrap());
+    assert_eq!(roles[1].key(), "scribe");
+    assert_eq!(roles[1].label(), "Scribe");
+    assert_eq!(roles[1].duties(), "Write down what happens.");
+}
+
+#[test]
+fn a_role_that_is_not_built_in_needs_a_label_and_duties() {
+    assert_eq!(
+        toml_err(
+            "[[incident.roles]]\nkey = \"scribe\"\nlabel = \"Scribe\"\n",
+            &[]
+        ),
+        "invalid value for `incident.roles` (from TOML file FILE): role \"scribe\" needs a `duties` \
+         (only the built-in roles incident_commander, communications_liaison, technical_lead have one by default)"
+    );
+}
+
+#[test]
+fn an_invalid_role_names_the_key_and_the_source() {
+    assert_eq!(
+        toml_err(
+            "[[incident.roles]]\nkey = \"Scribe\"\nlabel = \"Scribe\"\nduties = \"d\"\n",
+            &[]
+        ),
+        "invalid value for `incident.roles` (from TOML file FILE): \"Scribe\" is not a valid key: \
+         expected 1 to 64 lowercase letters, digits and `_`"
+    );
+    assert_eq!(
+        toml_err("incident.roles = []\n", &[]),
+        "invalid value for `incident.roles` (from TOML file FILE): expected 1 to 20 roles, found 0"
+    );
+    assert_eq!(
+        toml_err("[[incident.roles]]\nlabel = \"Scribe\"\n", &[]),
+        "missing required setting `incident.roles.0.key`: set it in the TOML file"
+    );
+    assert_eq!(
+        toml_err("[[incident.roles]]\nkey = \"scribe\"\ndutys = \"d\"\n", &[]),
+        "unknown key `incident.roles.0.dutys` in TOML file FILE"
+    );
+}
+
 // --- the shipped example ----------------------------------------------------------------------
 
 #[test]
@@ -1080,5 +1293,27 @@ fn the_example_file_parses_with_only_secrets_from_env() {
     assert_eq!(config.slack.api_url.as_str(), DEFAULT_SLACK_API_URL);
     assert_eq!(config.slack.sockets, 2);
     assert_eq!(config.incident.digest_channel, "incidents");
+    assert_eq!(config.incident.timezone, Zone::utc());
+    assert_eq!(config.incident.catalog, Catalog::default());
     assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+}
+
+#[test]
+fn the_example_file_shows_the_built_in_catalog_exactly() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/janus.example.toml");
+    let example = std::fs::read_to_string(path).unwrap();
+    let block: Vec<&str> = example
+        .lines()
+        .skip_while(|line| !line.starts_with("# The built-in lists, as TOML"))
+        .skip(1)
+        .take_while(|line| line.starts_with('#'))
+        .map(|line| {
+            line.strip_prefix("# ")
+                .unwrap_or(line.trim_start_matches('#'))
+        })
+        .collect();
+    assert!(block.len() > 20, "the commented catalog is missing");
+    let toml = format!("[incident]\n{}\n", block.join("\n"));
+    let config = load_toml(&toml, &[]).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(config.incident.catalog, Catalog::default());
 }

@@ -1,4 +1,6 @@
-//! Domain types: Slack ids and text. No IO, no tokio, no sqlx.
+//! Domain types: Slack ids, text, and incidents (channel names, statuses, severities,
+//! roles). No IO, no tokio, no sqlx.
 
 pub mod ids;
+pub mod incident;
 pub mod text;
