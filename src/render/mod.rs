@@ -40,6 +40,26 @@ pub use blocks::{BlocksError, Surface};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("help", include_str!("../../templates/help.json.hbs")),
     ("usage", include_str!("../../templates/usage.json.hbs")),
+    ("control", include_str!("../../templates/control.json.hbs")),
+    ("digest", include_str!("../../templates/digest.json.hbs")),
+    (
+        "declared",
+        include_str!("../../templates/declared.json.hbs"),
+    ),
+    ("list", include_str!("../../templates/list.json.hbs")),
+    (
+        "status_changed",
+        include_str!("../../templates/status_changed.json.hbs"),
+    ),
+    (
+        "role_assigned",
+        include_str!("../../templates/role_assigned.json.hbs"),
+    ),
+    ("role_dm", include_str!("../../templates/role_dm.json.hbs")),
+    (
+        "resolved",
+        include_str!("../../templates/resolved.json.hbs"),
+    ),
 ];
 
 /// Templates whose output is a whole modal view rather than an array of
@@ -737,15 +757,438 @@ mod tests {
         .unwrap();
         let warnings = renderer.warnings();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("halp.json.hbs: not a template Janus knows; ignored (known: help.json.hbs, usage.json.hbs)"));
+        assert!(warnings[0].contains(
+            "halp.json.hbs: not a template Janus knows; ignored (known: help.json.hbs, usage.json.hbs, control.json.hbs, "
+        ));
         assert!(warnings[1].contains("notes.txt"));
     }
 
     #[test]
     fn an_unknown_template_name_is_an_error() {
         let renderer = Renderer::load(None).unwrap();
-        let err = renderer.render("digest", &json!({})).unwrap_err();
-        assert_eq!(err.to_string(), "no template named \"digest\"");
-        assert!(Renderer::sample("digest").is_none());
+        let err = renderer.render("digests", &json!({})).unwrap_err();
+        assert_eq!(err.to_string(), "no template named \"digests\"");
+        assert!(Renderer::sample("digests").is_none());
+    }
+}
+
+/// The incident workflow's templates, rendered with their samples and with
+/// the variants the samples do not cover.
+#[cfg(test)]
+mod incident_template_tests {
+    use std::collections::HashSet;
+
+    use serde_json::{Value, json};
+
+    use super::samples::{hostile_description, incident, view_model};
+    use super::*;
+    use crate::domain::text::SlackText;
+
+    const INCIDENT_TEMPLATES: &[&str] = &[
+        "control",
+        "digest",
+        "declared",
+        "list",
+        "status_changed",
+        "role_assigned",
+        "role_dm",
+        "resolved",
+    ];
+
+    fn renderer() -> Renderer {
+        Renderer::load(None).unwrap()
+    }
+
+    fn render(name: &str, data: &Value) -> Value {
+        renderer()
+            .render(name, data)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn blocks_of(v: &Value) -> &Vec<Value> {
+        v.as_array().unwrap()
+    }
+
+    /// Every `action_id` in the output, in order.
+    fn action_ids(v: &Value) -> Vec<String> {
+        let mut ids = Vec::new();
+        collect_action_ids(v, &mut ids);
+        ids
+    }
+
+    fn collect_action_ids(v: &Value, ids: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(id)) = map.get("action_id") {
+                    ids.push(id.clone());
+                }
+                map.values().for_each(|v| collect_action_ids(v, ids));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_action_ids(v, ids)),
+            _ => {}
+        }
+    }
+
+    /// The element with `action_id` `id`.
+    fn element<'a>(v: &'a Value, id: &str) -> &'a Value {
+        fn find<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
+            match v {
+                Value::Object(map) if map.get("action_id") == Some(&json!(id)) => Some(v),
+                Value::Object(map) => map.values().find_map(|v| find(v, id)),
+                Value::Array(items) => items.iter().find_map(|v| find(v, id)),
+                _ => None,
+            }
+        }
+        find(v, id).unwrap_or_else(|| panic!("no element {id} in {v}"))
+    }
+
+    fn with_description(mut data: Value, description: &SlackText) -> Value {
+        if data.get("incident").is_some() {
+            data["incident"]["description"] = json!(description);
+        }
+        if let Some(incidents) = data.get_mut("incidents").and_then(Value::as_array_mut) {
+            for i in incidents {
+                i["description"] = json!(description);
+            }
+        }
+        data
+    }
+
+    fn list_of(n: usize) -> Value {
+        let shown = n.min(45);
+        let incidents: Vec<Value> = (0..shown)
+            .map(|i| {
+                let mut inc = incident(false);
+                inc["id"] = json!(100 + i);
+                inc["channel_id"] = json!(format!("C0INC{i:05}"));
+                inc
+            })
+            .collect();
+        json!({ "incidents": incidents, "count": n, "more": n - shown })
+    }
+
+    #[test]
+    fn every_incident_template_renders_its_sample_and_validates() {
+        let renderer = renderer();
+        for name in INCIDENT_TEMPLATES {
+            let data = Renderer::sample(name).unwrap_or_else(|| panic!("{name} has no sample"));
+            let blocks = renderer.render(name, &data).unwrap();
+            blocks::validate(Surface::Message, &blocks).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_hostile_description_yields_valid_json_without_pings_in_every_template() {
+        let long =
+            SlackText::from_user(&"<!channel> \"x\" \\ 🔥\n".repeat(200)).truncate_chars(3000);
+        assert_eq!(long.char_count(), 3000);
+        for description in [hostile_description(), long] {
+            for name in INCIDENT_TEMPLATES {
+                let data = with_description(Renderer::sample(name).unwrap(), &description);
+                let out = render(name, &data);
+                let all = out.to_string();
+                assert!(!all.contains("<!"), "{name}: {all}");
+                assert!(!all.contains("<@U0ALL>"), "{name}: {all}");
+                assert!(!all.contains("<http"), "{name}: {all}");
+                // Where a template shows the description, it is shown whole,
+                // in a section of its own.
+                if ["control", "digest", "role_dm"].contains(name) {
+                    assert!(
+                        blocks_of(&out)
+                            .iter()
+                            .any(|b| b["text"]["text"] == json!(description.as_str())),
+                        "{name}: {all}"
+                    );
+                }
+            }
+        }
+        let control = render("control", &view_model(false));
+        let all = control.to_string();
+        assert!(all.contains("&lt;!channel&gt;"), "{all}");
+        assert!(
+            all.contains("\\\"502 Bad Gateway\\\" from C:\\\\lb\\\\edge\\n"),
+            "{all}"
+        );
+        assert!(all.contains("🔥") && all.contains("\u{202E}مرحبا"), "{all}");
+    }
+
+    #[test]
+    fn an_empty_description_leaves_no_empty_section() {
+        for name in ["control", "digest", "role_dm"] {
+            let data = with_description(Renderer::sample(name).unwrap(), &SlackText::default());
+            render(name, &data);
+        }
+        let mut data = Renderer::sample("role_dm").unwrap();
+        data["role"]["duties"] = json!("");
+        let out = render("role_dm", &data);
+        assert_eq!(out[1]["type"], "divider");
+    }
+
+    #[test]
+    fn the_control_selects_start_at_the_current_status_and_severity() {
+        let statuses = ["investigating", "identified", "monitoring", "resolved"];
+        for (i, status) in statuses.iter().enumerate() {
+            let mut data = view_model(false);
+            data["incident"]["status"] = data["statuses"][i].clone();
+            data["incident"]["severity"] = data["severities"][3 - i].clone();
+            let out = render("control", &data);
+            let select = element(&out, "janus.status");
+            assert_eq!(select["initial_option"]["value"], json!(status));
+            assert_eq!(select["initial_option"], select["options"][i]);
+            assert_eq!(select["options"].as_array().unwrap().len(), 4);
+            let select = element(&out, "janus.severity");
+            assert_eq!(select["initial_option"], data["severities"][3 - i]
+                .as_object()
+                .map(|c| json!({"text": {"type": "plain_text", "text": c["label"]}, "value": c["value"]}))
+                .unwrap());
+        }
+    }
+
+    #[test]
+    fn a_status_no_longer_configured_leaves_the_select_without_an_initial_option() {
+        let mut data = view_model(false);
+        data["incident"]["status"] = json!({"value": "triage", "label": "triage"});
+        let out = render("control", &data);
+        assert!(
+            element(&out, "janus.status")
+                .get("initial_option")
+                .is_none()
+        );
+        assert!(
+            element(&out, "janus.severity")
+                .get("initial_option")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn claim_and_assign_action_ids_are_unique_per_role() {
+        let out = render("control", &view_model(false));
+        let ids = action_ids(&out);
+        let unique: HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        assert_eq!(
+            ids,
+            [
+                "janus.status",
+                "janus.severity",
+                "janus.claim.incident_commander",
+                "janus.assign.incident_commander",
+                "janus.claim.communications_liaison",
+                "janus.assign.communications_liaison",
+                "janus.claim.technical_lead",
+                "janus.assign.technical_lead",
+            ]
+        );
+        for role in view_model(false)["incident"]["roles"].as_array().unwrap() {
+            let key = role["key"].as_str().unwrap();
+            let claim = element(&out, &format!("janus.claim.{key}"));
+            assert_eq!(claim["value"], json!(key));
+            assert_eq!(claim["type"], "button");
+            let assign = element(&out, &format!("janus.assign.{key}"));
+            assert_eq!(assign["type"], "users_select");
+            // The holder is preselected; an empty role has no initial user.
+            assert_eq!(
+                assign.get("initial_user"),
+                role["holder"].as_str().map(|h| json!(h)).as_ref()
+            );
+        }
+        let all = out.to_string();
+        assert!(all.contains("*Incident commander*\\n<@U0BOB0001>"), "{all}");
+        assert!(all.contains("*Technical lead*\\n_unassigned_"), "{all}");
+    }
+
+    #[test]
+    fn the_control_message_fits_one_role_and_many_roles() {
+        for n in [1, 21] {
+            let mut data = view_model(false);
+            let roles: Vec<Value> = (0..n)
+                .map(|i| json!({"key": format!("role_{i}"), "label": format!("Role {i}"), "holder": null}))
+                .collect();
+            data["incident"]["roles"] = json!(roles);
+            data["statuses"] = json!([data["incident"]["status"].clone()]);
+            let out = render("control", &data);
+            assert!(blocks_of(&out).len() <= 50, "{n} roles");
+            assert_eq!(action_ids(&out).len(), 2 + 2 * n);
+        }
+    }
+
+    #[test]
+    fn a_resolved_control_message_says_so_and_keeps_its_controls() {
+        let open = render("control", &view_model(false));
+        let resolved = render("control", &view_model(true));
+        assert!(!open.to_string().contains("✅"));
+        assert_eq!(resolved[0]["text"]["text"], "✅ inc-202611271530-www-down");
+        assert_eq!(resolved[1]["type"], "context");
+        assert!(
+            resolved[1]["elements"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Resolved")
+        );
+        assert_eq!(action_ids(&resolved), action_ids(&open));
+        assert_eq!(
+            element(&resolved, "janus.status")["initial_option"]["value"],
+            "resolved"
+        );
+    }
+
+    #[test]
+    fn the_digest_shows_the_incident_and_a_join_button() {
+        let out = render("digest", &view_model(false));
+        let all = out.to_string();
+        assert_eq!(out[0]["text"]["text"], "🚨 inc-202611271530-www-down");
+        for part in [
+            "<#C0INC00042>",
+            "*Status*\\nInvestigating",
+            "*Severity*\\nSEV2",
+            "<@U0ALICE01>, 2026-11-27 15:30 UTC",
+            "*Incident commander*: <@U0BOB0001>\\n*Communications liaison*: _unassigned_\\n*Technical lead*: _unassigned_",
+        ] {
+            assert!(all.contains(part), "{part} in {all}");
+        }
+        let join = element(&out, "janus.join");
+        assert_eq!(join["url"], "https://acme.slack.com/archives/C0INC00042");
+        assert_eq!(action_ids(&out), ["janus.join"]);
+    }
+
+    #[test]
+    fn a_resolved_digest_looks_resolved() {
+        let out = render("digest", &view_model(true));
+        let all = out.to_string();
+        assert_eq!(
+            out[0]["text"]["text"],
+            "✅ Resolved: inc-202611271530-www-down"
+        );
+        assert!(all.contains("*Status*\\n✅ Resolved"), "{all}");
+        assert!(all.contains("This incident is resolved."), "{all}");
+        assert!(!all.contains("🚨"), "{all}");
+        assert!(element(&out, "janus.join").get("style").is_none());
+    }
+
+    #[test]
+    fn the_declared_reply_links_the_channel_and_mentions_the_call_only_when_set() {
+        let with_call = render("declared", &Renderer::sample("declared").unwrap());
+        let all = with_call.to_string();
+        assert!(all.contains("I opened <#C0INC00042>"), "{all}");
+        assert!(all.contains("claim *Incident commander*"), "{all}");
+        assert!(all.contains("it is *SEV2* for now"), "{all}");
+        assert_eq!(
+            element(&with_call, "janus.call")["url"],
+            "https://meet.example.com/inc-42"
+        );
+
+        let mut data = view_model(false);
+        data["video_link"] = Value::Null;
+        let without = render("declared", &data);
+        assert_eq!(blocks_of(&without).len(), blocks_of(&with_call).len() - 1);
+        assert!(!without.to_string().contains("Call"));
+        assert!(action_ids(&without).is_empty());
+    }
+
+    #[test]
+    fn an_empty_list_says_there_are_no_open_incidents() {
+        let out = render("list", &list_of(0));
+        assert_eq!(blocks_of(&out).len(), 1);
+        assert_eq!(
+            out[0]["text"]["text"],
+            "There are no open incidents right now."
+        );
+    }
+
+    #[test]
+    fn a_list_of_one_shows_its_channel_status_severity_and_commander() {
+        let out = render("list", &list_of(1));
+        let all = out.to_string();
+        assert_eq!(out[0]["text"]["text"], "Open incidents: 1");
+        assert!(
+            all.contains("<#C0INC00000> · *Investigating* · *SEV2*\\nIncident commander: <@U0BOB0001> · declared 2026-11-27 15:30 UTC"),
+            "{all}"
+        );
+        assert!(!all.contains("more"), "{all}");
+
+        let out = render("list", &Renderer::sample("list").unwrap());
+        assert!(out.to_string().contains("Incident commander: _none_"));
+    }
+
+    #[test]
+    fn a_list_of_sixty_shows_45_and_counts_the_rest_within_50_blocks() {
+        let out = render("list", &list_of(60));
+        let blocks = blocks_of(&out);
+        assert!(blocks.len() <= 50, "{}", blocks.len());
+        assert_eq!(out[0]["text"]["text"], "Open incidents: 60");
+        let sections = blocks.iter().filter(|b| b["type"] == "section").count();
+        assert_eq!(sections, 45);
+        assert!(out.to_string().contains("…and 15 more."));
+    }
+
+    #[test]
+    fn a_status_change_names_who_and_both_values() {
+        let out = render(
+            "status_changed",
+            &Renderer::sample("status_changed").unwrap(),
+        );
+        assert_eq!(
+            out[0]["text"]["text"],
+            "<@U0ALICE01> changed the status from *Investigating* to *Identified*."
+        );
+        let mut data = Renderer::sample("status_changed").unwrap();
+        data["field"] = json!("severity");
+        data["from"] = json!({"value": "sev4", "label": "SEV4"});
+        data["to"] = json!({"value": "sev1", "label": "SEV1"});
+        let out = render("status_changed", &data);
+        assert_eq!(
+            out[0]["text"]["text"],
+            "<@U0ALICE01> changed the severity from *SEV4* to *SEV1*."
+        );
+    }
+
+    #[test]
+    fn a_role_line_tells_a_claim_from_an_assignment_and_names_the_previous_holder() {
+        let text = |data: &Value| render("role_assigned", data)[0]["text"]["text"].clone();
+        let mut data = Renderer::sample("role_assigned").unwrap();
+        assert_eq!(
+            text(&data),
+            "<@U0ALICE01> assigned <@U0BOB0001> as *Incident commander* (was <@U0CAROL01>)."
+        );
+        data["previous"] = Value::Null;
+        assert_eq!(
+            text(&data),
+            "<@U0ALICE01> assigned <@U0BOB0001> as *Incident commander*."
+        );
+        data["actor"] = json!("U0BOB0001");
+        assert_eq!(text(&data), "<@U0BOB0001> claimed *Incident commander*.");
+    }
+
+    #[test]
+    fn the_role_dm_gives_the_channel_the_duties_and_who_assigned_it() {
+        let mut data = Renderer::sample("role_dm").unwrap();
+        let out = render("role_dm", &data);
+        let all = out.to_string();
+        assert_eq!(
+            out[0]["text"]["text"],
+            "You are now *Incident commander* for <#C0INC00042>. <@U0ALICE01> assigned it to you. What it involves:"
+        );
+        let duties = Renderer::sample("role_dm").unwrap()["role"]["duties"].clone();
+        assert_eq!(out[1]["text"]["text"], duties, "{all}");
+        // The sample's commander is U0BOB0001: as the actor, it was a claim.
+        data["actor"] = json!("U0BOB0001");
+        let out = render("role_dm", &data);
+        assert_eq!(
+            out[0]["text"]["text"],
+            "You are now *Incident commander* for <#C0INC00042>. You claimed it. What it involves:"
+        );
+    }
+
+    #[test]
+    fn the_resolution_message_names_who_resolved_it_and_has_a_checklist() {
+        let out = render("resolved", &Renderer::sample("resolved").unwrap());
+        let all = out.to_string();
+        assert!(
+            all.contains("<@U0BOB0001> marked this incident *resolved*"),
+            "{all}"
+        );
+        assert!(all.contains("post-mortem"), "{all}");
+        assert!(all.contains("reopen"), "{all}");
     }
 }
