@@ -5,7 +5,8 @@
 CREATE TABLE incidents (
     id              BIGSERIAL PRIMARY KEY,
     channel_id      TEXT UNIQUE,             -- set once conversations.create succeeded
-    channel_name    TEXT NOT NULL UNIQUE,
+    channel_name    TEXT UNIQUE,             -- likewise (name_taken may add -2, -3…)
+    declared_in     TEXT,                    -- channel /incident was typed in
     description     TEXT NOT NULL,
     status          TEXT NOT NULL,
     severity        TEXT NOT NULL,

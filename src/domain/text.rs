@@ -141,7 +141,7 @@ pub fn escape_mrkdwn(raw: &str) -> String {
 
 /// One pass of the inverse of [`escape_mrkdwn`]. Other `&…;` sequences are
 /// left alone: Slack only ever produces these three.
-fn decode_mrkdwn(encoded: &str) -> String {
+pub fn decode_mrkdwn(encoded: &str) -> String {
     let mut out = String::with_capacity(encoded.len());
     let mut rest = encoded;
     while let Some(amp) = rest.find('&') {

@@ -44,6 +44,12 @@ pub enum TokenKind {
     Bot,
 }
 
+/// The `{"id": …}` object Slack wraps channels in.
+#[derive(Deserialize)]
+struct Id {
+    id: ChannelId,
+}
+
 /// Who the bot is, from `auth.test`.
 #[derive(Debug, Clone)]
 pub struct BotIdentity {
@@ -98,23 +104,23 @@ impl SlackApi {
         })
     }
 
-    /// Calls `method` with a JSON body, waiting out rate limits.
-    pub async fn call<RS: DeserializeOwned + Send>(
-        &self,
-        token: TokenKind,
-        method: &'static str,
-        body: &Value,
-    ) -> Result<RS, SlackError> {
-        let token = match token {
+    fn token(&self, token: TokenKind) -> &SlackApiToken {
+        match token {
             TokenKind::App => &self.app_token,
             TokenKind::Bot => &self.bot_token,
-        };
-        let session = self.client.open_session(token);
+        }
+    }
+
+    /// Runs one request, retrying while Slack answers 429, after the
+    /// `Retry-After` it gives.
+    async fn with_retry<RS, F, Fut>(&self, method: &'static str, send: F) -> Result<RS, SlackError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<RS, SlackClientError>>,
+    {
         let mut attempt = 0;
         loop {
-            let result: Result<RS, SlackClientError> =
-                session.http_session_api.http_post(method, body, None).await;
-            match result {
+            match send().await {
                 Ok(rs) => return Ok(rs),
                 Err(SlackClientError::RateLimitError(e)) if attempt < MAX_RATE_LIMIT_RETRIES => {
                     attempt += 1;
@@ -133,6 +139,36 @@ impl SlackApi {
                 Err(e) => return Err(SlackError::from_client(method, attempt, e)),
             }
         }
+    }
+
+    /// Calls a write `method` with a JSON body, waiting out rate limits.
+    pub async fn call<RS: DeserializeOwned + Send>(
+        &self,
+        token: TokenKind,
+        method: &'static str,
+        body: &Value,
+    ) -> Result<RS, SlackError> {
+        let session = self.client.open_session(self.token(token));
+        self.with_retry(method, || {
+            session.http_session_api.http_post(method, body, None)
+        })
+        .await
+    }
+
+    /// Calls a read `method` with query parameters (Slack's read methods do
+    /// not take JSON bodies), waiting out rate limits.
+    pub async fn get<RS: DeserializeOwned + Send>(
+        &self,
+        method: &'static str,
+        params: &[(&'static str, Option<String>)],
+    ) -> Result<RS, SlackError> {
+        let session = self.client.open_session(&self.bot_token);
+        let params: Vec<(&str, Option<&str>)> =
+            params.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+        self.with_retry(method, || {
+            session.http_session_api.http_get(method, &params, None)
+        })
+        .await
     }
 
     /// `apps.connections.open`: a one-use websocket URL for Socket Mode.
@@ -186,6 +222,146 @@ impl SlackApi {
         }
         let posted: Posted = self.call(TokenKind::Bot, "chat.postMessage", &body).await?;
         Ok(posted.ts)
+    }
+
+    /// `chat.update`: replaces a message's text and blocks.
+    pub async fn update_message(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str(), "ts": ts.as_str(), "text": text, "blocks": blocks });
+        self.call::<Value>(TokenKind::Bot, "chat.update", &body)
+            .await?;
+        Ok(())
+    }
+
+    /// `conversations.create`: a public channel. `name_taken` comes back as
+    /// [`ApiErrorCode::NameTaken`] for the caller to pick another name.
+    pub async fn create_channel(&self, name: &str) -> Result<ChannelId, SlackError> {
+        #[derive(Deserialize)]
+        struct Created {
+            channel: Id,
+        }
+        let created: Created = self
+            .call(
+                TokenKind::Bot,
+                "conversations.create",
+                &json!({ "name": name, "is_private": false }),
+            )
+            .await?;
+        Ok(created.channel.id)
+    }
+
+    /// `conversations.invite`; people already in the channel are not an error.
+    pub async fn invite(&self, channel: &ChannelId, users: &[UserId]) -> Result<(), SlackError> {
+        let users: Vec<&str> = users.iter().map(UserId::as_str).collect();
+        let body = json!({ "channel": channel.as_str(), "users": users.join(",") });
+        match self
+            .call::<Value>(TokenKind::Bot, "conversations.invite", &body)
+            .await
+        {
+            Err(e) if e.code() == Some(&ApiErrorCode::AlreadyInChannel) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// `conversations.setTopic` (Slack caps topics at 250 characters).
+    pub async fn set_topic(&self, channel: &ChannelId, topic: &str) -> Result<(), SlackError> {
+        let topic: String = topic.chars().take(250).collect();
+        let body = json!({ "channel": channel.as_str(), "topic": topic });
+        self.call::<Value>(TokenKind::Bot, "conversations.setTopic", &body)
+            .await
+            .map(|_| ())
+    }
+
+    /// `bookmarks.add`: a link bookmark in the channel header.
+    pub async fn add_bookmark(
+        &self,
+        channel: &ChannelId,
+        title: &str,
+        link: &Url,
+    ) -> Result<(), SlackError> {
+        let body = json!({
+            "channel_id": channel.as_str(), "title": title, "type": "link", "link": link.as_str(),
+        });
+        self.call::<Value>(TokenKind::Bot, "bookmarks.add", &body)
+            .await
+            .map(|_| ())
+    }
+
+    /// `pins.add`; a message already pinned is not an error.
+    pub async fn pin(&self, channel: &ChannelId, ts: &MessageTs) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str(), "timestamp": ts.as_str() });
+        match self.call::<Value>(TokenKind::Bot, "pins.add", &body).await {
+            Err(e) if e.code() == Some(&ApiErrorCode::AlreadyPinned) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// `conversations.join`: the bot joins a public channel.
+    pub async fn join(&self, channel: &ChannelId) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str() });
+        self.call::<Value>(TokenKind::Bot, "conversations.join", &body)
+            .await
+            .map(|_| ())
+    }
+
+    /// `conversations.open`: the DM channel with `user`.
+    pub async fn open_dm(&self, user: &UserId) -> Result<ChannelId, SlackError> {
+        #[derive(Deserialize)]
+        struct Opened {
+            channel: Id,
+        }
+        let opened: Opened = self
+            .call(
+                TokenKind::Bot,
+                "conversations.open",
+                &json!({ "users": user.as_str() }),
+            )
+            .await?;
+        Ok(opened.channel.id)
+    }
+
+    /// Finds a channel by name with `conversations.list`, page by page
+    /// (workspaces have thousands of channels). Archived channels are skipped.
+    pub async fn find_channel(&self, name: &str) -> Result<Option<ChannelId>, SlackError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            #[serde(default)]
+            channels: Vec<Named>,
+            #[serde(default)]
+            response_metadata: Option<Meta>,
+        }
+        #[derive(Deserialize)]
+        struct Named {
+            id: ChannelId,
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            next_cursor: String,
+        }
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = [
+                ("types", Some("public_channel,private_channel".to_owned())),
+                ("exclude_archived", Some("true".to_owned())),
+                ("limit", Some("1000".to_owned())),
+                ("cursor", cursor.clone()),
+            ];
+            let page: Listed = self.get("conversations.list", &params).await?;
+            if let Some(found) = page.channels.into_iter().find(|c| c.name == name) {
+                return Ok(Some(found.id));
+            }
+            match page.response_metadata.map(|m| m.next_cursor) {
+                Some(next) if !next.is_empty() => cursor = Some(next),
+                _ => return Ok(None),
+            }
+        }
     }
 
     /// Posts to an interaction's `response_url` (ephemeral unless the

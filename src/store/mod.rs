@@ -6,7 +6,103 @@ mod postgres;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
+use crate::domain::ids::{ChannelId, MessageTs, UserId};
+
 pub use postgres::PgStore;
+
+/// The database's id of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IncidentId(pub i64);
+
+impl std::fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a declaration starts with, before any Slack call.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    /// What is wrong, as the person typed it (unescaped).
+    pub description: String,
+    /// The initial status key.
+    pub status: String,
+    /// The initial severity key.
+    pub severity: String,
+    /// Who declared it.
+    pub created_by: UserId,
+    /// Where `/incident` was typed.
+    pub declared_in: Option<ChannelId>,
+}
+
+/// An incident as stored: everything needed to render any of its messages.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    /// Database id.
+    pub id: IncidentId,
+    /// The incident channel, once created.
+    pub channel_id: Option<ChannelId>,
+    /// Its name, once created.
+    pub channel_name: Option<String>,
+    /// What is wrong, as typed (unescaped; escape before rendering).
+    pub description: String,
+    /// Status key.
+    pub status: String,
+    /// Severity key.
+    pub severity: String,
+    /// Who declared it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Set while resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The pinned control message.
+    pub control_ts: Option<MessageTs>,
+    /// The digest message.
+    pub digest_ts: Option<MessageTs>,
+    /// Role key → holder, for roles that have one.
+    pub roles: Vec<(String, UserId)>,
+}
+
+impl Incident {
+    /// The holder of `role`, if any.
+    pub fn holder(&self, role: &str) -> Option<&UserId> {
+        self.roles.iter().find(|(k, _)| k == role).map(|(_, u)| u)
+    }
+}
+
+/// What a claim did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The role was free and is now the claimer's.
+    Claimed,
+    /// The claimer already held it: nothing changed.
+    AlreadyYours,
+    /// Someone else holds it: nothing changed.
+    HeldBy(UserId),
+}
+
+/// A change of one field, as it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change<T> {
+    /// The value before.
+    pub from: T,
+    /// The value now.
+    pub to: T,
+}
+
+/// Which of an incident's messages a ts belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnedMessage {
+    /// The pinned control message in the incident channel.
+    Control,
+    /// The message in the digest channel.
+    Digest,
+}
 
 /// A store failure. The connection string is never part of the message
 /// beyond host, port and database name.
@@ -43,4 +139,86 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the delivery `key` is being handled. `true` the first
     /// time the key is seen, `false` for every redelivery afterwards.
     async fn first_delivery(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Stores a new incident (no channel yet) and logs `declared`.
+    async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError>;
+
+    /// Forgets a declaration that never got a channel (and its history).
+    async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError>;
+
+    /// Records the channel Slack created for the incident.
+    async fn set_channel(
+        &self,
+        id: IncidentId,
+        channel: &ChannelId,
+        name: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Records the ts of one of the incident's messages.
+    async fn set_message_ts(
+        &self,
+        id: IncidentId,
+        which: OwnedMessage,
+        ts: &MessageTs,
+    ) -> Result<(), StoreError>;
+
+    /// The incident whose channel is `channel`.
+    async fn incident_by_channel(
+        &self,
+        channel: &ChannelId,
+    ) -> Result<Option<Incident>, StoreError>;
+
+    /// One incident by id.
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+
+    /// Open (unresolved) incidents with a channel, newest first, at most `limit`;
+    /// and how many open ones there are in all.
+    async fn open_incidents(&self, limit: u32) -> Result<(Vec<Incident>, u64), StoreError>;
+
+    /// Sets the status (and `resolved_at`: set when `resolved`, cleared
+    /// otherwise) and logs it. `None` when it already had that status.
+    async fn set_status(
+        &self,
+        id: IncidentId,
+        status: &str,
+        resolved: bool,
+        actor: &UserId,
+    ) -> Result<Option<Change<String>>, StoreError>;
+
+    /// Sets the severity and logs it. `None` when unchanged.
+    async fn set_severity(
+        &self,
+        id: IncidentId,
+        severity: &str,
+        actor: &UserId,
+    ) -> Result<Option<Change<String>>, StoreError>;
+
+    /// Gives a free role to `user`. Atomic: of two simultaneous claims
+    /// (even from two replicas), exactly one wins.
+    async fn claim_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        user: &UserId,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Gives a role to `user`, replacing any holder; returns the previous
+    /// holder. `Ok(None)` with no change when `user` already held it is
+    /// told apart by `Err`-free `Some(user)`.
+    async fn assign_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        user: &UserId,
+        actor: &UserId,
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// Appends to the incident's history.
+    async fn log_event(
+        &self,
+        id: IncidentId,
+        actor: &str,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError>;
 }

@@ -4,10 +4,17 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::ConnectOptions;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Row};
 
-use super::{Store, StoreError};
+use super::{
+    Change, ClaimOutcome, Incident, IncidentId, NewIncident, OwnedMessage, Store, StoreError,
+};
+use crate::domain::ids::{ChannelId, MessageTs, UserId};
+
+/// The incident columns every read selects, in [`incident_from_row`]'s order.
+const INCIDENT_COLUMNS: &str = "id, channel_id, channel_name, description, status, severity, \
+     created_by, created_at, updated_at, resolved_at, control_ts, digest_ts";
 
 /// How long start-up waits for a first connection before calling the
 /// database unreachable.
@@ -51,6 +58,64 @@ impl PgStore {
     }
 }
 
+/// Reads an id column; a malformed one is data corruption, reported as such.
+fn id_column<T>(
+    row: &PgRow,
+    column: &str,
+    parse: impl Fn(&str) -> Result<T, crate::domain::ids::InvalidId>,
+) -> Result<Option<T>, StoreError> {
+    let raw: Option<String> = row.try_get(column)?;
+    raw.map(|v| parse(&v).map_err(|e| StoreError::Query(sqlx::Error::Decode(Box::new(e)))))
+        .transpose()
+}
+
+fn incident_from_row(row: &PgRow) -> Result<Incident, StoreError> {
+    Ok(Incident {
+        id: IncidentId(row.try_get("id")?),
+        channel_id: id_column(row, "channel_id", ChannelId::parse)?,
+        channel_name: row.try_get("channel_name")?,
+        description: row.try_get("description")?,
+        status: row.try_get("status")?,
+        severity: row.try_get("severity")?,
+        created_by: id_column(row, "created_by", UserId::parse)?
+            .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+        control_ts: id_column(row, "control_ts", MessageTs::parse)?,
+        digest_ts: id_column(row, "digest_ts", MessageTs::parse)?,
+        roles: Vec::new(),
+    })
+}
+
+impl PgStore {
+    /// Fills in the role holders of `incidents` with one query.
+    async fn with_roles(&self, mut incidents: Vec<Incident>) -> Result<Vec<Incident>, StoreError> {
+        if incidents.is_empty() {
+            return Ok(incidents);
+        }
+        let ids: Vec<i64> = incidents.iter().map(|i| i.id.0).collect();
+        let rows = sqlx::query(
+            "SELECT incident_id, role, user_id FROM role_assignments \
+             WHERE incident_id = ANY($1) ORDER BY assigned_at",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let id: i64 = row.try_get("incident_id")?;
+            let role: String = row.try_get("role")?;
+            let Some(user) = id_column(&row, "user_id", UserId::parse)? else {
+                continue;
+            };
+            if let Some(incident) = incidents.iter_mut().find(|i| i.id.0 == id) {
+                incident.roles.push((role, user));
+            }
+        }
+        Ok(incidents)
+    }
+}
+
 /// sqlx's URL errors can echo the URL; keep only the first clause.
 fn redact_driver_error(message: &str) -> String {
     message
@@ -85,5 +150,317 @@ impl Store for PgStore {
         .await?
         .rows_affected();
         Ok(inserted == 1)
+    }
+
+    async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (description, status, severity, created_by, declared_in) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(&new.description)
+        .bind(&new.status)
+        .bind(&new.severity)
+        .bind(new.created_by.as_str())
+        .bind(new.declared_in.as_ref().map(ChannelId::as_str))
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO incident_events (incident_id, actor, kind, detail) \
+             VALUES ($1, $2, 'declared', $3)",
+        )
+        .bind(id)
+        .bind(new.created_by.as_str())
+        .bind(serde_json::json!({ "status": new.status, "severity": new.severity }))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(IncidentId(id))
+    }
+
+    async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM incidents WHERE id = $1 AND channel_id IS NULL")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_channel(
+        &self,
+        id: IncidentId,
+        channel: &ChannelId,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE incidents SET channel_id = $2, channel_name = $3, updated_at = now() \
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(channel.as_str())
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_message_ts(
+        &self,
+        id: IncidentId,
+        which: OwnedMessage,
+        ts: &MessageTs,
+    ) -> Result<(), StoreError> {
+        let sql = match which {
+            OwnedMessage::Control => "UPDATE incidents SET control_ts = $2 WHERE id = $1",
+            OwnedMessage::Digest => "UPDATE incidents SET digest_ts = $2 WHERE id = $1",
+        };
+        sqlx::query(sql)
+            .bind(id.0)
+            .bind(ts.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn incident_by_channel(
+        &self,
+        channel: &ChannelId,
+    ) -> Result<Option<Incident>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE channel_id = $1"
+        )))
+        .bind(channel.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.with_roles(vec![incident_from_row(&row)?]).await?.pop())
+    }
+
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(self.with_roles(vec![incident_from_row(&row)?]).await?.pop())
+    }
+
+    async fn open_incidents(&self, limit: u32) -> Result<(Vec<Incident>, u64), StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS}, count(*) OVER () AS total FROM incidents \
+             WHERE resolved_at IS NULL AND channel_id IS NOT NULL \
+             ORDER BY created_at DESC, id DESC LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("total")? as u64,
+            None => 0,
+        };
+        let incidents = rows
+            .iter()
+            .map(incident_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((self.with_roles(incidents).await?, total))
+    }
+
+    async fn log_event(
+        &self,
+        id: IncidentId,
+        actor: &str,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.0)
+        .bind(actor)
+        .bind(kind)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        id: IncidentId,
+        status: &str,
+        resolved: bool,
+        actor: &UserId,
+    ) -> Result<Option<Change<String>>, StoreError> {
+        self.change_field(id, "status", status, resolved, actor)
+            .await
+    }
+
+    async fn set_severity(
+        &self,
+        id: IncidentId,
+        severity: &str,
+        actor: &UserId,
+    ) -> Result<Option<Change<String>>, StoreError> {
+        self.change_field(id, "severity", severity, false, actor)
+            .await
+    }
+
+    async fn claim_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        user: &UserId,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO role_assignments (incident_id, role, user_id, assigned_by) \
+             VALUES ($1, $2, $3, $3) ON CONFLICT (incident_id, role) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(role)
+        .bind(user.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            sqlx::query(
+                "INSERT INTO incident_events (incident_id, actor, kind, detail) \
+                 VALUES ($1, $2, 'role', $3)",
+            )
+            .bind(id.0)
+            .bind(user.as_str())
+            .bind(serde_json::json!({ "role": role, "holder": user.as_str(), "how": "claimed" }))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(ClaimOutcome::Claimed);
+        }
+        tx.commit().await?;
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM role_assignments WHERE incident_id = $1 AND role = $2",
+        )
+        .bind(id.0)
+        .bind(role)
+        .fetch_optional(&self.pool)
+        .await?;
+        match holder.and_then(|h| UserId::parse(&h).ok()) {
+            Some(h) if &h == user => Ok(ClaimOutcome::AlreadyYours),
+            Some(h) => Ok(ClaimOutcome::HeldBy(h)),
+            // Released between the two statements: try again.
+            None => Box::pin(self.claim_role(id, role, user)).await,
+        }
+    }
+
+    async fn assign_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        user: &UserId,
+        actor: &UserId,
+    ) -> Result<Option<UserId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Lock the incident row: assignments to one incident are serialised
+        // even across replicas, so "previous" is always the real previous.
+        sqlx::query("SELECT id FROM incidents WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        let previous: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM role_assignments WHERE incident_id = $1 AND role = $2",
+        )
+        .bind(id.0)
+        .bind(role)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO role_assignments (incident_id, role, user_id, assigned_by) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (incident_id, role) \
+             DO UPDATE SET user_id = EXCLUDED.user_id, assigned_by = EXCLUDED.assigned_by, \
+             assigned_at = now()",
+        )
+        .bind(id.0)
+        .bind(role)
+        .bind(user.as_str())
+        .bind(actor.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if previous.as_deref() != Some(user.as_str()) {
+            sqlx::query(
+                "INSERT INTO incident_events (incident_id, actor, kind, detail) \
+                 VALUES ($1, $2, 'role', $3)",
+            )
+            .bind(id.0)
+            .bind(actor.as_str())
+            .bind(serde_json::json!({
+                "role": role, "holder": user.as_str(), "previous": previous, "how": "assigned",
+            }))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(previous.and_then(|p| UserId::parse(&p).ok()))
+    }
+}
+
+impl PgStore {
+    /// Changes `status` or `severity` under a row lock and logs it.
+    async fn change_field(
+        &self,
+        id: IncidentId,
+        field: &'static str,
+        value: &str,
+        resolved: bool,
+        actor: &UserId,
+    ) -> Result<Option<Change<String>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {field} FROM incidents WHERE id = $1 FOR UPDATE"
+        )))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        if current == value {
+            return Ok(None);
+        }
+        let resolved_sql = match (field, resolved) {
+            ("status", true) => ", resolved_at = now()",
+            ("status", false) => ", resolved_at = NULL",
+            _ => "",
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE incidents SET {field} = $2, updated_at = now(){resolved_sql} WHERE id = $1"
+        )))
+        .bind(id.0)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.0)
+        .bind(actor.as_str())
+        .bind(field)
+        .bind(serde_json::json!({ "from": current, "to": value }))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Change {
+            from: current,
+            to: value.to_owned(),
+        }))
     }
 }
