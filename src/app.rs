@@ -99,6 +99,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         store: store.clone(),
         renderer,
         bot,
+        config: Arc::new(config.clone()),
     });
     let shutdown = CancellationToken::new();
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());

@@ -1,25 +1,36 @@
-//! The incident actor: answers `@janus …` and `/incident`.
+//! The incident actor: declares incidents (`/incident`) and answers
+//! `@janus help` and `@janus list`.
 //!
-//! A handle plus a task with a bounded inbox. The task owns nothing mutable
-//! yet; it exists so that declaring, listing and the state changes of a
-//! later issue have one home whose order is explicit.
+//! A handle plus a task with a bounded inbox. Declarations run one at a
+//! time: `conversations.create` allows about 20 calls a minute, so running
+//! them in parallel would only trade order for 429s.
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::Context;
+use super::control::Click;
+use super::publisher::PublisherHandle;
+use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-use crate::domain::text::SlackText;
+use crate::domain::incident::IncidentName;
+use crate::domain::text::{SlackText, decode_mrkdwn};
+use crate::slack::ApiErrorCode;
+use crate::store::{IncidentId, NewIncident, OwnedMessage};
 
 /// The slash command Janus answers to (the one in `slack_manifest.yaml`).
 pub const COMMAND: &str = "/incident";
 
 /// Messages waiting for the incident actor.
 const INBOX_CAPACITY: usize = 256;
+/// How many `-2`, `-3`… suffixes to try when a channel name is taken.
+const MAX_NAME_SUFFIX: u32 = 50;
+/// Incidents `@janus list` shows; the rest are counted.
+const LIST_LIMIT: u32 = 45;
 
 /// `@janus …` in a channel.
 #[derive(Debug, Clone)]
@@ -56,6 +67,8 @@ pub struct SlashCommand {
 enum Msg {
     Mention(Mention),
     Command(SlashCommand),
+    Status(Click, String),
+    Severity(Click, String),
 }
 
 /// Cheap handle to the incident actor.
@@ -67,9 +80,12 @@ pub struct IncidentHandle {
 
 impl IncidentHandle {
     /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(ctx: Arc<Context>) -> (Self, JoinHandle<()>) {
+    pub fn start(ctx: Arc<Context>, publisher: PublisherHandle) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let actor = IncidentActor { ctx: ctx.clone() };
+        let actor = IncidentActor {
+            ctx: ctx.clone(),
+            publisher,
+        };
         (Self { tx, ctx }, tokio::spawn(actor.run(rx)))
     }
 
@@ -81,6 +97,16 @@ impl IncidentHandle {
     /// Queues a slash command (after its ack).
     pub async fn command(&self, command: SlashCommand) {
         self.send(Msg::Command(command)).await;
+    }
+
+    /// The clicker moves the status (from the control message's select).
+    pub async fn status(&self, click: Click, status: String) {
+        self.send(Msg::Status(click, status)).await;
+    }
+
+    /// The clicker changes the severity.
+    pub async fn severity(&self, click: Click, severity: String) {
+        self.send(Msg::Severity(click, severity)).await;
     }
 
     async fn send(&self, msg: Msg) {
@@ -107,6 +133,7 @@ impl IncidentHandle {
 
 struct IncidentActor {
     ctx: Arc<Context>,
+    publisher: PublisherHandle,
 }
 
 impl IncidentActor {
@@ -115,6 +142,8 @@ impl IncidentActor {
             match msg {
                 Msg::Mention(m) => self.on_mention(m).await,
                 Msg::Command(c) => self.on_command(c).await,
+                Msg::Status(click, value) => self.change(click, Field::Status, value).await,
+                Msg::Severity(click, value) => self.change(click, Field::Severity, value).await,
             }
         }
     }
@@ -123,17 +152,7 @@ impl IncidentActor {
         let words = strip_mention(&m.text, self.ctx.bot.user_id.as_str());
         let verb = words.split_whitespace().next().unwrap_or("").to_lowercase();
         if verb == "list" {
-            // Listing arrives with the incident workflow; say so plainly.
-            let text = "Listing incidents is not available in this version of Janus yet.";
-            let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
-            if let Err(e) = self
-                .ctx
-                .slack
-                .post_message(&m.channel, text, &blocks, m.thread_ts.as_ref())
-                .await
-            {
-                tracing::warn!(channel = %m.channel, error = %e, "cannot answer list");
-            }
+            self.list(&m).await;
             return;
         }
         let unknown = match verb.as_str() {
@@ -185,14 +204,344 @@ impl IncidentActor {
             }
             return;
         }
-        // Declaring arrives with the incident workflow; say so plainly
-        // rather than leave the person waiting.
-        tracing::warn!(user = %c.user, "declare requested but not available in this build");
-        let payload = json!({
-            "response_type": "ephemeral",
-            "text": "Declaring incidents is not available in this version of Janus yet; nothing was created.",
+        self.declare(&c).await;
+    }
+
+    /// Status or severity from the control message: saved, announced in
+    /// the channel, shown in the control and digest messages.
+    async fn change(&self, click: Click, field: Field, value: String) {
+        let Some(incident) = self.ctx.incident_of(&click).await else {
+            return;
+        };
+        let catalog = &self.ctx.config.incident.catalog;
+        let known = match field {
+            Field::Status => catalog.status(&value).is_some(),
+            Field::Severity => catalog.severity(&value).is_some(),
+        };
+        if !known {
+            tracing::warn!(value, user = %click.user, "click for a value that is not configured");
+            self.ctx
+                .tell(
+                    &click,
+                    "That choice no longer exists in Janus's configuration.",
+                )
+                .await;
+            return;
+        }
+        let resolved = catalog.resolved_status().value() == value;
+        let changed = match field {
+            Field::Status => {
+                self.ctx
+                    .store
+                    .set_status(incident.id, &value, resolved, &click.user)
+                    .await
+            }
+            Field::Severity => {
+                self.ctx
+                    .store
+                    .set_severity(incident.id, &value, &click.user)
+                    .await
+            }
+        };
+        let change = match changed {
+            Ok(Some(change)) => change,
+            // Already that value (a double click, or someone was quicker).
+            Ok(None) => return,
+            Err(e) => {
+                self.ctx.database_trouble(&click, e).await;
+                return;
+            }
+        };
+        tracing::info!(incident = %incident.id, field = field.name(), from = change.from, to = change.to, user = %click.user, "changed");
+        let Some(channel) = &incident.channel_id else {
+            return;
+        };
+        let label = |v: &str| {
+            let choice = match field {
+                Field::Status => catalog.status(v),
+                Field::Severity => catalog.severity(v),
+            };
+            json!({ "value": v, "label": choice.map(|c| c.label()).unwrap_or(v) })
+        };
+        let fresh = match self.ctx.store.incident(incident.id).await {
+            Ok(Some(fresh)) => fresh,
+            _ => incident.clone(),
+        };
+        let incident_data = view::incident(&fresh, catalog, view::SHORT_DESCRIPTION_CHARS);
+        let data = json!({
+            "incident": incident_data, "actor": click.user.as_str(), "field": field.name(),
+            "from": label(&change.from), "to": label(&change.to),
         });
-        self.respond(&c, &payload).await;
+        let text = format!("{} is now {}", field.name(), change.to);
+        self.ctx
+            .post_rendered(channel, "status_changed", &data, &text)
+            .await;
+        if matches!(field, Field::Status) && resolved {
+            let data = json!({ "incident": incident_data, "actor": click.user.as_str() });
+            self.ctx
+                .post_rendered(channel, "resolved", &data, "The incident is resolved")
+                .await;
+        }
+        self.publisher.refresh(incident.id).await;
+    }
+
+    async fn list(&self, m: &Mention) {
+        let (incidents, total) = match self.ctx.store.open_incidents(LIST_LIMIT).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list incidents");
+                self.post(
+                    &m.channel,
+                    m.thread_ts.as_ref(),
+                    "I cannot reach my database right now; try again in a minute.",
+                )
+                .await;
+                return;
+            }
+        };
+        let catalog = &self.ctx.config.incident.catalog;
+        let shown: Vec<Value> = incidents
+            .iter()
+            .map(|i| view::incident(i, catalog, view::SHORT_DESCRIPTION_CHARS))
+            .collect();
+        let data = json!({
+            "count": total,
+            "more": total.saturating_sub(shown.len() as u64),
+            "incidents": shown,
+        });
+        match self.ctx.renderer.render("list", &data) {
+            Ok(blocks) => {
+                let text = format!("{total} open incidents");
+                if let Err(e) = self
+                    .ctx
+                    .slack
+                    .post_message(&m.channel, &text, &blocks, m.thread_ts.as_ref())
+                    .await
+                {
+                    tracing::warn!(channel = %m.channel, error = %e, "cannot post the list");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot render the incident list"),
+        }
+    }
+
+    /// A plain line of ours (no user text) in a channel.
+    async fn post(&self, channel: &ChannelId, thread: Option<&MessageTs>, text: &str) {
+        let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
+        if let Err(e) = self
+            .ctx
+            .slack
+            .post_message(channel, text, &blocks, thread)
+            .await
+        {
+            tracing::warn!(channel = %channel, error = %e, "cannot post");
+        }
+    }
+
+    /// Tells the declarer something went wrong, and logs it.
+    async fn tell(&self, c: &SlashCommand, text: &str) {
+        let payload = json!({ "response_type": "ephemeral", "text": text });
+        self.respond(c, &payload).await;
+    }
+
+    async fn declare(&self, c: &SlashCommand) {
+        let description = decode_mrkdwn(c.text.trim());
+        let catalog = &self.ctx.config.incident.catalog;
+        let new = NewIncident {
+            description: c.text.trim().to_owned(),
+            status: catalog.initial_status().value().to_owned(),
+            severity: catalog.default_severity().value().to_owned(),
+            created_by: c.user.clone(),
+            declared_in: Some(c.channel.clone()),
+        };
+        let id = match self.ctx.store.create_incident(&new).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(user = %c.user, error = %e, "cannot record a declaration");
+                self.tell(c, "I could not record the incident because my database is unavailable; nothing was created. Please try again in a minute.").await;
+                return;
+            }
+        };
+        let local = self.ctx.config.incident.local_time(Utc::now());
+        let base = match IncidentName::new(local, &description, &fallback_id(id)) {
+            Ok(name) => name,
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "cannot name the incident channel");
+                self.abandon(
+                    id,
+                    c,
+                    "I could not make a channel name from that description; nothing was created.",
+                )
+                .await;
+                return;
+            }
+        };
+        let Some((channel, name)) = self.create_channel(id, c, &base).await else {
+            return;
+        };
+        if let Err(e) = self
+            .ctx
+            .store
+            .set_channel(id, &channel, name.as_str())
+            .await
+        {
+            tracing::error!(incident = %id, error = %e, "cannot record the incident channel");
+        }
+        tracing::info!(incident = %id, channel = %channel, name = name.as_str(), user = %c.user, "incident declared");
+
+        if let Err(e) = self
+            .ctx
+            .slack
+            .invite(&channel, std::slice::from_ref(&c.user))
+            .await
+        {
+            tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
+        }
+        if let Some(link) = &self.ctx.config.incident.video_link {
+            if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
+                tracing::warn!(incident = %id, error = %e, "cannot set the topic");
+            }
+            if let Err(e) = self
+                .ctx
+                .slack
+                .add_bookmark(&channel, "Video call", link)
+                .await
+            {
+                tracing::warn!(incident = %id, error = %e, "cannot add the video bookmark");
+            }
+        }
+        let control_ok = self.post_control(id, &channel).await;
+        let digest = self.publisher.publish(id).await;
+
+        let incident = match self.ctx.store.incident(id).await {
+            Ok(Some(incident)) => incident,
+            _ => {
+                self.tell(c, &format!("Incident channel <#{channel}> is open."))
+                    .await;
+                return;
+            }
+        };
+        let mut data = view::message(&incident, &self.ctx.config, view::SHORT_DESCRIPTION_CHARS);
+        data["video_link"] = json!(
+            self.ctx
+                .config
+                .incident
+                .video_link
+                .as_ref()
+                .map(|u| u.as_str())
+        );
+        let mut payload = match self.ctx.ephemeral("declared", &data) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render the declared message");
+                json!({ "response_type": "ephemeral", "text": format!("Incident channel <#{channel}> is open.") })
+            }
+        };
+        let mut problems = Vec::new();
+        if !control_ok {
+            problems.push("I could not post the control message in the channel; use the channel as usual and try the controls again later.".to_owned());
+        }
+        if let Err(problem) = digest {
+            problems.push(problem.to_string());
+        }
+        if let Some(blocks) = payload["blocks"].as_array_mut() {
+            for problem in problems {
+                blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!(":warning: {problem}") } }));
+            }
+        }
+        self.respond(c, &payload).await;
+    }
+
+    /// `conversations.create`, trying `-2`, `-3`… while the name is taken
+    /// (archived channels keep their names forever).
+    async fn create_channel(
+        &self,
+        id: IncidentId,
+        c: &SlashCommand,
+        base: &IncidentName,
+    ) -> Option<(ChannelId, IncidentName)> {
+        for n in 1..=MAX_NAME_SUFFIX {
+            let name = if n == 1 {
+                base.clone()
+            } else {
+                base.with_suffix(n)
+            };
+            match self.ctx.slack.create_channel(name.as_str()).await {
+                Ok(channel) => return Some((channel, name)),
+                Err(e) if e.code() == Some(&ApiErrorCode::NameTaken) => continue,
+                Err(e) => {
+                    tracing::error!(incident = %id, name = name.as_str(), error = %e, "cannot create the incident channel");
+                    let why = match e.code() {
+                        Some(ApiErrorCode::Other(code)) if code == "restricted_action" => "this workspace does not let me create channels (ask an admin to allow it)".to_owned(),
+                        _ => e.to_string(),
+                    };
+                    self.abandon(
+                        id,
+                        c,
+                        &format!(
+                            "I could not create the incident channel: {why}. Nothing was created."
+                        ),
+                    )
+                    .await;
+                    return None;
+                }
+            }
+        }
+        self.abandon(id, c, &format!("Every channel name from {} to -{MAX_NAME_SUFFIX} is taken; declare it with a different description.", base.as_str())).await;
+        None
+    }
+
+    /// Forgets a declaration that got no channel, and says so.
+    async fn abandon(&self, id: IncidentId, c: &SlashCommand, text: &str) {
+        if let Err(e) = self.ctx.store.discard_incident(id).await {
+            tracing::error!(incident = %id, error = %e, "cannot discard a failed declaration");
+        }
+        self.tell(c, text).await;
+    }
+
+    /// Renders, posts and pins the control message; `false` if that failed.
+    async fn post_control(&self, id: IncidentId, channel: &ChannelId) -> bool {
+        let incident = match self.ctx.store.incident(id).await {
+            Ok(Some(incident)) => incident,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "cannot load the incident");
+                return false;
+            }
+        };
+        let data = view::message(&incident, &self.ctx.config, view::CONTROL_DESCRIPTION_CHARS);
+        let blocks = match self.ctx.renderer.render("control", &data) {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "cannot render the control message");
+                return false;
+            }
+        };
+        let text = view::control_text(&incident);
+        let ts = match self
+            .ctx
+            .slack
+            .post_message(channel, &text, &blocks, None)
+            .await
+        {
+            Ok(ts) => ts,
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "cannot post the control message");
+                return false;
+            }
+        };
+        if let Err(e) = self
+            .ctx
+            .store
+            .set_message_ts(id, OwnedMessage::Control, &ts)
+            .await
+        {
+            tracing::error!(incident = %id, error = %e, "cannot record the control message");
+        }
+        if let Err(e) = self.ctx.slack.pin(channel, &ts).await {
+            tracing::warn!(incident = %id, error = %e, "cannot pin the control message");
+        }
+        true
     }
 
     async fn respond(&self, c: &SlashCommand, payload: &Value) {
@@ -200,6 +549,38 @@ impl IncidentActor {
             tracing::warn!(user = %c.user, error = %e, "cannot answer the slash command");
         }
     }
+}
+
+/// The two fields the control message's selects change.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    Status,
+    Severity,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Status => "status",
+            Field::Severity => "severity",
+        }
+    }
+}
+
+/// The short unique id a channel gets when nothing is left of the
+/// description's slug: the incident's id in base 36, six characters.
+fn fallback_id(id: IncidentId) -> String {
+    let mut n = id.0.unsigned_abs();
+    let mut out = Vec::new();
+    while n > 0 {
+        out.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+    }
+    while out.len() < 6 {
+        out.push(b'0');
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The text of a mention without the leading `<@BOT>` tokens.
@@ -223,7 +604,14 @@ fn strip_mention<'a>(text: &'a str, bot_user_id: &str) -> &'a str {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_mention;
+    use super::{IncidentId, fallback_id, strip_mention};
+
+    #[test]
+    fn the_fallback_id_is_six_base36_characters() {
+        assert_eq!(fallback_id(IncidentId(1)), "000001");
+        assert_eq!(fallback_id(IncidentId(36)), "000010");
+        assert_eq!(fallback_id(IncidentId(2_176_782_335)), "zzzzzz");
+    }
 
     #[test]
     fn the_bots_own_mention_is_stripped_and_others_are_kept() {

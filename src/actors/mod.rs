@@ -2,17 +2,27 @@
 //! with a bounded inbox; all share one [`Context`] (Slack client, store,
 //! templates, who the bot is).
 
+pub mod control;
 pub mod incident;
+pub mod publisher;
+pub mod role;
+mod view;
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use crate::config::Config;
+use crate::domain::ids::{ChannelId, MessageTs};
 use crate::render::{RenderError, Renderer};
 use crate::slack::{BotIdentity, SlackApi};
 use crate::store::Store;
+use crate::store::{Incident, StoreError};
+use control::Click;
 use incident::IncidentHandle;
+use publisher::PublisherHandle;
+use role::RoleHandle;
 
 /// What every actor may use.
 pub struct Context {
@@ -24,6 +34,8 @@ pub struct Context {
     pub renderer: Renderer,
     /// Who the bot is (from `auth.test`, once at start).
     pub bot: BotIdentity,
+    /// The configuration (workspace, digest channel, catalogs…).
+    pub config: Arc<Config>,
 }
 
 impl Context {
@@ -36,6 +48,79 @@ impl Context {
             "text": fallback_text(&blocks),
             "blocks": blocks,
         }))
+    }
+}
+
+impl Context {
+    /// Answers only the person who clicked (via the click's `response_url`,
+    /// leaving the clicked message as it is).
+    pub async fn tell(&self, click: &Click, text: &str) {
+        let Some(url) = &click.response_url else {
+            tracing::warn!(user = %click.user, "no response_url to answer on: {text}");
+            return;
+        };
+        let payload = json!({
+            "response_type": "ephemeral", "replace_original": false, "text": text,
+        });
+        if let Err(e) = self.slack.respond(url, &payload).await {
+            tracing::warn!(user = %click.user, error = %e, "cannot answer the click");
+        }
+    }
+
+    /// Logs a store failure and tells the clicker their click was not applied.
+    pub async fn database_trouble(&self, click: &Click, e: StoreError) {
+        tracing::error!(user = %click.user, action = click.action_id, error = %e, "store failed");
+        self.tell(
+            click,
+            "I could not save that because my database is unavailable; please click again in a minute.",
+        )
+        .await;
+    }
+
+    /// The incident whose channel was clicked in; tells the clicker when
+    /// there is none (a message Janus does not own, or a deleted incident).
+    pub async fn incident_of(&self, click: &Click) -> Option<Incident> {
+        match self.store.incident_by_channel(&click.channel).await {
+            Ok(Some(incident)) => Some(incident),
+            Ok(None) => {
+                tracing::info!(channel = %click.channel, action = click.action_id,
+                    "click on a message of no incident");
+                self.tell(
+                    click,
+                    "This message does not belong to an incident I know of.",
+                )
+                .await;
+                None
+            }
+            Err(e) => {
+                self.database_trouble(click, e).await;
+                None
+            }
+        }
+    }
+
+    /// Renders `template` and posts it in `channel`; logs any failure.
+    pub async fn post_rendered(
+        &self,
+        channel: &ChannelId,
+        template: &str,
+        data: &Value,
+        text: &str,
+    ) -> Option<MessageTs> {
+        let blocks = match self.renderer.render(template, data) {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                tracing::error!(template, error = %e, "cannot render");
+                return None;
+            }
+        };
+        match self.slack.post_message(channel, text, &blocks, None).await {
+            Ok(ts) => Some(ts),
+            Err(e) => {
+                tracing::warn!(template, channel = %channel, error = %e, "cannot post");
+                None
+            }
+        }
     }
 }
 
@@ -58,13 +143,26 @@ fn fallback_text(blocks: &Value) -> String {
 pub struct Actors {
     /// Declaring, help, listing.
     pub incident: IncidentHandle,
+    /// The control and digest messages.
+    pub publisher: PublisherHandle,
+    /// Claim and Assign.
+    pub role: RoleHandle,
 }
 
 impl Actors {
     /// Starts every actor.
     pub fn start(ctx: Context) -> (Self, Vec<JoinHandle<()>>) {
         let ctx = Arc::new(ctx);
-        let (incident, task) = IncidentHandle::start(ctx);
-        (Self { incident }, vec![task])
+        let (publisher, publisher_task) = PublisherHandle::start(ctx.clone());
+        let (incident, incident_task) = IncidentHandle::start(ctx.clone(), publisher.clone());
+        let (role, role_task) = RoleHandle::start(ctx, publisher.clone());
+        (
+            Self {
+                incident,
+                publisher,
+                role,
+            },
+            vec![incident_task, role_task, publisher_task],
+        )
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use slack_morphism::prelude::*;
 
 use super::envelope::{Envelope, EnvelopeKind};
+use crate::actors::control::Click;
 use crate::actors::incident::{Mention, SlashCommand};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
@@ -50,7 +51,9 @@ pub enum Event {
         /// Whether the ack already answered the person (e.g. usage).
         answered_in_ack: bool,
     },
-    /// A click, select, modal submission or shortcut.
+    /// Clicks and selects on a message (`block_actions`).
+    Clicks(Vec<Click>),
+    /// A modal submission, shortcut or other interaction.
     Interaction(Box<SlackInteractionEvent>),
     /// An Events API event Janus does not act on (yet).
     Ignored {
@@ -79,6 +82,44 @@ pub fn slash_command(
         response_url: command.response_url.0,
         answered_in_ack,
     })
+}
+
+/// Reads a `block_actions` payload from its JSON. slack-morphism's typed
+/// action drops `selected_user` (the users select), so this reads the few
+/// fields Janus needs itself.
+fn clicks(payload: &Value) -> Option<Vec<Click>> {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let user = UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?;
+    let channel = payload
+        .pointer("/channel/id")
+        .or_else(|| payload.pointer("/container/channel_id"))
+        .and_then(Value::as_str)
+        .and_then(|c| ChannelId::parse(c).ok())?;
+    let message_ts = payload
+        .pointer("/container/message_ts")
+        .or_else(|| payload.pointer("/message/ts"))
+        .and_then(Value::as_str)
+        .and_then(|t| MessageTs::parse(t).ok());
+    let response_url = text(payload.get("response_url")).and_then(|u| url::Url::parse(&u).ok());
+    let actions = payload.get("actions")?.as_array()?;
+    Some(
+        actions
+            .iter()
+            .filter_map(|a| {
+                Some(Click {
+                    user: user.clone(),
+                    channel: channel.clone(),
+                    message_ts: message_ts.clone(),
+                    response_url: response_url.clone(),
+                    action_id: text(a.get("action_id"))?,
+                    value: text(a.pointer("/selected_option/value"))
+                        .or_else(|| text(a.get("value"))),
+                    selected_user: text(a.get("selected_user"))
+                        .and_then(|u| UserId::parse(&u).ok()),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// The interaction's `type`, for logs.
@@ -149,6 +190,18 @@ pub fn classify(envelope: &Envelope) -> Event {
                     answered_in_ack: envelope.answered_in_ack,
                 },
                 Err(e) => unparsed("slash command payload", e, payload),
+            }
+        }
+        EnvelopeKind::Interactive if payload.get("type") == Some(&Value::from("block_actions")) => {
+            match clicks(payload) {
+                Some(clicks) => Event::Clicks(clicks),
+                // Janus has no modals with actions yet.
+                None if payload.pointer("/container/type") == Some(&Value::from("view")) => {
+                    Event::Ignored {
+                        event_type: "block_actions in a modal".into(),
+                    }
+                }
+                None => unparsed("block_actions", "no user or channel", payload),
             }
         }
         EnvelopeKind::Interactive => {

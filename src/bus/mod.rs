@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::Actors;
+use crate::actors::control::{Click, ControlAction};
 use crate::store::Store;
 
 pub use envelope::{Envelope, EnvelopeKind};
@@ -200,10 +201,29 @@ impl Lane {
                 Ok(command) => self.actors.incident.command(command).await,
                 Err(reason) => tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}"),
             },
+            Event::Clicks(clicks) => {
+                for click in clicks {
+                    self.route_click(click).await;
+                }
+            }
             Event::Interaction(interaction) => {
                 tracing::info!(envelope_id = %envelope.envelope_id,
                     kind = event::interaction_kind(&interaction), "interaction not handled yet");
             }
+        }
+    }
+
+    async fn route_click(&self, click: Click) {
+        match ControlAction::from_click(&click) {
+            Some(ControlAction::Status(v)) => self.actors.incident.status(click, v).await,
+            Some(ControlAction::Severity(v)) => self.actors.incident.severity(click, v).await,
+            Some(ControlAction::Claim(role)) => self.actors.role.claim(click, role).await,
+            Some(ControlAction::Assign(role, user)) => {
+                self.actors.role.assign(click, role, user).await
+            }
+            Some(ControlAction::Link) => {}
+            None => tracing::info!(action_id = click.action_id, user = %click.user,
+                "click on an element that is not Janus's; ignored"),
         }
     }
 

@@ -133,7 +133,7 @@ async fn the_binary_serves_help_stops_on_sigterm_and_never_logs_a_token() {
     let db = TestDb::create().await;
     let general = slack.add_channel("general", true);
     let dir = tempfile::tempdir().unwrap();
-    let child = tokio::process::Command::new(JANUS)
+    let mut child = tokio::process::Command::new(JANUS)
         .arg("run")
         .env_clear()
         .envs(env_for(&slack, &db))
@@ -144,6 +144,14 @@ async fn the_binary_serves_help_stops_on_sigterm_and_never_logs_a_token() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn janus");
+    // Drain the logs as they come: a full pipe would stall Janus.
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut buf)
+            .await
+            .map(|_| buf)
+    });
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
 
     let payload = payloads::app_mention(&general, &format!("<@{BOT}> help"), "Ev0BIN001", None);
@@ -160,13 +168,14 @@ async fn the_binary_serves_help_stops_on_sigterm_and_never_logs_a_token() {
         .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
         .expect("janus exits after SIGTERM")
         .unwrap();
-    let logs = String::from_utf8_lossy(&out.stderr);
+    let logs = logs.await.unwrap().unwrap();
+    let logs = String::from_utf8_lossy(&logs);
     assert!(
-        out.status.success(),
+        status.success(),
         "exit 0 on SIGTERM; logs:\n{}",
         tail(&logs)
     );

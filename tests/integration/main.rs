@@ -6,6 +6,8 @@ mod support;
 
 mod cli;
 mod commands;
+mod controls;
+mod declare;
 mod fixtures;
 mod payloads;
 mod socket_mode;

@@ -57,3 +57,63 @@ pub fn slash_incident(channel: &str, text: &str, response_url: &str) -> Value {
         "trigger_id": "1700000100.1.abcdef0123456789"
     })
 }
+
+/// Bob, another person.
+pub const BOB: &str = "U0BOB0001";
+
+/// An `interactive` `block_actions` payload: `user` used `action` on the
+/// message `message_ts` in `channel`.
+pub fn block_action(
+    channel: &str,
+    user: &str,
+    message_ts: &str,
+    action: Value,
+    response_url: &str,
+) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
+        "api_app_id": "A0FAKE",
+        "token": "verification-token-unused",
+        "container": {
+            "type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false
+        },
+        "trigger_id": "1700000200.1.0123456789abcdef",
+        "team": { "id": "T0FAKE", "domain": "acme" },
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": { "id": channel, "name": "inc" },
+        "message": { "type": "message", "user": BOT, "ts": message_ts, "text": "controls", "blocks": [] },
+        "state": { "values": {} },
+        "response_url": response_url,
+        "actions": [action]
+    })
+}
+
+/// The status (or severity) select set to `value`.
+pub fn select(action_id: &str, value: &str) -> Value {
+    json!({
+        "type": "static_select", "action_id": action_id, "block_id": "janus.state",
+        "selected_option": { "text": { "type": "plain_text", "text": value, "emoji": true }, "value": value },
+        "placeholder": { "type": "plain_text", "text": "Choose", "emoji": true },
+        "action_ts": "1700000201.000100"
+    })
+}
+
+/// The Claim button of `role`.
+pub fn claim(role: &str) -> Value {
+    json!({
+        "type": "button", "action_id": format!("janus.claim.{role}"), "block_id": format!("janus.role.{role}"),
+        "text": { "type": "plain_text", "text": "Claim", "emoji": true },
+        "value": role, "action_ts": "1700000202.000100"
+    })
+}
+
+/// The Assign users select of `role`, set to `user`.
+pub fn assign(role: &str, user: &str) -> Value {
+    json!({
+        "type": "users_select", "action_id": format!("janus.assign.{role}"),
+        "block_id": format!("janus.role.{role}"), "selected_user": user,
+        "initial_user": null, "action_ts": "1700000203.000100"
+    })
+}

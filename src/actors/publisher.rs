@@ -1,0 +1,249 @@
+//! The publisher: keeps every message Janus owns for an incident — the
+//! pinned control message and the digest-channel message — showing what the
+//! database holds.
+//!
+//! It is the only writer of those messages after they are first posted, so
+//! two changes can never race each other's `chat.update` and leave the older
+//! state on screen. Requests that pile up while it is busy are merged: each
+//! incident is rendered once, from the database, with its latest state. It
+//! also owns the digest channel's id, resolved once by name with a
+//! paginated `conversations.list`.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{Context, view};
+use crate::domain::ids::ChannelId;
+use crate::slack::{ApiErrorCode, SlackError};
+use crate::store::{Incident, IncidentId, OwnedMessage};
+
+const INBOX_CAPACITY: usize = 256;
+
+/// Why the digest could not be posted, in words for the person who acted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DigestProblem {
+    /// No channel of the configured name.
+    #[error(
+        "I could not find the digest channel #{0}. Create it (or set INCIDENTS_DIGEST_CHANNEL to \
+         an existing channel) and invite me there with `/invite @janus`."
+    )]
+    ChannelMissing(String),
+    /// The bot may not post there (e.g. a private channel it was not invited to).
+    #[error("I cannot post in the digest channel #{0}. Invite me there with `/invite @janus`.")]
+    NotInvited(String),
+    /// Anything else; logged in full.
+    #[error("I could not update the digest channel #{0}: {1}")]
+    Failed(String, String),
+}
+
+struct Request {
+    id: IncidentId,
+    /// Whether the control message needs re-rendering too (not right after
+    /// it was posted).
+    control: bool,
+    reply: Option<oneshot::Sender<Result<(), DigestProblem>>>,
+}
+
+/// Cheap handle to the publisher.
+#[derive(Clone)]
+pub struct PublisherHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl PublisherHandle {
+    /// Starts the actor; it ends when every handle is dropped.
+    pub fn start(ctx: Arc<Context>) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let actor = Publisher { ctx, channel: None };
+        (Self { tx }, tokio::spawn(actor.run(rx)))
+    }
+
+    /// Posts a new incident's digest message and says whether that worked
+    /// (the control message was just posted by the declaration itself).
+    pub async fn publish(&self, id: IncidentId) -> Result<(), DigestProblem> {
+        let (reply, rx) = oneshot::channel();
+        let name = String::from("digest");
+        let request = Request {
+            id,
+            control: false,
+            reply: Some(reply),
+        };
+        if self.tx.send(request).await.is_err() {
+            return Err(DigestProblem::Failed(name, "the publisher stopped".into()));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(DigestProblem::Failed(name, "no answer".into())))
+    }
+
+    /// Queues an update of the control and digest messages without waiting.
+    pub async fn refresh(&self, id: IncidentId) {
+        let request = Request {
+            id,
+            control: true,
+            reply: None,
+        };
+        if self.tx.send(request).await.is_err() {
+            tracing::error!(incident = %id, "publisher has stopped; messages not updated");
+        }
+    }
+}
+
+struct Publisher {
+    ctx: Arc<Context>,
+    channel: Option<ChannelId>,
+}
+
+impl Publisher {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        while let Some(first) = rx.recv().await {
+            // Merge whatever queued up meanwhile: one render per incident.
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            let mut ids: Vec<IncidentId> = Vec::new();
+            for request in &batch {
+                if !ids.contains(&request.id) {
+                    ids.push(request.id);
+                }
+            }
+            for id in ids {
+                let control = batch.iter().any(|r| r.id == id && r.control);
+                let result = self.publish(id, control).await;
+                if let Err(problem) = &result {
+                    tracing::warn!(incident = %id, "{problem}");
+                }
+                for request in batch.iter_mut().filter(|r| r.id == id) {
+                    if let Some(reply) = request.reply.take() {
+                        let _ = reply.send(result.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn channel_name(&self) -> String {
+        self.ctx.config.incident.digest_channel.clone()
+    }
+
+    fn failed(&self, e: impl std::fmt::Display) -> DigestProblem {
+        DigestProblem::Failed(self.channel_name(), e.to_string())
+    }
+
+    async fn channel(&mut self) -> Result<ChannelId, DigestProblem> {
+        if let Some(id) = &self.channel {
+            return Ok(id.clone());
+        }
+        let name = self.channel_name();
+        match self.ctx.slack.find_channel(&name).await {
+            Ok(Some(id)) => {
+                self.channel = Some(id.clone());
+                Ok(id)
+            }
+            Ok(None) => Err(DigestProblem::ChannelMissing(name)),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    async fn publish(&mut self, id: IncidentId, control: bool) -> Result<(), DigestProblem> {
+        let incident = match self.ctx.store.incident(id).await {
+            Ok(Some(incident)) => incident,
+            Ok(None) => return Err(self.failed(format!("incident {id} not found"))),
+            Err(e) => return Err(self.failed(e)),
+        };
+        if control {
+            self.update_control(&incident).await;
+        }
+        self.publish_digest(&incident).await
+    }
+
+    /// Re-renders the pinned control message, if it was posted.
+    async fn update_control(&self, incident: &Incident) {
+        let (Some(channel), Some(ts)) = (&incident.channel_id, &incident.control_ts) else {
+            return;
+        };
+        let data = view::message(incident, &self.ctx.config, view::CONTROL_DESCRIPTION_CHARS);
+        let result = match self.ctx.renderer.render("control", &data) {
+            Ok(blocks) => {
+                let text = view::control_text(incident);
+                self.ctx
+                    .slack
+                    .update_message(channel, ts, &text, &blocks)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(incident = %incident.id, error = %e, "cannot update the control message");
+        }
+    }
+
+    async fn publish_digest(&mut self, incident: &Incident) -> Result<(), DigestProblem> {
+        let id = incident.id;
+        let data = view::message(incident, &self.ctx.config, view::SHORT_DESCRIPTION_CHARS);
+        let blocks = self
+            .ctx
+            .renderer
+            .render("digest", &data)
+            .map_err(|e| self.failed(e))?;
+        let text = format!(
+            "{}: {}",
+            incident.channel_name.as_deref().unwrap_or("incident"),
+            data["incident"]["status"]["label"].as_str().unwrap_or("")
+        );
+        let channel = self.channel().await?;
+        if let Some(ts) = &incident.digest_ts {
+            return self
+                .ctx
+                .slack
+                .update_message(&channel, ts, &text, &blocks)
+                .await
+                .map_err(|e| self.failed(e));
+        }
+        let posted = match self
+            .ctx
+            .slack
+            .post_message(&channel, &text, &blocks, None)
+            .await
+        {
+            Err(e) if e.code() == Some(&ApiErrorCode::NotInChannel) => {
+                // A public channel the bot has not joined: join and retry.
+                self.join(&channel).await?;
+                self.ctx
+                    .slack
+                    .post_message(&channel, &text, &blocks, None)
+                    .await
+            }
+            other => other,
+        };
+        let ts = posted.map_err(|e| self.problem(e))?;
+        self.ctx
+            .store
+            .set_message_ts(id, OwnedMessage::Digest, &ts)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    async fn join(&self, channel: &ChannelId) -> Result<(), DigestProblem> {
+        self.ctx
+            .slack
+            .join(channel)
+            .await
+            .map_err(|e| self.problem(e))
+    }
+
+    fn problem(&self, e: SlackError) -> DigestProblem {
+        match e.code() {
+            Some(ApiErrorCode::NotInChannel | ApiErrorCode::ChannelNotFound) => {
+                DigestProblem::NotInvited(self.channel_name())
+            }
+            Some(ApiErrorCode::Other(code)) if code == "method_not_supported_for_channel_type" => {
+                DigestProblem::NotInvited(self.channel_name())
+            }
+            _ => self.failed(e),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The role actor: Claim and Assign on the control message.
+//!
+//! A claim takes a free role and never takes one from someone (two people
+//! claiming at once: the database lets exactly one win, and the other is
+//! told who holds it). Assign hands a role over and says whom it replaced.
+//! Each change is announced in the channel, DMed to the new holder with the
+//! role's duties, and shown in the control and digest messages.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::control::Click;
+use super::publisher::PublisherHandle;
+use super::{Context, view};
+use crate::domain::ids::UserId;
+use crate::store::{ClaimOutcome, Incident};
+
+const INBOX_CAPACITY: usize = 256;
+
+enum Msg {
+    Claim(Click, String),
+    Assign(Click, String, UserId),
+}
+
+/// Cheap handle to the role actor.
+#[derive(Clone)]
+pub struct RoleHandle {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl RoleHandle {
+    /// Starts the actor; it ends when every handle is dropped.
+    pub fn start(ctx: Arc<Context>, publisher: PublisherHandle) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let actor = RoleActor { ctx, publisher };
+        (Self { tx }, tokio::spawn(actor.run(rx)))
+    }
+
+    /// The clicker takes `role`, if it is free.
+    pub async fn claim(&self, click: Click, role: String) {
+        self.send(Msg::Claim(click, role)).await;
+    }
+
+    /// The clicker gives `role` to `holder`.
+    pub async fn assign(&self, click: Click, role: String, holder: UserId) {
+        self.send(Msg::Assign(click, role, holder)).await;
+    }
+
+    async fn send(&self, msg: Msg) {
+        if self.tx.send(msg).await.is_err() {
+            tracing::error!("role actor has stopped; click not handled");
+        }
+    }
+}
+
+struct RoleActor {
+    ctx: Arc<Context>,
+    publisher: PublisherHandle,
+}
+
+impl RoleActor {
+    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Claim(click, role) => self.claim(click, role).await,
+                Msg::Assign(click, role, holder) => self.assign(click, role, holder).await,
+            }
+        }
+    }
+
+    async fn claim(&self, click: Click, role: String) {
+        let Some((incident, label)) = self.incident_and_role(&click, &role).await else {
+            return;
+        };
+        match self
+            .ctx
+            .store
+            .claim_role(incident.id, &role, &click.user)
+            .await
+        {
+            Ok(ClaimOutcome::Claimed) => {
+                self.announce(&incident, &click.user, &role, &click.user, None)
+                    .await;
+            }
+            Ok(ClaimOutcome::AlreadyYours) => {
+                let text = format!("You are already the {label} of this incident.");
+                self.ctx.tell(&click, &text).await;
+            }
+            Ok(ClaimOutcome::HeldBy(holder)) => {
+                let text = format!(
+                    "<@{holder}> is already the {label}. To take over, pick yourself in Assign."
+                );
+                self.ctx.tell(&click, &text).await;
+            }
+            Err(e) => self.ctx.database_trouble(&click, e).await,
+        }
+    }
+
+    async fn assign(&self, click: Click, role: String, holder: UserId) {
+        let Some((incident, label)) = self.incident_and_role(&click, &role).await else {
+            return;
+        };
+        if holder == self.ctx.bot.user_id {
+            self.ctx
+                .tell(&click, "I cannot hold a role myself; pick a person.")
+                .await;
+            return;
+        }
+        match self
+            .ctx
+            .store
+            .assign_role(incident.id, &role, &holder, &click.user)
+            .await
+        {
+            Ok(Some(previous)) if previous == holder => {
+                let text = format!("<@{holder}> is already the {label}.");
+                self.ctx.tell(&click, &text).await;
+            }
+            Ok(previous) => {
+                self.announce(&incident, &click.user, &role, &holder, previous.as_ref())
+                    .await;
+            }
+            Err(e) => self.ctx.database_trouble(&click, e).await,
+        }
+    }
+
+    /// The incident of the clicked channel and the role's label; tells the
+    /// clicker and returns `None` when either is unknown.
+    async fn incident_and_role(&self, click: &Click, role: &str) -> Option<(Incident, String)> {
+        let incident = self.ctx.incident_of(click).await?;
+        match self.ctx.config.incident.catalog.role(role) {
+            Some(def) => Some((incident, def.label().to_owned())),
+            None => {
+                tracing::warn!(role, user = %click.user, "click for a role that is not configured");
+                self.ctx
+                    .tell(
+                        click,
+                        "That role no longer exists in Janus's configuration.",
+                    )
+                    .await;
+                None
+            }
+        }
+    }
+
+    /// Channel line, holder invited and DMed, messages refreshed.
+    async fn announce(
+        &self,
+        incident: &Incident,
+        actor: &UserId,
+        role: &str,
+        holder: &UserId,
+        previous: Option<&UserId>,
+    ) {
+        let Some(channel) = &incident.channel_id else {
+            return;
+        };
+        let catalog = &self.ctx.config.incident.catalog;
+        let Some(def) = catalog.role(role) else {
+            return;
+        };
+        let role_data = json!({ "key": def.key(), "label": def.label(), "duties": def.duties() });
+        // Render from the database as it is now, with the new holder.
+        let fresh = match self.ctx.store.incident(incident.id).await {
+            Ok(Some(fresh)) => fresh,
+            _ => incident.clone(),
+        };
+        let incident_data = view::incident(&fresh, catalog, view::SHORT_DESCRIPTION_CHARS);
+        tracing::info!(incident = %incident.id, role, holder = %holder, actor = %actor, "role assigned");
+
+        if let Err(e) = self
+            .ctx
+            .slack
+            .invite(channel, std::slice::from_ref(holder))
+            .await
+        {
+            tracing::warn!(incident = %incident.id, holder = %holder, error = %e, "cannot invite the role holder");
+        }
+        let line = json!({
+            "incident": incident_data, "actor": actor.as_str(), "role": role_data,
+            "holder": holder.as_str(), "previous": previous.map(UserId::as_str),
+        });
+        let text = format!("<@{holder}> is now the {}", def.label());
+        self.ctx
+            .post_rendered(channel, "role_assigned", &line, &text)
+            .await;
+
+        let dm = json!({ "incident": incident_data, "role": role_data, "actor": actor.as_str() });
+        match self.ctx.slack.open_dm(holder).await {
+            Ok(im) => {
+                let text = format!("You are the {} of an incident", def.label());
+                self.ctx.post_rendered(&im, "role_dm", &dm, &text).await;
+            }
+            Err(e) => {
+                tracing::warn!(holder = %holder, error = %e, "cannot open a DM with the role holder")
+            }
+        }
+        self.publisher.refresh(incident.id).await;
+    }
+}

@@ -1,0 +1,303 @@
+//! Declaring an incident, as the person who types `/incident` sees it.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::payloads::{self, ALICE, BOT};
+use crate::support::harness::TestApp;
+use crate::support::slack_fake::{self, Ephemeral, Fault};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Every `text` in a block tree, one per line.
+pub fn all_text(blocks: &Value) -> String {
+    let mut out = String::new();
+    fn walk(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(t)) = m.get("text") {
+                    out.push_str(t);
+                    out.push('\n');
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(blocks, &mut out);
+    out
+}
+
+/// A workspace with #general and #incidents, Alice, and Janus running.
+pub async fn workspace(extra: &[(&str, &str)]) -> (TestApp, String, String) {
+    let app = TestApp::spawn_with(extra).await;
+    let general = app.slack.add_channel("general", true);
+    let digest = app.slack.add_channel("incidents", true);
+    app.slack.add_user(ALICE, "alice");
+    app.slack.add_user("U0BOB0001", "bob");
+    (app, general, digest)
+}
+
+/// Types `/incident <text>` in `channel` and waits for Janus's answer.
+pub async fn declare(app: &TestApp, channel: &str, text: &str) -> Ephemeral {
+    let before = app.slack.ephemerals().len();
+    let envelope = slack_fake::envelope(
+        "slash_commands",
+        payloads::slash_incident(channel, text, &app.slack.response_url()),
+        true,
+    );
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    let ack = app.slack.wait_ack(&id, WAIT).await;
+    assert!(
+        ack.payload.is_none(),
+        "a real declaration answers after the ack"
+    );
+    app.slack
+        .wait_for("the answer to /incident", WAIT, |s| {
+            s.ephemerals().get(before).cloned()
+        })
+        .await
+}
+
+fn is_incident_name(name: &str, slug: &str) -> bool {
+    let Some(rest) = name.strip_prefix("inc-") else {
+        return false;
+    };
+    let (stamp, tail) = rest.split_at(12.min(rest.len()));
+    stamp.len() == 12 && stamp.bytes().all(|b| b.is_ascii_digit()) && tail == format!("-{slug}")
+}
+
+#[tokio::test]
+async fn declaring_opens_a_channel_pins_the_controls_posts_the_digest_and_tells_the_declarer() {
+    let (app, general, digest) = workspace(&[]).await;
+    let answer = declare(&app, &general, "www down").await;
+
+    let created = app.slack.calls_to("conversations.create");
+    assert_eq!(created.len(), 1);
+    let name = created[0].params["name"].as_str().unwrap().to_owned();
+    assert!(is_incident_name(&name, "www-down"), "{name}");
+    let channel = app.slack.channel_named(&name).expect("channel exists");
+
+    // The declarer is told where, and is in the channel.
+    let said = all_text(answer.blocks.as_ref().expect("blocks"));
+    assert!(said.contains(&format!("<#{}>", channel.id)), "{said}");
+    assert!(
+        channel.members.iter().any(|m| m == ALICE),
+        "declarer invited"
+    );
+
+    // The control message is pinned and shows the state and every role.
+    assert_eq!(channel.pins.len(), 1, "one pinned message");
+    let control = app
+        .slack
+        .message(&channel.id, &channel.pins[0])
+        .expect("pinned message");
+    let blocks = control.blocks.clone().unwrap();
+    let json = blocks.to_string();
+    assert!(
+        json.contains("janus.status") && json.contains("janus.severity"),
+        "{json}"
+    );
+    for role in [
+        "incident_commander",
+        "communications_liaison",
+        "technical_lead",
+    ] {
+        assert!(
+            json.contains(&format!("janus.claim.{role}")),
+            "claim {role}"
+        );
+        assert!(
+            json.contains(&format!("janus.assign.{role}")),
+            "assign {role}"
+        );
+    }
+    assert!(all_text(&blocks).contains("Investigating"));
+
+    // One digest message, linking the channel by id.
+    let digest_messages = app.slack.messages(&digest);
+    assert_eq!(digest_messages.len(), 1);
+    let digest_json = digest_messages[0].blocks.clone().unwrap().to_string();
+    assert!(
+        digest_json.contains(&format!("/archives/{}", channel.id)),
+        "{digest_json}"
+    );
+    assert!(all_text(&digest_messages[0].blocks.clone().unwrap()).contains("Investigating"));
+
+    // The database knows every message it owns.
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE channel_id IS NOT NULL AND control_ts IS NOT NULL AND digest_ts IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incident_events WHERE kind = 'declared'")
+            .await,
+        1
+    );
+
+    // Few Web API calls: create, invite, control + pin, digest lookup + post.
+    let mut by_method = std::collections::BTreeMap::new();
+    for call in app.slack.calls() {
+        if !["apps.connections.open", "auth.test", "response_url"].contains(&call.method.as_str()) {
+            *by_method.entry(call.method).or_insert(0) += 1;
+        }
+    }
+    let total: usize = by_method.values().sum();
+    assert!(total <= 7, "{total} Web API calls: {by_method:?}");
+    println!("Web API calls for one declaration: {by_method:?}");
+}
+
+#[tokio::test]
+async fn the_digest_channel_is_looked_up_once_not_per_declaration() {
+    let (app, general, digest) = workspace(&[]).await;
+    declare(&app, &general, "first").await;
+    declare(&app, &general, "second").await;
+    assert_eq!(app.slack.calls_to("conversations.list").len(), 1);
+    assert_eq!(app.slack.messages(&digest).len(), 2);
+}
+
+#[tokio::test]
+async fn a_taken_name_gets_a_numbered_suffix() {
+    let (app, general, _) = workspace(&[]).await;
+    app.slack
+        .inject("conversations.create", Fault::Error("name_taken".into()));
+    app.slack
+        .inject("conversations.create", Fault::Error("name_taken".into()));
+    declare(&app, &general, "db failover").await;
+    let names: Vec<String> = app
+        .slack
+        .calls_to("conversations.create")
+        .iter()
+        .map(|c| c.params["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 3);
+    assert!(is_incident_name(&names[0], "db-failover"), "{names:?}");
+    assert_eq!(names[1], format!("{}-2", names[0]));
+    assert_eq!(names[2], format!("{}-3", names[0]));
+    assert!(app.slack.channel_named(&names[2]).is_some());
+}
+
+#[tokio::test]
+async fn a_hostile_description_makes_a_valid_channel_and_pings_nobody() {
+    let (app, general, digest) = workspace(&[]).await;
+    // As Slack sends it: & < > arrive as entities.
+    declare(
+        &app,
+        &general,
+        "db \"primary\" &lt;!channel&gt; café 🔥 <!here>",
+    )
+    .await;
+    let name = app.slack.calls_to("conversations.create")[0].params["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        name.starts_with("inc-") && name.contains("-db-primary-channel-cafe"),
+        "{name}"
+    );
+    let channel = app.slack.channel_named(&name).unwrap();
+    let control = app.slack.message(&channel.id, &channel.pins[0]).unwrap();
+    let shown = all_text(control.blocks.as_ref().unwrap());
+    assert!(
+        shown.contains("db \"primary\" &lt;!channel&gt; café 🔥 &lt;!here&gt;"),
+        "{shown}"
+    );
+    for message in app
+        .slack
+        .messages(&channel.id)
+        .iter()
+        .chain(app.slack.messages(&digest).iter())
+    {
+        let text = all_text(message.blocks.as_ref().unwrap());
+        assert!(
+            !text.contains("<!channel>") && !text.contains("<!here>"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_channel_that_cannot_be_created_leaves_nothing_behind() {
+    let (app, general, digest) = workspace(&[]).await;
+    app.slack.inject(
+        "conversations.create",
+        Fault::Error("restricted_action".into()),
+    );
+    let answer = declare(&app, &general, "www down").await;
+    let text = answer.text.unwrap_or_default();
+    assert!(text.contains("Nothing was created"), "{text}");
+    assert!(text.contains("admin"), "{text}");
+    assert_eq!(app.db.count("SELECT count(*) FROM incidents").await, 0);
+    assert!(app.slack.messages(&digest).is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_digest_channel_tells_the_declarer_what_to_do() {
+    let app = TestApp::spawn().await;
+    let general = app.slack.add_channel("general", true);
+    app.slack.add_user(ALICE, "alice");
+    let answer = declare(&app, &general, "www down").await;
+    let said = all_text(answer.blocks.as_ref().unwrap());
+    assert!(said.contains("#incidents"), "{said}");
+    assert!(said.contains("/invite @janus"), "{said}");
+    // The incident itself exists all the same.
+    assert_eq!(app.slack.calls_to("conversations.create").len(), 1);
+}
+
+#[tokio::test]
+async fn a_digest_channel_the_bot_has_not_joined_is_joined() {
+    let app = TestApp::spawn().await;
+    let general = app.slack.add_channel("general", true);
+    let digest = app.slack.add_channel("incidents", false);
+    app.slack.add_user(ALICE, "alice");
+    declare(&app, &general, "www down").await;
+    assert_eq!(app.slack.calls_to("conversations.join").len(), 1);
+    assert_eq!(app.slack.messages(&digest).len(), 1);
+}
+
+#[tokio::test]
+async fn the_video_link_becomes_the_topic_and_a_bookmark() {
+    let (app, general, _) =
+        workspace(&[("VIDEO_CONFERENCING_LINK", "https://meet.example.com/bridge")]).await;
+    let answer = declare(&app, &general, "www down").await;
+    let name = app.slack.calls_to("conversations.create")[0].params["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let channel = app.slack.channel_named(&name).unwrap();
+    assert_eq!(channel.topic, "https://meet.example.com/bridge");
+    assert_eq!(channel.bookmarks.len(), 1);
+    let said = all_text(answer.blocks.as_ref().unwrap());
+    assert!(said.contains("https://meet.example.com/bridge"), "{said}");
+}
+
+#[tokio::test]
+async fn list_shows_the_open_incidents() {
+    let (app, general, _) = workspace(&[]).await;
+    declare(&app, &general, "www down").await;
+    declare(&app, &general, "db slow").await;
+    let mention = payloads::app_mention(&general, &format!("<@{BOT}> list"), "Ev0LIST01", None);
+    app.slack
+        .send_envelope(slack_fake::envelope("events_api", mention, false))
+        .await;
+    let list = app
+        .slack
+        .wait_for("the list", WAIT, |s| {
+            s.messages(&general)
+                .into_iter()
+                .find(|m| m.blocks.is_some())
+        })
+        .await;
+    let text = all_text(list.blocks.as_ref().unwrap());
+    for channel in app.slack.calls_to("conversations.create") {
+        let name = channel.params["name"].as_str().unwrap();
+        let id = app.slack.channel_named(name).unwrap().id;
+        assert!(text.contains(&format!("<#{id}>")), "{text}");
+    }
+}
