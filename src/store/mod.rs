@@ -202,9 +202,9 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
     ) -> Result<ClaimOutcome, StoreError>;
 
-    /// Gives a role to `user`, replacing any holder; returns the previous
-    /// holder. `Ok(None)` with no change when `user` already held it is
-    /// told apart by `Err`-free `Some(user)`.
+    /// Gives a role to `user`, replacing any holder, and returns the
+    /// previous holder: `Some(user)` itself means nothing changed (and
+    /// nothing was logged).
     async fn assign_role(
         &self,
         id: IncidentId,
@@ -212,13 +212,4 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
         actor: &UserId,
     ) -> Result<Option<UserId>, StoreError>;
-
-    /// Appends to the incident's history.
-    async fn log_event(
-        &self,
-        id: IncidentId,
-        actor: &str,
-        kind: &str,
-        detail: serde_json::Value,
-    ) -> Result<(), StoreError>;
 }

@@ -116,6 +116,34 @@ impl PgStore {
     }
 }
 
+/// Appends to an incident's history, inside the caller's transaction so the
+/// change and its record commit together; `touch` also bumps `updated_at`.
+async fn record(
+    conn: &mut sqlx::PgConnection,
+    id: i64,
+    actor: &str,
+    kind: &str,
+    detail: serde_json::Value,
+    touch: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(actor)
+    .bind(kind)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    if touch {
+        sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// sqlx's URL errors can echo the URL; keep only the first clause.
 fn redact_driver_error(message: &str) -> String {
     message
@@ -165,14 +193,15 @@ impl Store for PgStore {
         .bind(new.declared_in.as_ref().map(ChannelId::as_str))
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO incident_events (incident_id, actor, kind, detail) \
-             VALUES ($1, $2, 'declared', $3)",
+        let detail = serde_json::json!({ "status": new.status, "severity": new.severity });
+        record(
+            &mut tx,
+            id,
+            new.created_by.as_str(),
+            "declared",
+            detail,
+            false,
         )
-        .bind(id)
-        .bind(new.created_by.as_str())
-        .bind(serde_json::json!({ "status": new.status, "severity": new.severity }))
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(IncidentId(id))
@@ -267,25 +296,6 @@ impl Store for PgStore {
         Ok((self.with_roles(incidents).await?, total))
     }
 
-    async fn log_event(
-        &self,
-        id: IncidentId,
-        actor: &str,
-        kind: &str,
-        detail: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id.0)
-        .bind(actor)
-        .bind(kind)
-        .bind(detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     async fn set_status(
         &self,
         id: IncidentId,
@@ -326,19 +336,9 @@ impl Store for PgStore {
         .rows_affected()
             == 1;
         if inserted {
-            sqlx::query(
-                "INSERT INTO incident_events (incident_id, actor, kind, detail) \
-                 VALUES ($1, $2, 'role', $3)",
-            )
-            .bind(id.0)
-            .bind(user.as_str())
-            .bind(serde_json::json!({ "role": role, "holder": user.as_str(), "how": "claimed" }))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
+            let detail =
+                serde_json::json!({ "role": role, "holder": user.as_str(), "how": "claimed" });
+            record(&mut tx, id.0, user.as_str(), "role", detail, true).await?;
             tx.commit().await?;
             return Ok(ClaimOutcome::Claimed);
         }
@@ -392,21 +392,10 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         if previous.as_deref() != Some(user.as_str()) {
-            sqlx::query(
-                "INSERT INTO incident_events (incident_id, actor, kind, detail) \
-                 VALUES ($1, $2, 'role', $3)",
-            )
-            .bind(id.0)
-            .bind(actor.as_str())
-            .bind(serde_json::json!({
+            let detail = serde_json::json!({
                 "role": role, "holder": user.as_str(), "previous": previous, "how": "assigned",
-            }))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
+            });
+            record(&mut tx, id.0, actor.as_str(), "role", detail, true).await?;
         }
         tx.commit().await?;
         Ok(previous.and_then(|p| UserId::parse(&p).ok()))
@@ -448,15 +437,8 @@ impl PgStore {
         .bind(value)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id.0)
-        .bind(actor.as_str())
-        .bind(field)
-        .bind(serde_json::json!({ "from": current, "to": value }))
-        .execute(&mut *tx)
-        .await?;
+        let detail = serde_json::json!({ "from": current, "to": value });
+        record(&mut tx, id.0, actor.as_str(), field, detail, false).await?;
         tx.commit().await?;
         Ok(Some(Change {
             from: current,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::declare::{all_text, declare, workspace};
+use crate::declare::{declare, workspace};
 use crate::payloads::{self, ALICE, BOB};
-use crate::support::harness::TestApp;
+use crate::support::harness::{TestApp, all_text, ephemeral_containing};
 use crate::support::slack_fake::{self, Channel};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -107,17 +107,7 @@ async fn claiming_a_role_you_hold_changes_nothing_and_says_so() {
     click(&app, &channel, BOB, payloads::claim("technical_lead")).await;
     app.slack.wait_for_call("conversations.open", WAIT).await;
     click(&app, &channel, BOB, payloads::claim("technical_lead")).await;
-    let note = app
-        .slack
-        .wait_for("the note", WAIT, |s| {
-            s.ephemerals().into_iter().find(|e| {
-                e.text
-                    .as_deref()
-                    .unwrap_or("")
-                    .contains("already the Technical lead")
-            })
-        })
-        .await;
+    let note = ephemeral_containing(&app.slack, "already the Technical lead").await;
     assert!(note.text.unwrap().starts_with("You are already"));
     assert_eq!(
         app.slack.calls_to("conversations.open").len(),
@@ -134,17 +124,7 @@ async fn of_two_simultaneous_claims_one_wins_and_the_other_is_told() {
         click(&app, &channel, BOB, payloads::claim("incident_commander")),
     );
     let _ = (a, b);
-    let told = app
-        .slack
-        .wait_for("the loser is told", WAIT, |s| {
-            s.ephemerals().into_iter().find(|e| {
-                e.text
-                    .as_deref()
-                    .unwrap_or("")
-                    .contains("is already the Incident commander")
-            })
-        })
-        .await;
+    let told = ephemeral_containing(&app.slack, "is already the Incident commander").await;
     assert_eq!(
         app.db
             .count("SELECT count(*) FROM role_assignments WHERE role = 'incident_commander'")
@@ -320,16 +300,7 @@ async fn a_click_on_a_message_of_no_incident_is_answered_and_changes_nothing() {
         ..channel.clone()
     };
     click(&app, &stray, BOB, payloads::claim("incident_commander")).await;
-    app.slack
-        .wait_for("the answer", WAIT, |s| {
-            s.ephemerals().into_iter().find(|e| {
-                e.text
-                    .as_deref()
-                    .unwrap_or("")
-                    .contains("does not belong to an incident")
-            })
-        })
-        .await;
+    ephemeral_containing(&app.slack, "does not belong to an incident").await;
     assert_eq!(
         app.db.count("SELECT count(*) FROM role_assignments").await,
         0

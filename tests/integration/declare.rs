@@ -2,33 +2,11 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::payloads::{self, ALICE, BOT};
-use crate::support::harness::TestApp;
+use crate::support::harness::{TestApp, all_text};
 use crate::support::slack_fake::{self, Ephemeral, Fault};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Every `text` in a block tree, one per line.
-pub fn all_text(blocks: &Value) -> String {
-    let mut out = String::new();
-    fn walk(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(m) => {
-                if let Some(Value::String(t)) = m.get("text") {
-                    out.push_str(t);
-                    out.push('\n');
-                }
-                m.values().for_each(|v| walk(v, out));
-            }
-            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
-    walk(blocks, &mut out);
-    out
-}
 
 /// A workspace with #general and #incidents, Alice, and Janus running.
 pub async fn workspace(extra: &[(&str, &str)]) -> (TestApp, String, String) {

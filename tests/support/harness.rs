@@ -177,3 +177,34 @@ impl TestApp {
         }
     }
 }
+
+/// Every `text` in a block tree, one per line: what a person reads.
+pub fn all_text(blocks: &serde_json::Value) -> String {
+    fn walk(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(t)) = m.get("text") {
+                    out.push_str(t);
+                    out.push('\n');
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    walk(blocks, &mut out);
+    out
+}
+
+/// Waits for an ephemeral answer whose text contains `needle`.
+pub async fn ephemeral_containing(slack: &FakeSlack, needle: &str) -> super::slack_fake::Ephemeral {
+    slack
+        .wait_for(needle, Duration::from_secs(10), |s| {
+            s.ephemerals()
+                .into_iter()
+                .find(|e| e.text.as_deref().unwrap_or("").contains(needle))
+        })
+        .await
+}
