@@ -2,7 +2,8 @@
 //!
 //! The action ids are the control template's contract (`janus.status`,
 //! `janus.severity`, `janus.claim.<role>`, `janus.assign.<role>`,
-//! `janus.join`, `janus.call`). Anything else is not ours and is ignored.
+//! `janus.join`, `janus.call`) and the usage message's
+//! `janus.declare_form`. Anything else is not ours and is ignored.
 
 use url::Url;
 
@@ -25,6 +26,8 @@ pub struct Click {
     pub value: Option<String>,
     /// A users select's chosen user.
     pub selected_user: Option<UserId>,
+    /// For opening a modal in answer (valid 3 s, once).
+    pub trigger_id: Option<String>,
 }
 
 /// What a click on the control message asks for.
@@ -38,6 +41,8 @@ pub enum ControlAction {
     Claim(String),
     /// Give a role to someone (replacing the holder).
     Assign(String, UserId),
+    /// The usage message's button: open the declare form.
+    OpenDeclareForm,
     /// A link button (the digest's Join, the declared reply's call link):
     /// Slack opens the link, nothing to do.
     Link,
@@ -52,6 +57,7 @@ impl ControlAction {
             "janus.status" => click.value.clone().map(Self::Status),
             "janus.severity" => click.value.clone().map(Self::Severity),
             "janus.join" | "janus.call" => Some(Self::Link),
+            "janus.declare_form" => Some(Self::OpenDeclareForm),
             _ => {
                 if let Some(role) = id.strip_prefix("janus.claim.") {
                     Some(Self::Claim(role.to_owned()))
@@ -81,6 +87,7 @@ mod tests {
             action_id: action_id.into(),
             value: value.map(Into::into),
             selected_user: user.map(|u| UserId::parse(u).unwrap()),
+            trigger_id: None,
         }
     }
 

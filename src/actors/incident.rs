@@ -64,9 +64,49 @@ pub struct SlashCommand {
     pub answered_in_ack: bool,
 }
 
+/// A declaration, from the slash command or from the declare form.
+#[derive(Debug, Clone)]
+pub struct Declaration {
+    /// What is wrong, as plain text (Slack's entities already decoded).
+    pub description: String,
+    /// The chosen severity key, or `None` for the configured default.
+    pub severity: Option<String>,
+    /// Who declares.
+    pub user: UserId,
+    /// Where they were (where `/incident` was typed).
+    pub source: Option<ChannelId>,
+    /// How to answer them.
+    pub reply: Reply,
+}
+
+/// How to answer the person who declared.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// The slash command's `response_url`: an ephemeral in place.
+    ResponseUrl(Url),
+    /// No `response_url` (a modal submission): an ephemeral in the source
+    /// channel, or a DM when that is not possible.
+    Person,
+}
+
+/// The declare form's fields, as submitted.
+#[derive(Debug, Clone)]
+pub struct DeclareForm {
+    /// Who submitted it.
+    pub user: UserId,
+    /// The description field.
+    pub description: String,
+    /// The severity select's value.
+    pub severity: Option<String>,
+    /// The channel the form was opened from (its `private_metadata`).
+    pub source: Option<ChannelId>,
+}
+
 enum Msg {
     Mention(Mention),
     Command(SlashCommand),
+    OpenForm(Click),
+    Form(DeclareForm),
     Status(Click, String),
     Severity(Click, String),
 }
@@ -97,6 +137,23 @@ impl IncidentHandle {
     /// Queues a slash command (after its ack).
     pub async fn command(&self, command: SlashCommand) {
         self.send(Msg::Command(command)).await;
+    }
+
+    /// Opens the declare form (the usage message's button).
+    pub async fn open_form(&self, click: Click) {
+        self.send(Msg::OpenForm(click)).await;
+    }
+
+    /// Declares from a submitted form.
+    pub async fn form(&self, form: DeclareForm) {
+        self.send(Msg::Form(form)).await;
+    }
+
+    /// The ack payload for a declare-form submission: Slack shows these
+    /// errors under the fields and keeps the form open. `None` when valid.
+    pub fn check_form(&self, form: &DeclareForm) -> Option<Value> {
+        let errors = form_errors(form, &self.ctx.config.incident.catalog);
+        (!errors.is_empty()).then(|| json!({ "response_action": "errors", "errors": errors }))
     }
 
     /// The clicker moves the status (from the control message's select).
@@ -142,6 +199,8 @@ impl IncidentActor {
             match msg {
                 Msg::Mention(m) => self.on_mention(m).await,
                 Msg::Command(c) => self.on_command(c).await,
+                Msg::OpenForm(click) => self.open_form(click).await,
+                Msg::Form(form) => self.on_form(form).await,
                 Msg::Status(click, value) => self.change(click, Field::Status, value).await,
                 Msg::Severity(click, value) => self.change(click, Field::Severity, value).await,
             }
@@ -204,7 +263,62 @@ impl IncidentActor {
             }
             return;
         }
-        self.declare(&c).await;
+        let declaration = Declaration {
+            description: decode_mrkdwn(c.text.trim()),
+            severity: None,
+            user: c.user.clone(),
+            source: Some(c.channel.clone()),
+            reply: Reply::ResponseUrl(c.response_url.clone()),
+        };
+        self.declare(&declaration).await;
+    }
+
+    async fn open_form(&self, click: Click) {
+        let Some(trigger) = &click.trigger_id else {
+            return;
+        };
+        let catalog = &self.ctx.config.incident.catalog;
+        let choice =
+            |c: &crate::domain::incident::Choice| json!({ "value": c.value(), "label": c.label() });
+        let data = json!({
+            "channel_id": click.channel.as_str(),
+            "severities": catalog.severities().iter().map(choice).collect::<Vec<_>>(),
+            "default_severity": choice(catalog.default_severity()),
+        });
+        let view = match self.ctx.renderer.render("declare_modal", &data) {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render the declare form");
+                return;
+            }
+        };
+        if let Err(e) = self.ctx.slack.open_view(trigger, &view).await {
+            tracing::warn!(user = %click.user, error = %e, "cannot open the declare form");
+            let text = match e.code() {
+                Some(ApiErrorCode::ExpiredTriggerId) => {
+                    "The form took too long to open; click the button again."
+                }
+                _ => "I could not open the form; type `/incident <what is wrong>` instead.",
+            };
+            self.ctx.tell(&click, text).await;
+        }
+    }
+
+    async fn on_form(&self, form: DeclareForm) {
+        let declaration = Declaration {
+            description: form.description.trim().to_owned(),
+            severity: form.severity.clone(),
+            user: form.user.clone(),
+            source: form.source.clone(),
+            reply: Reply::Person,
+        };
+        // The ack normally carried any errors and kept the form open; this
+        // catches a submission whose check missed the ack budget.
+        if !form_errors(&form, &self.ctx.config.incident.catalog).is_empty() {
+            self.tell(&declaration, "The declare form was incomplete; nothing was created. Open it again from `/incident`.").await;
+            return;
+        }
+        self.declare(&declaration).await;
     }
 
     /// Status or severity from the control message: saved, announced in
@@ -338,21 +452,62 @@ impl IncidentActor {
         }
     }
 
-    /// Tells the declarer something went wrong, and logs it.
-    async fn tell(&self, c: &SlashCommand, text: &str) {
+    /// Tells the declarer something, only them.
+    async fn tell(&self, d: &Declaration, text: &str) {
         let payload = json!({ "response_type": "ephemeral", "text": text });
-        self.respond(c, &payload).await;
+        self.answer(d, &payload).await;
     }
 
-    async fn declare(&self, c: &SlashCommand) {
-        let description = decode_mrkdwn(c.text.trim());
+    /// Answers the declarer the way their declaration allows.
+    async fn answer(&self, d: &Declaration, payload: &Value) {
+        let result = match (&d.reply, &d.source) {
+            (Reply::ResponseUrl(url), _) => self.ctx.slack.respond(url, payload).await,
+            (Reply::Person, Some(channel)) => {
+                match self
+                    .ctx
+                    .slack
+                    .post_ephemeral(channel, &d.user, payload)
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    // Not a channel the bot is in: a DM always works.
+                    Err(_) => self.dm(&d.user, payload).await,
+                }
+            }
+            (Reply::Person, None) => self.dm(&d.user, payload).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(user = %d.user, error = %e, "cannot answer the declarer");
+        }
+    }
+
+    async fn dm(&self, user: &UserId, payload: &Value) -> Result<(), crate::slack::SlackError> {
+        let im = self.ctx.slack.open_dm(user).await?;
+        let text = payload["text"].as_str().unwrap_or("Janus");
+        let blocks = payload.get("blocks").cloned().unwrap_or_else(
+            || json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
+        );
+        self.ctx
+            .slack
+            .post_message(&im, text, &blocks, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn declare(&self, c: &Declaration) {
+        let description = c.description.clone();
         let catalog = &self.ctx.config.incident.catalog;
+        let severity = c
+            .severity
+            .as_deref()
+            .and_then(|s| catalog.severity(s))
+            .unwrap_or_else(|| catalog.default_severity());
         let new = NewIncident {
-            description: c.text.trim().to_owned(),
+            description: description.clone(),
             status: catalog.initial_status().value().to_owned(),
-            severity: catalog.default_severity().value().to_owned(),
+            severity: severity.value().to_owned(),
             created_by: c.user.clone(),
-            declared_in: Some(c.channel.clone()),
+            declared_in: c.source.clone(),
         };
         let id = match self.ctx.store.create_incident(&new).await {
             Ok(id) => id,
@@ -449,7 +604,7 @@ impl IncidentActor {
                 blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!(":warning: {problem}") } }));
             }
         }
-        self.respond(c, &payload).await;
+        self.answer(c, &payload).await;
     }
 
     /// `conversations.create`, trying `-2`, `-3`… while the name is taken
@@ -457,7 +612,7 @@ impl IncidentActor {
     async fn create_channel(
         &self,
         id: IncidentId,
-        c: &SlashCommand,
+        c: &Declaration,
         base: &IncidentName,
     ) -> Option<(ChannelId, IncidentName)> {
         for n in 1..=MAX_NAME_SUFFIX {
@@ -492,7 +647,7 @@ impl IncidentActor {
     }
 
     /// Forgets a declaration that got no channel, and says so.
-    async fn abandon(&self, id: IncidentId, c: &SlashCommand, text: &str) {
+    async fn abandon(&self, id: IncidentId, c: &Declaration, text: &str) {
         if let Err(e) = self.ctx.store.discard_incident(id).await {
             tracing::error!(incident = %id, error = %e, "cannot discard a failed declaration");
         }
@@ -549,6 +704,29 @@ impl IncidentActor {
             tracing::warn!(user = %c.user, error = %e, "cannot answer the slash command");
         }
     }
+}
+
+/// What is wrong with a submitted declare form, by block id.
+fn form_errors(
+    form: &DeclareForm,
+    catalog: &crate::domain::incident::Catalog,
+) -> serde_json::Map<String, Value> {
+    let mut errors = serde_json::Map::new();
+    if form.description.trim().is_empty() {
+        errors.insert(
+            "janus.description".into(),
+            json!("Say what is wrong, e.g. “checkout returns 500 errors”."),
+        );
+    }
+    if let Some(severity) = &form.severity
+        && catalog.severity(severity).is_none()
+    {
+        errors.insert(
+            "janus.severity".into(),
+            json!("Pick one of the listed severities."),
+        );
+    }
+    errors
 }
 
 /// The two fields the control message's selects change.

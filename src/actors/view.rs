@@ -39,9 +39,8 @@ pub fn incident(incident: &Incident, catalog: &Catalog, description_chars: usize
         "id": incident.id.0,
         "name": incident.channel_name.as_deref().unwrap_or(""),
         "channel_id": incident.channel_id.as_ref().map(|c| c.as_str()).unwrap_or(""),
-        // Slash-command text arrives with Slack's entities: decode once,
-        // escape again, so `a < b` reads right and `<!channel>` pings nobody.
-        "description": SlackText::from_slack(&incident.description).truncate_chars(description_chars),
+        // Stored as plain text: escaped here, so `<!channel>` pings nobody.
+        "description": SlackText::from_user(&incident.description).truncate_chars(description_chars),
         "status": choice(&incident.status, catalog.status(&incident.status).map(|c| c.label())),
         "severity": choice(&incident.severity, catalog.severity(&incident.severity).map(|c| c.label())),
         "resolved": incident.resolved_at.is_some(),

@@ -10,7 +10,7 @@ use slack_morphism::prelude::*;
 
 use super::envelope::{Envelope, EnvelopeKind};
 use crate::actors::control::Click;
-use crate::actors::incident::{Mention, SlashCommand};
+use crate::actors::incident::{DeclareForm, Mention, SlashCommand};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
 /// What identifies one delivery of one thing, across sockets, restarts and
@@ -53,6 +53,13 @@ pub enum Event {
     },
     /// Clicks and selects on a message (`block_actions`).
     Clicks(Vec<Click>),
+    /// The declare form, submitted.
+    DeclareForm {
+        /// Its fields.
+        form: DeclareForm,
+        /// Whether the ack carried errors (the form stayed open).
+        rejected_in_ack: bool,
+    },
     /// A modal submission, shortcut or other interaction.
     Interaction(Box<SlackInteractionEvent>),
     /// An Events API event Janus does not act on (yet).
@@ -116,10 +123,40 @@ fn clicks(payload: &Value) -> Option<Vec<Click>> {
                         .or_else(|| text(a.get("value"))),
                     selected_user: text(a.get("selected_user"))
                         .and_then(|u| UserId::parse(&u).ok()),
+                    trigger_id: text(payload.get("trigger_id")),
                 })
             })
             .collect(),
     )
+}
+
+/// Reads a submission of Janus's declare form (`view_submission` with
+/// callback id `janus.declare`); `None` for any other payload.
+pub fn declare_form(payload: &Value) -> Option<DeclareForm> {
+    if payload.get("type")?.as_str()? != "view_submission"
+        || payload.pointer("/view/callback_id")?.as_str()? != "janus.declare"
+    {
+        return None;
+    }
+    let values = payload.pointer("/view/state/values")?;
+    let field = |block: &str, key: &str| {
+        values
+            .pointer(&format!("/{block}/value/{key}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Some(DeclareForm {
+        user: UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?,
+        description: field("janus.description", "value").unwrap_or_default(),
+        severity: values
+            .pointer("/janus.severity/value/selected_option/value")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        source: payload
+            .pointer("/view/private_metadata")
+            .and_then(Value::as_str)
+            .and_then(|c| ChannelId::parse(c).ok()),
+    })
 }
 
 /// The interaction's `type`, for logs.
@@ -204,6 +241,10 @@ pub fn classify(envelope: &Envelope) -> Event {
                 None => unparsed("block_actions", "no user or channel", payload),
             }
         }
+        EnvelopeKind::Interactive if declare_form(payload).is_some() => Event::DeclareForm {
+            form: declare_form(payload).expect("checked"),
+            rejected_in_ack: envelope.answered_in_ack,
+        },
         EnvelopeKind::Interactive => {
             match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
                 Ok(interaction) => Event::Interaction(Box::new(interaction)),

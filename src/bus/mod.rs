@@ -50,6 +50,10 @@ impl BusHandle {
     /// stay cheap (no IO): the socket waits for it before acking, within a
     /// fixed budget.
     pub async fn quick_response(&self, envelope: &Envelope) -> Option<Value> {
+        if envelope.kind == EnvelopeKind::Interactive {
+            let form = event::declare_form(&envelope.payload)?;
+            return self.actors.incident.check_form(&form);
+        }
         if envelope.kind != EnvelopeKind::SlashCommands {
             return None;
         }
@@ -201,6 +205,14 @@ impl Lane {
                 Ok(command) => self.actors.incident.command(command).await,
                 Err(reason) => tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}"),
             },
+            Event::DeclareForm {
+                form,
+                rejected_in_ack,
+            } => {
+                if !rejected_in_ack {
+                    self.actors.incident.form(form).await;
+                }
+            }
             Event::Clicks(clicks) => {
                 for click in clicks {
                     self.route_click(click).await;
@@ -221,6 +233,7 @@ impl Lane {
             Some(ControlAction::Assign(role, user)) => {
                 self.actors.role.assign(click, role, user).await
             }
+            Some(ControlAction::OpenDeclareForm) => self.actors.incident.open_form(click).await,
             Some(ControlAction::Link) => {}
             None => tracing::info!(action_id = click.action_id, user = %click.user,
                 "click on an element that is not Janus's; ignored"),

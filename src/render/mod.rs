@@ -60,11 +60,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "resolved",
         include_str!("../../templates/resolved.json.hbs"),
     ),
+    (
+        "declare_modal",
+        include_str!("../../templates/declare_modal.json.hbs"),
+    ),
 ];
 
 /// Templates whose output is a whole modal view rather than an array of
-/// blocks (none yet). Every other template is a [`Surface::Message`].
-const MODALS: &[&str] = &[];
+/// blocks. Every other template is a [`Surface::Message`].
+const MODALS: &[&str] = &["declare_modal"];
 
 /// Template files end in this, in `templates/` and in `TEMPLATES_DIRECTORY`.
 pub const EXTENSION: &str = ".json.hbs";
@@ -487,7 +491,11 @@ mod tests {
             let blocks = renderer
                 .render(name, &Renderer::sample(name).unwrap())
                 .unwrap();
-            assert!(blocks.is_array(), "{name}");
+            if MODALS.contains(&name) {
+                assert_eq!(blocks["type"], "modal", "{name}");
+            } else {
+                assert!(blocks.is_array(), "{name}");
+            }
         }
         let help = renderer
             .render("help", &Renderer::sample("help").unwrap())

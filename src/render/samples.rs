@@ -36,6 +36,14 @@ pub fn sample(name: &str) -> Option<Value> {
             "bot_user_id": "U0JANUS",
             "unknown": SlackText::from_user("<!channel> \"deploy\""),
         }),
+        "declare_modal" => json!({
+            "channel_id": "C0GENERAL1",
+            "severities": [
+                { "value": "sev1", "label": "SEV1" }, { "value": "sev2", "label": "SEV2" },
+                { "value": "sev3", "label": "SEV3" }, { "value": "sev4", "label": "SEV4" }
+            ],
+            "default_severity": { "value": "sev4", "label": "SEV4" },
+        }),
         "usage" => json!({
             "command": "/incident",
         }),

@@ -224,6 +224,32 @@ impl SlackApi {
         Ok(posted.ts)
     }
 
+    /// `chat.postEphemeral`: a message only `user` sees, in `channel`.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &ChannelId,
+        user: &UserId,
+        payload: &Value,
+    ) -> Result<(), SlackError> {
+        let mut body = payload.clone();
+        body["channel"] = json!(channel.as_str());
+        body["user"] = json!(user.as_str());
+        if let Some(map) = body.as_object_mut() {
+            map.remove("response_type");
+        }
+        self.call::<Value>(TokenKind::Bot, "chat.postEphemeral", &body)
+            .await
+            .map(|_| ())
+    }
+
+    /// `views.open`: shows a modal in answer to a click or command.
+    pub async fn open_view(&self, trigger_id: &str, view: &Value) -> Result<(), SlackError> {
+        let body = json!({ "trigger_id": trigger_id, "view": view });
+        self.call::<Value>(TokenKind::Bot, "views.open", &body)
+            .await
+            .map(|_| ())
+    }
+
     /// `chat.update`: replaces a message's text and blocks.
     pub async fn update_message(
         &self,

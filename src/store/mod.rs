@@ -25,7 +25,7 @@ impl std::fmt::Display for IncidentId {
 /// What a declaration starts with, before any Slack call.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
-    /// What is wrong, as the person typed it (unescaped).
+    /// What is wrong, as plain text (Slack's entities decoded).
     pub description: String,
     /// The initial status key.
     pub status: String,
@@ -46,7 +46,7 @@ pub struct Incident {
     pub channel_id: Option<ChannelId>,
     /// Its name, once created.
     pub channel_name: Option<String>,
-    /// What is wrong, as typed (unescaped; escape before rendering).
+    /// What is wrong, as plain text (escape before rendering).
     pub description: String,
     /// Status key.
     pub status: String,

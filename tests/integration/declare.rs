@@ -279,3 +279,104 @@ async fn list_shows_the_open_incidents() {
         assert!(text.contains(&format!("<#{id}>")), "{text}");
     }
 }
+
+#[tokio::test]
+async fn the_usage_button_opens_the_declare_form() {
+    let (app, general, _) = workspace(&[]).await;
+    let envelope = slack_fake::envelope(
+        "slash_commands",
+        payloads::slash_incident(&general, "", &app.slack.response_url()),
+        true,
+    );
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    let usage = app.slack.wait_ack(&id, WAIT).await.payload.unwrap();
+    assert!(usage["blocks"].to_string().contains("janus.declare_form"));
+
+    let mut click = payloads::block_action(
+        &general,
+        ALICE,
+        "1700000100.000300",
+        serde_json::json!({
+            "type": "button", "action_id": "janus.declare_form", "block_id": "b",
+            "text": { "type": "plain_text", "text": "Open the declare form" },
+            "value": "declare", "action_ts": "1700000101.000100"
+        }),
+        &app.slack.response_url(),
+    );
+    click["container"]["is_ephemeral"] = true.into();
+    app.slack
+        .send_envelope(slack_fake::envelope("interactive", click, false))
+        .await;
+    let call = app.slack.wait_for_call("views.open", WAIT).await;
+    assert_eq!(call.params["trigger_id"], "1700000200.1.0123456789abcdef");
+    let view = &call.params["view"];
+    assert_eq!(view["callback_id"], "janus.declare");
+    assert_eq!(view["private_metadata"], general.as_str());
+    assert!(view.to_string().contains("SEV1"), "{view}");
+}
+
+#[tokio::test]
+async fn an_empty_declare_form_is_refused_under_the_field_and_creates_nothing() {
+    let (app, general, _) = workspace(&[]).await;
+    let envelope = slack_fake::envelope(
+        "interactive",
+        payloads::declare_form_submission(&general, "   ", "sev2"),
+        true,
+    );
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    let ack = app
+        .slack
+        .wait_ack(&id, WAIT)
+        .await
+        .payload
+        .expect("errors in the ack");
+    assert_eq!(ack["response_action"], "errors");
+    assert!(
+        ack["errors"]["janus.description"]
+            .as_str()
+            .unwrap()
+            .contains("what is wrong")
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.slack.calls_to("conversations.create").is_empty());
+    assert_eq!(app.db.count("SELECT count(*) FROM incidents").await, 0);
+}
+
+#[tokio::test]
+async fn a_submitted_declare_form_declares_with_the_chosen_severity() {
+    let (app, general, digest) = workspace(&[]).await;
+    app.slack.add_member(&general, ALICE);
+    let envelope = slack_fake::envelope(
+        "interactive",
+        payloads::declare_form_submission(&general, "payments <failing>", "sev2"),
+        true,
+    );
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    assert!(
+        app.slack.wait_ack(&id, WAIT).await.payload.is_none(),
+        "the form closes"
+    );
+
+    let call = app.slack.wait_for_call("chat.postEphemeral", WAIT).await;
+    assert_eq!(call.params["user"], ALICE);
+    assert_eq!(call.params["channel"], general.as_str());
+    let name = app.slack.calls_to("conversations.create")[0].params["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(is_incident_name(&name, "payments-failing"), "{name}");
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE severity = 'sev2'")
+            .await,
+        1
+    );
+    let digest_text = all_text(app.slack.messages(&digest)[0].blocks.as_ref().unwrap());
+    assert!(
+        digest_text.contains("SEV2") && digest_text.contains("payments &lt;failing&gt;"),
+        "{digest_text}"
+    );
+}

@@ -117,3 +117,32 @@ pub fn assign(role: &str, user: &str) -> Value {
         "initial_user": null, "action_ts": "1700000203.000100"
     })
 }
+
+/// A `view_submission` of the declare form, as Slack sends it.
+pub fn declare_form_submission(source_channel: &str, description: &str, severity: &str) -> Value {
+    json!({
+        "type": "view_submission",
+        "team": { "id": "T0FAKE", "domain": "acme" },
+        "user": { "id": ALICE, "username": "alice", "name": "alice", "team_id": "T0FAKE" },
+        "api_app_id": "A0FAKE",
+        "token": "verification-token-unused",
+        "trigger_id": "1700000300.1.fedcba9876543210",
+        "view": {
+            "id": "V0FAKE0001", "team_id": "T0FAKE", "type": "modal",
+            "callback_id": "janus.declare",
+            "private_metadata": source_channel,
+            "title": { "type": "plain_text", "text": "Declare an incident" },
+            "blocks": [],
+            "state": { "values": {
+                "janus.description": { "value": { "type": "plain_text_input", "value": description } },
+                "janus.severity": { "value": {
+                    "type": "static_select",
+                    "selected_option": { "text": { "type": "plain_text", "text": severity }, "value": severity }
+                } }
+            } },
+            "hash": "1700000300.abcdef", "app_id": "A0FAKE", "bot_id": "B0FAKE"
+        },
+        "response_urls": [],
+        "is_enterprise_install": false
+    })
+}
