@@ -56,12 +56,7 @@ pub struct Running {
 pub async fn start(config: &Config, options: Options) -> Result<Running, StartError> {
     let renderer = Renderer::load(config.templates_dir.as_deref())?;
     for (enabled, what) in [
-        (
-            config.auto_invite.is_some(),
-            "auto_invite (user-group invite)",
-        ),
         (config.providers.is_some(), "providers (status snapshots)"),
-        (config.react.is_some(), "react (react-to-create)"),
         (config.statuspage.is_some(), "statuspage"),
     ] {
         if enabled {

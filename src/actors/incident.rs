@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use url::Url;
 
 use super::control::Click;
+use super::invite::GroupInviter;
 use super::publisher::PublisherHandle;
 use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
@@ -77,6 +78,24 @@ pub struct Declaration {
     pub source: Option<ChannelId>,
     /// How to answer them.
     pub reply: Reply,
+    /// Names the channel instead of the description (react-to-create's
+    /// `auto-xxxxxx`).
+    pub slug: Option<String>,
+    /// The message the incident was declared from, quoted in the channel.
+    pub origin: Option<Origin>,
+}
+
+/// A message an incident was declared from (react-to-create).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Where it is.
+    pub channel: ChannelId,
+    /// Who wrote it.
+    pub author: Option<UserId>,
+    /// Its text, plain (escaped when shown).
+    pub text: String,
+    /// A link to it.
+    pub permalink: Option<Url>,
 }
 
 /// How to answer the person who declared.
@@ -87,6 +106,8 @@ pub enum Reply {
     /// No `response_url` (a modal submission): an ephemeral in the source
     /// channel, or a DM when that is not possible.
     Person,
+    /// A reply in the source message's thread, for everyone there.
+    Thread(MessageTs),
 }
 
 /// The declare form's fields, as submitted.
@@ -105,6 +126,7 @@ pub struct DeclareForm {
 enum Msg {
     Mention(Mention),
     Command(SlashCommand),
+    Declare(Declaration, oneshot::Sender<Option<IncidentId>>),
     OpenForm(Click),
     Form(DeclareForm),
     Status(Click, String),
@@ -125,6 +147,7 @@ impl IncidentHandle {
         let actor = IncidentActor {
             ctx: ctx.clone(),
             publisher,
+            inviter: GroupInviter::default(),
         };
         (Self { tx, ctx }, tokio::spawn(actor.run(rx)))
     }
@@ -137,6 +160,14 @@ impl IncidentHandle {
     /// Queues a slash command (after its ack).
     pub async fn command(&self, command: SlashCommand) {
         self.send(Msg::Command(command)).await;
+    }
+
+    /// Declares and waits: the new incident's id, or `None` when nothing
+    /// was created (the declarer has been told why).
+    pub async fn declare(&self, declaration: Declaration) -> Option<IncidentId> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Declare(declaration, reply)).await;
+        rx.await.ok().flatten()
     }
 
     /// Opens the declare form (the usage message's button).
@@ -191,6 +222,7 @@ impl IncidentHandle {
 struct IncidentActor {
     ctx: Arc<Context>,
     publisher: PublisherHandle,
+    inviter: GroupInviter,
 }
 
 impl IncidentActor {
@@ -200,6 +232,9 @@ impl IncidentActor {
                 Msg::Mention(m) => self.on_mention(m).await,
                 Msg::Command(c) => self.on_command(c).await,
                 Msg::OpenForm(click) => self.open_form(click).await,
+                Msg::Declare(d, reply) => {
+                    let _ = reply.send(self.declare(&d).await);
+                }
                 Msg::Form(form) => self.on_form(form).await,
                 Msg::Status(click, value) => self.change(click, Field::Status, value).await,
                 Msg::Severity(click, value) => self.change(click, Field::Severity, value).await,
@@ -269,6 +304,8 @@ impl IncidentActor {
             user: c.user.clone(),
             source: Some(c.channel.clone()),
             reply: Reply::ResponseUrl(c.response_url.clone()),
+            slug: None,
+            origin: None,
         };
         self.declare(&declaration).await;
     }
@@ -311,6 +348,8 @@ impl IncidentActor {
             user: form.user.clone(),
             source: form.source.clone(),
             reply: Reply::Person,
+            slug: None,
+            origin: None,
         };
         // The ack normally carried any errors and kept the form open; this
         // catches a submission whose check missed the ack budget.
@@ -475,6 +514,17 @@ impl IncidentActor {
                 }
             }
             (Reply::Person, None) => self.dm(&d.user, payload).await,
+            (Reply::Thread(ts), Some(channel)) => {
+                let text = payload["text"].as_str().unwrap_or("Janus");
+                let blocks =
+                    json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
+                self.ctx
+                    .slack
+                    .post_message(channel, text, &blocks, Some(ts))
+                    .await
+                    .map(|_| ())
+            }
+            (Reply::Thread(_), None) => self.dm(&d.user, payload).await,
         };
         if let Err(e) = result {
             tracing::warn!(user = %d.user, error = %e, "cannot answer the declarer");
@@ -494,7 +544,7 @@ impl IncidentActor {
             .map(|_| ())
     }
 
-    async fn declare(&self, c: &Declaration) {
+    async fn declare(&self, c: &Declaration) -> Option<IncidentId> {
         let description = c.description.clone();
         let catalog = &self.ctx.config.incident.catalog;
         let severity = c
@@ -514,11 +564,12 @@ impl IncidentActor {
             Err(e) => {
                 tracing::error!(user = %c.user, error = %e, "cannot record a declaration");
                 self.tell(c, "I could not record the incident because my database is unavailable; nothing was created. Please try again in a minute.").await;
-                return;
+                return None;
             }
         };
         let local = self.ctx.config.incident.local_time(Utc::now());
-        let base = match IncidentName::new(local, &description, &fallback_id(id)) {
+        let naming = c.slug.as_deref().unwrap_or(&description);
+        let base = match IncidentName::new(local, naming, &fallback_id(id)) {
             Ok(name) => name,
             Err(e) => {
                 tracing::error!(incident = %id, error = %e, "cannot name the incident channel");
@@ -528,12 +579,10 @@ impl IncidentActor {
                     "I could not make a channel name from that description; nothing was created.",
                 )
                 .await;
-                return;
+                return None;
             }
         };
-        let Some((channel, name)) = self.create_channel(id, c, &base).await else {
-            return;
-        };
+        let (channel, name) = self.create_channel(id, c, &base).await?;
         if let Err(e) = self
             .ctx
             .store
@@ -552,6 +601,14 @@ impl IncidentActor {
         {
             tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
         }
+        let group_problem = match &self.ctx.config.auto_invite {
+            Some(auto) => self
+                .inviter
+                .invite(&self.ctx, &channel, &auto.group)
+                .await
+                .err(),
+            None => None,
+        };
         if let Some(link) = &self.ctx.config.incident.video_link {
             if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
                 tracing::warn!(incident = %id, error = %e, "cannot set the topic");
@@ -566,6 +623,14 @@ impl IncidentActor {
             }
         }
         let control_ok = self.post_control(id, &channel).await;
+        if let Some(origin) = &c.origin {
+            self.quote_origin(&channel, origin).await;
+        }
+        if let Some(problem) = group_problem {
+            tracing::warn!(incident = %id, "{problem}");
+            self.post(&channel, None, &format!(":warning: {problem}"))
+                .await;
+        }
         let digest = self.publisher.publish(id).await;
 
         let incident = match self.ctx.store.incident(id).await {
@@ -573,7 +638,7 @@ impl IncidentActor {
             _ => {
                 self.tell(c, &format!("Incident channel <#{channel}> is open."))
                     .await;
-                return;
+                return Some(id);
             }
         };
         let mut data = view::message(&incident, &self.ctx.config, view::SHORT_DESCRIPTION_CHARS);
@@ -604,7 +669,33 @@ impl IncidentActor {
                 blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!(":warning: {problem}") } }));
             }
         }
+        if matches!(c.reply, Reply::Thread(_)) {
+            // Everyone in the thread reads this one: a plain pointer.
+            payload = json!({ "text": format!(
+                "<@{}> declared an incident from this message: <#{channel}>", c.user
+            ) });
+        }
         self.answer(c, &payload).await;
+        Some(id)
+    }
+
+    /// Posts the message an incident was declared from, quoted, with a link.
+    async fn quote_origin(&self, channel: &ChannelId, origin: &Origin) {
+        let escaped = SlackText::from_user(&origin.text).truncate_chars(2500);
+        let quoted: String = escaped
+            .as_str()
+            .lines()
+            .map(|line| format!(">{line}\n"))
+            .collect();
+        let data = json!({
+            "channel_id": origin.channel.as_str(),
+            "author": origin.author.as_ref().map(|u| u.as_str()),
+            "quoted": quoted,
+            "permalink": origin.permalink.as_ref().map(|u| u.as_str()),
+        });
+        self.ctx
+            .post_rendered(channel, "origin", &data, "Declared from a message")
+            .await;
     }
 
     /// `conversations.create`, trying `-2`, `-3`… while the name is taken

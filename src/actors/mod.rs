@@ -4,7 +4,9 @@
 
 pub mod control;
 pub mod incident;
+mod invite;
 pub mod publisher;
+pub mod react_trigger;
 pub mod role;
 mod view;
 
@@ -22,6 +24,7 @@ use crate::store::{Incident, StoreError};
 use control::Click;
 use incident::IncidentHandle;
 use publisher::PublisherHandle;
+use react_trigger::ReactHandle;
 use role::RoleHandle;
 
 /// What every actor may use.
@@ -147,6 +150,8 @@ pub struct Actors {
     pub publisher: PublisherHandle,
     /// Claim and Assign.
     pub role: RoleHandle,
+    /// React-to-create.
+    pub react: ReactHandle,
 }
 
 impl Actors {
@@ -155,14 +160,16 @@ impl Actors {
         let ctx = Arc::new(ctx);
         let (publisher, publisher_task) = PublisherHandle::start(ctx.clone());
         let (incident, incident_task) = IncidentHandle::start(ctx.clone(), publisher.clone());
-        let (role, role_task) = RoleHandle::start(ctx, publisher.clone());
+        let (role, role_task) = RoleHandle::start(ctx.clone(), publisher.clone());
+        let (react, react_task) = ReactHandle::start(ctx, incident.clone());
         (
             Self {
                 incident,
                 publisher,
                 role,
+                react,
             },
-            vec![incident_task, role_task, publisher_task],
+            vec![react_task, incident_task, role_task, publisher_task],
         )
     }
 }

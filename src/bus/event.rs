@@ -11,6 +11,7 @@ use slack_morphism::prelude::*;
 use super::envelope::{Envelope, EnvelopeKind};
 use crate::actors::control::Click;
 use crate::actors::incident::{DeclareForm, Mention, SlashCommand};
+use crate::actors::react_trigger::Reaction;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
 /// What identifies one delivery of one thing, across sockets, restarts and
@@ -44,6 +45,8 @@ impl LaneKey {
 pub enum Event {
     /// `app_mention`.
     Mention(Mention),
+    /// An emoji reaction on a message.
+    Reaction(Reaction),
     /// A slash command.
     Command {
         /// The command's fields.
@@ -128,6 +131,20 @@ fn clicks(payload: &Value) -> Option<Vec<Click>> {
             })
             .collect(),
     )
+}
+
+/// Reads a `reaction_added` on a message from its JSON.
+fn reaction(payload: &Value) -> Option<Reaction> {
+    let event = payload.get("event")?;
+    if event.pointer("/item/type")?.as_str()? != "message" {
+        return None;
+    }
+    Some(Reaction {
+        user: UserId::parse(event.get("user")?.as_str()?).ok()?,
+        emoji: event.get("reaction")?.as_str()?.to_owned(),
+        channel: ChannelId::parse(event.pointer("/item/channel")?.as_str()?).ok()?,
+        ts: MessageTs::parse(event.pointer("/item/ts")?.as_str()?).ok()?,
+    })
 }
 
 /// Reads a submission of Janus's declare form (`view_submission` with
@@ -280,6 +297,12 @@ fn classify_push(body: SlackEventCallbackBody, payload: &Value) -> Event {
                 None => unparsed("app_mention", "malformed channel, user or ts", payload),
             }
         }
+        SlackEventCallbackBody::ReactionAdded(_) => match reaction(payload) {
+            Some(r) => Event::Reaction(r),
+            None => Event::Ignored {
+                event_type: "reaction_added on something other than a message".into(),
+            },
+        },
         _ => Event::Ignored {
             event_type: payload
                 .pointer("/event/type")

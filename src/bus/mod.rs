@@ -198,6 +198,7 @@ impl Lane {
                 tracing::debug!(envelope_id = %envelope.envelope_id, event_type, "not handled");
             }
             Event::Mention(mention) => self.actors.incident.mention(mention).await,
+            Event::Reaction(reaction) => self.actors.react.reaction(reaction).await,
             Event::Command {
                 command,
                 answered_in_ack,

@@ -64,6 +64,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "declare_modal",
         include_str!("../../templates/declare_modal.json.hbs"),
     ),
+    ("origin", include_str!("../../templates/origin.json.hbs")),
 ];
 
 /// Templates whose output is a whole modal view rather than an array of

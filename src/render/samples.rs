@@ -44,6 +44,12 @@ pub fn sample(name: &str) -> Option<Value> {
             ],
             "default_severity": { "value": "sev4", "label": "SEV4" },
         }),
+        "origin" => json!({
+            "channel_id": "C0GENERAL1",
+            "author": "U0ALICE01",
+            "quoted": ">checkout is throwing 500s &lt;!channel&gt;\n>\"since 15:02\"\n",
+            "permalink": "https://acme.slack.com/archives/C0GENERAL1/p1700000000000100",
+        }),
         "usage" => json!({
             "command": "/incident",
         }),

@@ -50,6 +50,35 @@ struct Id {
     id: ChannelId,
 }
 
+/// A message as read back from Slack.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FetchedMessage {
+    /// Its ts.
+    pub ts: MessageTs,
+    /// Its author, when a person wrote it.
+    #[serde(default)]
+    pub user: Option<UserId>,
+    /// Its text, as Slack stores it (entity-encoded mrkdwn).
+    #[serde(default)]
+    pub text: String,
+    /// The thread it belongs to, if any.
+    #[serde(default)]
+    pub thread_ts: Option<MessageTs>,
+}
+
+/// A user group, from `usergroups.list`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserGroup {
+    /// `S…`.
+    pub id: String,
+    /// The `@handle`, without the `@`.
+    #[serde(default)]
+    pub handle: String,
+    /// The display name.
+    #[serde(default)]
+    pub name: String,
+}
+
 /// Who the bot is, from `auth.test`.
 #[derive(Debug, Clone)]
 pub struct BotIdentity {
@@ -388,6 +417,88 @@ impl SlackApi {
                 _ => return Ok(None),
             }
         }
+    }
+
+    /// The message `ts` in `channel`, whether a top-level message
+    /// (`conversations.history`) or a thread reply (`conversations.replies`).
+    /// `None` when it no longer exists.
+    pub async fn message(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+    ) -> Result<Option<FetchedMessage>, SlackError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            messages: Vec<FetchedMessage>,
+        }
+        let params = |method_ts: &str| {
+            [
+                ("channel", Some(channel.to_string())),
+                ("latest", Some(method_ts.to_owned())),
+                ("oldest", Some(method_ts.to_owned())),
+                ("inclusive", Some("true".to_owned())),
+                ("limit", Some("1".to_owned())),
+            ]
+        };
+        let page: Page = self
+            .get("conversations.history", &params(ts.as_str()))
+            .await?;
+        if let Some(found) = page.messages.into_iter().find(|m| &m.ts == ts) {
+            return Ok(Some(found));
+        }
+        // Not top-level: a reply, found through its thread.
+        let mut replies = params(ts.as_str()).to_vec();
+        replies.push(("ts", Some(ts.to_string())));
+        let page: Result<Page, _> = self.get("conversations.replies", &replies).await;
+        match page {
+            Ok(page) => Ok(page.messages.into_iter().find(|m| &m.ts == ts)),
+            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "thread_not_found") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `chat.getPermalink`: a link to a message.
+    pub async fn permalink(&self, channel: &ChannelId, ts: &MessageTs) -> Result<Url, SlackError> {
+        #[derive(Deserialize)]
+        struct Link {
+            permalink: Url,
+        }
+        let params = [
+            ("channel", Some(channel.to_string())),
+            ("message_ts", Some(ts.to_string())),
+        ];
+        let link: Link = self.get("chat.getPermalink", &params).await?;
+        Ok(link.permalink)
+    }
+
+    /// `usergroups.list`: the workspace's user groups.
+    pub async fn user_groups(&self) -> Result<Vec<UserGroup>, SlackError> {
+        #[derive(Deserialize)]
+        struct Groups {
+            #[serde(default)]
+            usergroups: Vec<UserGroup>,
+        }
+        let groups: Groups = self.get("usergroups.list", &[]).await?;
+        Ok(groups.usergroups)
+    }
+
+    /// `usergroups.users.list`: the members of a user group.
+    pub async fn user_group_members(&self, group_id: &str) -> Result<Vec<UserId>, SlackError> {
+        #[derive(Deserialize)]
+        struct Members {
+            #[serde(default)]
+            users: Vec<String>,
+        }
+        let params = [("usergroup", Some(group_id.to_owned()))];
+        let members: Members = self.get("usergroups.users.list", &params).await?;
+        Ok(members
+            .users
+            .iter()
+            .filter_map(|u| UserId::parse(u).ok())
+            .collect())
     }
 
     /// Posts to an interaction's `response_url` (ephemeral unless the

@@ -193,6 +193,30 @@ pub trait Store: Send + Sync + 'static {
         actor: &UserId,
     ) -> Result<Option<Change<String>>, StoreError>;
 
+    /// Claims `message` as the trigger of an incident. `true` for the first
+    /// claim; every later reaction, person or redelivery gets `false`.
+    async fn claim_react_trigger(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        user: &UserId,
+    ) -> Result<bool, StoreError>;
+
+    /// Links a claimed message to the incident it created.
+    async fn link_react_trigger(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        id: IncidentId,
+    ) -> Result<(), StoreError>;
+
+    /// Releases a claim whose declaration failed, so a later reaction can try again.
+    async fn release_react_trigger(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+    ) -> Result<(), StoreError>;
+
     /// Gives a free role to `user`. Atomic: of two simultaneous claims
     /// (even from two replicas), exactly one wins.
     async fn claim_role(

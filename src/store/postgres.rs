@@ -317,6 +317,56 @@ impl Store for PgStore {
             .await
     }
 
+    async fn claim_react_trigger(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO react_triggers (source_channel, source_ts, reacted_by) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(channel.as_str())
+        .bind(ts.as_str())
+        .bind(user.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn link_react_trigger(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        id: IncidentId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE react_triggers SET incident_id = $3 \
+             WHERE source_channel = $1 AND source_ts = $2",
+        )
+        .bind(channel.as_str())
+        .bind(ts.as_str())
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_react_trigger(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM react_triggers WHERE source_channel = $1 AND source_ts = $2")
+            .bind(channel.as_str())
+            .bind(ts.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn claim_role(
         &self,
         id: IncidentId,

@@ -9,5 +9,6 @@ mod commands;
 mod controls;
 mod declare;
 mod fixtures;
+mod integrations;
 mod payloads;
 mod socket_mode;

@@ -146,3 +146,28 @@ pub fn declare_form_submission(source_channel: &str, description: &str, severity
         "is_enterprise_install": false
     })
 }
+
+/// An `events_api` payload: `user` reacted with `emoji` to message `ts`.
+pub fn reaction_added(channel: &str, ts: &str, user: &str, emoji: &str, event_id: &str) -> Value {
+    json!({
+        "token": "verification-token-unused",
+        "team_id": "T0FAKE",
+        "api_app_id": "A0FAKE",
+        "event": {
+            "type": "reaction_added",
+            "user": user,
+            "reaction": emoji,
+            "item": { "type": "message", "channel": channel, "ts": ts },
+            "item_user": ALICE,
+            "event_ts": "1700000400.000100"
+        },
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000400,
+        "authorizations": [{
+            "enterprise_id": null, "team_id": "T0FAKE", "user_id": BOT,
+            "is_bot": true, "is_enterprise_install": false
+        }],
+        "is_ext_shared_channel": false
+    })
+}

@@ -1,0 +1,105 @@
+//! Auto-invite: the configured user group joins every new incident channel.
+//!
+//! Best effort by design: a free plan without user groups, a group that was
+//! renamed, or members who cannot be invited are reported once in the
+//! incident channel; the incident itself never fails because of them.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::Context;
+use crate::domain::ids::{ChannelId, UserId};
+use crate::slack::{ApiErrorCode, UserGroup};
+
+/// How long the group list is trusted before it is fetched again
+/// (`usergroups.list` allows about 20 calls a minute).
+const GROUPS_TTL: Duration = Duration::from_secs(600);
+/// Users per `conversations.invite` call (Slack accepts up to 1000).
+const CHUNK: usize = 100;
+
+/// Finds the group (cached) and invites its members.
+#[derive(Default)]
+pub struct GroupInviter {
+    groups: Mutex<Option<(Instant, Vec<UserGroup>)>>,
+}
+
+impl GroupInviter {
+    /// Invites the members of `group` (handle or name, any case) to
+    /// `channel`. `Err` is a sentence for the incident channel.
+    pub async fn invite(
+        &self,
+        ctx: &Context,
+        channel: &ChannelId,
+        group: &str,
+    ) -> Result<usize, String> {
+        let found = self.find(ctx, group).await?;
+        let members = ctx
+            .slack
+            .user_group_members(&found.id)
+            .await
+            .map_err(|e| format!("I could not read the members of @{group}: {e}"))?;
+        let members: Vec<UserId> = members
+            .into_iter()
+            .filter(|u| u != &ctx.bot.user_id)
+            .collect();
+        let mut failed: Vec<(UserId, String)> = Vec::new();
+        for chunk in members.chunks(CHUNK) {
+            if ctx.slack.invite(channel, chunk).await.is_ok() {
+                continue;
+            }
+            // One bad member fails the whole call: retry one by one to
+            // invite everyone who can be, and name who cannot.
+            for user in chunk {
+                if let Err(e) = ctx.slack.invite(channel, std::slice::from_ref(user)).await {
+                    let code = e
+                        .code()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| e.to_string());
+                    failed.push((user.clone(), code));
+                }
+            }
+        }
+        if failed.is_empty() {
+            return Ok(members.len());
+        }
+        let names: Vec<String> = failed
+            .iter()
+            .map(|(u, why)| format!("<@{u}> ({why})"))
+            .collect();
+        Err(format!("I invited @{group}, except {}.", names.join(", ")))
+    }
+
+    async fn find(&self, ctx: &Context, group: &str) -> Result<UserGroup, String> {
+        let wanted = group.to_lowercase();
+        let matches =
+            |g: &UserGroup| g.handle.to_lowercase() == wanted || g.name.to_lowercase() == wanted;
+        let mut cache = self.groups.lock().await;
+        let fresh = cache
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < GROUPS_TTL);
+        if fresh
+            && let Some(found) = cache
+                .as_ref()
+                .and_then(|(_, gs)| gs.iter().find(|g| matches(g)))
+        {
+            return Ok(found.clone());
+        }
+        // Stale, or not found in a fresh list (the group may be new): fetch.
+        let groups = ctx.slack.user_groups().await.map_err(|e| match e.code() {
+            Some(ApiErrorCode::PlanUpgradeRequired) => format!(
+                "I could not invite @{group}: this Slack plan has no user groups \
+                 (turn off INCIDENT_AUTO_GROUP_INVITE_ENABLED)."
+            ),
+            _ => format!("I could not list the user groups to invite @{group}: {e}"),
+        })?;
+        let found = groups.iter().find(|g| matches(g)).cloned();
+        *cache = Some((Instant::now(), groups));
+        found.ok_or_else(|| {
+            format!(
+                "I could not invite @{group}: there is no user group with that handle or name \
+                 (check INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME)."
+            )
+        })
+    }
+}

@@ -1,0 +1,245 @@
+//! React-to-create: the configured emoji on a message declares an incident
+//! from it.
+//!
+//! One message gives at most one incident, whoever reacts, however often,
+//! on whichever replica, and however often Slack redelivers: the message is
+//! claimed in the database before anything is created, and released only if
+//! the declaration fails (so a later reaction can try again).
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Context;
+use super::incident::{Declaration, IncidentHandle, Origin, Reply};
+use crate::domain::ids::{ChannelId, MessageTs, UserId};
+use crate::domain::text::decode_mrkdwn;
+use crate::slack::ApiErrorCode;
+
+const INBOX_CAPACITY: usize = 256;
+
+/// A `reaction_added` on a message.
+#[derive(Debug, Clone)]
+pub struct Reaction {
+    /// Who reacted: the incident's creator.
+    pub user: UserId,
+    /// The emoji name, without colons (may carry `::skin-tone-N`).
+    pub emoji: String,
+    /// Where the message is.
+    pub channel: ChannelId,
+    /// Which message.
+    pub ts: MessageTs,
+}
+
+/// Cheap handle to the react-trigger actor.
+#[derive(Clone)]
+pub struct ReactHandle {
+    tx: mpsc::Sender<Reaction>,
+}
+
+impl ReactHandle {
+    /// Starts the actor; it ends when every handle is dropped.
+    pub fn start(ctx: Arc<Context>, incident: IncidentHandle) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let actor = ReactActor { ctx, incident };
+        (Self { tx }, tokio::spawn(actor.run(rx)))
+    }
+
+    /// Queues a reaction.
+    pub async fn reaction(&self, reaction: Reaction) {
+        if self.tx.send(reaction).await.is_err() {
+            tracing::error!("react-trigger actor has stopped; reaction not handled");
+        }
+    }
+}
+
+struct ReactActor {
+    ctx: Arc<Context>,
+    incident: IncidentHandle,
+}
+
+impl ReactActor {
+    async fn run(self, mut rx: mpsc::Receiver<Reaction>) {
+        while let Some(reaction) = rx.recv().await {
+            self.on_reaction(reaction).await;
+        }
+    }
+
+    async fn on_reaction(&self, r: Reaction) {
+        let Some(config) = &self.ctx.config.react else {
+            return;
+        };
+        // `fire::skin-tone-2` is still `fire`.
+        let base = r.emoji.split("::").next().unwrap_or(&r.emoji);
+        if base != config.emoji {
+            return;
+        }
+        match self
+            .ctx
+            .store
+            .claim_react_trigger(&r.channel, &r.ts, &r.user)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(channel = %r.channel, ts = %r.ts, user = %r.user,
+                    "message already declared an incident; reaction ignored");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(channel = %r.channel, ts = %r.ts, error = %e,
+                    "cannot record the reaction; nothing declared");
+                self.tell(&r, "I could not declare an incident from that message because my database is unavailable; react again in a minute.").await;
+                return;
+            }
+        }
+        let declared = self.declare(&r).await;
+        let result = match declared {
+            Some(id) => {
+                self.ctx
+                    .store
+                    .link_react_trigger(&r.channel, &r.ts, id)
+                    .await
+            }
+            None => {
+                self.ctx
+                    .store
+                    .release_react_trigger(&r.channel, &r.ts)
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(channel = %r.channel, ts = %r.ts, error = %e, "cannot update the reaction record");
+        }
+    }
+
+    async fn declare(&self, r: &Reaction) -> Option<crate::store::IncidentId> {
+        let message = match self.ctx.slack.message(&r.channel, &r.ts).await {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                tracing::warn!(channel = %r.channel, ts = %r.ts, "reacted message not found");
+                self.tell(
+                    r,
+                    "I could not find that message any more; nothing was declared.",
+                )
+                .await;
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(channel = %r.channel, ts = %r.ts, error = %e, "cannot read the reacted message");
+                let text = match e.code() {
+                    Some(ApiErrorCode::NotInChannel) => format!(
+                        "I cannot read messages in <#{}>: invite me with `/invite @janus`, then react again.",
+                        r.channel
+                    ),
+                    Some(ApiErrorCode::ChannelNotFound) => {
+                        "I cannot see that channel (a private channel I am not in?); invite me, then react again.".to_owned()
+                    }
+                    _ => "I could not read that message; nothing was declared.".to_owned(),
+                };
+                self.tell(r, &text).await;
+                return None;
+            }
+        };
+        let permalink = match self.ctx.slack.permalink(&r.channel, &r.ts).await {
+            Ok(link) => Some(link),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot get the message's permalink");
+                None
+            }
+        };
+        let text = decode_mrkdwn(message.text.trim());
+        let description = if text.is_empty() {
+            "Declared from a message without text".to_owned()
+        } else {
+            text.clone()
+        };
+        let declaration = Declaration {
+            description,
+            severity: None,
+            user: r.user.clone(),
+            source: Some(r.channel.clone()),
+            // Answer in the message's thread (its own, if it is a reply).
+            reply: Reply::Thread(message.thread_ts.clone().unwrap_or(message.ts.clone())),
+            slug: Some(format!("auto-{}", auto_suffix(&r.channel, &r.ts))),
+            origin: Some(Origin {
+                channel: r.channel.clone(),
+                author: message.user.clone(),
+                text,
+                permalink,
+            }),
+        };
+        self.incident.declare(declaration).await
+    }
+
+    /// Tells only the person who reacted (an ephemeral where they reacted,
+    /// a DM when the bot cannot post there).
+    async fn tell(&self, r: &Reaction, text: &str) {
+        let payload = serde_json::json!({ "text": text });
+        if self
+            .ctx
+            .slack
+            .post_ephemeral(&r.channel, &r.user, &payload)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let blocks =
+            serde_json::json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
+        let sent = match self.ctx.slack.open_dm(&r.user).await {
+            Ok(im) => self
+                .ctx
+                .slack
+                .post_message(&im, text, &blocks, None)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(user = %r.user, error = %e, "cannot tell the reactor: {text}");
+        }
+    }
+}
+
+/// Six characters derived from the message (channel + ts), so the channel
+/// name is the same whoever reacts: FNV-1a, in base 36.
+fn auto_suffix(channel: &ChannelId, ts: &MessageTs) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in channel
+        .as_str()
+        .bytes()
+        .chain([b':'])
+        .chain(ts.as_str().bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..6)
+        .map(|i| digits[((hash >> (i * 10)) % 36) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auto_suffix_is_six_stable_characters_per_message() {
+        let c = ChannelId::parse("C0GENERAL1").unwrap();
+        let a = auto_suffix(&c, &MessageTs::parse("1700000000.000100").unwrap());
+        let b = auto_suffix(&c, &MessageTs::parse("1700000000.000200").unwrap());
+        assert_eq!(a.len(), 6);
+        assert!(
+            a.bytes()
+                .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit())
+        );
+        assert_eq!(
+            a,
+            auto_suffix(&c, &MessageTs::parse("1700000000.000100").unwrap())
+        );
+        assert_ne!(a, b);
+    }
+}
