@@ -10,9 +10,10 @@
 //!   store (one effect per delivery, across restarts and replicas) and runs
 //!   it in the lane of its channel, so one incident's events stay in order.
 //! - [`actors`] act: each is a handle plus a task with a bounded inbox.
-//! - They use [`store`] (Postgres), [`slack`] (the Web API) and [`render`]
-//!   (Handlebars → Block Kit JSON, validated), which rest on [`domain`]
-//!   (ids and text types, no IO).
+//! - They use [`store`] (Postgres), [`slack`] (the Web API), [`providers`]
+//!   (third-party status pages, read-only) and [`render`] (Handlebars →
+//!   Block Kit JSON, validated), which rest on [`domain`] (ids and text
+//!   types, no IO).
 //!
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
 //! and is what both `main` and the integration tests start.
@@ -22,9 +23,11 @@ pub mod app;
 pub mod bus;
 pub mod config;
 pub mod domain;
+pub mod providers;
 pub mod render;
 pub mod slack;
 pub mod socket;
+pub mod statuspage;
 pub mod store;
 pub mod telemetry;
 

@@ -2,4 +2,6 @@
 //! way `main` starts it.
 
 pub mod harness;
+pub mod providers_fake;
 pub mod slack_fake;
+pub mod statuspage_fake;
