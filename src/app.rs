@@ -38,6 +38,9 @@ pub enum StartError {
     /// Slack could not be reached or answered oddly.
     #[error(transparent)]
     Slack(#[from] SlackError),
+    /// The Statuspage client could not be built from its settings.
+    #[error("statuspage: {0}")]
+    Statuspage(String),
 }
 
 /// Why a running Janus stopped on its own.
@@ -55,10 +58,7 @@ pub struct Running {
 /// background (see [`Running::wait_connected`]).
 pub async fn start(config: &Config, options: Options) -> Result<Running, StartError> {
     let renderer = Renderer::load(config.templates_dir.as_deref())?;
-    for (enabled, what) in [
-        (config.providers.is_some(), "providers (status snapshots)"),
-        (config.statuspage.is_some(), "statuspage"),
-    ] {
+    for (enabled, what) in [(config.providers.is_some(), "providers (status snapshots)")] {
         if enabled {
             tracing::warn!("{what} is enabled but not implemented in this version; ignored");
         }
@@ -89,13 +89,22 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     })?;
     tracing::info!(bot_user_id = %bot.user_id, team_id = %bot.team_id, "bot token accepted");
 
-    let (actors, actor_tasks) = Actors::start(Context {
-        slack: slack.clone(),
-        store: store.clone(),
-        renderer,
-        bot,
-        config: Arc::new(config.clone()),
-    });
+    let statuspage = config
+        .statuspage
+        .as_ref()
+        .map(crate::statuspage::StatuspageClient::new)
+        .transpose()
+        .map_err(|e| StartError::Statuspage(e.to_string()))?;
+    let (actors, actor_tasks) = Actors::start(
+        Context {
+            slack: slack.clone(),
+            store: store.clone(),
+            renderer,
+            bot,
+            config: Arc::new(config.clone()),
+        },
+        statuspage,
+    );
     let shutdown = CancellationToken::new();
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
     let (connected_tx, connected) = watch::channel(0);

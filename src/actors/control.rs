@@ -2,8 +2,9 @@
 //!
 //! The action ids are the control template's contract (`janus.status`,
 //! `janus.severity`, `janus.claim.<role>`, `janus.assign.<role>`,
-//! `janus.join`, `janus.call`) and the usage message's
-//! `janus.declare_form`. Anything else is not ours and is ignored.
+//! `janus.join`, `janus.call`), the usage message's `janus.declare_form`
+//! and the Statuspage message's `janus.statuspage.open|update`. Anything
+//! else is not ours and is ignored.
 
 use url::Url;
 
@@ -43,6 +44,8 @@ pub enum ControlAction {
     Assign(String, UserId),
     /// The usage message's button: open the declare form.
     OpenDeclareForm,
+    /// The Statuspage message's button: open its create or update form.
+    Statuspage,
     /// A link button (the digest's Join, the declared reply's call link):
     /// Slack opens the link, nothing to do.
     Link,
@@ -58,6 +61,7 @@ impl ControlAction {
             "janus.severity" => click.value.clone().map(Self::Severity),
             "janus.join" | "janus.call" => Some(Self::Link),
             "janus.declare_form" => Some(Self::OpenDeclareForm),
+            "janus.statuspage.open" | "janus.statuspage.update" => Some(Self::Statuspage),
             _ => {
                 if let Some(role) = id.strip_prefix("janus.claim.") {
                     Some(Self::Claim(role.to_owned()))

@@ -16,6 +16,7 @@ use url::Url;
 use super::control::Click;
 use super::invite::GroupInviter;
 use super::publisher::PublisherHandle;
+use super::statuspage::StatuspageHandle;
 use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentName;
@@ -142,11 +143,16 @@ pub struct IncidentHandle {
 
 impl IncidentHandle {
     /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(ctx: Arc<Context>, publisher: PublisherHandle) -> (Self, JoinHandle<()>) {
+    pub fn start(
+        ctx: Arc<Context>,
+        publisher: PublisherHandle,
+        statuspage: Option<StatuspageHandle>,
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let actor = IncidentActor {
             ctx: ctx.clone(),
             publisher,
+            statuspage,
             inviter: GroupInviter::default(),
         };
         (Self { tx, ctx }, tokio::spawn(actor.run(rx)))
@@ -222,6 +228,7 @@ impl IncidentHandle {
 struct IncidentActor {
     ctx: Arc<Context>,
     publisher: PublisherHandle,
+    statuspage: Option<StatuspageHandle>,
     inviter: GroupInviter,
 }
 
@@ -625,6 +632,9 @@ impl IncidentActor {
         let control_ok = self.post_control(id, &channel).await;
         if let Some(origin) = &c.origin {
             self.quote_origin(&channel, origin).await;
+        }
+        if let Some(statuspage) = &self.statuspage {
+            statuspage.prompt(id, channel.clone()).await;
         }
         if let Some(problem) = group_problem {
             tracing::warn!(incident = %id, "{problem}");

@@ -8,6 +8,7 @@ mod invite;
 pub mod publisher;
 pub mod react_trigger;
 pub mod role;
+pub mod statuspage;
 mod view;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use incident::IncidentHandle;
 use publisher::PublisherHandle;
 use react_trigger::ReactHandle;
 use role::RoleHandle;
+use statuspage::StatuspageHandle;
 
 /// What every actor may use.
 pub struct Context {
@@ -152,24 +154,38 @@ pub struct Actors {
     pub role: RoleHandle,
     /// React-to-create.
     pub react: ReactHandle,
+    /// The Statuspage integration, when enabled.
+    pub statuspage: Option<StatuspageHandle>,
 }
 
 impl Actors {
-    /// Starts every actor.
-    pub fn start(ctx: Context) -> (Self, Vec<JoinHandle<()>>) {
+    /// Starts every actor (the Statuspage one only with a client).
+    pub fn start(
+        ctx: Context,
+        statuspage: Option<crate::statuspage::StatuspageClient>,
+    ) -> (Self, Vec<JoinHandle<()>>) {
         let ctx = Arc::new(ctx);
+        let mut tasks = Vec::new();
+        let statuspage = statuspage.map(|client| {
+            let (handle, task) = StatuspageHandle::start(ctx.clone(), client);
+            tasks.push(task);
+            handle
+        });
         let (publisher, publisher_task) = PublisherHandle::start(ctx.clone());
-        let (incident, incident_task) = IncidentHandle::start(ctx.clone(), publisher.clone());
+        let (incident, incident_task) =
+            IncidentHandle::start(ctx.clone(), publisher.clone(), statuspage.clone());
         let (role, role_task) = RoleHandle::start(ctx.clone(), publisher.clone());
         let (react, react_task) = ReactHandle::start(ctx, incident.clone());
+        tasks.extend([react_task, incident_task, role_task, publisher_task]);
         (
             Self {
                 incident,
                 publisher,
                 role,
                 react,
+                statuspage,
             },
-            vec![react_task, incident_task, role_task, publisher_task],
+            tasks,
         )
     }
 }

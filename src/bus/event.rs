@@ -12,7 +12,9 @@ use super::envelope::{Envelope, EnvelopeKind};
 use crate::actors::control::Click;
 use crate::actors::incident::{DeclareForm, Mention, SlashCommand};
 use crate::actors::react_trigger::Reaction;
+use crate::actors::statuspage::StatuspageForm;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
+use crate::store::IncidentId;
 
 /// What identifies one delivery of one thing, across sockets, restarts and
 /// replicas: Slack's `event_id` for events (redeliveries get a new envelope
@@ -56,6 +58,13 @@ pub enum Event {
     },
     /// Clicks and selects on a message (`block_actions`).
     Clicks(Vec<Click>),
+    /// A Statuspage form, submitted.
+    StatuspageForm {
+        /// Its fields.
+        form: StatuspageForm,
+        /// Whether the ack carried errors (the form stayed open).
+        rejected_in_ack: bool,
+    },
     /// The declare form, submitted.
     DeclareForm {
         /// Its fields.
@@ -145,6 +154,71 @@ fn reaction(payload: &Value) -> Option<Reaction> {
         channel: ChannelId::parse(event.pointer("/item/channel")?.as_str()?).ok()?,
         ts: MessageTs::parse(event.pointer("/item/ts")?.as_str()?).ok()?,
     })
+}
+
+/// Reads a submission of a Statuspage form (`janus.statuspage.create` or
+/// `janus.statuspage.update`); `None` for any other payload.
+pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
+    if payload.get("type")?.as_str()? != "view_submission" {
+        return None;
+    }
+    let callback = payload.pointer("/view/callback_id")?.as_str()?;
+    if !callback.starts_with("janus.statuspage.") {
+        return None;
+    }
+    let values = payload.pointer("/view/state/values")?;
+    let text = |block: &str| {
+        values
+            .pointer(&format!("/{block}/value/value"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let selected = |block: &str| {
+        values
+            .pointer(&format!("/{block}/value/selected_option/value"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let incident = IncidentId(
+        payload
+            .pointer("/view/private_metadata")?
+            .as_str()?
+            .parse()
+            .ok()?,
+    );
+    let user = UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?;
+    let notify = selected("sp.notify") != "no";
+    match callback {
+        "janus.statuspage.create" => Some(StatuspageForm::Create {
+            incident,
+            user,
+            name: text("sp.name"),
+            body: text("sp.body"),
+            impact: selected("sp.impact"),
+            components: values
+                .pointer("/sp.components/value/selected_options")
+                .and_then(Value::as_array)
+                .map(|options| {
+                    options
+                        .iter()
+                        .filter_map(|o| o.get("value").and_then(Value::as_str).map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            component_status: selected("sp.component_status"),
+            notify,
+        }),
+        "janus.statuspage.update" => Some(StatuspageForm::Update {
+            incident,
+            user,
+            status: selected("sp.status"),
+            body: text("sp.body"),
+            notify,
+        }),
+        _ => None,
+    }
 }
 
 /// Reads a submission of Janus's declare form (`view_submission` with
@@ -258,6 +332,10 @@ pub fn classify(envelope: &Envelope) -> Event {
                 None => unparsed("block_actions", "no user or channel", payload),
             }
         }
+        EnvelopeKind::Interactive if statuspage_form(payload).is_some() => Event::StatuspageForm {
+            form: statuspage_form(payload).expect("checked"),
+            rejected_in_ack: envelope.answered_in_ack,
+        },
         EnvelopeKind::Interactive if declare_form(payload).is_some() => Event::DeclareForm {
             form: declare_form(payload).expect("checked"),
             rejected_in_ack: envelope.answered_in_ack,

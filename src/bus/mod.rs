@@ -51,6 +51,11 @@ impl BusHandle {
     /// fixed budget.
     pub async fn quick_response(&self, envelope: &Envelope) -> Option<Value> {
         if envelope.kind == EnvelopeKind::Interactive {
+            if let Some(form) = event::statuspage_form(&envelope.payload) {
+                let errors = form.errors();
+                return (!errors.is_empty())
+                    .then(|| serde_json::json!({ "response_action": "errors", "errors": errors }));
+            }
             let form = event::declare_form(&envelope.payload)?;
             return self.actors.incident.check_form(&form);
         }
@@ -206,6 +211,16 @@ impl Lane {
                 Ok(command) => self.actors.incident.command(command).await,
                 Err(reason) => tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}"),
             },
+            Event::StatuspageForm {
+                form,
+                rejected_in_ack,
+            } => match (&self.actors.statuspage, rejected_in_ack) {
+                (Some(statuspage), false) => statuspage.submit(form).await,
+                (None, _) => {
+                    tracing::warn!("Statuspage form submitted while the integration is off")
+                }
+                (_, true) => {}
+            },
             Event::DeclareForm {
                 form,
                 rejected_in_ack,
@@ -235,6 +250,12 @@ impl Lane {
                 self.actors.role.assign(click, role, user).await
             }
             Some(ControlAction::OpenDeclareForm) => self.actors.incident.open_form(click).await,
+            Some(ControlAction::Statuspage) => match &self.actors.statuspage {
+                Some(statuspage) => statuspage.open(click).await,
+                None => {
+                    tracing::info!(user = %click.user, "Statuspage button while the integration is off");
+                }
+            },
             Some(ControlAction::Link) => {}
             None => tracing::info!(action_id = click.action_id, user = %click.user,
                 "click on an element that is not Janus's; ignored"),

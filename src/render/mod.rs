@@ -65,11 +65,31 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/declare_modal.json.hbs"),
     ),
     ("origin", include_str!("../../templates/origin.json.hbs")),
+    (
+        "statuspage_prompt",
+        include_str!("../../templates/statuspage_prompt.json.hbs"),
+    ),
+    (
+        "statuspage_message",
+        include_str!("../../templates/statuspage_message.json.hbs"),
+    ),
+    (
+        "statuspage_create",
+        include_str!("../../templates/statuspage_create.json.hbs"),
+    ),
+    (
+        "statuspage_update",
+        include_str!("../../templates/statuspage_update.json.hbs"),
+    ),
+    (
+        "provider_snapshot",
+        include_str!("../../templates/provider_snapshot.json.hbs"),
+    ),
 ];
 
 /// Templates whose output is a whole modal view rather than an array of
 /// blocks. Every other template is a [`Surface::Message`].
-const MODALS: &[&str] = &["declare_modal"];
+const MODALS: &[&str] = &["declare_modal", "statuspage_create", "statuspage_update"];
 
 /// Template files end in this, in `templates/` and in `TEMPLATES_DIRECTORY`.
 pub const EXTENSION: &str = ".json.hbs";

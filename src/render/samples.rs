@@ -50,6 +50,29 @@ pub fn sample(name: &str) -> Option<Value> {
             "quoted": ">checkout is throwing 500s &lt;!channel&gt;\n>\"since 15:02\"\n",
             "permalink": "https://acme.slack.com/archives/C0GENERAL1/p1700000000000100",
         }),
+        "statuspage_prompt" => json!({ "incident": incident(false) }),
+        "statuspage_message" => json!({
+            "incident": incident(false),
+            "actor": "U0ALICE01",
+            "page": {
+                "name": "Checkout errors &lt;!channel&gt;",
+                "status": { "value": "identified", "label": "Identified" },
+                "impact": { "value": "major", "label": "Major" },
+                "shortlink": "https://stspg.io/abc123",
+                "latest": "We found the cause &amp; are rolling back.",
+                "components": [ { "name": "API", "status": "Partial outage" } ],
+                "resolved": false,
+            },
+        }),
+        "statuspage_create" => json!({
+            "incident_id": 42,
+            "name": "db \"primary\" <!channel> down",
+            "components": [ { "id": "b13yz5g2cw10", "name": "API" }, { "id": "7yn1wsqz0rmq", "name": "Web" } ],
+        }),
+        "statuspage_update" => json!({
+            "incident_id": 42,
+            "status": { "value": "identified", "label": "Identified" },
+        }),
         "usage" => json!({
             "command": "/incident",
         }),
@@ -98,6 +121,52 @@ pub fn sample(name: &str) -> Option<Value> {
         "resolved" => json!({
             "incident": incident(true),
             "actor": "U0BOB0001",
+        }),
+        // Third-party status (built by `crate::providers::view`): one row
+        // per configured provider, in order; a provider we could not read is
+        // a `warning` row whose summary says why. Text is already escaped;
+        // `url` is an http(s) link safe inside `<…|…>`, or null. At most 45
+        // rows and 3 incidents per row (the rest are counted).
+        "provider_snapshot" => json!({
+            "worst": { "level": "major", "label": "Major outage", "emoji": "🟠" },
+            "providers": [
+                {
+                    "name": SlackText::from_user("GitHub"), "level": "major", "emoji": "🟠",
+                    "summary": SlackText::from_user("Partial System Outage · Affected: Actions (major outage)"),
+                    "warning": false,
+                    "incidents": [
+                        {
+                            "title": SlackText::from_user("Incident with Pages and Actions"),
+                            "status": SlackText::from_user("investigating"),
+                            "url": "https://stspg.io/mc6sr407p78b",
+                        },
+                        {
+                            "title": SlackText::from_user("<!channel> \"urgent\" <http://evil.example|click> & co 🔥"),
+                            "status": SlackText::from_user("<identified>"),
+                            "url": "https://status.example.com/i/1?a=1&amp;b=%7C",
+                        },
+                        {
+                            "title": SlackText::from_user("No link for this one"),
+                            "status": SlackText::from_user("monitoring"),
+                            "url": null,
+                        },
+                    ],
+                    "more_incidents": 2,
+                },
+                {
+                    "name": SlackText::from_user("Heroku"), "level": "unknown", "emoji": "⚠️",
+                    "summary": SlackText::from_user("no answer in 5 s"),
+                    "warning": true, "incidents": [], "more_incidents": 0,
+                },
+                {
+                    "name": SlackText::from_user("Slack"), "level": "operational", "emoji": "🟢",
+                    "summary": SlackText::from_user("All systems operational"),
+                    "warning": false, "incidents": [], "more_incidents": 0,
+                },
+            ],
+            "more_providers": 0,
+            "unreachable": 1,
+            "checked_at": "15:42 UTC",
         }),
         _ => return None,
     };

@@ -75,6 +75,19 @@ impl Incident {
     }
 }
 
+/// The Statuspage side of an incident.
+#[derive(Debug, Clone, Default)]
+pub struct StatuspageLink {
+    /// The prompt / management message in the incident channel.
+    pub message_ts: Option<MessageTs>,
+    /// The Statuspage incident, once created.
+    pub statuspage_id: Option<String>,
+    /// Its status as last set (`investigating`…`resolved`).
+    pub status: Option<String>,
+    /// Components the Statuspage incident marked (restored on resolve).
+    pub touched_components: Vec<String>,
+}
+
 /// What a claim did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -215,6 +228,26 @@ pub trait Store: Send + Sync + 'static {
         &self,
         channel: &ChannelId,
         ts: &MessageTs,
+    ) -> Result<(), StoreError>;
+
+    /// The Statuspage side of an incident, if any.
+    async fn statuspage_link(&self, id: IncidentId) -> Result<Option<StatuspageLink>, StoreError>;
+
+    /// Records the prompt / management message's ts.
+    async fn set_statuspage_message(
+        &self,
+        id: IncidentId,
+        ts: &MessageTs,
+    ) -> Result<(), StoreError>;
+
+    /// Records the Statuspage incident, its status, and the components it
+    /// touched (added to those already recorded).
+    async fn set_statuspage_incident(
+        &self,
+        id: IncidentId,
+        statuspage_id: &str,
+        status: &str,
+        touched: &[String],
     ) -> Result<(), StoreError>;
 
     /// Gives a free role to `user`. Atomic: of two simultaneous claims

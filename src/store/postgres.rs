@@ -8,7 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Row};
 
 use super::{
-    Change, ClaimOutcome, Incident, IncidentId, NewIncident, OwnedMessage, Store, StoreError,
+    Change, ClaimOutcome, Incident, IncidentId, NewIncident, OwnedMessage, StatuspageLink, Store,
+    StoreError,
 };
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
@@ -315,6 +316,67 @@ impl Store for PgStore {
     ) -> Result<Option<Change<String>>, StoreError> {
         self.change_field(id, "severity", severity, false, actor)
             .await
+    }
+
+    async fn statuspage_link(&self, id: IncidentId) -> Result<Option<StatuspageLink>, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_ts, statuspage_id, status, touched_components FROM statuspage_incidents \
+             WHERE incident_id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let touched: serde_json::Value = row.try_get("touched_components")?;
+        Ok(Some(StatuspageLink {
+            message_ts: id_column(&row, "message_ts", MessageTs::parse)?,
+            statuspage_id: row.try_get("statuspage_id")?,
+            status: row.try_get("status")?,
+            touched_components: serde_json::from_value(touched).unwrap_or_default(),
+        }))
+    }
+
+    async fn set_statuspage_message(
+        &self,
+        id: IncidentId,
+        ts: &MessageTs,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO statuspage_incidents (incident_id, message_ts) VALUES ($1, $2) \
+             ON CONFLICT (incident_id) DO UPDATE SET message_ts = EXCLUDED.message_ts, \
+             updated_at = now()",
+        )
+        .bind(id.0)
+        .bind(ts.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_statuspage_incident(
+        &self,
+        id: IncidentId,
+        statuspage_id: &str,
+        status: &str,
+        touched: &[String],
+    ) -> Result<(), StoreError> {
+        // Union with what earlier updates touched, without duplicates.
+        sqlx::query(
+            "INSERT INTO statuspage_incidents (incident_id, statuspage_id, status, touched_components) \
+             VALUES ($1, $2, $4, $3) \
+             ON CONFLICT (incident_id) DO UPDATE SET statuspage_id = EXCLUDED.statuspage_id, \
+             status = EXCLUDED.status, \
+             touched_components = (SELECT coalesce(jsonb_agg(DISTINCT c), '[]'::jsonb) FROM \
+               jsonb_array_elements(statuspage_incidents.touched_components || EXCLUDED.touched_components) c), \
+             updated_at = now()",
+        )
+        .bind(id.0)
+        .bind(statuspage_id)
+        .bind(serde_json::json!(touched))
+        .bind(status)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn claim_react_trigger(

@@ -11,4 +11,7 @@ mod declare;
 mod fixtures;
 mod integrations;
 mod payloads;
+mod providers;
 mod socket_mode;
+mod statuspage;
+mod statuspage_slack;

@@ -1,0 +1,462 @@
+//! The Statuspage actor: from the incident channel, create a Statuspage
+//! incident, post updates, resolve it.
+//!
+//! One message per incident manages it: posted as a prompt when the
+//! incident is declared, then edited in place (by its stored ts) as the
+//! Statuspage incident moves. Every failure reaches the person who clicked
+//! or submitted, in the words `StatuspageError::user_message` gives.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::control::Click;
+use super::{Context, view};
+use crate::domain::ids::{ChannelId, UserId};
+use crate::statuspage::{
+    ComponentId, ComponentStatus, Impact, Incident as PageIncident, IncidentId as PageId,
+    IncidentStatus, NewIncident, StatuspageClient, StatuspageError,
+};
+use crate::store::IncidentId;
+
+const INBOX_CAPACITY: usize = 64;
+
+/// A submitted Statuspage form.
+#[derive(Debug, Clone)]
+pub enum StatuspageForm {
+    /// The create modal.
+    Create {
+        /// Janus's incident.
+        incident: IncidentId,
+        /// Who submitted.
+        user: UserId,
+        /// Title.
+        name: String,
+        /// First message.
+        body: String,
+        /// Impact key.
+        impact: String,
+        /// Chosen component ids.
+        components: Vec<String>,
+        /// Their status key.
+        component_status: String,
+        /// Whether subscribers are notified.
+        notify: bool,
+    },
+    /// The update modal.
+    Update {
+        /// Janus's incident.
+        incident: IncidentId,
+        /// Who submitted.
+        user: UserId,
+        /// New status key.
+        status: String,
+        /// The message.
+        body: String,
+        /// Whether subscribers are notified.
+        notify: bool,
+    },
+}
+
+impl StatuspageForm {
+    /// Field errors for the ack (`response_action: errors`), by block id.
+    pub fn errors(&self) -> serde_json::Map<String, Value> {
+        let mut errors = serde_json::Map::new();
+        let mut need = |block: &str, ok: bool, text: &str| {
+            if !ok {
+                errors.insert(block.into(), json!(text));
+            }
+        };
+        match self {
+            Self::Create {
+                name,
+                body,
+                impact,
+                component_status,
+                ..
+            } => {
+                need(
+                    "sp.name",
+                    !name.trim().is_empty(),
+                    "Give the incident a title.",
+                );
+                need(
+                    "sp.body",
+                    !body.trim().is_empty(),
+                    "Tell customers what is happening.",
+                );
+                need(
+                    "sp.impact",
+                    Impact::from_wire(impact).is_some(),
+                    "Pick an impact.",
+                );
+                need(
+                    "sp.component_status",
+                    ComponentStatus::from_wire(component_status).is_some(),
+                    "Pick a status.",
+                );
+            }
+            Self::Update { status, body, .. } => {
+                need(
+                    "sp.status",
+                    IncidentStatus::from_wire(status).is_some(),
+                    "Pick a status.",
+                );
+                need(
+                    "sp.body",
+                    !body.trim().is_empty(),
+                    "Tell customers what changed.",
+                );
+            }
+        }
+        errors
+    }
+}
+
+enum Msg {
+    Prompt(IncidentId, ChannelId),
+    Open(Click),
+    Submit(StatuspageForm),
+}
+
+/// Cheap handle to the Statuspage actor.
+#[derive(Clone)]
+pub struct StatuspageHandle {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl StatuspageHandle {
+    /// Starts the actor; it ends when every handle is dropped.
+    pub fn start(ctx: Arc<Context>, client: StatuspageClient) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        let actor = StatuspageActor { ctx, client };
+        (Self { tx }, tokio::spawn(actor.run(rx)))
+    }
+
+    /// Posts the prompt in a new incident's channel.
+    pub async fn prompt(&self, incident: IncidentId, channel: ChannelId) {
+        self.send(Msg::Prompt(incident, channel)).await;
+    }
+
+    /// The prompt's or management message's button: opens a modal.
+    pub async fn open(&self, click: Click) {
+        self.send(Msg::Open(click)).await;
+    }
+
+    /// A submitted form (already validated in the ack).
+    pub async fn submit(&self, form: StatuspageForm) {
+        self.send(Msg::Submit(form)).await;
+    }
+
+    async fn send(&self, msg: Msg) {
+        if self.tx.send(msg).await.is_err() {
+            tracing::error!("statuspage actor has stopped; request not handled");
+        }
+    }
+}
+
+struct StatuspageActor {
+    ctx: Arc<Context>,
+    client: StatuspageClient,
+}
+
+impl StatuspageActor {
+    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Prompt(id, channel) => self.prompt(id, &channel).await,
+                Msg::Open(click) => self.open(click).await,
+                Msg::Submit(form) => self.submit(form).await,
+            }
+        }
+    }
+
+    async fn prompt(&self, id: IncidentId, channel: &ChannelId) {
+        let Ok(Some(incident)) = self.ctx.store.incident(id).await else {
+            return;
+        };
+        let catalog = &self.ctx.config.incident.catalog;
+        let data = json!({ "incident": view::incident(&incident, catalog, view::SHORT_DESCRIPTION_CHARS) });
+        let posted = self
+            .ctx
+            .post_rendered(
+                channel,
+                "statuspage_prompt",
+                &data,
+                "Create a Statuspage incident?",
+            )
+            .await;
+        if let Some(ts) = posted
+            && let Err(e) = self.ctx.store.set_statuspage_message(id, &ts).await
+        {
+            tracing::error!(incident = %id, error = %e, "cannot record the Statuspage message");
+        }
+        // Warm the component cache now: the modal must open within the
+        // 3 s a trigger_id lives.
+        if let Err(e) = self.client.components_cached().await {
+            tracing::warn!(error = %e, "cannot list Statuspage components");
+        }
+    }
+
+    async fn open(&self, click: Click) {
+        let Some(incident) = self.ctx.incident_of(&click).await else {
+            return;
+        };
+        let Some(trigger) = click.trigger_id.clone() else {
+            return;
+        };
+        let link = match self.ctx.store.statuspage_link(incident.id).await {
+            Ok(link) => link.unwrap_or_default(),
+            Err(e) => return self.ctx.database_trouble(&click, e).await,
+        };
+        let (template, data) = if link.statuspage_id.is_some() {
+            let status = link
+                .status
+                .as_deref()
+                .and_then(IncidentStatus::from_wire)
+                .unwrap_or(IncidentStatus::Investigating);
+            let data = json!({
+                "incident_id": incident.id.0,
+                "status": { "value": status.as_str(), "label": status.label() },
+            });
+            ("statuspage_update", data)
+        } else {
+            let components = match self.client.components_cached().await {
+                Ok(components) => components,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list Statuspage components");
+                    self.ctx.tell(&click, &e.user_message()).await;
+                    return;
+                }
+            };
+            let choices: Vec<Value> = components
+                .iter()
+                .filter(|c| !c.group)
+                .take(100)
+                .map(|c| json!({ "id": c.id.as_str(), "name": c.name.chars().take(75).collect::<String>() }))
+                .collect();
+            let data = json!({
+                "incident_id": incident.id.0,
+                "name": incident.description.chars().take(255).collect::<String>(),
+                "components": choices,
+            });
+            ("statuspage_create", data)
+        };
+        let view = match self.ctx.renderer.render(template, &data) {
+            Ok(view) => view,
+            Err(e) => {
+                tracing::error!(template, error = %e, "cannot render the Statuspage form");
+                return;
+            }
+        };
+        if let Err(e) = self.ctx.slack.open_view(&trigger, &view).await {
+            tracing::warn!(error = %e, "cannot open the Statuspage form");
+            self.ctx
+                .tell(
+                    &click,
+                    "I could not open the form in time; click the button again.",
+                )
+                .await;
+        }
+    }
+
+    async fn submit(&self, form: StatuspageForm) {
+        let (id, user) = match &form {
+            StatuspageForm::Create { incident, user, .. }
+            | StatuspageForm::Update { incident, user, .. } => (*incident, user.clone()),
+        };
+        let Ok(Some(incident)) = self.ctx.store.incident(id).await else {
+            tracing::warn!(incident = %id, "Statuspage form for an incident that no longer exists");
+            return;
+        };
+        let Some(channel) = incident.channel_id.clone() else {
+            return;
+        };
+        let link = match self.ctx.store.statuspage_link(id).await {
+            Ok(link) => link.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "store failed");
+                self.tell(&channel, &user, "I could not reach my database; nothing was sent to Statuspage. Try again in a minute.").await;
+                return;
+            }
+        };
+        let result = match form {
+            StatuspageForm::Create {
+                name,
+                body,
+                impact,
+                components,
+                component_status,
+                notify,
+                ..
+            } => {
+                if let Some(existing) = &link.statuspage_id {
+                    tracing::info!(incident = %id, existing, "Statuspage incident exists; create ignored");
+                    return;
+                }
+                let status = ComponentStatus::from_wire(&component_status)
+                    .unwrap_or(ComponentStatus::PartialOutage);
+                let new = NewIncident {
+                    name: name.trim().to_owned(),
+                    status: IncidentStatus::Investigating,
+                    body: body.trim().to_owned(),
+                    impact: Impact::from_wire(&impact).unwrap_or(Impact::Minor),
+                    components: components
+                        .iter()
+                        .map(|c| (ComponentId::new(c.as_str()), status))
+                        .collect(),
+                    deliver_notifications: notify,
+                    janus_incident_id: id.0,
+                };
+                match self.client.create_incident(&new).await {
+                    Ok(page) => Ok((page, components)),
+                    // The POST may have worked: look for it before saying it failed.
+                    Err(e @ StatuspageError::CreateNotConfirmed { .. }) => {
+                        match self.client.find_by_janus_id(id.0).await {
+                            Ok(Some(page)) => Ok((page, components)),
+                            _ => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            StatuspageForm::Update {
+                status,
+                body,
+                notify,
+                ..
+            } => {
+                let Some(page_id) = &link.statuspage_id else {
+                    return;
+                };
+                let page_id = PageId::new(page_id.as_str());
+                let status =
+                    IncidentStatus::from_wire(&status).unwrap_or(IncidentStatus::Identified);
+                let touched: Vec<ComponentId> = link
+                    .touched_components
+                    .iter()
+                    .map(|c| ComponentId::new(c.as_str()))
+                    .collect();
+                let result = if status == IncidentStatus::Resolved {
+                    self.client
+                        .resolve_incident(&page_id, body.trim(), &touched, notify)
+                        .await
+                } else {
+                    self.client
+                        .update_incident(&page_id, status, body.trim(), &[], notify)
+                        .await
+                };
+                result.map(|page| (page, Vec::new()))
+            }
+        };
+        let (page, touched) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(incident = %id, error = %e, "Statuspage request failed");
+                self.tell(&channel, &user, &e.user_message()).await;
+                return;
+            }
+        };
+        if let Err(e) = self
+            .ctx
+            .store
+            .set_statuspage_incident(id, page.id.as_str(), page.status.as_str(), &touched)
+            .await
+        {
+            tracing::error!(incident = %id, error = %e, "cannot record the Statuspage incident");
+        }
+        self.show(&incident, &channel, link.message_ts.as_ref(), &page, &user)
+            .await;
+    }
+
+    /// Renders the management message from Statuspage's answer, editing the
+    /// stored message in place (or posting one if there is none).
+    async fn show(
+        &self,
+        incident: &crate::store::Incident,
+        channel: &ChannelId,
+        ts: Option<&crate::domain::ids::MessageTs>,
+        page: &PageIncident,
+        actor: &UserId,
+    ) {
+        let catalog = &self.ctx.config.incident.catalog;
+        let data = json!({
+            "incident": view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS),
+            "actor": actor.as_str(),
+            "page": page_view(page),
+        });
+        let blocks = match self.ctx.renderer.render("statuspage_message", &data) {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render the Statuspage message");
+                return;
+            }
+        };
+        let text = format!("Statuspage: {}", page.status.label());
+        let result = match ts {
+            Some(ts) => {
+                self.ctx
+                    .slack
+                    .update_message(channel, ts, &text, &blocks)
+                    .await
+            }
+            None => match self
+                .ctx
+                .slack
+                .post_message(channel, &text, &blocks, None)
+                .await
+            {
+                Ok(ts) => {
+                    let _ = self
+                        .ctx
+                        .store
+                        .set_statuspage_message(incident.id, &ts)
+                        .await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            tracing::warn!(incident = %incident.id, error = %e, "cannot show the Statuspage message");
+        }
+    }
+
+    /// Tells only `user`, in the incident channel (or by DM).
+    async fn tell(&self, channel: &ChannelId, user: &UserId, text: &str) {
+        let payload = json!({ "text": text });
+        if self
+            .ctx
+            .slack
+            .post_ephemeral(channel, user, &payload)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Ok(im) = self.ctx.slack.open_dm(user).await {
+            let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
+            let _ = self.ctx.slack.post_message(&im, text, &blocks, None).await;
+        }
+    }
+}
+
+/// The `page` object of the management message: Statuspage's text is
+/// third-party text, escaped like any user's.
+fn page_view(page: &PageIncident) -> Value {
+    use crate::domain::text::SlackText;
+    json!({
+        "name": SlackText::from_user(&page.name).truncate_chars(200),
+        "status": { "value": page.status.as_str(), "label": page.status.label() },
+        "impact": { "value": page.impact.as_str(), "label": page.impact.label() },
+        "shortlink": page.shortlink.as_ref().filter(|u| matches!(u.scheme(), "http" | "https")).map(|u| u.as_str()),
+        "latest": page.latest_update().map(|u| SlackText::from_user(&u.body).truncate_chars(1500)),
+        "components": page.components.iter().take(20).map(|c| json!({
+            "name": SlackText::from_user(&c.name).truncate_chars(75),
+            "status": c.status.label(),
+        })).collect::<Vec<_>>(),
+        "resolved": page.status == IncidentStatus::Resolved,
+    })
+}
