@@ -41,6 +41,9 @@ pub enum StartError {
     /// The Statuspage client could not be built from its settings.
     #[error("statuspage: {0}")]
     Statuspage(String),
+    /// The HTTP client for status providers could not be built.
+    #[error("providers: {0}")]
+    Providers(String),
 }
 
 /// Why a running Janus stopped on its own.
@@ -58,11 +61,6 @@ pub struct Running {
 /// background (see [`Running::wait_connected`]).
 pub async fn start(config: &Config, options: Options) -> Result<Running, StartError> {
     let renderer = Renderer::load(config.templates_dir.as_deref())?;
-    for (enabled, what) in [(config.providers.is_some(), "providers (status snapshots)")] {
-        if enabled {
-            tracing::warn!("{what} is enabled but not implemented in this version; ignored");
-        }
-    }
     for warning in renderer.warnings() {
         tracing::warn!("{warning}");
     }
@@ -95,6 +93,13 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         .map(crate::statuspage::StatuspageClient::new)
         .transpose()
         .map_err(|e| StartError::Statuspage(e.to_string()))?;
+    let providers = match config.providers {
+        Some(_) => Some(
+            crate::providers::ProviderClient::new(crate::providers::DEFAULT_TIMEOUT)
+                .map_err(|e| StartError::Providers(e.to_string()))?,
+        ),
+        None => None,
+    };
     let (actors, actor_tasks) = Actors::start(
         Context {
             slack: slack.clone(),
@@ -102,8 +107,10 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
             renderer,
             bot,
             config: Arc::new(config.clone()),
+            groups: Default::default(),
         },
         statuspage,
+        providers,
     );
     let shutdown = CancellationToken::new();
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());

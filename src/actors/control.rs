@@ -3,8 +3,9 @@
 //! The action ids are the control template's contract (`janus.status`,
 //! `janus.severity`, `janus.claim.<role>`, `janus.assign.<role>`,
 //! `janus.join`, `janus.call`), the usage message's `janus.declare_form`
-//! and the Statuspage message's `janus.statuspage.open|update`. Anything
-//! else is not ours and is ignored.
+//! the Statuspage message's `janus.statuspage.open|update` and the provider
+//! snapshot's `janus.providers.refresh`. Anything else is not ours and is
+//! ignored.
 
 use url::Url;
 
@@ -46,6 +47,8 @@ pub enum ControlAction {
     OpenDeclareForm,
     /// The Statuspage message's button: open its create or update form.
     Statuspage,
+    /// The provider snapshot's Refresh button.
+    RefreshSnapshot,
     /// A link button (the digest's Join, the declared reply's call link):
     /// Slack opens the link, nothing to do.
     Link,
@@ -62,6 +65,7 @@ impl ControlAction {
             "janus.join" | "janus.call" => Some(Self::Link),
             "janus.declare_form" => Some(Self::OpenDeclareForm),
             "janus.statuspage.open" | "janus.statuspage.update" => Some(Self::Statuspage),
+            "janus.providers.refresh" => Some(Self::RefreshSnapshot),
             _ => {
                 if let Some(role) = id.strip_prefix("janus.claim.") {
                     Some(Self::Claim(role.to_owned()))

@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use super::control::Click;
-use super::invite::GroupInviter;
 use super::publisher::PublisherHandle;
+use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
 use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
@@ -147,13 +147,14 @@ impl IncidentHandle {
         ctx: Arc<Context>,
         publisher: PublisherHandle,
         statuspage: Option<StatuspageHandle>,
+        snapshot: Option<SnapshotHandle>,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         let actor = IncidentActor {
             ctx: ctx.clone(),
             publisher,
             statuspage,
-            inviter: GroupInviter::default(),
+            snapshot,
         };
         (Self { tx, ctx }, tokio::spawn(actor.run(rx)))
     }
@@ -229,7 +230,7 @@ struct IncidentActor {
     ctx: Arc<Context>,
     publisher: PublisherHandle,
     statuspage: Option<StatuspageHandle>,
-    inviter: GroupInviter,
+    snapshot: Option<SnapshotHandle>,
 }
 
 impl IncidentActor {
@@ -610,7 +611,8 @@ impl IncidentActor {
         }
         let group_problem = match &self.ctx.config.auto_invite {
             Some(auto) => self
-                .inviter
+                .ctx
+                .groups
                 .invite(&self.ctx, &channel, &auto.group)
                 .await
                 .err(),
@@ -632,6 +634,9 @@ impl IncidentActor {
         let control_ok = self.post_control(id, &channel).await;
         if let Some(origin) = &c.origin {
             self.quote_origin(&channel, origin).await;
+        }
+        if let Some(snapshot) = &self.snapshot {
+            snapshot.post(channel.clone()).await;
         }
         if let Some(statuspage) = &self.statuspage {
             statuspage.prompt(id, channel.clone()).await;

@@ -3,11 +3,12 @@
 //! templates, who the bot is).
 
 pub mod control;
+mod groups;
 pub mod incident;
-mod invite;
 pub mod publisher;
 pub mod react_trigger;
 pub mod role;
+pub mod snapshot;
 pub mod statuspage;
 mod view;
 
@@ -27,6 +28,7 @@ use incident::IncidentHandle;
 use publisher::PublisherHandle;
 use react_trigger::ReactHandle;
 use role::RoleHandle;
+use snapshot::SnapshotHandle;
 use statuspage::StatuspageHandle;
 
 /// What every actor may use.
@@ -41,6 +43,8 @@ pub struct Context {
     pub bot: BotIdentity,
     /// The configuration (workspace, digest channel, catalogs…).
     pub config: Arc<Config>,
+    /// User groups, cached (auto-invite, permissions).
+    pub groups: groups::Groups,
 }
 
 impl Context {
@@ -156,13 +160,16 @@ pub struct Actors {
     pub react: ReactHandle,
     /// The Statuspage integration, when enabled.
     pub statuspage: Option<StatuspageHandle>,
+    /// Third-party status snapshots, when enabled.
+    pub snapshot: Option<SnapshotHandle>,
 }
 
 impl Actors {
-    /// Starts every actor (the Statuspage one only with a client).
+    /// Starts every actor (the optional ones only with their client).
     pub fn start(
         ctx: Context,
         statuspage: Option<crate::statuspage::StatuspageClient>,
+        providers: Option<crate::providers::ProviderClient>,
     ) -> (Self, Vec<JoinHandle<()>>) {
         let ctx = Arc::new(ctx);
         let mut tasks = Vec::new();
@@ -171,9 +178,18 @@ impl Actors {
             tasks.push(task);
             handle
         });
+        let snapshot = providers.map(|client| {
+            let (handle, task) = SnapshotHandle::start(ctx.clone(), client);
+            tasks.push(task);
+            handle
+        });
         let (publisher, publisher_task) = PublisherHandle::start(ctx.clone());
-        let (incident, incident_task) =
-            IncidentHandle::start(ctx.clone(), publisher.clone(), statuspage.clone());
+        let (incident, incident_task) = IncidentHandle::start(
+            ctx.clone(),
+            publisher.clone(),
+            statuspage.clone(),
+            snapshot.clone(),
+        );
         let (role, role_task) = RoleHandle::start(ctx.clone(), publisher.clone());
         let (react, react_task) = ReactHandle::start(ctx, incident.clone());
         tasks.extend([react_task, incident_task, role_task, publisher_task]);
@@ -184,6 +200,7 @@ impl Actors {
                 role,
                 react,
                 statuspage,
+                snapshot,
             },
             tasks,
         )

@@ -200,10 +200,40 @@ impl StatuspageActor {
         }
     }
 
+    /// Whether `user` may drive Statuspage; tells them when not.
+    async fn allowed(&self, channel: &ChannelId, user: &UserId) -> bool {
+        let Some(group) = self
+            .ctx
+            .config
+            .statuspage
+            .as_ref()
+            .and_then(|c| c.allowed_group.as_deref())
+        else {
+            return true;
+        };
+        match self.ctx.groups.is_member(&self.ctx, group, user).await {
+            Ok(true) => true,
+            Ok(false) => {
+                let text =
+                    format!("Only members of @{group} may create or update Statuspage incidents.");
+                self.tell(channel, user, &text).await;
+                false
+            }
+            Err(problem) => {
+                tracing::warn!(group, "{problem}");
+                self.tell(channel, user, &problem).await;
+                false
+            }
+        }
+    }
+
     async fn open(&self, click: Click) {
         let Some(incident) = self.ctx.incident_of(&click).await else {
             return;
         };
+        if !self.allowed(&click.channel, &click.user).await {
+            return;
+        }
         let Some(trigger) = click.trigger_id.clone() else {
             return;
         };
@@ -274,6 +304,9 @@ impl StatuspageActor {
         let Some(channel) = incident.channel_id.clone() else {
             return;
         };
+        if !self.allowed(&channel, &user).await {
+            return;
+        }
         let link = match self.ctx.store.statuspage_link(id).await {
             Ok(link) => link.unwrap_or_default(),
             Err(e) => {

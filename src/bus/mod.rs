@@ -250,6 +250,12 @@ impl Lane {
                 self.actors.role.assign(click, role, user).await
             }
             Some(ControlAction::OpenDeclareForm) => self.actors.incident.open_form(click).await,
+            Some(ControlAction::RefreshSnapshot) => match &self.actors.snapshot {
+                Some(snapshot) => snapshot.refresh(click).await,
+                None => {
+                    tracing::info!(user = %click.user, "snapshot refresh while providers are off")
+                }
+            },
             Some(ControlAction::Statuspage) => match &self.actors.statuspage {
                 Some(statuspage) => statuspage.open(click).await,
                 None => {

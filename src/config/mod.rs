@@ -194,6 +194,9 @@ pub struct StatuspageConfig {
     pub page_id: String,
     /// API base URL.
     pub api_url: Url,
+    /// Only members of this user group (handle or name) may create or update
+    /// Statuspage incidents; `None`: everyone in the incident channel.
+    pub allowed_group: Option<String>,
 }
 
 /// How log lines are printed.
@@ -668,10 +671,14 @@ impl Resolver<'_> {
             Some(url) => url.0,
             None => Url::parse(DEFAULT_STATUSPAGE_API_URL).expect("the default URL parses"),
         };
+        let allowed_group = text(raw.allowed_group)
+            .map(|g| g.trim().trim_start_matches('@').trim().to_owned())
+            .filter(|g| !g.is_empty());
         Ok(Some(StatuspageConfig {
             api_key,
             page_id,
             api_url,
+            allowed_group,
         }))
     }
 

@@ -107,6 +107,7 @@ pub(super) struct RawStatuspage {
     pub api_key_file: Option<PathBuf>,
     pub page_id: Option<String>,
     pub api_url: Option<HttpUrl>,
+    pub allowed_group: Option<String>,
 }
 
 /// `[providers]`: two fixed keys plus one `[providers.<name>]` table per provider.

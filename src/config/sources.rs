@@ -100,6 +100,7 @@ const TEXT_KEYS: &[&str] = &[
     "statuspage.api_key_file",
     "statuspage.page_id",
     "statuspage.api_url",
+    "statuspage.allowed_group",
     "log_level",
     "log_format",
 ];

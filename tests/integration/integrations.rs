@@ -206,3 +206,76 @@ async fn a_group_that_cannot_be_invited_is_reported_in_the_channel_and_the_incid
         .collect();
     assert!(said.contains("no user group with that handle"), "{said}");
 }
+
+#[tokio::test]
+async fn new_incidents_get_a_provider_snapshot_that_refreshes_in_place() {
+    use crate::support::providers_fake::{ProvidersFake, Response};
+    let fake = ProvidersFake::start().await;
+    fake.set(
+        "github",
+        Response::fixture("statuspage_v2_summary.github.incident.json"),
+    );
+    let base = fake.base_url();
+    let (app, general, _) = workspace(&[
+        ("INCIDENT_EXTERNAL_PROVIDERS_ENABLED", "1"),
+        ("INCIDENT_EXTERNAL_PROVIDERS_LIST", "github, heroku, deadco"),
+        ("JANUS_PROVIDERS__GITHUB__URL", &base),
+        ("JANUS_PROVIDERS__HEROKU__URL", &base),
+        ("JANUS_PROVIDERS__DEADCO__URL", "http://127.0.0.1:1"),
+    ])
+    .await;
+    declare(&app, &general, "www down").await;
+    let name = app.slack.calls_to("conversations.create")[0].params["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let channel = app.slack.channel_named(&name).unwrap();
+    let snapshot = app
+        .slack
+        .wait_for("the snapshot", WAIT, |s| {
+            s.messages(&channel.id).into_iter().find(|m| {
+                m.blocks
+                    .as_ref()
+                    .is_some_and(|b| b.to_string().contains("janus.providers.refresh"))
+            })
+        })
+        .await;
+    let text = all_text(snapshot.blocks.as_ref().unwrap());
+    assert!(
+        text.contains("GitHub") && text.contains("Heroku") && text.contains("Deadco"),
+        "{text}"
+    );
+    assert!(
+        text.contains("could not connect"),
+        "a dead provider is a warning: {text}"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
+        "no credentials to third parties"
+    );
+
+    let before = fake.requests().len();
+    let click = payloads::block_action(
+        &channel.id,
+        ALICE,
+        &snapshot.ts,
+        serde_json::json!({
+            "type": "button", "action_id": "janus.providers.refresh", "block_id": "r",
+            "text": { "type": "plain_text", "text": "Refresh" }, "value": "refresh",
+            "action_ts": "1700000700.000100"
+        }),
+        &app.slack.response_url(),
+    );
+    app.slack
+        .send_envelope(slack_fake::envelope("interactive", click, false))
+        .await;
+    app.slack
+        .wait_for("the refresh", WAIT, |s| {
+            s.message(&channel.id, &snapshot.ts)
+                .filter(|m| m.updated > 0)
+        })
+        .await;
+    assert!(fake.requests().len() >= before + 2, "fetched again");
+}

@@ -244,3 +244,60 @@ async fn a_refused_statuspage_key_reaches_the_person_who_submitted() {
     assert_eq!(told.params["user"], ALICE);
     assert!(page.incidents().is_empty());
 }
+
+#[tokio::test]
+async fn only_the_allowed_group_may_drive_statuspage() {
+    let page = FakeStatuspage::start().await;
+    let base = page.base_url();
+    let (app, general, _) = workspace(&[
+        ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+        ("STATUSPAGE_API_KEY", API_KEY),
+        ("STATUSPAGE_PAGE_ID", PAGE_ID),
+        ("STATUSPAGE_API_URL", &base),
+        ("JANUS_STATUSPAGE__ALLOWED_GROUP", "@comms"),
+    ])
+    .await;
+    app.slack
+        .add_usergroup("comms", "Comms team", &["U0BOB0001"]);
+    declare(&app, &general, "checkout down").await;
+    let name = app.slack.calls_to("conversations.create")[0].params["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let channel = app.slack.channel_named(&name).unwrap();
+    let message = app
+        .slack
+        .wait_for("the prompt", WAIT, |_| statuspage_message(&app, &channel))
+        .await;
+    let button = json!({
+        "type": "button", "action_id": "janus.statuspage.open", "block_id": "sp",
+        "text": { "type": "plain_text", "text": "Statuspage" }, "value": "x",
+        "action_ts": "1700000500.000100"
+    });
+    let click = payloads::block_action(
+        &channel.id,
+        ALICE,
+        &message.ts,
+        button,
+        &app.slack.response_url(),
+    );
+    app.slack
+        .send_envelope(slack_fake::envelope("interactive", click, false))
+        .await;
+    let told = app
+        .slack
+        .wait_for("refused", WAIT, |s| {
+            s.calls_to("chat.postEphemeral").into_iter().find(|c| {
+                c.params["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("Only members of @comms")
+            })
+        })
+        .await;
+    assert_eq!(told.params["user"], ALICE);
+    assert!(
+        app.slack.calls_to("views.open").is_empty(),
+        "no form for Alice"
+    );
+}

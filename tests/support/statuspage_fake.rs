@@ -143,6 +143,7 @@ impl FakeStatuspage {
             api_key: SecretString::from(key),
             page_id: page_id.to_owned(),
             api_url: Url::parse(&self.base_url()).expect("base URL"),
+            allowed_group: None,
         }
     }
 

@@ -1,8 +1,10 @@
-//! Auto-invite: the configured user group joins every new incident channel.
+//! User groups: found by handle or name (the list cached), their members
+//! (cached briefly). Used by the auto-invite — the configured group joins
+//! every new incident channel — and by Statuspage's optional permission.
 //!
-//! Best effort by design: a free plan without user groups, a group that was
-//! renamed, or members who cannot be invited are reported once in the
-//! incident channel; the incident itself never fails because of them.
+//! The invite is best effort by design: a free plan without user groups, a
+//! group that was renamed, or members who cannot be invited are reported
+//! once in the incident channel; the incident never fails because of them.
 
 use std::time::{Duration, Instant};
 
@@ -15,16 +17,48 @@ use crate::slack::{ApiErrorCode, UserGroup};
 /// How long the group list is trusted before it is fetched again
 /// (`usergroups.list` allows about 20 calls a minute).
 const GROUPS_TTL: Duration = Duration::from_secs(600);
+/// How long a group's member list is trusted for permission checks.
+const MEMBERS_TTL: Duration = Duration::from_secs(60);
 /// Users per `conversations.invite` call (Slack accepts up to 1000).
 const CHUNK: usize = 100;
 
-/// Finds the group (cached) and invites its members.
+/// The workspace's user groups, cached.
 #[derive(Default)]
-pub struct GroupInviter {
+pub struct Groups {
     groups: Mutex<Option<(Instant, Vec<UserGroup>)>>,
+    members: Mutex<Vec<(String, Instant, Vec<UserId>)>>,
 }
 
-impl GroupInviter {
+impl Groups {
+    /// Whether `user` is in `group`. `Err` is a sentence for the person.
+    pub async fn is_member(
+        &self,
+        ctx: &Context,
+        group: &str,
+        user: &UserId,
+    ) -> Result<bool, String> {
+        let found = self.find(ctx, group).await?;
+        {
+            let cache = self.members.lock().await;
+            if let Some((_, _, members)) = cache
+                .iter()
+                .find(|(id, at, _)| id == &found.id && at.elapsed() < MEMBERS_TTL)
+            {
+                return Ok(members.contains(user));
+            }
+        }
+        let members = ctx
+            .slack
+            .user_group_members(&found.id)
+            .await
+            .map_err(|e| format!("I could not read the members of @{group}: {e}"))?;
+        let is_member = members.contains(user);
+        let mut cache = self.members.lock().await;
+        cache.retain(|(id, _, _)| id != &found.id);
+        cache.push((found.id, Instant::now(), members));
+        Ok(is_member)
+    }
+
     /// Invites the members of `group` (handle or name, any case) to
     /// `channel`. `Err` is a sentence for the incident channel.
     pub async fn invite(
