@@ -279,3 +279,37 @@ async fn new_incidents_get_a_provider_snapshot_that_refreshes_in_place() {
         .await;
     assert!(fake.requests().len() >= before + 2, "fetched again");
 }
+
+#[tokio::test]
+async fn a_reaction_on_a_deleted_message_tells_the_reactor_and_creates_nothing() {
+    let (app, general, _) = workspace(REACT).await;
+    app.slack.add_member(&general, BOB);
+    react(
+        &app,
+        &general,
+        "1600000000.000100",
+        BOB,
+        "fire",
+        "Ev0REACT31",
+    )
+    .await;
+    let told = app
+        .slack
+        .wait_for("the reactor is told", WAIT, |s| {
+            s.calls_to("chat.postEphemeral").into_iter().next()
+        })
+        .await;
+    assert_eq!(told.params["user"], BOB);
+    assert!(
+        told.params["text"]
+            .as_str()
+            .unwrap()
+            .contains("could not find that message")
+    );
+    assert!(app.slack.calls_to("conversations.create").is_empty());
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM react_triggers").await,
+        0,
+        "released"
+    );
+}
