@@ -509,19 +509,6 @@ impl IncidentActor {
     async fn answer(&self, d: &Declaration, payload: &Value) {
         let result = match (&d.reply, &d.source) {
             (Reply::ResponseUrl(url), _) => self.ctx.slack.respond(url, payload).await,
-            (Reply::Person, Some(channel)) => {
-                match self
-                    .ctx
-                    .slack
-                    .post_ephemeral(channel, &d.user, payload)
-                    .await
-                {
-                    Ok(()) => Ok(()),
-                    // Not a channel the bot is in: a DM always works.
-                    Err(_) => self.dm(&d.user, payload).await,
-                }
-            }
-            (Reply::Person, None) => self.dm(&d.user, payload).await,
             (Reply::Thread(ts), Some(channel)) => {
                 let text = payload["text"].as_str().unwrap_or("Janus");
                 let blocks =
@@ -532,24 +519,20 @@ impl IncidentActor {
                     .await
                     .map(|_| ())
             }
-            (Reply::Thread(_), None) => self.dm(&d.user, payload).await,
+            (Reply::Person | Reply::Thread(_), source) => {
+                let mut payload = payload.clone();
+                if let Some(map) = payload.as_object_mut() {
+                    map.remove("response_type");
+                }
+                self.ctx
+                    .tell_person(source.as_ref(), &d.user, &payload)
+                    .await;
+                Ok(())
+            }
         };
         if let Err(e) = result {
             tracing::warn!(user = %d.user, error = %e, "cannot answer the declarer");
         }
-    }
-
-    async fn dm(&self, user: &UserId, payload: &Value) -> Result<(), crate::slack::SlackError> {
-        let im = self.ctx.slack.open_dm(user).await?;
-        let text = payload["text"].as_str().unwrap_or("Janus");
-        let blocks = payload.get("blocks").cloned().unwrap_or_else(
-            || json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
-        );
-        self.ctx
-            .slack
-            .post_message(&im, text, &blocks, None)
-            .await
-            .map(|_| ())
     }
 
     async fn declare(&self, c: &Declaration) -> Option<IncidentId> {

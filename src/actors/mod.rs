@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::domain::ids::{ChannelId, MessageTs};
+use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::render::{RenderError, Renderer};
 use crate::slack::{BotIdentity, SlackApi};
 use crate::store::Store;
@@ -73,6 +73,36 @@ impl Context {
         });
         if let Err(e) = self.slack.respond(url, &payload).await {
             tracing::warn!(user = %click.user, error = %e, "cannot answer the click");
+        }
+    }
+
+    /// Tells only `user` something: an ephemeral in `channel` when there is
+    /// one the bot can post in, else a DM. `payload` is a message payload
+    /// (`text`, optional `blocks`).
+    pub async fn tell_person(&self, channel: Option<&ChannelId>, user: &UserId, payload: &Value) {
+        if let Some(channel) = channel
+            && self
+                .slack
+                .post_ephemeral(channel, user, payload)
+                .await
+                .is_ok()
+        {
+            return;
+        }
+        let text = payload["text"].as_str().unwrap_or("Janus");
+        let blocks = payload.get("blocks").cloned().unwrap_or_else(
+            || json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]),
+        );
+        let sent = match self.slack.open_dm(user).await {
+            Ok(im) => self
+                .slack
+                .post_message(&im, text, &blocks, None)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(user = %user, error = %e, "cannot tell the person: {text}");
         }
     }
 

@@ -177,29 +177,9 @@ impl ReactActor {
     /// a DM when the bot cannot post there).
     async fn tell(&self, r: &Reaction, text: &str) {
         let payload = serde_json::json!({ "text": text });
-        if self
-            .ctx
-            .slack
-            .post_ephemeral(&r.channel, &r.user, &payload)
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        let blocks =
-            serde_json::json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
-        let sent = match self.ctx.slack.open_dm(&r.user).await {
-            Ok(im) => self
-                .ctx
-                .slack
-                .post_message(&im, text, &blocks, None)
-                .await
-                .map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(user = %r.user, error = %e, "cannot tell the reactor: {text}");
-        }
+        self.ctx
+            .tell_person(Some(&r.channel), &r.user, &payload)
+            .await;
     }
 }
 

@@ -460,19 +460,7 @@ impl StatuspageActor {
     /// Tells only `user`, in the incident channel (or by DM).
     async fn tell(&self, channel: &ChannelId, user: &UserId, text: &str) {
         let payload = json!({ "text": text });
-        if self
-            .ctx
-            .slack
-            .post_ephemeral(channel, user, &payload)
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        if let Ok(im) = self.ctx.slack.open_dm(user).await {
-            let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": text } }]);
-            let _ = self.ctx.slack.post_message(&im, text, &blocks, None).await;
-        }
+        self.ctx.tell_person(Some(channel), user, &payload).await;
     }
 }
 
