@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::declare::{declare, workspace};
+use crate::declare::{created_channel, declare, workspace};
 use crate::payloads::{self, ALICE, BOB};
 use crate::support::harness::{TestApp, all_text, ephemeral_containing};
 use crate::support::slack_fake::{self, Channel};
@@ -16,11 +16,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn incident(extra: &[(&str, &str)]) -> (TestApp, Channel, String) {
     let (app, general, digest) = workspace(extra).await;
     declare(&app, &general, "www down").await;
-    let name = app.slack.calls_to("conversations.create")[0].params["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let channel = app.slack.channel_named(&name).unwrap();
+    let channel = created_channel(&app, 0);
     (app, channel, digest)
 }
 

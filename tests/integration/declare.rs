@@ -40,6 +40,13 @@ pub async fn declare(app: &TestApp, channel: &str, text: &str) -> Ephemeral {
         .await
 }
 
+/// The `n`-th incident channel Janus created (0 = first).
+pub fn created_channel(app: &TestApp, n: usize) -> slack_fake::Channel {
+    let call = &app.slack.calls_to("conversations.create")[n];
+    let name = call.params["name"].as_str().expect("a name");
+    app.slack.channel_named(name).expect("the channel exists")
+}
+
 fn is_incident_name(name: &str, slug: &str) -> bool {
     let Some(rest) = name.strip_prefix("inc-") else {
         return false;
@@ -244,11 +251,7 @@ async fn the_video_link_becomes_the_topic_and_a_bookmark() {
     let (app, general, _) =
         workspace(&[("VIDEO_CONFERENCING_LINK", "https://meet.example.com/bridge")]).await;
     let answer = declare(&app, &general, "www down").await;
-    let name = app.slack.calls_to("conversations.create")[0].params["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let channel = app.slack.channel_named(&name).unwrap();
+    let channel = created_channel(&app, 0);
     assert_eq!(channel.topic, "https://meet.example.com/bridge");
     assert_eq!(channel.bookmarks.len(), 1);
     let said = all_text(answer.blocks.as_ref().unwrap());
@@ -297,11 +300,7 @@ async fn the_usage_button_opens_the_declare_form() {
         &general,
         ALICE,
         "1700000100.000300",
-        serde_json::json!({
-            "type": "button", "action_id": "janus.declare_form", "block_id": "b",
-            "text": { "type": "plain_text", "text": "Open the declare form" },
-            "value": "declare", "action_ts": "1700000101.000100"
-        }),
+        payloads::button("janus.declare_form"),
         &app.slack.response_url(),
     );
     click["container"]["is_ephemeral"] = true.into();

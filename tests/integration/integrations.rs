@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::declare::{declare, workspace};
+use crate::declare::{created_channel, declare, workspace};
 use crate::payloads::{self, ALICE, BOB};
 use crate::support::harness::{TestApp, all_text};
 use crate::support::slack_fake::{self, Fault};
@@ -123,11 +123,10 @@ async fn a_reaction_where_the_bot_cannot_read_tells_the_reactor_and_creates_noth
         .await;
     assert!(dm.text.unwrap_or_default().contains("/invite @janus"));
     assert!(app.slack.calls_to("conversations.create").is_empty());
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM react_triggers").await,
-        0,
-        "released"
-    );
+    // The claim is released once the reactor has been told.
+    app.db
+        .eventually_count("SELECT count(*) FROM react_triggers", 0)
+        .await;
 }
 
 #[tokio::test]
@@ -176,11 +175,7 @@ async fn a_group_that_cannot_be_invited_is_reported_in_the_channel_and_the_incid
         Fault::Error("plan_upgrade_required".into()),
     );
     declare(&app, &general, "www down").await;
-    let name = app.slack.calls_to("conversations.create")[0].params["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let channel = app.slack.channel_named(&name).unwrap();
+    let channel = created_channel(&app, 0);
     let said: String = app
         .slack
         .messages(&channel.id)
@@ -193,11 +188,7 @@ async fn a_group_that_cannot_be_invited_is_reported_in_the_channel_and_the_incid
 
     // An unknown group is reported the same way.
     declare(&app, &general, "db down").await;
-    let name = app.slack.calls_to("conversations.create")[1].params["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let channel = app.slack.channel_named(&name).unwrap();
+    let channel = created_channel(&app, 1);
     let said: String = app
         .slack
         .messages(&channel.id)
@@ -225,11 +216,7 @@ async fn new_incidents_get_a_provider_snapshot_that_refreshes_in_place() {
     ])
     .await;
     declare(&app, &general, "www down").await;
-    let name = app.slack.calls_to("conversations.create")[0].params["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let channel = app.slack.channel_named(&name).unwrap();
+    let channel = created_channel(&app, 0);
     let snapshot = app
         .slack
         .wait_for("the snapshot", WAIT, |s| {
@@ -261,11 +248,7 @@ async fn new_incidents_get_a_provider_snapshot_that_refreshes_in_place() {
         &channel.id,
         ALICE,
         &snapshot.ts,
-        serde_json::json!({
-            "type": "button", "action_id": "janus.providers.refresh", "block_id": "r",
-            "text": { "type": "plain_text", "text": "Refresh" }, "value": "refresh",
-            "action_ts": "1700000700.000100"
-        }),
+        payloads::button("janus.providers.refresh"),
         &app.slack.response_url(),
     );
     app.slack
@@ -307,9 +290,8 @@ async fn a_reaction_on_a_deleted_message_tells_the_reactor_and_creates_nothing()
             .contains("could not find that message")
     );
     assert!(app.slack.calls_to("conversations.create").is_empty());
-    assert_eq!(
-        app.db.count("SELECT count(*) FROM react_triggers").await,
-        0,
-        "released"
-    );
+    // The claim is released once the reactor has been told.
+    app.db
+        .eventually_count("SELECT count(*) FROM react_triggers", 0)
+        .await;
 }

@@ -171,3 +171,12 @@ pub fn reaction_added(channel: &str, ts: &str, user: &str, emoji: &str, event_id
         "is_ext_shared_channel": false
     })
 }
+
+/// A plain button with `action_id`.
+pub fn button(action_id: &str) -> Value {
+    json!({
+        "type": "button", "action_id": action_id, "block_id": "b",
+        "text": { "type": "plain_text", "text": "Button", "emoji": true },
+        "value": "v", "action_ts": "1700000800.000100"
+    })
+}

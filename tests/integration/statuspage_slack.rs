@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::declare::{declare, workspace};
+use crate::declare::{created_channel, declare, workspace};
 use crate::payloads::{self, ALICE};
 use crate::support::harness::{TestApp, all_text};
 use crate::support::slack_fake::{self, Channel};
@@ -25,11 +25,7 @@ async fn setup() -> (TestApp, FakeStatuspage, Channel) {
     ])
     .await;
     declare(&app, &general, "checkout down").await;
-    let name = app.slack.calls_to("conversations.create")[0].params["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let channel = app.slack.channel_named(&name).unwrap();
+    let channel = created_channel(&app, 0);
     (app, page, channel)
 }
 
@@ -45,11 +41,7 @@ fn statuspage_message(app: &TestApp, channel: &Channel) -> Option<slack_fake::Me
 async fn open(app: &TestApp, channel: &Channel, action_id: &str) -> Value {
     let before = app.slack.calls_to("views.open").len();
     let message = statuspage_message(app, channel).expect("the Statuspage message");
-    let button = json!({
-        "type": "button", "action_id": action_id, "block_id": "sp",
-        "text": { "type": "plain_text", "text": "Statuspage" }, "value": "x",
-        "action_ts": "1700000500.000100"
-    });
+    let button = payloads::button(action_id);
     let click = payloads::block_action(
         &channel.id,
         ALICE,
@@ -260,20 +252,12 @@ async fn only_the_allowed_group_may_drive_statuspage() {
     app.slack
         .add_usergroup("comms", "Comms team", &["U0BOB0001"]);
     declare(&app, &general, "checkout down").await;
-    let name = app.slack.calls_to("conversations.create")[0].params["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let channel = app.slack.channel_named(&name).unwrap();
+    let channel = created_channel(&app, 0);
     let message = app
         .slack
         .wait_for("the prompt", WAIT, |_| statuspage_message(&app, &channel))
         .await;
-    let button = json!({
-        "type": "button", "action_id": "janus.statuspage.open", "block_id": "sp",
-        "text": { "type": "plain_text", "text": "Statuspage" }, "value": "x",
-        "action_ts": "1700000500.000100"
-    });
+    let button = payloads::button("janus.statuspage.open");
     let click = payloads::block_action(
         &channel.id,
         ALICE,

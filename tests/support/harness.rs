@@ -48,6 +48,23 @@ impl TestDb {
         }
     }
 
+    /// Waits (up to 10 s) until `sql` counts `expected`: for effects that
+    /// land just after what a test can observe in Slack.
+    pub async fn eventually_count(&self, sql: &'static str, expected: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = self.count(sql).await;
+            if n == expected {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{sql}: {n}, expected {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs one query against this database (for assertions).
     pub async fn count(&self, sql: &'static str) -> i64 {
         let mut conn = sqlx::PgConnection::connect(&self.url)
