@@ -211,3 +211,38 @@ async fn a_refused_bot_token_stops_start_up_naming_it() {
     assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
     assert!(slack.open_sockets().is_empty(), "no socket opened");
 }
+
+/// The app is created from this file: it must ask for Socket Mode, the
+/// command, the events and every scope Janus uses, and name no request URL.
+#[test]
+fn the_slack_manifest_turns_socket_mode_on_and_names_no_request_url() {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/slack_manifest.yaml"))
+            .expect("slack_manifest.yaml");
+    assert!(manifest.contains("socket_mode_enabled: true"));
+    assert!(manifest.contains("is_enabled: true"), "interactivity on");
+    assert!(
+        !manifest.contains("request_url") && !manifest.contains("url:"),
+        "no request URLs"
+    );
+    assert!(manifest.contains("command: /incident"));
+    for event in ["app_mention", "reaction_added"] {
+        assert!(manifest.contains(&format!("- {event}")), "{event}");
+    }
+    for scope in [
+        "app_mentions:read",
+        "bookmarks:write",
+        "channels:history",
+        "channels:join",
+        "channels:manage",
+        "channels:read",
+        "chat:write",
+        "commands",
+        "im:write",
+        "pins:write",
+        "reactions:read",
+        "usergroups:read",
+    ] {
+        assert!(manifest.contains(&format!("- {scope} ")), "scope {scope}");
+    }
+}
