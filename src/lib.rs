@@ -9,11 +9,14 @@
 //! - [`bus`] types the envelope into an event, records its dedupe key in the
 //!   store (one effect per delivery, across restarts and replicas) and runs
 //!   it in the lane of its channel, so one incident's events stay in order.
-//! - [`actors`] act: each is a handle plus a task with a bounded inbox.
+//! - [`actors`] act: each is a handle plus a task with a bounded inbox —
+//!   incident (declare, status, severity, list), role, publisher (the only
+//!   writer of control and digest messages), react_trigger, snapshot and
+//!   statuspage.
 //! - They use [`store`] (Postgres), [`slack`] (the Web API), [`providers`]
-//!   (third-party status pages, read-only) and [`render`] (Handlebars →
-//!   Block Kit JSON, validated), which rest on [`domain`] (ids and text
-//!   types, no IO).
+//!   (third-party status pages, read-only), [`statuspage`] (Statuspage's
+//!   Manage API) and [`render`] (Handlebars → Block Kit JSON, validated),
+//!   which rest on [`domain`] (ids, names, catalogs and text types, no IO).
 //!
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
 //! and is what both `main` and the integration tests start.
