@@ -96,7 +96,7 @@ pub fn start(
         store,
         actors,
         lanes: HashMap::new(),
-        lane_tasks: tokio::task::JoinSet::new(),
+        dispatched: 0,
         shutdown,
     };
     (handle, tokio::spawn(dispatcher.run(rx)))
@@ -105,41 +105,49 @@ pub fn start(
 struct Dispatcher {
     store: Arc<dyn Store>,
     actors: Actors,
-    lanes: HashMap<LaneKey, mpsc::Sender<Envelope>>,
-    lane_tasks: tokio::task::JoinSet<()>,
+    /// Each lane's inbox and task. A lane that went idle has ended; its
+    /// entry stays until the next envelope for its key (or a sweep).
+    lanes: HashMap<LaneKey, (mpsc::Sender<Envelope>, JoinHandle<()>)>,
+    dispatched: u64,
     shutdown: CancellationToken,
 }
 
+/// How often (in envelopes) ended lanes are swept from the map.
+const SWEEP_EVERY: u64 = 1024;
+
 impl Dispatcher {
     async fn run(mut self, mut rx: mpsc::Receiver<Envelope>) {
-        loop {
-            tokio::select! {
-                next = rx.recv() => match next {
-                    Some(envelope) => self.dispatch(envelope).await,
-                    None => break,
-                },
-                // Reap finished lanes so the JoinSet does not grow.
-                Some(_) = self.lane_tasks.join_next(), if !self.lane_tasks.is_empty() => {}
-            }
+        while let Some(envelope) = rx.recv().await {
+            self.dispatch(envelope).await;
         }
         // Let lanes finish what they hold: dropping their senders ends them.
-        self.lanes.clear();
-        while self.lane_tasks.join_next().await.is_some() {}
+        for (_, (sender, task)) in self.lanes.drain() {
+            drop(sender);
+            let _ = task.await;
+        }
     }
 
     async fn dispatch(&mut self, envelope: Envelope) {
+        self.dispatched += 1;
+        if self.dispatched.is_multiple_of(SWEEP_EVERY) {
+            self.lanes.retain(|_, (_, task)| !task.is_finished());
+        }
         let key = event::lane_key(&envelope);
         let mut envelope = envelope;
         loop {
             let sender = match self.lanes.get(&key) {
-                Some(sender) => sender.clone(),
+                Some((sender, _)) => sender.clone(),
                 None => self.spawn_lane(key.clone()),
             };
             match sender.send(envelope).await {
                 Ok(()) => return,
-                // The lane ended (idle) between lookup and send: start a new one.
+                // The lane went idle and closed. Wait until it has handled
+                // everything it still held, so the new lane cannot overtake
+                // it: order within a key is the promise.
                 Err(mpsc::error::SendError(back)) => {
-                    self.lanes.remove(&key);
+                    if let Some((_, task)) = self.lanes.remove(&key) {
+                        let _ = task.await;
+                    }
                     envelope = back;
                 }
             }
@@ -148,13 +156,13 @@ impl Dispatcher {
 
     fn spawn_lane(&mut self, key: LaneKey) -> mpsc::Sender<Envelope> {
         let (tx, rx) = mpsc::channel(LANE_CAPACITY);
-        self.lanes.insert(key, tx.clone());
         let lane = Lane {
             store: self.store.clone(),
             actors: self.actors.clone(),
             shutdown: self.shutdown.clone(),
         };
-        self.lane_tasks.spawn(lane.run(rx));
+        let task = tokio::spawn(lane.run(rx));
+        self.lanes.insert(key, (tx.clone(), task));
         tx
     }
 }
