@@ -125,18 +125,27 @@ fn migrate_applies_the_schema_and_exits() {
 }
 
 /// The whole pipe through the real binary at TRACE level: sockets open,
-/// help is answered, SIGTERM stops it cleanly, and no token is in the logs.
+/// help is answered, an incident is declared with Statuspage on (so its key
+/// is used), SIGTERM stops it cleanly, and no token or key is in the logs.
 #[tokio::test]
-async fn the_binary_serves_help_stops_on_sigterm_and_never_logs_a_token() {
+async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
+    use crate::support::statuspage_fake::{API_KEY, FakeStatuspage, PAGE_ID};
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
+    let page = FakeStatuspage::start().await;
     let db = TestDb::create().await;
     let general = slack.add_channel("general", true);
+    slack.add_channel("incidents", true);
+    slack.add_user(crate::payloads::ALICE, "alice");
     let dir = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(JANUS)
         .arg("run")
         .env_clear()
         .envs(env_for(&slack, &db))
+        .env("STATUSPAGE_INTEGRATION_ENABLED", "true")
+        .env("STATUSPAGE_API_KEY", API_KEY)
+        .env("STATUSPAGE_PAGE_ID", PAGE_ID)
+        .env("STATUSPAGE_API_URL", page.base_url())
         .env("RUST_LOG", "trace")
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -163,6 +172,27 @@ async fn the_binary_serves_help_stops_on_sigterm_and_never_logs_a_token() {
         .wait_for_call("chat.postMessage", Duration::from_secs(10))
         .await;
 
+    let declare = slack_fake::envelope(
+        "slash_commands",
+        payloads::slash_incident(&general, "www down", &slack.response_url()),
+        true,
+    );
+    slack.send_envelope(declare).await;
+    // The Statuspage prompt warms the component cache: the key is used.
+    slack
+        .wait_for("the declarer's answer", Duration::from_secs(10), |s| {
+            s.ephemerals().into_iter().next()
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while page.requests().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Statuspage never called"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let pid = child.id().expect("pid");
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
@@ -184,9 +214,10 @@ async fn the_binary_serves_help_stops_on_sigterm_and_never_logs_a_token() {
         "trace logging was on: {} bytes",
         logs.len()
     );
-    for secret in [slack_fake::APP_TOKEN, slack_fake::BOT_TOKEN] {
-        assert!(!logs.contains(secret), "a token leaked into the logs");
+    for secret in [slack_fake::APP_TOKEN, slack_fake::BOT_TOKEN, API_KEY] {
+        assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
+    assert!(logs.contains("incident declared"), "the scenario ran");
     // Part of a token is as bad as all of it.
     assert!(!logs.contains("xoxb-"), "bot token prefix in logs");
     assert!(!logs.contains("xapp-"), "app token prefix in logs");
