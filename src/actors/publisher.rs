@@ -10,6 +10,9 @@
 //! paginated `conversations.list`.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -20,6 +23,10 @@ use crate::slack::{ApiErrorCode, SlackError};
 use crate::store::{Incident, IncidentId, OwnedMessage};
 
 const INBOX_CAPACITY: usize = 256;
+/// A burst of changes ends after this long without another.
+const BURST_QUIET: Duration = Duration::from_millis(300);
+/// …or after this long in all: the digest never lags a change by more.
+const BURST_MAX: Duration = Duration::from_secs(1);
 
 /// Why the digest could not be posted, in words for the person who acted.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -100,6 +107,23 @@ impl Publisher {
         while let Some(first) = rx.recv().await {
             // Merge whatever queued up meanwhile: one render per incident.
             let mut batch = vec![first];
+            if batch[0].reply.is_none() {
+                // A change: give its siblings (a burst of clicks) a moment to
+                // land, so one chat.update shows them all. Slack allows about
+                // 50 updates a minute; a burst must not spend them.
+                let deadline = Instant::now() + BURST_MAX;
+                while let Ok(Some(more)) = tokio::time::timeout(
+                    BURST_QUIET.min(deadline.saturating_duration_since(Instant::now())),
+                    rx.recv(),
+                )
+                .await
+                {
+                    batch.push(more);
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                }
+            }
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }

@@ -265,6 +265,9 @@ async fn two_quick_changes_end_in_the_last_one_everywhere() {
             && c.contains("SEV1")
     })
     .await;
+    // One burst, one digest update (Slack's chat.update budget is small).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.slack.messages(&digest)[0].updated, 1, "one digest update");
     assert_eq!(
         app.db
             .count(
