@@ -172,6 +172,14 @@ impl Publisher {
     }
 
     async fn publish(&mut self, id: IncidentId, control: bool) -> Result<(), DigestProblem> {
+        // Held until the end: another replica's publisher waits, then
+        // renders what the database holds after both changes.
+        let _lock = self
+            .ctx
+            .store
+            .lock_messages(id)
+            .await
+            .map_err(|e| self.failed(e))?;
         let incident = match self.ctx.store.incident(id).await {
             Ok(Some(incident)) => incident,
             Ok(None) => return Err(self.failed(format!("incident {id} not found"))),

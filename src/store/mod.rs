@@ -108,6 +108,17 @@ pub struct Change<T> {
     pub to: T,
 }
 
+/// Held while one incident's messages are rendered and sent to Slack; the
+/// lock is released when this is dropped.
+pub struct MessageLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl MessageLock {
+    /// Wraps whatever keeps the backend's lock alive.
+    pub fn new(inner: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(inner))
+    }
+}
+
 /// Which of an incident's messages a ts belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnedMessage {
@@ -152,6 +163,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the delivery `key` is being handled. `true` the first
     /// time the key is seen, `false` for every redelivery afterwards.
     async fn first_delivery(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Takes the incident's message lock: renders and `chat.update`s of one
+    /// incident never interleave, even between replicas, so the last update
+    /// Slack receives was rendered after the last change.
+    async fn lock_messages(&self, id: IncidentId) -> Result<MessageLock, StoreError>;
 
     /// Stores a new incident (no channel yet) and logs `declared`.
     async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError>;

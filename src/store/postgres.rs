@@ -8,9 +8,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Row};
 
 use super::{
-    Change, ClaimOutcome, Incident, IncidentId, NewIncident, OwnedMessage, StatuspageLink, Store,
-    StoreError,
+    Change, ClaimOutcome, Incident, IncidentId, MessageLock, NewIncident, OwnedMessage,
+    StatuspageLink, Store, StoreError,
 };
+
+/// Tags Janus's advisory-lock keys for incident messages, so they cannot
+/// collide with other advisory locks on the same database.
+const MESSAGE_LOCK_TAG: i64 = 1 << 62;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
 /// The incident columns every read selects, in [`incident_from_row`]'s order.
@@ -179,6 +183,17 @@ impl Store for PgStore {
         .await?
         .rows_affected();
         Ok(inserted == 1)
+    }
+
+    async fn lock_messages(&self, id: IncidentId) -> Result<MessageLock, StoreError> {
+        // A transaction-scoped lock: dropping the transaction (rolled back)
+        // releases it, even if the holder panics.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MESSAGE_LOCK_TAG | id.0)
+            .execute(&mut *tx)
+            .await?;
+        Ok(MessageLock::new(tokio::sync::Mutex::new(tx)))
     }
 
     async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError> {

@@ -40,6 +40,28 @@ fn control_text(app: &TestApp, channel: &Channel) -> String {
     all_text(control.blocks.as_ref().unwrap())
 }
 
+/// The value a select of the control message shows (`janus.status`,
+/// `janus.severity`): its `initial_option`.
+fn control_choice(app: &TestApp, channel: &Channel, action_id: &str) -> Option<String> {
+    let control = app.slack.message(&channel.id, &channel.pins[0])?;
+    fn find(v: &Value, action_id: &str) -> Option<String> {
+        match v {
+            Value::Object(m) => {
+                if m.get("action_id").and_then(Value::as_str) == Some(action_id) {
+                    return m
+                        .get("initial_option")
+                        .and_then(|o| o["value"].as_str())
+                        .map(str::to_owned);
+                }
+                m.values().find_map(|v| find(v, action_id))
+            }
+            Value::Array(a) => a.iter().find_map(|v| find(v, action_id)),
+            _ => None,
+        }
+    }
+    find(control.blocks.as_ref()?, action_id)
+}
+
 fn digest_text(app: &TestApp, digest: &str) -> String {
     all_text(app.slack.messages(digest)[0].blocks.as_ref().unwrap())
 }
@@ -267,7 +289,11 @@ async fn two_quick_changes_end_in_the_last_one_everywhere() {
     .await;
     // One burst, one digest update (Slack's chat.update budget is small).
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(app.slack.messages(&digest)[0].updated, 1, "one digest update");
+    assert_eq!(
+        app.slack.messages(&digest)[0].updated,
+        1,
+        "one digest update"
+    );
     assert_eq!(
         app.db
             .count(
@@ -304,4 +330,70 @@ async fn a_click_on_a_message_of_no_incident_is_answered_and_changes_nothing() {
         app.db.count("SELECT count(*) FROM role_assignments").await,
         0
     );
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_database_handle_each_click_once_and_show_the_final_state() {
+    let (app, channel, digest) = incident(&[]).await;
+    let replica = app.spawn_replica().await;
+    // Slack spreads envelopes over every open socket: both processes work.
+    let statuses = [
+        "identified",
+        "monitoring",
+        "investigating",
+        "identified",
+        "monitoring",
+        "identified",
+    ];
+    for status in statuses {
+        click(
+            &app,
+            &channel,
+            ALICE,
+            payloads::select("janus.status", status),
+        )
+        .await;
+    }
+    let acked_by: std::collections::HashSet<_> =
+        app.slack.acks().iter().map(|a| a.socket).collect();
+    assert!(
+        acked_by.len() >= 3,
+        "clicks reached several sockets: {acked_by:?}"
+    );
+
+    // Whatever order the two processes applied them in, Slack ends up
+    // showing what the database holds.
+    let names = ["investigating", "identified", "monitoring", "resolved"];
+    let labels = ["Investigating", "Identified", "Monitoring", "Resolved"];
+    let mut agreed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let db = app
+            .db
+            .count("SELECT CASE status WHEN 'investigating' THEN 0 WHEN 'identified' THEN 1 WHEN 'monitoring' THEN 2 ELSE 3 END::bigint FROM incidents")
+            .await as usize;
+        let others_absent = labels
+            .iter()
+            .enumerate()
+            .all(|(i, l)| i == db || !digest_text(&app, &digest).contains(l));
+        if others_absent
+            && digest_text(&app, &digest).contains(labels[db])
+            && control_choice(&app, &channel, "janus.status").as_deref() == Some(names[db])
+        {
+            agreed = true;
+            break;
+        }
+    }
+    assert!(agreed, "digest and control agree with the database");
+    let lines = app
+        .slack
+        .messages(&channel.id)
+        .iter()
+        .filter(|m| all_text(m.blocks.as_ref().unwrap()).contains("changed the status"))
+        .count();
+    assert!(
+        lines <= statuses.len(),
+        "no click handled twice: {lines} lines"
+    );
+    replica.stop().await.expect("the replica stops cleanly");
 }

@@ -186,6 +186,29 @@ impl TestApp {
         self.running = Some(running);
     }
 
+    /// Starts a second Janus process's worth of app — its own sockets, bus
+    /// and actors — on the same fake and database, like a replica.
+    pub async fn spawn_replica(&self) -> Running {
+        let before = self.slack.open_sockets().len();
+        let replica = janus::app::start(
+            &self.config(&[]),
+            Options {
+                socket: fast_tuning(),
+            },
+        )
+        .await
+        .expect("the replica starts");
+        assert!(
+            replica
+                .wait_connected(self.sockets, Duration::from_secs(10))
+                .await
+        );
+        self.slack
+            .wait_for_sockets(before + self.sockets, Duration::from_secs(10))
+            .await;
+        replica
+    }
+
     /// Stops Janus and returns how it ended.
     pub async fn stop(&mut self) -> Result<(), janus::app::RunError> {
         match self.running.take() {
