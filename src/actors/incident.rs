@@ -210,6 +210,20 @@ impl IncidentHandle {
         }
     }
 
+    /// Tells the person behind `response_url` that their request waits for
+    /// the database and will be applied when it is back. Answered directly,
+    /// not through the inbox: the actor may itself be waiting.
+    pub async fn tell_waiting(&self, response_url: &Url) {
+        let payload = json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": "My database is not answering right now; I am retrying and will apply this as soon as it is back.",
+        });
+        if let Err(e) = self.ctx.slack.respond(response_url, &payload).await {
+            tracing::warn!(error = %e, "cannot tell the person their request is waiting");
+        }
+    }
+
     /// The ack payload for a slash command, when it can be answered at once
     /// (no IO): `/incident` with no description gets its usage.
     pub fn quick_response(&self, command: &str, text: &str) -> Option<Value> {

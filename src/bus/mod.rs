@@ -193,7 +193,7 @@ impl Lane {
 
     async fn handle(&self, envelope: Envelope) {
         let key = event::dedupe_key(&envelope);
-        if !self.first_delivery(&key).await {
+        if !self.first_delivery(&key, &envelope).await {
             tracing::info!(
                 envelope_id = %envelope.envelope_id,
                 dedupe_key = key.as_str(),
@@ -278,14 +278,28 @@ impl Lane {
 
     /// Records the delivery; waits out a store outage rather than acting
     /// twice or dropping the event.
-    async fn first_delivery(&self, key: &event::DedupeKey) -> bool {
+    /// The person who clicked or typed is told once that their request
+    /// waits for the database, rather than left in silence.
+    async fn first_delivery(&self, key: &event::DedupeKey, envelope: &Envelope) -> bool {
         let mut wait = Duration::from_millis(100);
+        let mut told = false;
         loop {
             match self.store.first_delivery(key.as_str()).await {
                 Ok(first) => return first,
                 Err(e) => {
                     tracing::error!(dedupe_key = key.as_str(), error = %e,
                         "cannot record delivery; retrying");
+                    if !told {
+                        told = true;
+                        if let Some(url) = envelope
+                            .payload
+                            .get("response_url")
+                            .and_then(Value::as_str)
+                            .and_then(|u| url::Url::parse(u).ok())
+                        {
+                            self.actors.incident.tell_waiting(&url).await;
+                        }
+                    }
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return false,
                         _ = tokio::time::sleep(wait) => {}

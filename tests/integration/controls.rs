@@ -397,3 +397,48 @@ async fn two_replicas_on_one_database_handle_each_click_once_and_show_the_final_
     );
     replica.stop().await.expect("the replica stops cleanly");
 }
+
+#[tokio::test]
+async fn a_database_outage_delays_a_click_tells_the_clicker_and_applies_it_afterwards() {
+    use crate::support::db_proxy::DbProxy;
+    let (mut app, channel, digest) = incident(&[]).await;
+    let proxy = DbProxy::start(app.db.server()).await;
+    let through = app.db.url_via(proxy.port());
+    app.restart_with(&[("DATABASE_URL", &through)]).await;
+
+    proxy.go_down();
+    click(
+        &app,
+        &channel,
+        BOB,
+        payloads::select("janus.status", "identified"),
+    )
+    .await;
+    // Acked (click() waited for it) and the clicker hears why nothing moves yet.
+    ephemeral_containing(&app.slack, "retrying").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE status = 'identified'")
+            .await,
+        0,
+        "not applied while the database is away"
+    );
+
+    proxy.come_back();
+    until(&app, "applied once the database is back", |app| {
+        digest_text(app, &digest).contains("Identified")
+    })
+    .await;
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE status = 'identified'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.running.as_ref().unwrap().connected(),
+        app.sockets,
+        "still connected"
+    );
+}

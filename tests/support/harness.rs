@@ -65,6 +65,24 @@ impl TestDb {
         }
     }
 
+    /// This database's URL, but through a proxy listening on 127.0.0.1:`port`.
+    pub fn url_via(&self, port: u16) -> String {
+        let mut url = url::Url::parse(&self.url).expect("database URL");
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(port)).unwrap();
+        url.to_string()
+    }
+
+    /// `host:port` of the server, for a proxy to forward to.
+    pub fn server(&self) -> String {
+        let url = url::Url::parse(&self.url).expect("database URL");
+        format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432)
+        )
+    }
+
     /// Runs one query against this database (for assertions).
     pub async fn count(&self, sql: &'static str) -> i64 {
         let mut conn = sqlx::PgConnection::connect(&self.url)
