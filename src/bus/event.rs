@@ -332,15 +332,20 @@ pub fn classify(envelope: &Envelope) -> Event {
                 None => unparsed("block_actions", "no user or channel", payload),
             }
         }
-        EnvelopeKind::Interactive if statuspage_form(payload).is_some() => Event::StatuspageForm {
-            form: statuspage_form(payload).expect("checked"),
-            rejected_in_ack: envelope.answered_in_ack,
-        },
-        EnvelopeKind::Interactive if declare_form(payload).is_some() => Event::DeclareForm {
-            form: declare_form(payload).expect("checked"),
-            rejected_in_ack: envelope.answered_in_ack,
-        },
         EnvelopeKind::Interactive => {
+            let rejected_in_ack = envelope.answered_in_ack;
+            if let Some(form) = statuspage_form(payload) {
+                return Event::StatuspageForm {
+                    form,
+                    rejected_in_ack,
+                };
+            }
+            if let Some(form) = declare_form(payload) {
+                return Event::DeclareForm {
+                    form,
+                    rejected_in_ack,
+                };
+            }
             match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
                 Ok(interaction) => Event::Interaction(Box::new(interaction)),
                 Err(e) => unparsed("interactive payload", e, payload),
