@@ -379,3 +379,46 @@ async fn a_submitted_declare_form_declares_with_the_chosen_severity() {
         "{digest_text}"
     );
 }
+
+#[tokio::test]
+async fn a_burst_of_declarations_beyond_the_rate_tier_all_complete() {
+    let (app, general, digest) = workspace(&[]).await;
+    // conversations.create's tier, shrunk: 2 calls per 2 s, then 429.
+    app.slack
+        .set_tier("conversations.create", 2, Duration::from_secs(2));
+    let burst = 5;
+    for i in 0..burst {
+        let envelope = slack_fake::envelope(
+            "slash_commands",
+            payloads::slash_incident(&general, &format!("outage {i}"), &app.slack.response_url()),
+            true,
+        );
+        app.slack.send_envelope(envelope).await;
+    }
+    app.slack
+        .wait_for("every declarer answered", Duration::from_secs(30), |s| {
+            (s.ephemerals().len() >= burst).then_some(())
+        })
+        .await;
+    let created: Vec<String> = app
+        .slack
+        .channels()
+        .into_iter()
+        .filter(|c| c.name.starts_with("inc-"))
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(created.len(), burst, "{created:?}");
+    assert!(
+        app.slack.calls_to("conversations.create").len() > burst,
+        "the tier was hit and waited out"
+    );
+    assert_eq!(
+        app.slack.messages(&digest).len(),
+        burst,
+        "one digest message each"
+    );
+    for answer in app.slack.ephemerals() {
+        let said = all_text(answer.blocks.as_ref().expect("the declared message"));
+        assert!(said.contains("<#C"), "{said}");
+    }
+}

@@ -171,6 +171,13 @@ impl FakeSlack {
         });
     }
 
+    /// Enforces a rate tier on `method`: at most `max_calls` per `window`,
+    /// then HTTP 429 with `Retry-After`, as Slack does.
+    pub fn set_tier(&self, method: &str, max_calls: usize, window: Duration) {
+        self.shared
+            .update(|s| s.tiers.insert(method.to_string(), (max_calls, window)));
+    }
+
     /// `false`: the app token is answered `invalid_auth` (as if revoked).
     pub fn set_app_token_valid(&self, valid: bool) {
         self.shared.update(|s| s.app_token_valid = valid);

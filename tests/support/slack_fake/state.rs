@@ -206,6 +206,10 @@ pub(super) struct Inner {
     pub ws_base: String,
     pub calls: Vec<ApiCall>,
     pub faults: HashMap<String, VecDeque<Fault>>,
+    /// method → (calls allowed, per window), like Slack's rate tiers.
+    pub tiers: HashMap<String, (usize, Duration)>,
+    /// method → when its recent calls were served (for `tiers`).
+    pub served: HashMap<String, VecDeque<Instant>>,
     pub app_token_valid: bool,
     pub bot_token_valid: bool,
     next_id: u64,
@@ -241,6 +245,8 @@ impl Inner {
             ws_base,
             calls: Vec::new(),
             faults: HashMap::new(),
+            tiers: HashMap::new(),
+            served: HashMap::new(),
             app_token_valid: true,
             bot_token_valid: true,
             next_id: 0,

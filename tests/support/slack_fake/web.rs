@@ -105,9 +105,32 @@ fn record(
             token,
             at: Instant::now(),
         });
-        [method, "*"]
+        let injected = [method, "*"]
             .iter()
-            .find_map(|m| s.faults.get_mut(*m).and_then(|q| q.pop_front()))
+            .find_map(|m| s.faults.get_mut(*m).and_then(|q| q.pop_front()));
+        injected.or_else(|| tier_limit(s, method))
+    })
+}
+
+/// Slack's rate tiers: past `max` calls in the window, HTTP 429 with a
+/// `Retry-After` that covers the rest of the window.
+fn tier_limit(s: &mut super::state::Inner, method: &str) -> Option<Fault> {
+    let (max, window) = *s.tiers.get(method)?;
+    let now = Instant::now();
+    let served = s.served.entry(method.to_string()).or_default();
+    while served
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        served.pop_front();
+    }
+    if served.len() < max {
+        served.push_back(now);
+        return None;
+    }
+    let left = window.saturating_sub(now.duration_since(*served.front()?));
+    Some(Fault::RateLimited {
+        retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64,
     })
 }
 
