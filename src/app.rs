@@ -112,6 +112,8 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         statuspage,
         providers,
     );
+    // Finish what a crash interrupted before taking new work.
+    actors.incident.resume().await;
     let shutdown = CancellationToken::new();
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
     let (connected_tx, connected) = watch::channel(0);

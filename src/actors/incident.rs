@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -22,7 +22,7 @@ use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentName;
 use crate::domain::text::{SlackText, decode_mrkdwn};
 use crate::slack::ApiErrorCode;
-use crate::store::{IncidentId, NewIncident, OwnedMessage};
+use crate::store::{Incident, IncidentId, NewIncident, OwnedMessage};
 
 /// The slash command Janus answers to (the one in `slack_manifest.yaml`).
 pub const COMMAND: &str = "/incident";
@@ -66,8 +66,9 @@ pub struct SlashCommand {
     pub answered_in_ack: bool,
 }
 
-/// A declaration, from the slash command or from the declare form.
-#[derive(Debug, Clone)]
+/// A declaration, from the slash command or from the declare form. Stored
+/// with the incident, so a restart can finish it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Declaration {
     /// What is wrong, as plain text (Slack's entities already decoded).
     pub description: String,
@@ -87,7 +88,7 @@ pub struct Declaration {
 }
 
 /// A message an incident was declared from (react-to-create).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Origin {
     /// Where it is.
     pub channel: ChannelId,
@@ -100,7 +101,7 @@ pub struct Origin {
 }
 
 /// How to answer the person who declared.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Reply {
     /// The slash command's `response_url`: an ephemeral in place.
     ResponseUrl(Url),
@@ -128,6 +129,7 @@ enum Msg {
     Mention(Mention),
     Command(SlashCommand),
     Declare(Declaration, oneshot::Sender<Option<IncidentId>>),
+    Resume,
     OpenForm(Click),
     Form(DeclareForm),
     Status(Click, String),
@@ -175,6 +177,11 @@ impl IncidentHandle {
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Declare(declaration, reply)).await;
         rx.await.ok().flatten()
+    }
+
+    /// Finishes declarations a crash interrupted (called once at start).
+    pub async fn resume(&self) {
+        self.send(Msg::Resume).await;
     }
 
     /// Opens the declare form (the usage message's button).
@@ -254,6 +261,7 @@ impl IncidentActor {
                 Msg::Mention(m) => self.on_mention(m).await,
                 Msg::Command(c) => self.on_command(c).await,
                 Msg::OpenForm(click) => self.open_form(click).await,
+                Msg::Resume => self.resume().await,
                 Msg::Declare(d, reply) => {
                     let _ = reply.send(self.declare(&d).await);
                 }
@@ -550,7 +558,6 @@ impl IncidentActor {
     }
 
     async fn declare(&self, c: &Declaration) -> Option<IncidentId> {
-        let description = c.description.clone();
         let catalog = &self.ctx.config.incident.catalog;
         let severity = c
             .severity
@@ -558,11 +565,12 @@ impl IncidentActor {
             .and_then(|s| catalog.severity(s))
             .unwrap_or_else(|| catalog.default_severity());
         let new = NewIncident {
-            description: description.clone(),
+            description: c.description.clone(),
             status: catalog.initial_status().value().to_owned(),
             severity: severity.value().to_owned(),
             created_by: c.user.clone(),
             declared_in: c.source.clone(),
+            declaration: serde_json::to_value(c).unwrap_or_default(),
         };
         let id = match self.ctx.store.create_incident(&new).await {
             Ok(id) => id,
@@ -572,85 +580,197 @@ impl IncidentActor {
                 return None;
             }
         };
-        let local = self.ctx.config.incident.local_time(Utc::now());
-        let naming = c.slug.as_deref().unwrap_or(&description);
-        let base = match IncidentName::new(local, naming, &fallback_id(id)) {
-            Ok(name) => name,
-            Err(e) => {
-                tracing::error!(incident = %id, error = %e, "cannot name the incident channel");
-                self.abandon(
-                    id,
-                    c,
-                    "I could not make a channel name from that description; nothing was created.",
-                )
-                .await;
-                return None;
-            }
-        };
-        let (channel, name) = self.create_channel(id, c, &base).await?;
-        if let Err(e) = self
-            .ctx
-            .store
-            .set_channel(id, &channel, name.as_str())
-            .await
-        {
-            tracing::error!(incident = %id, error = %e, "cannot record the incident channel");
-        }
-        tracing::info!(incident = %id, channel = %channel, name = name.as_str(), user = %c.user, "incident declared");
+        // Held while this process works on it: another replica's resume
+        // leaves it alone.
+        let _lock = self.ctx.store.try_lock_declaration(id).await.ok().flatten();
+        self.finish(id, c, false).await
+    }
 
-        if let Err(e) = self
-            .ctx
-            .slack
-            .invite(&channel, std::slice::from_ref(&c.user))
-            .await
-        {
-            tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
-        }
-        let group_problem = match &self.ctx.config.auto_invite {
-            Some(auto) => self
-                .ctx
-                .groups
-                .invite(&self.ctx, &channel, &auto.group)
-                .await
-                .err(),
-            None => None,
+    /// Finishes every declaration a crash interrupted (on start).
+    async fn resume(&self) {
+        let ids = match self.ctx.store.incomplete_declarations().await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look for interrupted declarations");
+                return;
+            }
         };
-        if let Some(link) = &self.ctx.config.incident.video_link {
-            if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
-                tracing::warn!(incident = %id, error = %e, "cannot set the topic");
-            }
-            if let Err(e) = self
-                .ctx
-                .slack
-                .add_bookmark(&channel, "Video call", link)
-                .await
-            {
-                tracing::warn!(incident = %id, error = %e, "cannot add the video bookmark");
+        for id in ids {
+            // Another replica holds it: it is in flight there, not interrupted.
+            let Ok(Some(_lock)) = self.ctx.store.try_lock_declaration(id).await else {
+                continue;
+            };
+            let declaration = match self.ctx.store.incident(id).await {
+                Ok(Some(incident)) if !incident.completed => incident
+                    .declaration
+                    .and_then(|d| serde_json::from_value::<Declaration>(d).ok()),
+                _ => continue,
+            };
+            match declaration {
+                Some(d) => {
+                    tracing::info!(incident = %id, "finishing a declaration a restart interrupted");
+                    self.finish(id, &d, true).await;
+                }
+                None => {
+                    tracing::warn!(incident = %id, "interrupted declaration without its details; marked complete");
+                    let _ = self.ctx.store.complete_declaration(id).await;
+                }
             }
         }
-        let control_ok = self.post_control(id, &channel).await;
+    }
+
+    /// Runs every declaration step not done yet, recording each before the
+    /// next, so a restart continues where a crash stopped and repeats
+    /// nothing. `resuming`: look in Slack for what a crash may have done
+    /// without recording it (a channel, the control message, the digest).
+    async fn finish(&self, id: IncidentId, c: &Declaration, resuming: bool) -> Option<IncidentId> {
+        let incident = self.ctx.store.incident(id).await.ok().flatten()?;
+        let channel = match &incident.channel_id {
+            Some(channel) => channel.clone(),
+            None => {
+                let adopted = match (&incident.intended_name, resuming) {
+                    (Some(name), true) => self
+                        .ctx
+                        .slack
+                        .find_channel(name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|ch| (ch, name.clone())),
+                    _ => None,
+                };
+                let (channel, name) = match adopted {
+                    Some(found) => found,
+                    None => {
+                        let local = self.ctx.config.incident.local_time(incident.created_at);
+                        let naming = c.slug.as_deref().unwrap_or(&c.description);
+                        let base = match IncidentName::new(local, naming, &fallback_id(id)) {
+                            Ok(name) => name,
+                            Err(e) => {
+                                tracing::error!(incident = %id, error = %e, "cannot name the incident channel");
+                                self.abandon(id, c, "I could not make a channel name from that description; nothing was created.").await;
+                                return None;
+                            }
+                        };
+                        let (channel, name) = self.create_channel(id, c, &base).await?;
+                        (channel, name.as_str().to_owned())
+                    }
+                };
+                if let Err(e) = self.ctx.store.set_channel(id, &channel, &name).await {
+                    tracing::error!(incident = %id, error = %e, "cannot record the incident channel");
+                }
+                tracing::info!(incident = %id, channel = %channel, name, user = %c.user, "incident declared");
+                channel
+            }
+        };
+
+        self.step(&incident, "invited", async {
+            if let Err(e) = self.ctx.slack.invite(&channel, std::slice::from_ref(&c.user)).await {
+                tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
+            }
+        })
+        .await;
+        let mut group_problem = None;
+        if let Some(auto) = &self.ctx.config.auto_invite {
+            self.step(&incident, "group", async {
+                group_problem = self
+                    .ctx
+                    .groups
+                    .invite(&self.ctx, &channel, &auto.group)
+                    .await
+                    .err();
+            })
+            .await;
+        }
+        if let Some(link) = &self.ctx.config.incident.video_link {
+            self.step(&incident, "topic", async {
+                if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
+                    tracing::warn!(incident = %id, error = %e, "cannot set the topic");
+                }
+                if let Err(e) = self
+                    .ctx
+                    .slack
+                    .add_bookmark(&channel, "Video call", link)
+                    .await
+                {
+                    tracing::warn!(incident = %id, error = %e, "cannot add the video bookmark");
+                }
+            })
+            .await;
+        }
+        let control_ok = self.post_control(id, &channel, resuming).await;
         if let Some(origin) = &c.origin {
-            self.quote_origin(&channel, origin).await;
+            self.step(&incident, "origin", self.quote_origin(&channel, origin))
+                .await;
         }
         if let Some(snapshot) = &self.snapshot {
-            snapshot.post(channel.clone()).await;
+            self.step(&incident, "snapshot", snapshot.post(channel.clone()))
+                .await;
         }
         if let Some(statuspage) = &self.statuspage {
-            statuspage.prompt(id, channel.clone()).await;
+            self.step(
+                &incident,
+                "statuspage",
+                statuspage.prompt(id, channel.clone()),
+            )
+            .await;
         }
         if let Some(problem) = group_problem {
             tracing::warn!(incident = %id, "{problem}");
             self.post(&channel, None, &format!(":warning: {problem}"))
                 .await;
         }
-        let digest = self.publisher.publish(id).await;
+        let digest = self.publisher.publish(id, resuming).await;
 
+        let mut problems = Vec::new();
+        if !control_ok {
+            problems.push("I could not post the control message in the channel; use the channel as usual and try the controls again later.".to_owned());
+        }
+        if let Err(problem) = digest {
+            problems.push(problem.to_string());
+        }
+        self.step(
+            &incident,
+            "answered",
+            self.answer_declared(id, c, &channel, problems),
+        )
+        .await;
+        if let Err(e) = self.ctx.store.complete_declaration(id).await {
+            tracing::error!(incident = %id, error = %e, "cannot record the declaration as finished");
+        }
+        Some(id)
+    }
+
+    /// Runs `work` unless the step is recorded as done, then records it.
+    async fn step(
+        &self,
+        incident: &Incident,
+        name: &str,
+        work: impl std::future::Future<Output = ()>,
+    ) {
+        if incident.done(name) {
+            return;
+        }
+        work.await;
+        if let Err(e) = self.ctx.store.mark_step(incident.id, name).await {
+            tracing::error!(incident = %incident.id, step = name, error = %e, "cannot record a declaration step");
+        }
+    }
+
+    /// Tells the declarer where the incident is (and what did not work).
+    async fn answer_declared(
+        &self,
+        id: IncidentId,
+        c: &Declaration,
+        channel: &ChannelId,
+        problems: Vec<String>,
+    ) {
         let incident = match self.ctx.store.incident(id).await {
             Ok(Some(incident)) => incident,
             _ => {
                 self.tell(c, &format!("Incident channel <#{channel}> is open."))
                     .await;
-                return Some(id);
+                return;
             }
         };
         let mut data = view::message(&incident, &self.ctx.config, view::SHORT_DESCRIPTION_CHARS);
@@ -669,13 +789,6 @@ impl IncidentActor {
                 json!({ "response_type": "ephemeral", "text": format!("Incident channel <#{channel}> is open.") })
             }
         };
-        let mut problems = Vec::new();
-        if !control_ok {
-            problems.push("I could not post the control message in the channel; use the channel as usual and try the controls again later.".to_owned());
-        }
-        if let Err(problem) = digest {
-            problems.push(problem.to_string());
-        }
         if let Some(blocks) = payload["blocks"].as_array_mut() {
             for problem in problems {
                 blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!(":warning: {problem}") } }));
@@ -688,7 +801,6 @@ impl IncidentActor {
             ) });
         }
         self.answer(c, &payload).await;
-        Some(id)
     }
 
     /// Posts the message an incident was declared from, quoted, with a link.
@@ -724,6 +836,11 @@ impl IncidentActor {
             } else {
                 base.with_suffix(n)
             };
+            // Recorded before asking: if the answer is lost (a crash, a
+            // timeout after Slack acted), a restart finds the channel by it.
+            if let Err(e) = self.ctx.store.set_intended_name(id, name.as_str()).await {
+                tracing::error!(incident = %id, error = %e, "cannot record the channel name");
+            }
             match self.ctx.slack.create_channel(name.as_str()).await {
                 Ok(channel) => return Some((channel, name)),
                 Err(e) if e.code() == Some(&ApiErrorCode::NameTaken) => continue,
@@ -757,8 +874,10 @@ impl IncidentActor {
         self.tell(c, text).await;
     }
 
-    /// Renders, posts and pins the control message; `false` if that failed.
-    async fn post_control(&self, id: IncidentId, channel: &ChannelId) -> bool {
+    /// Renders, posts and pins the control message (each once); `false`
+    /// if that failed. `resuming`: a control message a crash posted without
+    /// recording is found in the channel and adopted, not posted again.
+    async fn post_control(&self, id: IncidentId, channel: &ChannelId, resuming: bool) -> bool {
         let incident = match self.ctx.store.incident(id).await {
             Ok(Some(incident)) => incident,
             Ok(None) => return false,
@@ -767,6 +886,24 @@ impl IncidentActor {
                 return false;
             }
         };
+        if let Some(ts) = &incident.control_ts {
+            self.step(&incident, "pinned", self.pin(id, channel, ts))
+                .await;
+            return true;
+        }
+        if resuming && let Some(ts) = self.find_own(channel, "janus.status").await {
+            if let Err(e) = self
+                .ctx
+                .store
+                .set_message_ts(id, OwnedMessage::Control, &ts)
+                .await
+            {
+                tracing::error!(incident = %id, error = %e, "cannot record the control message");
+            }
+            self.step(&incident, "pinned", self.pin(id, channel, &ts))
+                .await;
+            return true;
+        }
         let data = view::message(&incident, &self.ctx.config, view::CONTROL_DESCRIPTION_CHARS);
         let blocks = match self.ctx.renderer.render("control", &data) {
             Ok(blocks) => blocks,
@@ -796,10 +933,30 @@ impl IncidentActor {
         {
             tracing::error!(incident = %id, error = %e, "cannot record the control message");
         }
-        if let Err(e) = self.ctx.slack.pin(channel, &ts).await {
+        self.step(&incident, "pinned", self.pin(id, channel, &ts))
+            .await;
+        true
+    }
+
+    async fn pin(&self, id: IncidentId, channel: &ChannelId, ts: &MessageTs) {
+        if let Err(e) = self.ctx.slack.pin(channel, ts).await {
             tracing::warn!(incident = %id, error = %e, "cannot pin the control message");
         }
-        true
+    }
+
+    /// The newest message of ours in `channel` whose blocks contain `marker`
+    /// (an action id): what a crash may have posted without recording.
+    async fn find_own(&self, channel: &ChannelId, marker: &str) -> Option<MessageTs> {
+        let messages = self.ctx.slack.recent_messages(channel, 50).await.ok()?;
+        messages
+            .into_iter()
+            .find(|m| {
+                m.user.as_ref() == Some(&self.ctx.bot.user_id)
+                    && m.blocks
+                        .as_ref()
+                        .is_some_and(|b| b.to_string().contains(marker))
+            })
+            .map(|m| m.ts)
     }
 
     async fn respond(&self, c: &SlashCommand, payload: &Value) {

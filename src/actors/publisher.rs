@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Context, view};
-use crate::domain::ids::ChannelId;
+use crate::domain::ids::{ChannelId, MessageTs};
 use crate::slack::{ApiErrorCode, SlackError};
 use crate::store::{Incident, IncidentId, OwnedMessage};
 
@@ -50,6 +50,9 @@ struct Request {
     /// Whether the control message needs re-rendering too (not right after
     /// it was posted).
     control: bool,
+    /// Look in the digest channel for a digest message a crash posted
+    /// without recording, before posting one.
+    reconcile: bool,
     reply: Option<oneshot::Sender<Result<(), DigestProblem>>>,
 }
 
@@ -69,12 +72,14 @@ impl PublisherHandle {
 
     /// Posts a new incident's digest message and says whether that worked
     /// (the control message was just posted by the declaration itself).
-    pub async fn publish(&self, id: IncidentId) -> Result<(), DigestProblem> {
+    /// `reconcile`: after a crash, adopt a digest message already posted.
+    pub async fn publish(&self, id: IncidentId, reconcile: bool) -> Result<(), DigestProblem> {
         let (reply, rx) = oneshot::channel();
         let name = String::from("digest");
         let request = Request {
             id,
             control: false,
+            reconcile,
             reply: Some(reply),
         };
         if self.tx.send(request).await.is_err() {
@@ -89,6 +94,7 @@ impl PublisherHandle {
         let request = Request {
             id,
             control: true,
+            reconcile: false,
             reply: None,
         };
         if self.tx.send(request).await.is_err() {
@@ -135,7 +141,8 @@ impl Publisher {
             }
             for id in ids {
                 let control = batch.iter().any(|r| r.id == id && r.control);
-                let result = self.publish(id, control).await;
+                let reconcile = batch.iter().any(|r| r.id == id && r.reconcile);
+                let result = self.publish(id, control, reconcile).await;
                 if let Err(problem) = &result {
                     tracing::warn!(incident = %id, "{problem}");
                 }
@@ -171,7 +178,12 @@ impl Publisher {
         }
     }
 
-    async fn publish(&mut self, id: IncidentId, control: bool) -> Result<(), DigestProblem> {
+    async fn publish(
+        &mut self,
+        id: IncidentId,
+        control: bool,
+        reconcile: bool,
+    ) -> Result<(), DigestProblem> {
         // Held until the end: another replica's publisher waits, then
         // renders what the database holds after both changes.
         let _lock = self
@@ -188,7 +200,7 @@ impl Publisher {
         if control {
             self.update_control(&incident).await;
         }
-        self.publish_digest(&incident).await
+        self.publish_digest(&incident, reconcile).await
     }
 
     /// Re-renders the pinned control message, if it was posted.
@@ -213,7 +225,11 @@ impl Publisher {
         }
     }
 
-    async fn publish_digest(&mut self, incident: &Incident) -> Result<(), DigestProblem> {
+    async fn publish_digest(
+        &mut self,
+        incident: &Incident,
+        reconcile: bool,
+    ) -> Result<(), DigestProblem> {
         let id = incident.id;
         let data = view::message(incident, &self.ctx.config, view::SHORT_DESCRIPTION_CHARS);
         let blocks = self
@@ -227,7 +243,18 @@ impl Publisher {
             data["incident"]["status"]["label"].as_str().unwrap_or("")
         );
         let channel = self.channel().await?;
-        if let Some(ts) = &incident.digest_ts {
+        let mut digest_ts = incident.digest_ts.clone();
+        if digest_ts.is_none() && reconcile {
+            digest_ts = self.find_digest(&channel, incident).await;
+            if let Some(ts) = &digest_ts {
+                self.ctx
+                    .store
+                    .set_message_ts(id, OwnedMessage::Digest, ts)
+                    .await
+                    .map_err(|e| self.failed(e))?;
+            }
+        }
+        if let Some(ts) = &digest_ts {
             return self
                 .ctx
                 .slack
@@ -257,6 +284,22 @@ impl Publisher {
             .set_message_ts(id, OwnedMessage::Digest, &ts)
             .await
             .map_err(|e| self.failed(e))
+    }
+
+    /// A digest message of ours for `incident` already in the channel (one
+    /// a crash posted without recording): it links the incident's channel.
+    async fn find_digest(&self, channel: &ChannelId, incident: &Incident) -> Option<MessageTs> {
+        let link = format!("/archives/{}", incident.channel_id.as_ref()?);
+        let recent = self.ctx.slack.recent_messages(channel, 100).await.ok()?;
+        recent
+            .into_iter()
+            .find(|m| {
+                m.user.as_ref() == Some(&self.ctx.bot.user_id)
+                    && m.blocks
+                        .as_ref()
+                        .is_some_and(|b| b.to_string().contains(&link))
+            })
+            .map(|m| m.ts)
     }
 
     async fn join(&self, channel: &ChannelId) -> Result<(), DigestProblem> {

@@ -64,6 +64,9 @@ pub struct FetchedMessage {
     /// The thread it belongs to, if any.
     #[serde(default)]
     pub thread_ts: Option<MessageTs>,
+    /// Its blocks, when it has any.
+    #[serde(default)]
+    pub blocks: Option<Value>,
 }
 
 /// A user group, from `usergroups.list`.
@@ -458,6 +461,25 @@ impl SlackApi {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The latest `limit` messages of a channel, newest first.
+    pub async fn recent_messages(
+        &self,
+        channel: &ChannelId,
+        limit: u32,
+    ) -> Result<Vec<FetchedMessage>, SlackError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            messages: Vec<FetchedMessage>,
+        }
+        let params = [
+            ("channel", Some(channel.to_string())),
+            ("limit", Some(limit.to_string())),
+        ];
+        let page: Page = self.get("conversations.history", &params).await?;
+        Ok(page.messages)
     }
 
     /// `chat.getPermalink`: a link to a message.

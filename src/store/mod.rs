@@ -35,6 +35,8 @@ pub struct NewIncident {
     pub created_by: UserId,
     /// Where `/incident` was typed.
     pub declared_in: Option<ChannelId>,
+    /// What finishing the declaration needs after a crash (reply, slug…).
+    pub declaration: serde_json::Value,
 }
 
 /// An incident as stored: everything needed to render any of its messages.
@@ -66,9 +68,22 @@ pub struct Incident {
     pub digest_ts: Option<MessageTs>,
     /// Role key → holder, for roles that have one.
     pub roles: Vec<(String, UserId)>,
+    /// The channel name asked for, recorded before asking.
+    pub intended_name: Option<String>,
+    /// Declaration steps done.
+    pub steps: Vec<String>,
+    /// What finishing the declaration needs (see [`NewIncident`]).
+    pub declaration: Option<serde_json::Value>,
+    /// Set once the declaration finished.
+    pub completed: bool,
 }
 
 impl Incident {
+    /// Whether the declaration step `step` is done.
+    pub fn done(&self, step: &str) -> bool {
+        self.steps.iter().any(|s| s == step)
+    }
+
     /// The holder of `role`, if any.
     pub fn holder(&self, role: &str) -> Option<&UserId> {
         self.roles.iter().find(|(k, _)| k == role).map(|(_, u)| u)
@@ -174,6 +189,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets a declaration that never got a channel (and its history).
     async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError>;
+
+    /// Records the channel name about to be asked of Slack.
+    async fn set_intended_name(&self, id: IncidentId, name: &str) -> Result<(), StoreError>;
+
+    /// Records that a declaration step is done.
+    async fn mark_step(&self, id: IncidentId, step: &str) -> Result<(), StoreError>;
+
+    /// Records that the declaration finished.
+    async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError>;
+
+    /// Declarations that never finished (a crash), oldest first.
+    async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError>;
+
+    /// Takes the declaration lock of an incident if free: one process
+    /// finishes a declaration, never two. Released when dropped.
+    async fn try_lock_declaration(&self, id: IncidentId)
+    -> Result<Option<MessageLock>, StoreError>;
 
     /// Records the channel Slack created for the incident.
     async fn set_channel(

@@ -15,11 +15,14 @@ use super::{
 /// Tags Janus's advisory-lock keys for incident messages, so they cannot
 /// collide with other advisory locks on the same database.
 const MESSAGE_LOCK_TAG: i64 = 1 << 62;
+/// Likewise for declaration locks.
+const DECLARATION_LOCK_TAG: i64 = 1 << 61;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
 /// The incident columns every read selects, in [`incident_from_row`]'s order.
 const INCIDENT_COLUMNS: &str = "id, channel_id, channel_name, description, status, severity, \
-     created_by, created_at, updated_at, resolved_at, control_ts, digest_ts";
+     created_by, created_at, updated_at, resolved_at, control_ts, digest_ts, intended_name, \
+     steps, declaration, completed_at";
 
 /// How long start-up waits for a first connection before calling the
 /// database unreachable.
@@ -90,6 +93,12 @@ fn incident_from_row(row: &PgRow) -> Result<Incident, StoreError> {
         control_ts: id_column(row, "control_ts", MessageTs::parse)?,
         digest_ts: id_column(row, "digest_ts", MessageTs::parse)?,
         roles: Vec::new(),
+        intended_name: row.try_get("intended_name")?,
+        steps: serde_json::from_value(row.try_get("steps")?).unwrap_or_default(),
+        declaration: row.try_get("declaration")?,
+        completed: row
+            .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>("completed_at")?
+            .is_some(),
     })
 }
 
@@ -199,14 +208,15 @@ impl Store for PgStore {
     async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError> {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO incidents (description, status, severity, created_by, declared_in) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO incidents (description, status, severity, created_by, declared_in, declaration) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(&new.description)
         .bind(&new.status)
         .bind(&new.severity)
         .bind(new.created_by.as_str())
         .bind(new.declared_in.as_ref().map(ChannelId::as_str))
+        .bind(&new.declaration)
         .fetch_one(&mut *tx)
         .await?;
         let detail = serde_json::json!({ "status": new.status, "severity": new.severity });
@@ -221,6 +231,56 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
         Ok(IncidentId(id))
+    }
+
+    async fn set_intended_name(&self, id: IncidentId, name: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET intended_name = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_step(&self, id: IncidentId, step: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE incidents SET steps = steps || to_jsonb($2::text) \
+             WHERE id = $1 AND NOT steps ? $2",
+        )
+        .bind(id.0)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET completed_at = now() WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM incidents WHERE completed_at IS NULL ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(IncidentId).collect())
+    }
+
+    async fn try_lock_declaration(
+        &self,
+        id: IncidentId,
+    ) -> Result<Option<MessageLock>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(DECLARATION_LOCK_TAG | id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(locked.then(|| MessageLock::new(tokio::sync::Mutex::new(tx))))
     }
 
     async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError> {

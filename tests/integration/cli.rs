@@ -277,3 +277,141 @@ fn the_slack_manifest_turns_socket_mode_on_and_names_no_request_url() {
         assert!(manifest.contains(&format!("- {scope} ")), "scope {scope}");
     }
 }
+
+/// Starts the real binary with `env`, its logs drained (a full pipe would
+/// stall it).
+fn start_binary(env: Vec<(String, String)>, dir: &std::path::Path) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(JANUS)
+        .arg("run")
+        .env_clear()
+        .envs(env)
+        .env("RUST_LOG", "info")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn janus");
+    let mut stderr = child.stderr.take().unwrap();
+    tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut sink).await;
+    });
+    child
+}
+
+/// Declares, kills Janus with SIGKILL once the `nth` call of `method` has
+/// reached Slack (held there by `faults`, queued in order), starts it again,
+/// and checks the incident was finished with every step done exactly once.
+async fn killed_during(method: &str, faults: Vec<crate::support::slack_fake::Fault>, nth: usize) {
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let general = slack.add_channel("general", true);
+    let digest = slack.add_channel("incidents", true);
+    slack.add_user(crate::payloads::ALICE, "alice");
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut first = start_binary(env_for(&slack, &db), dir.path());
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+    for fault in faults {
+        slack.inject(method, fault);
+    }
+    let declare = slack_fake::envelope(
+        "slash_commands",
+        payloads::slash_incident(&general, "db failover", &slack.response_url()),
+        true,
+    );
+    slack.send_envelope(declare).await;
+    slack
+        .wait_for_calls(method, nth, Duration::from_secs(10))
+        .await;
+    first.start_kill().unwrap(); // SIGKILL: no shutdown, no cleanup
+    first.wait().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let _second = start_binary(env_for(&slack, &db), dir.path());
+    db.eventually_count(
+        "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",
+        1,
+    )
+    .await;
+    let incident_channels: Vec<_> = slack
+        .channels()
+        .into_iter()
+        .filter(|c| c.name.starts_with("inc-"))
+        .collect();
+    assert_eq!(
+        incident_channels.len(),
+        1,
+        "one channel: {incident_channels:?}"
+    );
+    let channel = &incident_channels[0];
+    let controls = slack
+        .messages(&channel.id)
+        .iter()
+        .filter(|m| {
+            m.blocks
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains("janus.status"))
+        })
+        .count();
+    assert_eq!(controls, 1, "one control message");
+    assert_eq!(
+        slack.channel(&channel.id).unwrap().pins.len(),
+        1,
+        "pinned once"
+    );
+    assert_eq!(slack.messages(&digest).len(), 1, "one digest message");
+    assert!(
+        channel.members.iter().any(|m| m == crate::payloads::ALICE),
+        "the declarer is in the channel"
+    );
+    slack
+        .wait_for("the declarer is answered", Duration::from_secs(10), |s| {
+            s.ephemerals().into_iter().next()
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_declaration_killed_after_slack_created_the_channel_is_finished_with_that_channel() {
+    use crate::support::slack_fake::Fault;
+    killed_during(
+        "conversations.create",
+        vec![Fault::ApplyThenDelay(Duration::from_secs(30))],
+        1,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_declaration_killed_after_the_control_message_was_posted_is_finished_without_a_second() {
+    use crate::support::slack_fake::Fault;
+    killed_during(
+        "chat.postMessage",
+        vec![Fault::ApplyThenDelay(Duration::from_secs(30))],
+        1,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_declaration_killed_after_the_digest_was_posted_is_finished_without_a_second() {
+    use crate::support::slack_fake::Fault;
+    // The first postMessage (control) goes through; the second (digest) is
+    // applied, but its answer never reaches Janus.
+    let hold = Fault::ApplyThenDelay(Duration::from_secs(30));
+    killed_during(
+        "chat.postMessage",
+        vec![Fault::Delay(Duration::ZERO), hold],
+        2,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_declaration_killed_while_pinning_is_finished_with_one_pin() {
+    use crate::support::slack_fake::Fault;
+    killed_during("pins.add", vec![Fault::Delay(Duration::from_secs(30))], 1).await;
+}

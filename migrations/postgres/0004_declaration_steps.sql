@@ -1,0 +1,10 @@
+-- Crash-safe declarations: every step's result is recorded before the next,
+-- so a declaration interrupted by a crash is completed on the next start
+-- without repeating what was done.
+ALTER TABLE incidents
+    ADD COLUMN intended_name TEXT,                        -- asked of conversations.create, recorded before the call
+    ADD COLUMN steps JSONB NOT NULL DEFAULT '[]'::jsonb,  -- names of the steps done
+    ADD COLUMN declaration JSONB,                         -- how to finish it: reply, slug, origin
+    ADD COLUMN completed_at TIMESTAMPTZ;
+
+CREATE INDEX incidents_incomplete ON incidents (created_at) WHERE completed_at IS NULL;
