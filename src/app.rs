@@ -112,8 +112,13 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         statuspage,
         providers,
     );
-    // Finish what a crash interrupted before taking new work.
+    // Finish what a crash interrupted before taking new work: declarations,
+    // and changes Slack does not show yet.
     actors.incident.resume().await;
+    match store.unpublished_changes().await {
+        Ok(ids) => actors.publisher.catch_up(ids).await,
+        Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
+    }
     let shutdown = CancellationToken::new();
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
     let (connected_tx, connected) = watch::channel(0);

@@ -89,6 +89,14 @@ impl PublisherHandle {
             .unwrap_or_else(|_| Err(DigestProblem::Failed(name, "no answer".into())))
     }
 
+    /// Brings up to date every incident changed since Slack last showed it
+    /// (a crash between a change and its update). Called once at start.
+    pub async fn catch_up(&self, ids: Vec<IncidentId>) {
+        for id in ids {
+            self.refresh(id).await;
+        }
+    }
+
     /// Queues an update of the control and digest messages without waiting.
     pub async fn refresh(&self, id: IncidentId) {
         let request = Request {
@@ -200,7 +208,11 @@ impl Publisher {
         if control {
             self.update_control(&incident).await;
         }
-        self.publish_digest(&incident, reconcile).await
+        self.publish_digest(&incident, reconcile).await?;
+        if let Err(e) = self.ctx.store.mark_published(id, incident.updated_at).await {
+            tracing::warn!(incident = %id, error = %e, "cannot record what Slack shows");
+        }
+        Ok(())
     }
 
     /// Re-renders the pinned control message, if it was posted.

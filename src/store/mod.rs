@@ -199,6 +199,18 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the declaration finished.
     async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError>;
 
+    /// Records that Slack shows the incident as of `updated_at` (the value
+    /// read when rendering).
+    async fn mark_published(
+        &self,
+        id: IncidentId,
+        updated_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Incidents changed since Slack last showed them (a crash between the
+    /// change and the update).
+    async fn unpublished_changes(&self) -> Result<Vec<IncidentId>, StoreError>;
+
     /// Declarations that never finished (a crash), oldest first.
     async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError>;
 

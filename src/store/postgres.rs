@@ -262,6 +262,32 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn mark_published(
+        &self,
+        id: IncidentId,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE incidents SET published_at = $2 \
+             WHERE id = $1 AND (published_at IS NULL OR published_at < $2)",
+        )
+        .bind(id.0)
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn unpublished_changes(&self) -> Result<Vec<IncidentId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM incidents WHERE completed_at IS NOT NULL AND channel_id IS NOT NULL \
+             AND (published_at IS NULL OR updated_at > published_at) ORDER BY updated_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(IncidentId).collect())
+    }
+
     async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM incidents WHERE completed_at IS NULL ORDER BY created_at",

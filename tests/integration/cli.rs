@@ -415,3 +415,69 @@ async fn a_declaration_killed_while_pinning_is_finished_with_one_pin() {
     use crate::support::slack_fake::Fault;
     killed_during("pins.add", vec![Fault::Delay(Duration::from_secs(30))], 1).await;
 }
+
+/// A crash between a change and its Slack update: on restart the control
+/// and digest messages are brought up to what the database holds.
+#[tokio::test]
+async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
+    use crate::support::slack_fake::Fault;
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let general = slack.add_channel("general", true);
+    let digest = slack.add_channel("incidents", true);
+    slack.add_user(crate::payloads::ALICE, "alice");
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut first = start_binary(env_for(&slack, &db), dir.path());
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+    slack
+        .send_envelope(slack_fake::envelope(
+            "slash_commands",
+            payloads::slash_incident(&general, "db failover", &slack.response_url()),
+            true,
+        ))
+        .await;
+    db.eventually_count(
+        "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",
+        1,
+    )
+    .await;
+    let channel = slack
+        .channels()
+        .into_iter()
+        .find(|c| c.name.starts_with("inc-"))
+        .unwrap();
+    // The update after the change never gets through before the crash.
+    slack.inject("chat.update", Fault::Delay(Duration::from_secs(60)));
+    let click = payloads::block_action(
+        &channel.id,
+        crate::payloads::ALICE,
+        &channel.pins[0],
+        payloads::select("janus.status", "monitoring"),
+        &slack.response_url(),
+    );
+    slack
+        .send_envelope(slack_fake::envelope("interactive", click, false))
+        .await;
+    slack
+        .wait_for_call("chat.update", Duration::from_secs(10))
+        .await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert!(
+        !crate::support::harness::all_text(slack.messages(&digest)[0].blocks.as_ref().unwrap())
+            .contains("Monitoring"),
+        "not shown before the restart"
+    );
+
+    let _second = start_binary(env_for(&slack, &db), dir.path());
+    slack
+        .wait_for("the digest catches up", Duration::from_secs(10), |s| {
+            let m = s.messages(&digest).into_iter().next()?;
+            crate::support::harness::all_text(m.blocks.as_ref()?)
+                .contains("Monitoring")
+                .then_some(())
+        })
+        .await;
+}
