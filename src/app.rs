@@ -115,11 +115,17 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     // Finish what a crash interrupted before taking new work: declarations,
     // and changes Slack does not show yet.
     actors.incident.resume().await;
-    match store.unpublished_changes().await {
+    match store.unpublished_changes(Duration::ZERO).await {
         Ok(ids) => actors.publisher.catch_up(ids).await,
         Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
     }
     let shutdown = CancellationToken::new();
+    let recovery = tokio::spawn(recover(
+        store.clone(),
+        actors.clone(),
+        config.recovery_interval,
+        shutdown.clone(),
+    ));
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
     let (connected_tx, connected) = watch::channel(0);
     let sockets = config.slack.sockets.into();
@@ -137,6 +143,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         // The sockets held the last bus handles: the bus now drains its
         // lanes, then the actors drain their inboxes.
         stop.cancel();
+        let _ = recovery.await;
         let _ = bus_task.await;
         for task in actor_tasks {
             let _ = task.await;
@@ -148,6 +155,44 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         connected,
         task,
     })
+}
+
+/// Recovery while running: one replica (the leader, elected with a
+/// database lock it holds until it dies) looks every `interval` for work a
+/// crashed replica left: unfinished declarations and changes Slack does not
+/// show. Per-incident locks keep it from touching work still in flight.
+async fn recover(
+    store: Arc<dyn Store>,
+    actors: Actors,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut leader = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if leader.is_none() {
+            match store.try_become_leader().await {
+                Ok(Some(lock)) => {
+                    tracing::info!("this replica now runs recovery");
+                    leader = Some(lock);
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take part in the recovery election");
+                    continue;
+                }
+            }
+        }
+        actors.incident.resume().await;
+        // Changes younger than this may still be on their way to Slack.
+        match store.unpublished_changes(Duration::from_secs(30)).await {
+            Ok(ids) => actors.publisher.catch_up(ids).await,
+            Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),
+        }
+    }
 }
 
 impl Running {

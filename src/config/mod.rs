@@ -68,6 +68,9 @@ pub struct Config {
     pub log_level: String,
     /// How log lines are printed.
     pub log_format: LogFormat,
+    /// How often the leader replica looks for work a crashed replica left
+    /// unfinished.
+    pub recovery_interval: std::time::Duration,
     warnings: Vec<String>,
 }
 
@@ -319,6 +322,16 @@ impl Resolver<'_> {
         };
         let statuspage = self.statuspage(raw.statuspage)?;
         let log_level = text(raw.log_level).unwrap_or_else(|| "info".to_owned());
+        let recovery_interval = match raw.recovery_interval {
+            None => 60,
+            Some(secs @ 1..=3600) => secs,
+            Some(other) => {
+                return Err(self.invalid(
+                    "recovery_interval",
+                    format!("expected seconds from 1 to 3600, found {other}"),
+                ));
+            }
+        };
         Ok(Config {
             slack,
             database,
@@ -333,6 +346,7 @@ impl Resolver<'_> {
             statuspage,
             log_level,
             log_format: raw.log_format.unwrap_or_default(),
+            recovery_interval: std::time::Duration::from_secs(recovery_interval),
             warnings: self.warnings,
         })
     }

@@ -27,6 +27,7 @@ pub(super) struct RawConfig {
     pub statuspage: RawStatuspage,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub recovery_interval: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]

@@ -1317,3 +1317,20 @@ fn the_example_file_shows_the_built_in_catalog_exactly() {
     let config = load_toml(&toml, &[]).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     assert_eq!(config.incident.catalog, Catalog::default());
 }
+
+#[test]
+fn the_recovery_interval_defaults_to_a_minute_and_takes_seconds_from_env() {
+    assert_eq!(
+        load(&[]).unwrap().recovery_interval,
+        std::time::Duration::from_secs(60)
+    );
+    let config = load(&[("JANUS_RECOVERY_INTERVAL", "5")]).unwrap();
+    assert_eq!(config.recovery_interval, std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn a_recovery_interval_out_of_range_names_the_key_and_its_source() {
+    let err = load_err(&[("JANUS_RECOVERY_INTERVAL", "0")]);
+    assert!(err.contains("`recovery_interval`"), "{err}");
+    assert!(err.contains("JANUS_RECOVERY_INTERVAL"), "{err}");
+}

@@ -207,9 +207,17 @@ pub trait Store: Send + Sync + 'static {
         updated_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Incidents changed since Slack last showed them (a crash between the
-    /// change and the update).
-    async fn unpublished_changes(&self) -> Result<Vec<IncidentId>, StoreError>;
+    /// Incidents changed at least `settled` ago that Slack does not show yet
+    /// (a crash between the change and the update).
+    async fn unpublished_changes(
+        &self,
+        settled: std::time::Duration,
+    ) -> Result<Vec<IncidentId>, StoreError>;
+
+    /// Tries to become the replica that runs recovery; the returned lock
+    /// lasts as long as this process (its connection) does, so when the
+    /// leader dies another replica takes over.
+    async fn try_become_leader(&self) -> Result<Option<MessageLock>, StoreError>;
 
     /// Declarations that never finished (a crash), oldest first.
     async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError>;

@@ -17,6 +17,8 @@ use super::{
 const MESSAGE_LOCK_TAG: i64 = 1 << 62;
 /// Likewise for declaration locks.
 const DECLARATION_LOCK_TAG: i64 = 1 << 61;
+/// The lock held by the replica that runs recovery.
+const LEADER_LOCK_KEY: i64 = (1 << 60) | 1;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
 /// The incident columns every read selects, in [`incident_from_row`]'s order.
@@ -278,11 +280,24 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn unpublished_changes(&self) -> Result<Vec<IncidentId>, StoreError> {
+    async fn try_become_leader(&self) -> Result<Option<MessageLock>, StoreError> {
+        // A session lock on a connection of its own, taken out of the pool:
+        // it is released exactly when that connection (the process) ends.
+        let mut conn = self.pool.acquire().await?.detach();
+        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(leader.then(|| MessageLock::new(tokio::sync::Mutex::new(conn))))
+    }
+
+    async fn unpublished_changes(&self, settled: Duration) -> Result<Vec<IncidentId>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM incidents WHERE completed_at IS NOT NULL AND channel_id IS NOT NULL \
-             AND (published_at IS NULL OR updated_at > published_at) ORDER BY updated_at",
+             AND (published_at IS NULL OR updated_at > published_at) \
+             AND updated_at < now() - make_interval(secs => $1) ORDER BY updated_at",
         )
+        .bind(settled.as_secs_f64())
         .fetch_all(&self.pool)
         .await?;
         Ok(ids.into_iter().map(IncidentId).collect())

@@ -481,3 +481,63 @@ async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
         })
         .await;
 }
+
+/// Two replicas: the one declaring dies mid-way while the other runs on;
+/// the survivor (elected to run recovery once the dead one's database
+/// lock is gone) finishes the declaration without a restart.
+#[tokio::test]
+async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
+    use crate::support::slack_fake::Fault;
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let general = slack.add_channel("general", true);
+    let digest = slack.add_channel("incidents", true);
+    slack.add_user(crate::payloads::ALICE, "alice");
+    let dir = tempfile::tempdir().unwrap();
+    let env = || {
+        let mut env = env_for(&slack, &db);
+        env.push(("JANUS_RECOVERY_INTERVAL".into(), "1".into()));
+        env
+    };
+
+    let mut dying = start_binary(env(), dir.path());
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+    slack.inject("pins.add", Fault::Delay(Duration::from_secs(60)));
+    slack
+        .send_envelope(slack_fake::envelope(
+            "slash_commands",
+            payloads::slash_incident(&general, "db failover", &slack.response_url()),
+            true,
+        ))
+        .await;
+    slack
+        .wait_for_call("pins.add", Duration::from_secs(10))
+        .await;
+    let _survivor = start_binary(env(), dir.path());
+    slack.wait_for_sockets(4, Duration::from_secs(10)).await;
+    // Let the survivor's start-up recovery pass (it must skip the
+    // declaration, which the other replica still holds) before the crash.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        db.count("SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL")
+            .await,
+        0,
+        "still in flight on the dying replica"
+    );
+    dying.start_kill().unwrap();
+    dying.wait().await.unwrap();
+
+    db.eventually_count(
+        "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",
+        1,
+    )
+    .await;
+    assert_eq!(slack.messages(&digest).len(), 1, "one digest message");
+    let channels = slack
+        .channels()
+        .into_iter()
+        .filter(|c| c.name.starts_with("inc-"))
+        .count();
+    assert_eq!(channels, 1);
+}
