@@ -699,18 +699,38 @@ impl IncidentActor {
             .await;
         }
         let control_ok = self.post_control(id, &channel, resuming).await;
+        // The optional posts: on resume, one a crash posted but did not
+        // record is found in the channel (by its marker) instead of posted
+        // again.
         if let Some(origin) = &c.origin {
-            self.step(&incident, "origin", self.quote_origin(&channel, origin))
-                .await;
+            self.optional_post(
+                &incident,
+                &channel,
+                resuming,
+                "origin",
+                "Declared from",
+                self.quote_origin(&channel, origin),
+            )
+            .await;
         }
         if let Some(snapshot) = &self.snapshot {
-            self.step(&incident, "snapshot", snapshot.post(channel.clone()))
-                .await;
+            self.optional_post(
+                &incident,
+                &channel,
+                resuming,
+                "snapshot",
+                "janus.providers.refresh",
+                snapshot.post(channel.clone(), Some(id)),
+            )
+            .await;
         }
         if let Some(statuspage) = &self.statuspage {
-            self.step(
+            self.optional_post(
                 &incident,
+                &channel,
+                resuming,
                 "statuspage",
+                "janus.statuspage.open",
                 statuspage.prompt(id, channel.clone()),
             )
             .await;
@@ -739,6 +759,32 @@ impl IncidentActor {
             tracing::error!(incident = %id, error = %e, "cannot record the declaration as finished");
         }
         Some(id)
+    }
+
+    /// A post the declaration makes once (`step`): skipped when recorded;
+    /// on resume, adopted when a message of ours with `marker` is already
+    /// in the channel; otherwise made. Whoever posts records the step right
+    /// after (the snapshot and Statuspage actors do it themselves).
+    async fn optional_post(
+        &self,
+        incident: &Incident,
+        channel: &ChannelId,
+        resuming: bool,
+        step: &str,
+        marker: &str,
+        post: impl std::future::Future<Output = ()>,
+    ) {
+        if incident.done(step) {
+            return;
+        }
+        if resuming && self.find_own(channel, marker).await.is_some() {
+            let _ = self.ctx.store.mark_step(incident.id, step).await;
+            return;
+        }
+        post.await;
+        if step == "origin" {
+            let _ = self.ctx.store.mark_step(incident.id, step).await;
+        }
     }
 
     /// Runs `work` unless the step is recorded as done, then records it.

@@ -16,11 +16,12 @@ use super::Context;
 use super::control::Click;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::providers::{self, ProviderClient};
+use crate::store::IncidentId;
 
 const INBOX_CAPACITY: usize = 64;
 
 enum Msg {
-    Post(ChannelId),
+    Post(ChannelId, Option<IncidentId>),
     Refresh(ChannelId, MessageTs),
 }
 
@@ -38,9 +39,10 @@ impl SnapshotHandle {
         (Self { tx }, tokio::spawn(actor.run(rx)))
     }
 
-    /// Posts a snapshot in a new incident channel.
-    pub async fn post(&self, channel: ChannelId) {
-        self.send(Msg::Post(channel)).await;
+    /// Posts a snapshot in a new incident channel, then records the
+    /// declaration step `snapshot` of `incident`.
+    pub async fn post(&self, channel: ChannelId, incident: Option<IncidentId>) {
+        self.send(Msg::Post(channel, incident)).await;
     }
 
     /// The snapshot's Refresh button.
@@ -66,7 +68,14 @@ impl SnapshotActor {
     async fn run(self, mut rx: mpsc::Receiver<Msg>) {
         while let Some(msg) = rx.recv().await {
             match msg {
-                Msg::Post(channel) => self.show(&channel, None).await,
+                Msg::Post(channel, incident) => {
+                    self.show(&channel, None).await;
+                    if let Some(id) = incident
+                        && let Err(e) = self.ctx.store.mark_step(id, "snapshot").await
+                    {
+                        tracing::warn!(incident = %id, error = %e, "cannot record the snapshot step");
+                    }
+                }
                 Msg::Refresh(channel, ts) => self.show(&channel, Some(&ts)).await,
             }
         }

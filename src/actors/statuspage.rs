@@ -188,10 +188,11 @@ impl StatuspageActor {
                 "Create a Statuspage incident?",
             )
             .await;
-        if let Some(ts) = posted
-            && let Err(e) = self.ctx.store.set_statuspage_message(id, &ts).await
-        {
-            tracing::error!(incident = %id, error = %e, "cannot record the Statuspage message");
+        if let Some(ts) = posted {
+            if let Err(e) = self.ctx.store.set_statuspage_message(id, &ts).await {
+                tracing::error!(incident = %id, error = %e, "cannot record the Statuspage message");
+            }
+            let _ = self.ctx.store.mark_step(id, "statuspage").await;
         }
         // Warm the component cache now: the modal must open within the
         // 3 s a trigger_id lives.

@@ -541,3 +541,75 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
         .count();
     assert_eq!(channels, 1);
 }
+
+#[tokio::test]
+async fn a_react_declaration_killed_after_quoting_the_message_quotes_it_once() {
+    use crate::support::slack_fake::Fault;
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let general = slack.add_channel("general", true);
+    slack.add_channel("incidents", true);
+    for (id, name) in [
+        (crate::payloads::ALICE, "alice"),
+        (crate::payloads::BOB, "bob"),
+    ] {
+        slack.add_user(id, name);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = || {
+        let mut env = env_for(&slack, &db);
+        env.push((
+            "INCIDENT_AUTO_CREATE_FROM_REACT_ENABLED".into(),
+            "true".into(),
+        ));
+        env.push((
+            "INCIDENT_AUTO_CREATE_FROM_REACT_EMOJI_NAME".into(),
+            "fire".into(),
+        ));
+        env
+    };
+    let ts = slack.post_as_user(&general, crate::payloads::ALICE, "checkout is down");
+
+    let mut first = start_binary(env(), dir.path());
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+    // postMessage 1 is the control message, 2 the quoted origin: applied,
+    // but its answer never reaches Janus.
+    slack.inject("chat.postMessage", Fault::Delay(Duration::ZERO));
+    slack.inject(
+        "chat.postMessage",
+        Fault::ApplyThenDelay(Duration::from_secs(30)),
+    );
+    let reaction =
+        payloads::reaction_added(&general, &ts, crate::payloads::BOB, "fire", "Ev0KILL001");
+    slack
+        .send_envelope(slack_fake::envelope("events_api", reaction, false))
+        .await;
+    slack
+        .wait_for_calls("chat.postMessage", 2, Duration::from_secs(10))
+        .await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+
+    let _second = start_binary(env(), dir.path());
+    db.eventually_count(
+        "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",
+        1,
+    )
+    .await;
+    let channel = slack
+        .channels()
+        .into_iter()
+        .find(|c| c.name.contains("-auto-"))
+        .expect("the auto incident channel");
+    let quotes = slack
+        .messages(&channel.id)
+        .iter()
+        .filter(|m| {
+            m.blocks
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains("Declared from"))
+        })
+        .count();
+    assert_eq!(quotes, 1, "the message is quoted once");
+}
