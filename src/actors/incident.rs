@@ -224,7 +224,7 @@ impl IncidentHandle {
         let payload = json!({
             "response_type": "ephemeral",
             "replace_original": false,
-            "text": "My database is not answering right now; I am retrying and will apply this as soon as it is back.",
+            "text": super::WAITING_FOR_DATABASE,
         });
         if let Err(e) = self.ctx.slack.respond(response_url, &payload).await {
             tracing::warn!(error = %e, "cannot tell the person their request is waiting");
@@ -412,20 +412,25 @@ impl IncidentActor {
             return;
         }
         let resolved = catalog.resolved_status().value() == value;
-        let changed = match field {
-            Field::Status => {
-                self.ctx
-                    .store
-                    .set_status(incident.id, &value, resolved, &click.user)
-                    .await
-            }
-            Field::Severity => {
-                self.ctx
-                    .store
-                    .set_severity(incident.id, &value, &click.user)
-                    .await
-            }
-        };
+        let changed = self
+            .ctx
+            .with_store(&click, || async {
+                match field {
+                    Field::Status => {
+                        self.ctx
+                            .store
+                            .set_status(incident.id, &value, resolved, &click.user)
+                            .await
+                    }
+                    Field::Severity => {
+                        self.ctx
+                            .store
+                            .set_severity(incident.id, &value, &click.user)
+                            .await
+                    }
+                }
+            })
+            .await;
         let change = match changed {
             Ok(Some(change)) => change,
             // Already that value (a double click, or someone was quicker).

@@ -106,12 +106,42 @@ impl Context {
         }
     }
 
-    /// Logs a store failure and tells the clicker their click was not applied.
+    /// Runs a store operation for a click, retrying while the database is
+    /// away (for up to [`STORE_PATIENCE`]); the clicker is told once that it
+    /// is retrying, so nobody is left in silence.
+    pub async fn with_store<T, F, Fut>(&self, click: &Click, mut op: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(200);
+        let mut told = false;
+        loop {
+            match op().await {
+                Ok(value) => return Ok(value),
+                Err(e) if started.elapsed() < STORE_PATIENCE => {
+                    tracing::error!(user = %click.user, action = click.action_id, error = %e,
+                        "store failed; retrying");
+                    if !told {
+                        told = true;
+                        self.tell(click, WAITING_FOR_DATABASE).await;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Logs a store failure that outlasted the retries and tells the clicker
+    /// their click was not applied.
     pub async fn database_trouble(&self, click: &Click, e: StoreError) {
         tracing::error!(user = %click.user, action = click.action_id, error = %e, "store failed");
         self.tell(
             click,
-            "I could not save that because my database is unavailable; please click again in a minute.",
+            "I could not save that: my database has been unavailable for too long. Nothing changed; please click again later.",
         )
         .await;
     }
@@ -119,7 +149,10 @@ impl Context {
     /// The incident whose channel was clicked in; tells the clicker when
     /// there is none (a message Janus does not own, or a deleted incident).
     pub async fn incident_of(&self, click: &Click) -> Option<Incident> {
-        match self.store.incident_by_channel(&click.channel).await {
+        match self
+            .with_store(click, || self.store.incident_by_channel(&click.channel))
+            .await
+        {
             Ok(Some(incident)) => Some(incident),
             Ok(None) => {
                 tracing::info!(channel = %click.channel, action = click.action_id,
@@ -162,6 +195,12 @@ impl Context {
         }
     }
 }
+
+/// How long a click waits for an unavailable database before giving up.
+pub const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What the person hears while their request waits for the database.
+pub const WAITING_FOR_DATABASE: &str = "My database is not answering right now; I am retrying and will apply this as soon as it is back.";
 
 /// The first text found in a block list, for the `text` fallback Slack
 /// shows in notifications.

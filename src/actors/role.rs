@@ -109,12 +109,15 @@ impl RoleActor {
                 .await;
             return;
         }
-        match self
+        let assigned = self
             .ctx
-            .store
-            .assign_role(incident.id, &role, &holder, &click.user)
-            .await
-        {
+            .with_store(&click, || {
+                self.ctx
+                    .store
+                    .assign_role(incident.id, &role, &holder, &click.user)
+            })
+            .await;
+        match assigned {
             Ok(Some(previous)) if previous == holder => {
                 let text = format!("<@{holder}> is already the {label}.");
                 self.ctx.tell(&click, &text).await;
