@@ -422,3 +422,19 @@ async fn a_burst_of_declarations_beyond_the_rate_tier_all_complete() {
         assert!(said.contains("<#C"), "{said}");
     }
 }
+
+#[tokio::test]
+async fn a_ten_thousand_character_description_still_declares_a_valid_incident() {
+    let (app, general, digest) = workspace(&[]).await;
+    let description = "disk full on db-primary \u{202e}rtl\u{202c} \u{7} ".repeat(400);
+    assert!(description.chars().count() >= 10_000);
+    declare(&app, &general, &description).await;
+    let channel = created_channel(&app, 0);
+    assert!(channel.name.len() <= 80, "{}", channel.name);
+    assert_eq!(
+        channel.pins.len(),
+        1,
+        "the control message fits Slack's limits"
+    );
+    assert_eq!(app.slack.messages(&digest).len(), 1);
+}

@@ -285,3 +285,19 @@ async fn only_the_allowed_group_may_drive_statuspage() {
         "no form for Alice"
     );
 }
+
+#[tokio::test]
+async fn a_form_for_an_incident_that_no_longer_exists_is_acked_and_changes_nothing() {
+    let (app, page, _channel) = setup().await;
+    let view = json!({ "callback_id": "janus.statuspage.update", "private_metadata": "999999" });
+    let ack = submit(&app, &view, json!({
+        "sp.status": option("resolved"), "sp.body": text("All good."), "sp.notify": option("no"),
+    }))
+    .await;
+    assert!(ack.is_none(), "acked, the form closes");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        page.requests().iter().all(|r| r.method == "GET"),
+        "nothing was sent to Statuspage"
+    );
+}
