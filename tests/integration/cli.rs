@@ -130,14 +130,14 @@ fn migrate_applies_the_schema_and_exits() {
 #[tokio::test]
 async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
     use crate::support::statuspage_fake::{API_KEY, FakeStatuspage, PAGE_ID};
-    janus::install_crypto_provider();
-    let slack = FakeSlack::start().await;
+    let World {
+        slack,
+        db,
+        general,
+        dir,
+        ..
+    } = world().await;
     let page = FakeStatuspage::start().await;
-    let db = TestDb::create().await;
-    let general = slack.add_channel("general", true);
-    slack.add_channel("incidents", true);
-    slack.add_user(crate::payloads::ALICE, "alice");
-    let dir = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(JANUS)
         .arg("run")
         .env_clear()
@@ -278,6 +278,32 @@ fn the_slack_manifest_turns_socket_mode_on_and_names_no_request_url() {
     }
 }
 
+/// What a binary-level test runs against: the Slack fake with #general,
+/// #incidents and Alice, a fresh database, and a working directory.
+struct World {
+    slack: FakeSlack,
+    db: TestDb,
+    general: String,
+    digest: String,
+    dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let general = slack.add_channel("general", true);
+    let digest = slack.add_channel("incidents", true);
+    slack.add_user(crate::payloads::ALICE, "alice");
+    World {
+        slack,
+        db,
+        general,
+        digest,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
 /// Starts the real binary with `env`, its logs drained (a full pipe would
 /// stall it).
 fn start_binary(env: Vec<(String, String)>, dir: &std::path::Path) -> tokio::process::Child {
@@ -304,13 +330,13 @@ fn start_binary(env: Vec<(String, String)>, dir: &std::path::Path) -> tokio::pro
 /// reached Slack (held there by `faults`, queued in order), starts it again,
 /// and checks the incident was finished with every step done exactly once.
 async fn killed_during(method: &str, faults: Vec<crate::support::slack_fake::Fault>, nth: usize) {
-    janus::install_crypto_provider();
-    let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
-    let general = slack.add_channel("general", true);
-    let digest = slack.add_channel("incidents", true);
-    slack.add_user(crate::payloads::ALICE, "alice");
-    let dir = tempfile::tempdir().unwrap();
+    let World {
+        slack,
+        db,
+        general,
+        digest,
+        dir,
+    } = world().await;
 
     let mut first = start_binary(env_for(&slack, &db), dir.path());
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
@@ -421,13 +447,13 @@ async fn a_declaration_killed_while_pinning_is_finished_with_one_pin() {
 #[tokio::test]
 async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
     use crate::support::slack_fake::Fault;
-    janus::install_crypto_provider();
-    let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
-    let general = slack.add_channel("general", true);
-    let digest = slack.add_channel("incidents", true);
-    slack.add_user(crate::payloads::ALICE, "alice");
-    let dir = tempfile::tempdir().unwrap();
+    let World {
+        slack,
+        db,
+        general,
+        digest,
+        dir,
+    } = world().await;
 
     let mut first = start_binary(env_for(&slack, &db), dir.path());
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
@@ -488,13 +514,13 @@ async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
 #[tokio::test]
 async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
     use crate::support::slack_fake::Fault;
-    janus::install_crypto_provider();
-    let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
-    let general = slack.add_channel("general", true);
-    let digest = slack.add_channel("incidents", true);
-    slack.add_user(crate::payloads::ALICE, "alice");
-    let dir = tempfile::tempdir().unwrap();
+    let World {
+        slack,
+        db,
+        general,
+        digest,
+        dir,
+    } = world().await;
     let env = || {
         let mut env = env_for(&slack, &db);
         env.push(("JANUS_RECOVERY_INTERVAL".into(), "1".into()));
@@ -545,18 +571,14 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
 #[tokio::test]
 async fn a_react_declaration_killed_after_quoting_the_message_quotes_it_once() {
     use crate::support::slack_fake::Fault;
-    janus::install_crypto_provider();
-    let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
-    let general = slack.add_channel("general", true);
-    slack.add_channel("incidents", true);
-    for (id, name) in [
-        (crate::payloads::ALICE, "alice"),
-        (crate::payloads::BOB, "bob"),
-    ] {
-        slack.add_user(id, name);
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let World {
+        slack,
+        db,
+        general,
+        dir,
+        ..
+    } = world().await;
+    slack.add_user(crate::payloads::BOB, "bob");
     let env = || {
         let mut env = env_for(&slack, &db);
         env.push((
