@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::render::{RenderError, Renderer};
 use crate::slack::{SlackApi, SlackError};
 use crate::socket::{self, SocketError, Tuning};
-use crate::store::{PgStore, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Knobs that are not user configuration: the tests shorten them.
 #[derive(Debug, Clone, Default)]
@@ -74,13 +74,13 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     let (store, bot) = tokio::join!(
         async {
             let store =
-                PgStore::connect(config.database_url(), config.database.max_connections).await?;
+                crate::store::open(&config.database, config.database.max_connections).await?;
             store.migrate().await?;
             Ok::<_, StoreError>(store)
         },
         slack.auth_test()
     );
-    let store: Arc<dyn Store> = Arc::new(store?);
+    let store: Arc<dyn Store> = store?;
     let bot = bot.map_err(|e| match e.code() {
         Some(code) if code.is_auth_failure() => StartError::BotTokenRefused(code.to_string()),
         _ => StartError::Slack(e),

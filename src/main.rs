@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand};
 
 use janus::config::Config;
 use janus::render::Renderer;
-use janus::store::{PgStore, Store};
 
 /// The default config file, read when present and no other is named.
 const DEFAULT_CONFIG: &str = "config/janus.toml";
@@ -86,7 +85,7 @@ fn check(config: &Config) -> Result<(), String> {
 
 async fn migrate(config: &Config) -> Result<(), String> {
     init_logging(config)?;
-    let store = PgStore::connect(config.database_url(), 1)
+    let store = janus::store::open(&config.database, 1)
         .await
         .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;

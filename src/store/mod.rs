@@ -12,6 +12,17 @@ use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
 pub use postgres::PgStore;
 
+/// Opens the configured database: the one place that picks a backend, so
+/// `run`, `migrate` and `doctor` agree. Does not migrate.
+pub async fn open(
+    config: &crate::config::DatabaseConfig,
+    max_connections: u32,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(
+        PgStore::connect(&config.url, max_connections).await?,
+    ))
+}
+
 /// The database's id of an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IncidentId(pub i64);
@@ -171,6 +182,10 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations (safe to run from several replicas at once).
     async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Migrations this binary carries that the database has not applied
+    /// (`janus doctor`), as `version description`.
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError>;
 
     /// Round-trips a trivial query; returns how long it took.
     async fn ping(&self) -> Result<Duration, StoreError>;

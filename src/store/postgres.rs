@@ -26,6 +26,9 @@ const INCIDENT_COLUMNS: &str = "id, channel_id, channel_name, description, statu
      created_by, created_at, updated_at, resolved_at, control_ts, digest_ts, intended_name, \
      steps, declaration, completed_at";
 
+/// The schema this binary expects, embedded at build time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// How long start-up waits for a first connection before calling the
 /// database unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -172,10 +175,28 @@ fn redact_driver_error(message: &str) -> String {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/postgres")
+        MIGRATOR
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let applied: Vec<i64> =
+            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(versions) => versions,
+                // 42P01: no migrations table yet, so nothing is applied.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect())
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
