@@ -81,10 +81,12 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         slack.auth_test()
     );
     let store: Arc<dyn Store> = store?;
-    let bot = bot.map_err(|e| match e.code() {
-        Some(code) if code.is_auth_failure() => StartError::BotTokenRefused(code.to_string()),
-        _ => StartError::Slack(e),
-    })?;
+    let bot = bot
+        .map_err(|e| match e.code() {
+            Some(code) if code.is_auth_failure() => StartError::BotTokenRefused(code.to_string()),
+            _ => StartError::Slack(e),
+        })?
+        .with_workspace_id(config.slack.workspace_id.as_deref());
     tracing::info!(bot_user_id = %bot.user_id, team_id = %bot.team_id, "bot token accepted");
 
     let statuspage = config

@@ -824,7 +824,12 @@ impl IncidentActor {
                 return;
             }
         };
-        let mut data = view::message(&incident, &self.ctx.config, view::SHORT_DESCRIPTION_CHARS);
+        let mut data = view::message(
+            &incident,
+            &self.ctx.config,
+            self.ctx.bot.workspace_url.as_ref(),
+            view::SHORT_DESCRIPTION_CHARS,
+        );
         data["video_link"] = json!(
             self.ctx
                 .config
@@ -955,7 +960,12 @@ impl IncidentActor {
                 .await;
             return true;
         }
-        let data = view::message(&incident, &self.ctx.config, view::CONTROL_DESCRIPTION_CHARS);
+        let data = view::message(
+            &incident,
+            &self.ctx.config,
+            self.ctx.bot.workspace_url.as_ref(),
+            view::CONTROL_DESCRIPTION_CHARS,
+        );
         let blocks = match self.ctx.renderer.render("control", &data) {
             Ok(blocks) => blocks,
             Err(e) => {

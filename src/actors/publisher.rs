@@ -220,7 +220,12 @@ impl Publisher {
         let (Some(channel), Some(ts)) = (&incident.channel_id, &incident.control_ts) else {
             return;
         };
-        let data = view::message(incident, &self.ctx.config, view::CONTROL_DESCRIPTION_CHARS);
+        let data = view::message(
+            incident,
+            &self.ctx.config,
+            self.ctx.bot.workspace_url.as_ref(),
+            view::CONTROL_DESCRIPTION_CHARS,
+        );
         let result = match self.ctx.renderer.render("control", &data) {
             Ok(blocks) => {
                 let text = view::control_text(incident);
@@ -243,7 +248,12 @@ impl Publisher {
         reconcile: bool,
     ) -> Result<(), DigestProblem> {
         let id = incident.id;
-        let data = view::message(incident, &self.ctx.config, view::SHORT_DESCRIPTION_CHARS);
+        let data = view::message(
+            incident,
+            &self.ctx.config,
+            self.ctx.bot.workspace_url.as_ref(),
+            view::SHORT_DESCRIPTION_CHARS,
+        );
         let blocks = self
             .ctx
             .renderer

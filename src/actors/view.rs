@@ -4,6 +4,7 @@
 //! be re-rendered at any time.
 
 use serde_json::{Value, json};
+use url::Url;
 
 use crate::config::Config;
 use crate::domain::incident::Catalog;
@@ -51,7 +52,12 @@ pub fn incident(incident: &Incident, catalog: &Catalog, description_chars: usize
 }
 
 /// The full data of the control and digest messages.
-pub fn message(incident: &Incident, config: &Config, description_chars: usize) -> Value {
+pub fn message(
+    incident: &Incident,
+    config: &Config,
+    workspace: Option<&Url>,
+    description_chars: usize,
+) -> Value {
     let catalog = &config.incident.catalog;
     let list = |choices: &[crate::domain::incident::Choice]| -> Vec<Value> {
         choices
@@ -63,21 +69,22 @@ pub fn message(incident: &Incident, config: &Config, description_chars: usize) -
         "incident": self::incident(incident, catalog, description_chars),
         "statuses": list(catalog.statuses()),
         "severities": list(catalog.severities()),
-        "channel_url": channel_url(config, incident),
+        "channel_url": channel_url(workspace, incident),
     })
 }
 
-/// A browser link to the incident channel (the digest's Join button).
-pub fn channel_url(config: &Config, incident: &Incident) -> String {
-    format!(
-        "https://{}.slack.com/archives/{}",
-        config.slack.workspace_id,
-        incident
-            .channel_id
-            .as_ref()
-            .map(|c| c.as_str())
-            .unwrap_or("")
-    )
+/// A browser link to the incident channel (the digest's Join button). Without
+/// a known workspace URL, Slack's own redirect finds the channel.
+pub fn channel_url(workspace: Option<&Url>, incident: &Incident) -> String {
+    let channel = incident
+        .channel_id
+        .as_ref()
+        .map(|c| c.as_str())
+        .unwrap_or("");
+    match workspace.and_then(|w| w.join(&format!("archives/{channel}")).ok()) {
+        Some(url) => url.to_string(),
+        None => format!("https://slack.com/app_redirect?channel={channel}"),
+    }
 }
 
 /// The notification fallback of the control message.
@@ -86,4 +93,69 @@ pub fn control_text(incident: &Incident) -> String {
         "Incident controls for {}",
         incident.channel_name.as_deref().unwrap_or("this incident")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{ChannelId, UserId};
+    use crate::slack::BotIdentity;
+    use crate::store::IncidentId;
+
+    fn incident() -> Incident {
+        let now = chrono::Utc::now();
+        Incident {
+            id: IncidentId(1),
+            channel_id: Some(ChannelId::parse("C0INC42").expect("valid")),
+            channel_name: Some("inc-1".into()),
+            description: "db down".into(),
+            status: "investigating".into(),
+            severity: "high".into(),
+            created_by: UserId::parse("U0ALICE").expect("valid"),
+            created_at: now,
+            updated_at: now,
+            resolved_at: None,
+            control_ts: None,
+            digest_ts: None,
+            roles: Vec::new(),
+            intended_name: None,
+            steps: Vec::new(),
+            declaration: None,
+            completed: true,
+        }
+    }
+
+    fn bot(url: Option<&str>) -> BotIdentity {
+        BotIdentity {
+            user_id: UserId::parse("U0BOT").expect("valid"),
+            team_id: crate::domain::ids::TeamId::parse("T0TEAM").expect("valid"),
+            workspace_url: url.map(|u| Url::parse(u).expect("valid")),
+        }
+    }
+
+    #[test]
+    fn links_use_the_workspace_auth_test_reported() {
+        let bot = bot(Some("https://globex.slack.com/")).with_workspace_id(None);
+        assert_eq!(
+            channel_url(bot.workspace_url.as_ref(), &incident()),
+            "https://globex.slack.com/archives/C0INC42"
+        );
+    }
+
+    #[test]
+    fn a_configured_workspace_id_wins_over_auth_test() {
+        let bot = bot(Some("https://globex.slack.com/")).with_workspace_id(Some("acme"));
+        assert_eq!(
+            channel_url(bot.workspace_url.as_ref(), &incident()),
+            "https://acme.slack.com/archives/C0INC42"
+        );
+    }
+
+    #[test]
+    fn without_any_workspace_url_slack_redirects() {
+        assert_eq!(
+            channel_url(bot(None).workspace_url.as_ref(), &incident()),
+            "https://slack.com/app_redirect?channel=C0INC42"
+        );
+    }
 }

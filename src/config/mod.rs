@@ -83,8 +83,9 @@ pub struct SlackConfig {
     pub bot_token: SecretString,
     /// Web API base URL, always ending in `/` so relative joins keep its path.
     pub api_url: Url,
-    /// The `acme` of `acme.slack.com`, for building links.
-    pub workspace_id: String,
+    /// The `acme` of `acme.slack.com`, for building links; when unset, the
+    /// workspace URL `auth.test` reports is used.
+    pub workspace_id: Option<String>,
     /// How many Socket Mode connections to keep open (1..=10; Slack allows 10 per app).
     pub sockets: u8,
 }
@@ -373,15 +374,15 @@ impl Resolver<'_> {
             let path = format!("{}/", api_url.path());
             api_url.set_path(&path);
         }
-        let workspace_id = self.required_text("slack.workspace_id", raw.workspace_id, None)?;
-        if !workspace_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        // Optional: without it, links use the workspace URL `auth.test` reports.
+        let workspace_id = text(raw.workspace_id);
+        if let Some(id) = &workspace_id
+            && !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             return Err(self.invalid(
                 "slack.workspace_id",
                 format!(
-                    "expected the workspace subdomain, like `acme` for acme.slack.com, found {workspace_id:?}"
+                    "expected the workspace subdomain, like `acme` for acme.slack.com, found {id:?}"
                 ),
             ));
         }

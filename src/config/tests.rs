@@ -73,7 +73,7 @@ fn defaults_apply_when_only_required_settings_are_given() {
     let config = load(&[]).unwrap();
     assert_eq!(config.slack.api_url.as_str(), "https://slack.com/api/");
     assert_eq!(config.slack.sockets, 2);
-    assert_eq!(config.slack.workspace_id, "acme");
+    assert_eq!(config.slack.workspace_id, Some("acme".to_owned()));
     assert_eq!(config.database.max_connections, 10);
     assert_eq!(config.incident.digest_channel, "incidents");
     assert_eq!(config.incident.video_link, None);
@@ -187,7 +187,7 @@ fn each_legacy_name_reaches_the_config() {
             c.slack.api_url.as_str() == "http://127.0.0.1:9000/api/"
         }),
         ("SLACK_WORKSPACE_ID", "globex", vec![], |c| {
-            c.slack.workspace_id == "globex"
+            c.slack.workspace_id.as_deref() == Some("globex")
         }),
         ("SLACK_SIGNING_SECRET", "sig", vec![], |c| {
             c.warnings().len() == 1
@@ -733,15 +733,17 @@ fn a_missing_required_setting_names_the_key_and_every_variable() {
          JANUS_SLACK__APP_TOKEN, or name a file holding it with `slack.app_token_file` \
          (SLACK_APP_TOKEN_FILE or JANUS_SLACK__APP_TOKEN_FILE)"
     );
+}
+
+#[test]
+fn the_workspace_id_is_optional() {
+    // Links then use the workspace URL that `auth.test` reports.
     let env: Vec<_> = required()
         .into_iter()
         .filter(|(k, _)| k != "SLACK_WORKSPACE_ID")
         .collect();
-    assert_eq!(
-        Config::load_from(None, env).unwrap_err().to_string(),
-        "missing required setting `slack.workspace_id`: set it in the TOML file or with SLACK_WORKSPACE_ID or \
-         JANUS_SLACK__WORKSPACE_ID"
-    );
+    let config = Config::load_from(None, env).expect("loads without a workspace id");
+    assert_eq!(config.slack.workspace_id, None);
 }
 
 #[test]

@@ -89,6 +89,21 @@ pub struct BotIdentity {
     pub user_id: UserId,
     /// The workspace the bot token belongs to.
     pub team_id: TeamId,
+    /// The workspace's browser URL (`https://acme.slack.com/`), for links.
+    pub workspace_url: Option<url::Url>,
+}
+
+impl BotIdentity {
+    /// The workspace URL for links: `slack.workspace_id` when configured
+    /// (the operator's word wins), else what `auth.test` reported.
+    pub fn with_workspace_id(mut self, workspace_id: Option<&str>) -> Self {
+        if let Some(url) =
+            workspace_id.and_then(|id| url::Url::parse(&format!("https://{id}.slack.com/")).ok())
+        {
+            self.workspace_url = Some(url);
+        }
+        self
+    }
 }
 
 /// A cheap, cloneable Slack Web API client.
@@ -221,11 +236,14 @@ impl SlackApi {
         struct AuthTest {
             user_id: UserId,
             team_id: TeamId,
+            #[serde(default)]
+            url: Option<String>,
         }
         let me: AuthTest = self.call(TokenKind::Bot, "auth.test", &json!({})).await?;
         Ok(BotIdentity {
             user_id: me.user_id,
             team_id: me.team_id,
+            workspace_url: me.url.and_then(|u| url::Url::parse(&u).ok()),
         })
     }
 
