@@ -1,4 +1,4 @@
-//! `janus run | check | migrate`. Thin on purpose: load config, start
+//! `janus run | check | migrate | templates`. Thin on purpose: load config, start
 //! logging, hand over to the library, and turn any failure into one line on
 //! stderr and a non-zero exit (never a panic or a backtrace).
 
@@ -27,7 +27,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand)]
 enum Command {
     /// Start the bot (the default).
     Run,
@@ -35,6 +35,31 @@ enum Command {
     Check,
     /// Apply database migrations, then exit.
     Migrate,
+    /// Work with the message templates (no Slack tokens needed).
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// Print a template rendered with sample data, as JSON for Slack's Block Kit Builder.
+    Render {
+        /// Template name, e.g. `digest` (an unknown name lists them all).
+        name: String,
+        /// Templates directory to use instead of the configured one.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Write the built-in templates to DIR, a starting point for TEMPLATES_DIRECTORY.
+    Export {
+        /// Directory to write `<name>.json.hbs` files into (created if missing).
+        dir: PathBuf,
+        /// Overwrite files that already exist.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,11 +85,61 @@ fn fail(message: String) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Templates { action } = command {
+        return templates(action, cli.config.as_deref());
+    }
     let config = load_config(cli.config.as_deref())?;
-    match cli.command.unwrap_or(Command::Run) {
+    match command {
         Command::Check => check(&config),
         Command::Migrate => migrate(&config).await,
         Command::Run => serve(&config).await,
+        Command::Templates { .. } => unreachable!("handled above"),
+    }
+}
+
+/// `templates render | export`. Works without tokens: the configured
+/// `templates_dir` is used when the configuration loads, and the built-in
+/// templates otherwise (said on stderr).
+fn templates(action: TemplatesCommand, config: Option<&Path>) -> Result<(), String> {
+    match action {
+        TemplatesCommand::Render { name, dir } => {
+            let dir = match dir {
+                Some(dir) => Some(dir),
+                None => match load_config(config) {
+                    Ok(config) => config.templates_dir,
+                    Err(_) => {
+                        eprintln!(
+                            "janus: note: no usable configuration; rendering the built-in \
+                             templates (use --dir for yours)"
+                        );
+                        None
+                    }
+                },
+            };
+            let renderer = Renderer::load(dir.as_deref()).map_err(|e| e.to_string())?;
+            let output = renderer.render_sample(&name).map_err(|e| match e {
+                janus::render::RenderError::UnknownTemplate(_) => format!(
+                    "no template named {name:?}; the templates are: {}",
+                    Renderer::names().collect::<Vec<_>>().join(", ")
+                ),
+                other => other.to_string(),
+            })?;
+            let text = serde_json::to_string_pretty(&output).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(())
+        }
+        TemplatesCommand::Export { dir, force } => {
+            let written = janus::render::export(&dir, force).map_err(|e| e.to_string())?;
+            println!(
+                "janus: wrote {} templates to {}; set TEMPLATES_DIRECTORY={} and edit them \
+                 (delete the ones you leave unchanged, so they follow upgrades)",
+                written.len(),
+                dir.display(),
+                dir.display()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -226,6 +226,19 @@ impl Renderer {
         samples::sample(name)
     }
 
+    /// Template `name` rendered with its sample data, shaped for Slack's
+    /// Block Kit Builder: `{"blocks": […]}` for a message, the view itself
+    /// for a modal. What `janus templates render NAME` prints.
+    pub fn render_sample(&self, name: &str) -> Result<Value, RenderError> {
+        let data =
+            Renderer::sample(name).ok_or_else(|| RenderError::UnknownTemplate(name.to_owned()))?;
+        let output = self.render(name, &data)?;
+        Ok(match surface(name) {
+            Surface::Modal => output,
+            Surface::Message => serde_json::json!({ "blocks": output }),
+        })
+    }
+
     /// The names of all templates.
     pub fn names() -> impl Iterator<Item = &'static str> {
         BUILTIN.iter().map(|&(name, _)| name)
@@ -287,6 +300,35 @@ impl fmt::Debug for Renderer {
             .field("warnings", &self.inner.warnings)
             .finish()
     }
+}
+
+/// Writes every built-in template to `dir` as `<name>.json.hbs`, a starting
+/// point for `TEMPLATES_DIRECTORY` (`janus templates export DIR`). Creates
+/// `dir` when missing; never overwrites a file unless `overwrite`, so an
+/// operator's edits are not lost to a second export. Returns the files written.
+pub fn export(dir: &Path, overwrite: bool) -> Result<Vec<PathBuf>, RenderError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| RenderError::Io { path, error }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let targets: Vec<(PathBuf, &str)> = BUILTIN
+        .iter()
+        .map(|&(name, text)| (dir.join(format!("{name}{EXTENSION}")), text))
+        .collect();
+    if !overwrite && let Some((existing, _)) = targets.iter().find(|(path, _)| path.exists()) {
+        return Err(RenderError::Io {
+            path: existing.clone(),
+            error: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "already exists; nothing was written (pass --force to overwrite)",
+            ),
+        });
+    }
+    for (path, text) in &targets {
+        std::fs::write(path, text).map_err(io(path))?;
+    }
+    Ok(targets.into_iter().map(|(path, _)| path).collect())
 }
 
 fn surface(name: &str) -> Surface {

@@ -635,3 +635,92 @@ async fn a_react_declaration_killed_after_quoting_the_message_quotes_it_once() {
         .count();
     assert_eq!(quotes, 1, "the message is quoted once");
 }
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "should succeed; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn templates_render_prints_block_kit_builder_json_without_tokens() {
+    let message: serde_json::Value =
+        serde_json::from_str(&stdout(&janus(&["templates", "render", "digest"], &[])))
+            .expect("a message renders as JSON");
+    let blocks = message["blocks"].as_array().expect("{\"blocks\": [...]}");
+    assert!(!blocks.is_empty());
+    // The sample's hostile description arrives escaped.
+    let text = message.to_string();
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    assert!(!text.contains("<!channel>"), "{text}");
+
+    let modal: serde_json::Value = serde_json::from_str(&stdout(&janus(
+        &["templates", "render", "declare_modal"],
+        &[],
+    )))
+    .expect("a modal renders as JSON");
+    assert_eq!(modal["type"], "modal", "a modal is the view itself");
+}
+
+#[test]
+fn templates_render_uses_the_configured_directory_and_names_unknown_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("help.json.hbs"),
+        r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "Our own help for {{command}}"}}]"#,
+    )
+    .unwrap();
+    let mut env = offline_env();
+    env.push((
+        "TEMPLATES_DIRECTORY".into(),
+        dir.path().to_string_lossy().into_owned(),
+    ));
+    let out = stdout(&janus(&["templates", "render", "help"], &env));
+    assert!(out.contains("Our own help for /incident"), "{out}");
+
+    let out = janus(&["templates", "render", "nope"], &[]);
+    assert_one_line_error(&out, "no template named \"nope\"");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digest, declared"));
+}
+
+#[test]
+fn templates_export_writes_every_template_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("tpl");
+    let target_arg = target.to_string_lossy().into_owned();
+    let out = stdout(&janus(&["templates", "export", &target_arg], &[]));
+    assert!(out.contains("wrote 17 templates"), "{out}");
+    let digest = std::fs::read_to_string(target.join("digest.json.hbs")).unwrap();
+    assert_eq!(digest, include_str!("../../templates/digest.json.hbs"));
+
+    // The export is a valid TEMPLATES_DIRECTORY as it stands.
+    let out = janus(
+        &["templates", "render", "control", "--dir", &target_arg],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // An operator's edit survives a second export unless --force.
+    std::fs::write(target.join("digest.json.hbs"), "edited").unwrap();
+    let out = janus(&["templates", "export", &target_arg], &[]);
+    assert_one_line_error(&out, "already exists");
+    assert_eq!(
+        std::fs::read_to_string(target.join("digest.json.hbs")).unwrap(),
+        "edited"
+    );
+    stdout(&janus(
+        &["templates", "export", "--force", &target_arg],
+        &[],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(target.join("digest.json.hbs")).unwrap(),
+        digest
+    );
+}
