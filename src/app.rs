@@ -206,6 +206,11 @@ impl Running {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// The number of open sockets, as it changes (systemd's status line, health).
+    pub fn connections(&self) -> watch::Receiver<usize> {
+        self.connected.clone()
+    }
+
     /// Sockets open right now.
     pub fn connected(&self) -> usize {
         *self.connected.borrow()

@@ -32,6 +32,7 @@ pub mod slack;
 pub mod socket;
 pub mod statuspage;
 pub mod store;
+pub mod systemd;
 pub mod telemetry;
 
 /// Installs rustls' process-wide crypto provider. slack-morphism, the

@@ -177,8 +177,15 @@ async fn serve(config: &Config) -> Result<(), String> {
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
+        janus::systemd::stopping();
         stop.cancel();
     });
+    tokio::spawn(janus::systemd::report(
+        running.connections(),
+        usize::from(config.slack.sockets),
+        running.shutdown_token(),
+    ));
+    tokio::spawn(janus::systemd::watchdog(running.shutdown_token()));
     let stopped = running.shutdown_token();
     let mut wait = std::pin::pin!(running.wait());
     // Once asked to stop, give in-flight work a bounded time to finish.

@@ -724,3 +724,72 @@ fn templates_export_writes_every_template_and_never_overwrites() {
         digest
     );
 }
+
+/// Under systemd (`Type=notify`): READY=1 only once a socket is open, the
+/// watchdog pinged at half its interval, a status line with the socket
+/// count, and STOPPING=1 on SIGTERM — over the real notify datagram socket.
+#[tokio::test]
+async fn under_systemd_janus_is_ready_once_connected_feeds_the_watchdog_and_says_stopping() {
+    let World { slack, db, dir, .. } = world().await;
+    // Slack refuses the first handshakes: ready must wait for a real socket.
+    slack.reject_next_handshakes(2);
+    let path = dir.path().join("notify.sock");
+    let notify = tokio::net::UnixDatagram::bind(&path).expect("bind the notify socket");
+    let mut env = env_for(&slack, &db);
+    env.push(("NOTIFY_SOCKET".into(), path.to_string_lossy().into_owned()));
+    env.push(("WATCHDOG_USEC".into(), "200000".into()));
+    let mut child = start_binary(env, dir.path());
+
+    let mut buf = vec![0u8; 4096];
+    let mut next = async || -> String {
+        let n = tokio::time::timeout(Duration::from_secs(20), notify.recv(&mut buf))
+            .await
+            .expect("a notification within 20 s")
+            .expect("recv");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut watchdog_pings = 0;
+    let ready = loop {
+        let message = next().await;
+        if message.contains("WATCHDOG=1") {
+            watchdog_pings += 1;
+        }
+        if message.contains("READY=1") {
+            break message;
+        }
+    };
+    assert!(
+        !slack.open_sockets().is_empty() && slack.rejected_handshakes().len() == 2,
+        "READY=1 came before a socket was open"
+    );
+    assert!(
+        ready.contains("STATUS=") && ready.contains("of 2 Socket Mode connections open"),
+        "{ready}"
+    );
+    let mut statuses = vec![ready];
+    while watchdog_pings < 3 || !statuses.iter().any(|s| s.contains("STATUS=2 of 2")) {
+        let message = next().await;
+        if message.contains("WATCHDOG=1") {
+            watchdog_pings += 1;
+        } else {
+            statuses.push(message);
+        }
+    }
+
+    let pid = child.id().expect("pid");
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    loop {
+        let message = next().await;
+        if message.contains("STOPPING=1") {
+            break;
+        }
+    }
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("janus exits after SIGTERM")
+        .unwrap();
+    assert!(status.success());
+}
