@@ -793,3 +793,39 @@ async fn under_systemd_janus_is_ready_once_connected_feeds_the_watchdog_and_says
         .unwrap();
     assert!(status.success());
 }
+
+/// No container engine runs here, so check what can be checked offline:
+/// the image is built in stages, runs as non-root with the state volume
+/// where the SQLite default goes, and compose starts Janus only once
+/// Postgres answers, with the tokens from `.env`.
+#[test]
+fn the_container_files_build_in_stages_run_as_non_root_and_wait_for_postgres() {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))).expect(name)
+    };
+    let image = read("Containerfile");
+    let stages: Vec<&str> = image.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(stages.len(), 2, "a build stage and a run stage: {stages:?}");
+    assert!(stages[1].contains("distroless"), "small final image");
+    assert!(image.contains("cargo build --release --locked"));
+    let user = image
+        .lines()
+        .rfind(|l| l.starts_with("USER "))
+        .expect("a USER line");
+    assert!(!user.contains("root") || user.contains("nonroot"), "{user}");
+    assert!(!user.ends_with(" 0") && !user.contains(" 0:"), "{user}");
+    assert!(image.contains("ENV STATE_DIRECTORY=/var/lib/janus"));
+    assert!(image.contains("VOLUME [\"/var/lib/janus\"]"));
+
+    let compose = read("compose.yaml");
+    for needle in [
+        "pg_isready",
+        "condition: service_healthy",
+        "env_file: .env",
+        "DATABASE_URL: postgres://janus:janus@postgres:5432/janus",
+        "POSTGRES_PASSWORD: janus",
+        "dockerfile: Containerfile",
+    ] {
+        assert!(compose.contains(needle), "compose.yaml lacks {needle:?}");
+    }
+}
