@@ -10,7 +10,7 @@
 //! What must stay true:
 //! - nothing here prints a token, a key or the database password: messages
 //!   are built from error types that never hold them, and every line goes
-//!   through a [`Redactor`] as well, in case a driver quotes its input;
+//!   through a `Redactor` as well, in case a driver quotes its input;
 //! - doctor never changes anything: it opens no websocket (the Socket Mode
 //!   URL is asked for and dropped), posts nothing, joins nothing and does
 //!   not migrate;
@@ -751,8 +751,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Blanks out the configured secrets wherever they might appear: the last
 /// line of defence for a message we did not write ourselves (a driver
 /// quoting its connection string, say).
-#[derive(Default)]
-pub struct Redactor {
+struct Redactor {
     secrets: Vec<String>,
 }
 
@@ -763,7 +762,7 @@ const MIN_SECRET_CHARS: usize = 4;
 impl Redactor {
     /// Every secret of `config`: both Slack tokens, the Statuspage key and
     /// the database password.
-    pub fn for_config(config: &Config) -> Redactor {
+    fn for_config(config: &Config) -> Redactor {
         let mut secrets = vec![
             config.slack.bot_token.expose_secret().to_owned(),
             config.slack.app_token.expose_secret().to_owned(),
@@ -783,7 +782,7 @@ impl Redactor {
     }
 
     /// A redactor for exactly these secrets.
-    pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
+    fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
         let mut secrets: Vec<String> = secrets
             .into_iter()
             .filter(|s| s.chars().count() >= MIN_SECRET_CHARS)
@@ -795,7 +794,7 @@ impl Redactor {
     }
 
     /// `text` with every secret replaced by `[REDACTED]`.
-    pub fn redact(&self, text: &str) -> String {
+    fn redact(&self, text: &str) -> String {
         self.secrets
             .iter()
             .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[REDACTED]"))
