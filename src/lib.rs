@@ -19,12 +19,14 @@
 //!   which rest on [`domain`] (ids, names, catalogs and text types, no IO).
 //!
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
-//! and is what both `main` and the integration tests start.
+//! and is what both `main` and the integration tests start. [`doctor`]
+//! checks a deployment live (`janus doctor`) without starting it.
 
 pub mod actors;
 pub mod app;
 pub mod bus;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod providers;
 pub mod render;

@@ -1,4 +1,4 @@
-//! `janus run | check | migrate | templates`. Thin on purpose: load config, start
+//! `janus run | check | migrate | doctor | templates`. Thin on purpose: load config, start
 //! logging, hand over to the library, and turn any failure into one line on
 //! stderr and a non-zero exit (never a panic or a backtrace).
 
@@ -35,6 +35,9 @@ enum Command {
     Check,
     /// Apply database migrations, then exit.
     Migrate,
+    /// Check tokens, scopes, channels, integrations and the database live,
+    /// one line each; exit non-zero if any check failed.
+    Doctor,
     /// Work with the message templates (no Slack tokens needed).
     Templates {
         #[command(subcommand)]
@@ -85,16 +88,14 @@ fn fail(message: String) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let command = cli.command.unwrap_or(Command::Run);
-    if let Command::Templates { action } = command {
-        return templates(action, cli.config.as_deref());
-    }
-    let config = load_config(cli.config.as_deref())?;
-    match command {
-        Command::Check => check(&config),
-        Command::Migrate => migrate(&config).await,
-        Command::Run => serve(&config).await,
-        Command::Templates { .. } => unreachable!("handled above"),
+    let path = cli.config.as_deref();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check => check(&load_config(path)?),
+        Command::Migrate => migrate(&load_config(path)?).await,
+        Command::Run => serve(&load_config(path)?).await,
+        // Doctor reports a config that does not load as a failed check.
+        Command::Doctor => doctor(path).await,
+        Command::Templates { action } => templates(action, path),
     }
 }
 
@@ -143,10 +144,33 @@ fn templates(action: TemplatesCommand, config: Option<&Path>) -> Result<(), Stri
     }
 }
 
-fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+/// The config file to read: the one named, else the default when present.
+fn config_path(explicit: Option<&Path>) -> Option<&Path> {
     let default = Path::new(DEFAULT_CONFIG);
-    let path = explicit.or_else(|| default.exists().then_some(default));
-    Config::load(path).map_err(|e| e.to_string())
+    explicit.or_else(|| default.exists().then_some(default))
+}
+
+fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
+    Config::load(config_path(explicit)).map_err(|e| e.to_string())
+}
+
+/// Prints one line per check on stdout; failures make the exit code.
+/// No logging is set up: the report is the output.
+async fn doctor(explicit: Option<&Path>) -> Result<(), String> {
+    let path = config_path(explicit);
+    let config = Config::load(path).map_err(|e| e.to_string());
+    let report = janus::doctor::diagnose(config, path).await;
+    for warning in &report.warnings {
+        eprintln!("janus: warning: {warning}");
+    }
+    print!("{report}");
+    match report.failures() {
+        0 => Ok(()),
+        n => Err(format!(
+            "doctor: {n} of {} checks failed",
+            report.findings.len()
+        )),
+    }
 }
 
 fn check(config: &Config) -> Result<(), String> {

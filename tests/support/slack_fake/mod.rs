@@ -188,6 +188,13 @@ impl FakeSlack {
         self.shared.update(|s| s.bot_token_valid = valid);
     }
 
+    /// The scopes the bot token was granted, sent back in `x-oauth-scopes`
+    /// (default: every bot scope of `slack_manifest.yaml`).
+    pub fn set_bot_scopes(&self, scopes: &[&str]) {
+        self.shared
+            .update(|s| s.bot_scopes = scopes.iter().map(|x| x.to_string()).collect());
+    }
+
     // ---- workspace state -----------------------------------------------------
 
     /// Messages of a channel (or DM) as they stand now, oldest first, thread
@@ -237,6 +244,13 @@ impl FakeSlack {
     pub fn add_channel(&self, name: &str, is_member: bool) -> String {
         self.shared
             .update(|s| methods::new_channel(s, name, false, is_member))
+    }
+
+    /// A private channel that already exists; returns its id `C…`. Like at
+    /// Slack, the bot cannot see it unless it is a member.
+    pub fn add_private_channel(&self, name: &str, is_member: bool) -> String {
+        self.shared
+            .update(|s| methods::new_channel(s, name, true, is_member))
     }
 
     /// Adds `user` to a channel's members (needed e.g. for

@@ -212,6 +212,8 @@ pub(super) struct Inner {
     pub served: HashMap<String, VecDeque<Instant>>,
     pub app_token_valid: bool,
     pub bot_token_valid: bool,
+    /// Sent in `x-oauth-scopes` on answers to the bot token, as Slack does.
+    pub bot_scopes: Vec<String>,
     next_id: u64,
     last_ts_micros: u64,
     pub channels: Vec<Channel>,
@@ -249,6 +251,10 @@ impl Inner {
             served: HashMap::new(),
             app_token_valid: true,
             bot_token_valid: true,
+            bot_scopes: janus::doctor::REQUIRED_BOT_SCOPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             next_id: 0,
             last_ts_micros: 0,
             channels: Vec::new(),

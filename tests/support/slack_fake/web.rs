@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use serde_json::{Map, Value, json};
@@ -55,10 +55,30 @@ async fn api(
         Ok(p) => p,
         Err(e) => return ok_false(e),
     };
-    with_fault(fault, || {
+    let mut response = with_fault(fault, || {
         shared.update(|s| methods::dispatch(s, &method, &params, token.as_deref()))
     })
-    .await
+    .await;
+    if let Some(scopes) = granted_scopes(&shared, &method, token.as_deref()) {
+        response.headers_mut().insert("x-oauth-scopes", scopes);
+    }
+    response
+}
+
+/// What Slack puts in `x-oauth-scopes`: the scopes of the token used, when
+/// it is one Slack accepts.
+fn granted_scopes(shared: &Shared, method: &str, token: Option<&str>) -> Option<HeaderValue> {
+    let s = shared.lock();
+    let scopes = match token? {
+        super::APP_TOKEN if s.app_token_valid && method == "apps.connections.open" => {
+            "connections:write".to_string()
+        }
+        super::BOT_TOKEN if s.bot_token_valid && method != "apps.connections.open" => {
+            s.bot_scopes.join(",")
+        }
+        _ => return None,
+    };
+    HeaderValue::from_str(&scopes).ok()
 }
 
 /// A POST to a `response_url`: what the user would see, recorded as an
