@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::{Actors, Context};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::render::{RenderError, Renderer};
 use crate::slack::{SlackApi, SlackError};
 use crate::socket::{self, SocketError, Tuning};
@@ -64,11 +65,15 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     for warning in renderer.warnings() {
         tracing::warn!("{warning}");
     }
+    // One registry per app, never a global: tests run several apps in one
+    // process and each must count only its own.
+    let metrics = Arc::new(Metrics::new());
     let slack = SlackApi::new(
         &config.slack.api_url,
         &config.slack.bot_token,
         &config.slack.app_token,
-    )?;
+    )?
+    .with_metrics(metrics.clone());
 
     // The database and Slack are independent: check both at once.
     let (store, bot) = tokio::join!(
@@ -119,6 +124,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         Ok(ids) => actors.publisher.catch_up(ids).await,
         Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
     }
+    let (connected_tx, connected) = watch::channel(0);
     let shutdown = CancellationToken::new();
     let recovery = tokio::spawn(recover(
         store.clone(),
@@ -127,7 +133,6 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         shutdown.clone(),
     ));
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
-    let (connected_tx, connected) = watch::channel(0);
     let sockets = config.slack.sockets.into();
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -137,6 +142,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
             bus,
             options.socket,
             connected_tx,
+            metrics,
             stop.clone(),
         )
         .await;

@@ -19,13 +19,15 @@
 //!   which rest on [`domain`] (ids, names, catalogs and text types, no IO).
 //!
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
-//! and is what both `main` and the integration tests start.
+//! and is what both `main` and the integration tests start. [`metrics`]
+//! counts what the socket layer and the Slack client see.
 
 pub mod actors;
 pub mod app;
 pub mod bus;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod providers;
 pub mod render;
 pub mod slack;
