@@ -20,13 +20,15 @@
 //!
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
 //! and is what both `main` and the integration tests start. [`metrics`]
-//! counts what the socket layer and the Slack client see.
+//! counts what the socket layer and the Slack client see, and [`health`]
+//! serves it (`/healthz`, `/metrics`) when `health.listen` is set.
 
 pub mod actors;
 pub mod app;
 pub mod bus;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod metrics;
 pub mod providers;
 pub mod render;

@@ -9,6 +9,7 @@ mod commands;
 mod controls;
 mod declare;
 mod fixtures;
+mod health;
 mod hostile;
 mod integrations;
 mod payloads;
