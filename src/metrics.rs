@@ -6,7 +6,7 @@
 //! because the integration tests run several Janus instances in one process
 //! and each must report only its own.
 //!
-//! A hand-written registry rather than a metrics crate: six series, known at
+//! A hand-written registry rather than a metrics crate: a few series, known at
 //! compile time, fit in less code than wiring a crate's registry through.
 //! Label values come from this code (method names, frame types, Slack's
 //! error codes), never from what users type, so cardinality stays small.
