@@ -2,6 +2,7 @@
 //! sockets. `main` and the integration tests start Janus the same way,
 //! through [`start`], so the tests exercise exactly what ships.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::{Actors, Context};
 use crate::config::Config;
+use crate::health::{BindError, Probe};
+use crate::metrics::Metrics;
 use crate::render::{RenderError, Renderer};
 use crate::slack::{SlackApi, SlackError};
 use crate::socket::{self, SocketError, Tuning};
@@ -38,6 +41,9 @@ pub enum StartError {
     /// Slack could not be reached or answered oddly.
     #[error(transparent)]
     Slack(#[from] SlackError),
+    /// The health and metrics port could not be opened.
+    #[error(transparent)]
+    Health(#[from] BindError),
     /// The Statuspage client could not be built from its settings.
     #[error("statuspage: {0}")]
     Statuspage(String),
@@ -53,6 +59,7 @@ pub type RunError = SocketError;
 pub struct Running {
     shutdown: CancellationToken,
     connected: watch::Receiver<usize>,
+    health_addr: Option<SocketAddr>,
     task: JoinHandle<Result<(), RunError>>,
 }
 
@@ -64,11 +71,22 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     for warning in renderer.warnings() {
         tracing::warn!("{warning}");
     }
+    // Bound first: a taken port is the cheapest mistake to report, and
+    // nothing has started yet that would need stopping. Served once the
+    // store is open.
+    let health_listener = match &config.health {
+        Some(health) => Some(crate::health::bind(health.listen).await?),
+        None => None,
+    };
+    // One registry per app, never a global: tests run several apps in one
+    // process and each must count only its own.
+    let metrics = Arc::new(Metrics::new());
     let slack = SlackApi::new(
         &config.slack.api_url,
         &config.slack.bot_token,
         &config.slack.app_token,
-    )?;
+    )?
+    .with_metrics(metrics.clone());
 
     // The database and Slack are independent: check both at once.
     let (store, bot) = tokio::join!(
@@ -121,7 +139,24 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         Ok(ids) => actors.publisher.catch_up(ids).await,
         Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
     }
+    let (connected_tx, connected) = watch::channel(0);
     let shutdown = CancellationToken::new();
+    let (health_addr, health) = match health_listener {
+        Some(listener) => {
+            let addr = listener.local_addr().ok();
+            if let Some(addr) = addr {
+                tracing::info!(%addr, "serving /healthz and /metrics");
+            }
+            let probe = Probe {
+                metrics: metrics.clone(),
+                store: store.clone(),
+                connected: connected.clone(),
+            };
+            let task = tokio::spawn(crate::health::serve(listener, probe, shutdown.clone()));
+            (addr, Some(task))
+        }
+        None => (None, None),
+    };
     let recovery = tokio::spawn(recover(
         store.clone(),
         actors.clone(),
@@ -129,7 +164,6 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         shutdown.clone(),
     ));
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
-    let (connected_tx, connected) = watch::channel(0);
     let sockets = config.slack.sockets.into();
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -139,6 +173,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
             bus,
             options.socket,
             connected_tx,
+            metrics,
             stop.clone(),
         )
         .await;
@@ -146,6 +181,9 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         // lanes, then the actors drain their inboxes.
         stop.cancel();
         let _ = recovery.await;
+        if let Some(health) = health {
+            let _ = health.await;
+        }
         let _ = bus_task.await;
         for task in actor_tasks {
             let _ = task.await;
@@ -155,6 +193,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     Ok(Running {
         shutdown,
         connected,
+        health_addr,
         task,
     })
 }
@@ -214,6 +253,12 @@ impl Running {
     /// Sockets open right now.
     pub fn connected(&self) -> usize {
         *self.connected.borrow()
+    }
+
+    /// Where `/healthz` and `/metrics` are served, with the port actually
+    /// bound (`health.listen` may ask for port 0); `None` when not configured.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_addr
     }
 
     /// A token that stops Janus when cancelled (e.g. on SIGTERM).

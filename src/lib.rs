@@ -21,6 +21,8 @@
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
 //! and is what both `main` and the integration tests start. [`doctor`]
 //! checks a deployment live (`janus doctor`) without starting it.
+//! [`metrics`] counts what the socket layer and the Slack client see, and
+//! [`health`] serves it (`/healthz`, `/metrics`) when `health.listen` is set.
 
 pub mod actors;
 pub mod app;
@@ -28,6 +30,8 @@ pub mod bus;
 pub mod config;
 pub mod doctor;
 pub mod domain;
+pub mod health;
+pub mod metrics;
 pub mod providers;
 pub mod render;
 pub mod slack;

@@ -64,6 +64,9 @@ pub struct Config {
     pub react: Option<ReactConfig>,
     /// Drive a Statuspage incident from Slack; `None` when disabled.
     pub statuspage: Option<StatuspageConfig>,
+    /// Serve `/healthz` and `/metrics` over HTTP; `None` (the default) opens no port at all,
+    /// since an operator must choose to expose anything beyond Slack's socket.
+    pub health: Option<HealthConfig>,
     /// tracing `EnvFilter` directives, e.g. `info,janus=debug` (parsed by the telemetry setup).
     pub log_level: String,
     /// How log lines are printed.
@@ -203,6 +206,14 @@ pub struct StatuspageConfig {
     pub allowed_group: Option<String>,
 }
 
+/// The health and metrics HTTP listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Where to listen; `127.0.0.1` unless configured with an address. Port 0 picks a free
+    /// port (tests): the bound address is logged and given by `Running::health_addr`.
+    pub listen: std::net::SocketAddr,
+}
+
 /// How log lines are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
@@ -322,6 +333,11 @@ impl Resolver<'_> {
             }
         };
         let statuspage = self.statuspage(raw.statuspage)?;
+        let health = raw
+            .health
+            .listen
+            .and_then(|listen| listen.0)
+            .map(|listen| HealthConfig { listen });
         let log_level = text(raw.log_level).unwrap_or_else(|| "info".to_owned());
         let recovery_interval = match raw.recovery_interval {
             None => 60,
@@ -345,6 +361,7 @@ impl Resolver<'_> {
             providers,
             react,
             statuspage,
+            health,
             log_level,
             log_format: raw.log_format.unwrap_or_default(),
             recovery_interval: std::time::Duration::from_secs(recovery_interval),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use secrecy::SecretString;
@@ -25,6 +26,7 @@ pub(super) struct RawConfig {
     pub providers: RawProviders,
     pub react: RawReact,
     pub statuspage: RawStatuspage,
+    pub health: RawHealth,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
     pub recovery_interval: Option<u64>,
@@ -109,6 +111,65 @@ pub(super) struct RawStatuspage {
     pub page_id: Option<String>,
     pub api_url: Option<HttpUrl>,
     pub allowed_group: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub listen: Option<ListenAddr>,
+}
+
+/// Where the health and metrics listener binds: `IP:PORT` (`[::1]:9187` for IPv6), or a bare
+/// port meaning `127.0.0.1:PORT`, so the short form never exposes the endpoints beyond the
+/// host. A blank string is `None` (off), like an empty variable.
+pub(super) struct ListenAddr(pub Option<SocketAddr>);
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListenVisitor;
+        const EXPECTED: &str =
+            "a port or an IP address with a port, like `9187` or `127.0.0.1:9187`";
+        impl Visitor<'_> for ListenVisitor {
+            type Value = ListenAddr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<ListenAddr, E> {
+                match u16::try_from(value) {
+                    Ok(port) => Ok(ListenAddr(Some(SocketAddr::from((
+                        Ipv4Addr::LOCALHOST,
+                        port,
+                    ))))),
+                    Err(_) => Err(E::custom(format!(
+                        "expected {EXPECTED}, found {value} (ports go up to 65535)"
+                    ))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<ListenAddr, E> {
+                match u64::try_from(value) {
+                    Ok(value) => self.visit_u64(value),
+                    Err(_) => Err(E::custom(format!("expected {EXPECTED}, found {value}"))),
+                }
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<ListenAddr, E> {
+                let trimmed = value.trim();
+                if trimmed.is_empty() {
+                    return Ok(ListenAddr(None));
+                }
+                if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+                    return match trimmed.parse::<u64>() {
+                        Ok(port) => self.visit_u64(port),
+                        Err(_) => Err(E::custom(format!("expected {EXPECTED}, found {value:?}"))),
+                    };
+                }
+                trimmed
+                    .parse::<SocketAddr>()
+                    .map(|addr| ListenAddr(Some(addr)))
+                    .map_err(|_| E::custom(format!("expected {EXPECTED}, found {value:?}")))
+            }
+        }
+        deserializer.deserialize_any(ListenVisitor)
+    }
 }
 
 /// `[providers]`: two fixed keys plus one `[providers.<name>]` table per provider.

@@ -101,6 +101,7 @@ const TEXT_KEYS: &[&str] = &[
     "statuspage.page_id",
     "statuspage.api_url",
     "statuspage.allowed_group",
+    "health.listen",
     "log_level",
     "log_format",
 ];

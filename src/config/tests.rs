@@ -1336,3 +1336,61 @@ fn a_recovery_interval_out_of_range_names_the_key_and_its_source() {
     assert!(err.contains("`recovery_interval`"), "{err}");
     assert!(err.contains("JANUS_RECOVERY_INTERVAL"), "{err}");
 }
+
+// --- health and metrics listener --------------------------------------------------------------
+
+#[test]
+fn the_health_listener_is_off_unless_configured() {
+    assert_eq!(load(&[]).unwrap().health, None);
+    assert_eq!(load(&[("JANUS_HEALTH__LISTEN", "")]).unwrap().health, None);
+}
+
+#[test]
+fn a_bare_health_port_binds_to_loopback_only() {
+    let listen = |value: &str| {
+        load(&[("JANUS_HEALTH__LISTEN", value)])
+            .unwrap()
+            .health
+            .expect("configured")
+            .listen
+    };
+    assert_eq!(listen("9187"), "127.0.0.1:9187".parse().unwrap());
+    assert_eq!(listen("0"), "127.0.0.1:0".parse().unwrap());
+    let config = load_toml("[health]\nlisten = 9187\n", &[]).unwrap();
+    assert_eq!(
+        config.health.unwrap().listen,
+        "127.0.0.1:9187".parse().unwrap()
+    );
+}
+
+#[test]
+fn a_health_address_is_taken_as_given_from_toml_or_env() {
+    let config = load_toml("[health]\nlisten = \"0.0.0.0:9187\"\n", &[]).unwrap();
+    assert_eq!(
+        config.health.unwrap().listen,
+        "0.0.0.0:9187".parse().unwrap()
+    );
+    let config = load(&[("JANUS_HEALTH__LISTEN", "[::1]:9187")]).unwrap();
+    assert_eq!(config.health.unwrap().listen, "[::1]:9187".parse().unwrap());
+}
+
+#[test]
+fn an_invalid_health_listen_names_the_key_and_its_source() {
+    assert_eq!(
+        load_err(&[("JANUS_HEALTH__LISTEN", "localhost:9187")]),
+        "invalid value for `health.listen` (from environment variable JANUS_HEALTH__LISTEN): \
+         expected a port or an IP address with a port, like `9187` or `127.0.0.1:9187`, \
+         found \"localhost:9187\""
+    );
+    assert_eq!(
+        toml_err("[health]\nlisten = 70000\n", &[]),
+        "invalid value for `health.listen` (from TOML file FILE): expected a port or an IP \
+         address with a port, like `9187` or `127.0.0.1:9187`, found 70000 (ports go up to 65535)"
+    );
+    let err = load_err(&[("JANUS_HEALTH__LISTEN", "127.0.0.1")]);
+    assert!(err.contains("`health.listen`"), "{err}");
+    assert!(
+        toml_err("[health]\nlisen = 9187\n", &[]).contains("unknown key `health.lisen`"),
+        "a typo under [health] is an unknown key"
+    );
+}

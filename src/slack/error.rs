@@ -174,6 +174,20 @@ impl SlackError {
     pub fn is_auth_failure(&self) -> bool {
         self.code().is_some_and(ApiErrorCode::is_auth_failure)
     }
+
+    /// The `result` label of `janus_slack_api_calls_total`: Slack's error
+    /// code when it answered `ok:false`, else a word for what went wrong, so
+    /// a dashboard can tell "Slack said no" from "Slack was not reached".
+    pub fn metric_label(&self) -> &str {
+        match self {
+            Self::Api { code, .. } => code.as_str(),
+            Self::RateLimited { .. } => "ratelimited",
+            Self::Http { .. } => "http_error",
+            Self::Transport { .. } => "transport_error",
+            Self::Protocol { .. } => "protocol_error",
+            Self::Setup(_) => "setup_error",
+        }
+    }
 }
 
 #[cfg(test)]

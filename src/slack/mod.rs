@@ -22,6 +22,7 @@ use slack_morphism::prelude::*;
 use url::Url;
 
 use crate::domain::ids::{ChannelId, MessageTs, TeamId, UserId};
+use crate::metrics::Metrics;
 
 pub use error::{ApiErrorCode, SlackError};
 
@@ -112,6 +113,8 @@ pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
     bot_token: Arc<SlackApiToken>,
     app_token: Arc<SlackApiToken>,
+    /// Where calls and 429s are counted; `None` counts nothing.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -148,7 +151,28 @@ impl SlackApi {
             client: Arc::new(SlackClient::new(connector)),
             bot_token: token(bot_token),
             app_token: token(app_token),
+            metrics: None,
         })
+    }
+
+    /// The same client, counting every call (method and result) and every
+    /// 429 into `metrics`, for `/metrics`. A builder rather than an argument
+    /// of [`SlackApi::new`] so callers that do not count need not care.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts one finished call: `ok`, Slack's error code, or what kind of
+    /// failure kept Slack from answering.
+    fn count<T>(&self, method: &str, result: &Result<T, SlackError>) {
+        if let Some(metrics) = &self.metrics {
+            let outcome = match result {
+                Ok(_) => "ok",
+                Err(e) => e.metric_label(),
+            };
+            metrics.api_call(method, outcome);
+        }
     }
 
     fn token(&self, token: TokenKind) -> &SlackApiToken {
@@ -166,10 +190,13 @@ impl SlackApi {
         Fut: std::future::Future<Output = Result<RS, SlackClientError>>,
     {
         let mut attempt = 0;
-        loop {
+        let result = loop {
             match send().await {
-                Ok(rs) => return Ok(rs),
+                Ok(rs) => break Ok(rs),
                 Err(SlackClientError::RateLimitError(e)) if attempt < MAX_RATE_LIMIT_RETRIES => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.rate_limited(method);
+                    }
                     attempt += 1;
                     let wait = e
                         .retry_after
@@ -183,9 +210,18 @@ impl SlackApi {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(SlackError::from_client(method, attempt, e)),
+                Err(e) => {
+                    if let (SlackClientError::RateLimitError(_), Some(metrics)) =
+                        (&e, &self.metrics)
+                    {
+                        metrics.rate_limited(method);
+                    }
+                    break Err(SlackError::from_client(method, attempt, e));
+                }
             }
-        }
+        };
+        self.count(method, &result);
+        result
     }
 
     /// Calls a write `method` with a JSON body, waiting out rate limits.
@@ -559,8 +595,14 @@ impl SlackApi {
             .connector
             .http_post_uri(response_url.clone(), payload, context)
             .await;
-        result
+        if let (Err(SlackClientError::RateLimitError(_)), Some(metrics)) = (&result, &self.metrics)
+        {
+            metrics.rate_limited("response_url");
+        }
+        let result = result
             .map(|_| ())
-            .map_err(|e| SlackError::from_client("response_url", 0, e))
+            .map_err(|e| SlackError::from_client("response_url", 0, e));
+        self.count("response_url", &result);
+        result
     }
 }

@@ -4,8 +4,10 @@
 //! accepts a response payload gets its ack from a short-lived task (bounded
 //! by the ack budget) so the reader moves straight on to the next frame.
 //! Acks are written by a separate writer task, fed by a channel: the reader
-//! and the response tasks both send through it.
+//! and the response tasks both send through it. Each ack travels with the
+//! instant its envelope was read, so the writer can time it once written.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -17,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::{self, DisconnectReason, Frame, Hello};
 use super::{SocketError, Tuning};
-use crate::bus::BusHandle;
+use crate::bus::{BusHandle, EnvelopeKind};
+use crate::metrics::Metrics;
 use crate::slack::SlackApi;
 
 /// Largest frame accepted. Slack's biggest payloads (block actions from a
@@ -65,6 +68,7 @@ impl Connection {
         bus: BusHandle,
         tuning: &Tuning,
         connected: watch::Sender<usize>,
+        metrics: Arc<Metrics>,
     ) -> Result<Connection, SocketError> {
         let url = api.open_socket_url().await.map_err(SocketError::Open)?;
         // The URL carries a one-use ticket: log where, never the ticket.
@@ -93,6 +97,7 @@ impl Connection {
             events_tx,
             close.clone(),
             connected,
+            metrics,
         ));
         let hello = tokio::time::timeout(tuning.connect_timeout, events.recv()).await;
         let conn = Connection {
@@ -139,6 +144,23 @@ impl Connection {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A frame for the writer; `read_at` is set on acks: when their envelope
+/// was read, for the ack latency histogram.
+struct Outbound {
+    message: Message,
+    read_at: Option<Instant>,
+}
+
+impl Outbound {
+    fn ack(text: String, read_at: Instant) -> Self {
+        Self {
+            message: Message::text(text),
+            read_at: Some(read_at),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run(
     id: u64,
     ws: Ws,
@@ -147,15 +169,20 @@ async fn run(
     events: mpsc::Sender<ConnEvent>,
     close: CancellationToken,
     connected: watch::Sender<usize>,
+    metrics: Arc<Metrics>,
 ) {
     let (mut sink, mut stream) = ws.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(256);
+    let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(256);
+    let written = metrics.clone();
     let writer = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            let closing = matches!(msg, Message::Close(_));
-            if let Err(e) = sink.send(msg).await {
+        while let Some(Outbound { message, read_at }) = out_rx.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if let Err(e) = sink.send(message).await {
                 tracing::debug!(socket = id, error = %e, "write failed");
                 break;
+            }
+            if let Some(read_at) = read_at {
+                written.ack_written(read_at.elapsed());
             }
             if closing {
                 break;
@@ -177,7 +204,8 @@ async fn run(
         let next = tokio::select! {
             _ = close.cancelled(), if closing_since.is_none() => {
                 closing_since = Some(Instant::now());
-                let _ = out_tx.send(Message::Close(None)).await;
+                let close = Outbound { message: Message::Close(None), read_at: None };
+                let _ = out_tx.send(close).await;
                 continue;
             }
             next = tokio::time::timeout(wait, stream.next()) => next,
@@ -196,6 +224,8 @@ async fn run(
                 on_text(
                     id,
                     text.as_str(),
+                    Instant::now(),
+                    &metrics,
                     &bus,
                     &tuning,
                     &out_tx,
@@ -234,9 +264,11 @@ async fn run(
 async fn on_text(
     id: u64,
     text: &str,
+    read_at: Instant,
+    metrics: &Metrics,
     bus: &BusHandle,
     tuning: &Tuning,
-    out: &mpsc::Sender<Message>,
+    out: &mpsc::Sender<Outbound>,
     events: &mpsc::Sender<ConnEvent>,
     said_hello: &mut bool,
     connected: &watch::Sender<usize>,
@@ -244,10 +276,12 @@ async fn on_text(
     let frame = match frame::parse(text) {
         Ok(frame) => frame,
         Err(e) => {
+            metrics.frame_received("invalid", false);
             tracing::warn!(socket = id, "{e}");
             return;
         }
     };
+    metrics.frame_received(frame_type(&frame), matches!(frame, Frame::Envelope(_)));
     match frame {
         Frame::Envelope(mut envelope) if envelope.accepts_response_payload => {
             // The response may take a moment to compute: do it off the
@@ -263,7 +297,7 @@ async fn on_text(
                     });
                 let ack = frame::ack(&envelope.envelope_id, response.as_ref());
                 envelope.answered_in_ack = response.is_some();
-                let _ = out.send(Message::text(ack)).await;
+                let _ = out.send(Outbound::ack(ack, read_at)).await;
                 tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
                     with_payload = response.is_some(), "acked");
                 bus.deliver(envelope).await;
@@ -271,7 +305,7 @@ async fn on_text(
         }
         Frame::Envelope(envelope) => {
             let ack = frame::ack(&envelope.envelope_id, None);
-            let _ = out.send(Message::text(ack)).await;
+            let _ = out.send(Outbound::ack(ack, read_at)).await;
             tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
                 kind = ?envelope.kind, retry_attempt = envelope.retry_attempt, "acked");
             bus.deliver(envelope).await;
@@ -294,5 +328,23 @@ async fn on_text(
                 "unknown frame without envelope_id"
             );
         }
+    }
+}
+
+/// The `type` label of a frame in `janus_envelopes_received_total`: Slack's
+/// own word for the kinds we know, `other` for an envelope of a type we do
+/// not, `unknown` for a frame without `envelope_id` that we cannot place.
+/// Never Slack's raw text, so a new type cannot grow the label set unbounded.
+fn frame_type(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Hello(_) => "hello",
+        Frame::Disconnect(_) => "disconnect",
+        Frame::Envelope(envelope) => match envelope.kind {
+            EnvelopeKind::EventsApi => "events_api",
+            EnvelopeKind::SlashCommands => "slash_commands",
+            EnvelopeKind::Interactive => "interactive",
+            EnvelopeKind::Other(_) => "other",
+        },
+        Frame::Unknown(_) => "unknown",
     }
 }

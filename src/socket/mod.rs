@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::BusHandle;
+use crate::metrics::Metrics;
 use crate::slack::{SlackApi, SlackError};
 use connection::{ConnEvent, Connection, EndReason};
 use frame::DisconnectReason;
@@ -83,8 +84,8 @@ pub enum SocketError {
 
 /// Keeps `count` sockets open until `shutdown`, then closes them.
 ///
-/// `connected` tracks how many sockets have said hello and are still open.
-/// Returns an error only for what no reconnect can fix: a refused app
+/// `connected` tracks how many sockets have said hello and are still open;
+/// `metrics` counts frames, ack latency and reconnects. Returns an error only for what no reconnect can fix: a refused app
 /// token, or Socket Mode turned off.
 pub async fn run(
     count: usize,
@@ -92,6 +93,7 @@ pub async fn run(
     bus: BusHandle,
     tuning: Tuning,
     connected: watch::Sender<usize>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), SocketError> {
     let ids = Arc::new(AtomicU64::new(1));
@@ -102,6 +104,7 @@ pub async fn run(
             bus: bus.clone(),
             tuning: tuning.clone(),
             connected: connected.clone(),
+            metrics: metrics.clone(),
             ids: ids.clone(),
             shutdown: shutdown.clone(),
         };
@@ -139,6 +142,7 @@ struct Slot {
     bus: BusHandle,
     tuning: Tuning,
     connected: watch::Sender<usize>,
+    metrics: Arc<Metrics>,
     ids: Arc<AtomicU64>,
     shutdown: CancellationToken,
 }
@@ -176,7 +180,7 @@ impl Slot {
                     if !self.sleep(backoff.next()).await {
                         return Ok(SlotEnd::Shutdown);
                     }
-                    match self.connect(&mut backoff).await? {
+                    match self.reconnect(&mut backoff).await? {
                         Some(next) => current = next,
                         None => return Ok(SlotEnd::Shutdown),
                     }
@@ -186,7 +190,7 @@ impl Slot {
                     // replacement first, so no envelope finds us without a socket.
                     tracing::info!(socket = current.id, ?reason, "opening a replacement socket");
                     let old = current;
-                    let replacement = self.connect(&mut backoff).await;
+                    let replacement = self.reconnect(&mut backoff).await;
                     old.close().await;
                     match replacement? {
                         Some(next) => current = next,
@@ -198,17 +202,27 @@ impl Slot {
                     if !matches!(end, EndReason::ClosedByUs) && !self.sleep(backoff.next()).await {
                         return Ok(SlotEnd::Shutdown);
                     }
-                    match self.connect(&mut backoff).await? {
+                    match self.reconnect(&mut backoff).await? {
                         Some(next) => current = next,
                         None => return Ok(SlotEnd::Shutdown),
                     }
                 }
-                None => match self.connect(&mut backoff).await? {
+                None => match self.reconnect(&mut backoff).await? {
                     Some(next) => current = next,
                     None => return Ok(SlotEnd::Shutdown),
                 },
             }
         }
+    }
+
+    /// [`Slot::connect`] for a socket that replaces another: counted as a
+    /// reconnect once it is open.
+    async fn reconnect(&self, backoff: &mut Backoff) -> Result<Option<Connection>, SocketError> {
+        let next = self.connect(backoff).await?;
+        if next.is_some() {
+            self.metrics.socket_reconnected();
+        }
+        Ok(next)
     }
 
     /// Connects, retrying with backoff until it works, shutdown, or a fatal
@@ -225,6 +239,7 @@ impl Slot {
                 self.bus.clone(),
                 &self.tuning,
                 self.connected.clone(),
+                self.metrics.clone(),
             );
             let result = tokio::select! {
                 _ = self.shutdown.cancelled() => return Ok(None),

@@ -10,6 +10,7 @@ mod controls;
 mod declare;
 mod doctor;
 mod fixtures;
+mod health;
 mod hostile;
 mod integrations;
 mod payloads;
