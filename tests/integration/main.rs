@@ -16,3 +16,4 @@ mod providers;
 mod socket_mode;
 mod statuspage;
 mod statuspage_slack;
+mod store;
