@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod controls;
 mod declare;
+mod default_store;
 mod fixtures;
 mod hostile;
 mod integrations;
