@@ -131,6 +131,7 @@ on_both_backends!(migrated:
     open_incidents_are_unresolved_with_a_channel_newest_first_and_counted,
     a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at,
     a_severity_change_reports_from_and_to_and_an_unchanged_one_nothing,
+    simultaneous_changes_of_one_incident_each_see_the_one_before,
     claim_role_gives_a_free_role_once_and_names_the_holder_otherwise,
     of_many_simultaneous_claims_of_a_role_exactly_one_wins,
     assign_role_replaces_the_holder_and_returns_the_previous_one,
@@ -513,6 +514,41 @@ async fn a_severity_change_reports_from_and_to_and_an_unchanged_one_nothing(db: 
         db.count("SELECT count(*) FROM incident_events WHERE kind = 'severity'")
             .await,
         1
+    );
+}
+
+async fn simultaneous_changes_of_one_incident_each_see_the_one_before(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let mut tasks = JoinSet::new();
+    for n in 0..24 {
+        let store = db.store.clone();
+        tasks.spawn(async move {
+            let severity = format!("sev-{n}");
+            store.set_severity(id, &severity, &user(2)).await.unwrap()
+        });
+    }
+    let changes: Vec<Change<String>> = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .map(|c| c.expect("every value is new"))
+        .collect();
+    // Serialised, the changes form one chain from sev4 to the final value.
+    let last = db.store.incident(id).await.unwrap().unwrap().severity;
+    let mut froms: Vec<&str> = changes.iter().map(|c| c.from.as_str()).collect();
+    let mut expected: Vec<&str> = changes
+        .iter()
+        .map(|c| c.to.as_str())
+        .filter(|to| *to != last)
+        .chain(["sev4"])
+        .collect();
+    froms.sort();
+    expected.sort();
+    assert_eq!(froms, expected, "{changes:?}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'severity'")
+            .await,
+        24
     );
 }
 
