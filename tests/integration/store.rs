@@ -955,6 +955,11 @@ async fn a_sqlite_file_is_created_but_a_missing_directory_is_named() {
     let store = open(sqlite_url(dir.path())).await.unwrap();
     store.migrate().await.unwrap();
     assert!(dir.path().join("janus.db").is_file());
+    let short = dir.path().join("short-form.db");
+    open(format!("sqlite:{}", short.display()))
+        .await
+        .expect("the sqlite:path form opens too");
+    assert!(short.is_file());
 
     let missing = dir.path().join("not-there");
     let error = open(sqlite_url(&missing)).await.err().expect("refused");
