@@ -110,9 +110,13 @@ impl DatabaseConfig {
     /// (`user:pw@host` reads as scheme `user`) can never leak its text.
     pub fn redacted_url(&self) -> String {
         let text = self.url.expose_secret();
-        // A SQLite URL is a path: nothing to hide, and the path is what one needs to see.
+        // A SQLite URL is a path: nothing to hide, and the path is what one needs to see;
+        // unless it looks like `user:password@host` with a user named `sqlite`.
         if let Some(("sqlite", rest)) = text.split_once(':') {
             let path = rest.split('?').next().unwrap_or_default();
+            if path.contains('@') {
+                return "sqlite:[REDACTED]".to_owned();
+            }
             return format!("sqlite:{path}");
         }
         let Ok(url) = Url::parse(text) else {

@@ -916,6 +916,11 @@ fn a_sqlite_database_url_is_taken_as_given() {
         "sqlite:///data/janus.db"
     );
     assert_eq!(config.database.redacted_url(), "sqlite:///data/janus.db");
+    let odd = DatabaseConfig {
+        url: SecretString::from("sqlite:hunter2@db"),
+        max_connections: 1,
+    };
+    assert!(!format!("{odd:?}").contains("hunter2"));
 }
 
 #[test]
