@@ -314,7 +314,7 @@ impl Store for SqliteStore {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Migrate(e.to_string()))
+            .map_err(|e| StoreError::Migrate(format!("{}: {e}", self.path.display())))
     }
 
     async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
