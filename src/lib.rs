@@ -13,9 +13,10 @@
 //!   incident (declare, status, severity, list), role, publisher (the only
 //!   writer of control and digest messages), react_trigger, snapshot and
 //!   statuspage.
-//! - They use [`store`] (Postgres), [`slack`] (the Web API), [`providers`]
-//!   (third-party status pages, read-only), [`statuspage`] (Statuspage's
-//!   Manage API) and [`render`] (Handlebars → Block Kit JSON, validated),
+//! - They use [`store`] (SQLite for one process, Postgres for replicas),
+//!   [`slack`] (the Web API), [`providers`] (third-party status pages,
+//!   read-only), [`statuspage`] (Statuspage's Manage API) and [`render`]
+//!   (Handlebars → Block Kit JSON, validated),
 //!   which rest on [`domain`] (ids, names, catalogs and text types, no IO).
 //!
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all

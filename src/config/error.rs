@@ -62,13 +62,6 @@ pub enum ConfigError {
         /// How to set it: the environment variable names, and why it is required.
         hint: String,
     },
-    /// Neither way of reaching the database is configured.
-    #[error(
-        "missing database settings: set `database.url` (DATABASE_URL or DATABASE_URL_FILE), or \
-         `database.host` (DATABASE_HOST) with `database.name` (DATABASE_NAME) and \
-         `database.user` (DATABASE_USER)"
-    )]
-    MissingDatabase,
     /// Two keys that exclude each other are both set.
     #[error(
         "conflicting settings: `{first}` (from {first_origin}) and `{second}` (from {second_origin}) are both set; {advice}"

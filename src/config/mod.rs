@@ -40,8 +40,13 @@ pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api/";
 pub const DEFAULT_STATUSPAGE_API_URL: &str = "https://api.statuspage.io/v1";
 /// Providers whose status API Janus knows; any other name in `providers.list` needs a URL.
 pub const BUILTIN_PROVIDERS: &[&str] = &["github", "heroku", "slack"];
-/// URL schemes accepted in `database.url`; `sqlite` is kept open for an embedded store.
+/// URL schemes accepted in `database.url`: Postgres for replicas, SQLite for one process.
 pub const DATABASE_SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite"];
+/// The SQLite file used when no database is configured, in `$STATE_DIRECTORY` (set by
+/// systemd's `StateDirectory=`) or else the working directory.
+pub const DEFAULT_SQLITE_FILE: &str = "janus.db";
+/// The variable systemd sets to the service's state directories (`:`-separated).
+const STATE_DIRECTORY_VAR: &str = "STATE_DIRECTORY";
 
 /// Everything Janus needs to run, validated: required values are present, URLs parse,
 /// numbers are in range, and optional integrations are `Some` only when enabled.
@@ -108,7 +113,17 @@ impl DatabaseConfig {
     /// Rebuilt from parsed parts rather than edited in place, so a URL that parses oddly
     /// (`user:pw@host` reads as scheme `user`) can never leak its text.
     pub fn redacted_url(&self) -> String {
-        let Ok(url) = Url::parse(self.url.expose_secret()) else {
+        let text = self.url.expose_secret();
+        // A SQLite URL is a path: nothing to hide, and the path is what one needs to see;
+        // unless it looks like `user:password@host` with a user named `sqlite`.
+        if let Some(("sqlite", rest)) = text.split_once(':') {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.contains('@') {
+                return "sqlite:[REDACTED]".to_owned();
+            }
+            return format!("sqlite:{path}");
+        }
+        let Ok(url) = Url::parse(text) else {
             return "[REDACTED]".to_owned();
         };
         let Some(host) = url.host_str() else {
@@ -256,6 +271,7 @@ impl Config {
         Resolver {
             figment: &figment,
             warnings: Vec::new(),
+            state_directory: env.get(STATE_DIRECTORY_VAR).cloned(),
         }
         .resolve(raw)
     }
@@ -283,6 +299,8 @@ struct Secret {
 struct Resolver<'f> {
     figment: &'f Figment,
     warnings: Vec<String>,
+    /// `$STATE_DIRECTORY`, from the same environment as every key, for the default database.
+    state_directory: Option<String>,
 }
 
 impl Resolver<'_> {
@@ -491,7 +509,14 @@ impl Resolver<'_> {
             });
         }
         let Some(host) = text(raw.host) else {
-            return Err(ConfigError::MissingDatabase);
+            if let Some((part, _)) = parts.iter().find(|(_, set)| *set) {
+                let because = format!("`{part}` is set");
+                return Err(self.missing("database.host", Some(&because)));
+            }
+            return Ok(DatabaseConfig {
+                url: SecretString::from(self.default_sqlite_url()),
+                max_connections,
+            });
         };
         let because = Some("`database.host` is set");
         let name = self.required_text("database.name", raw.name, because)?;
@@ -527,6 +552,28 @@ impl Resolver<'_> {
             url: SecretString::from(url.to_string()),
             max_connections,
         })
+    }
+
+    /// Where the database lives when none is configured: [`DEFAULT_SQLITE_FILE`] in the first
+    /// of systemd's state directories, else (relative) in the working directory.
+    fn default_sqlite_url(&self) -> String {
+        let directory = self
+            .state_directory
+            .as_deref()
+            .and_then(|dirs| dirs.split(':').find(|dir| !dir.trim().is_empty()));
+        let path = match directory {
+            Some(directory) => Path::new(directory).join(DEFAULT_SQLITE_FILE),
+            None => PathBuf::from(DEFAULT_SQLITE_FILE),
+        };
+        // The driver percent-decodes the path, and would cut it at `?` or `#`.
+        let mut url = "sqlite://".to_owned();
+        for c in path.to_string_lossy().chars() {
+            match c {
+                '%' | '?' | '#' => url.push_str(&format!("%{:02X}", c as u32)),
+                c => url.push(c),
+            }
+        }
+        url
     }
 
     fn incident(&self, raw: RawIncident) -> Result<IncidentConfig, ConfigError> {

@@ -858,13 +858,81 @@ fn an_ipv6_database_host_is_bracketed() {
 }
 
 #[test]
-fn no_database_settings_name_both_ways() {
+fn without_database_settings_the_store_is_sqlite_in_the_working_directory() {
+    let config = Config::load_from(None, without_database_url()).unwrap();
+    assert_eq!(config.database_url().expose_secret(), "sqlite://janus.db");
+    assert_eq!(config.database.redacted_url(), "sqlite://janus.db");
+    assert_eq!(config.database.max_connections, 10);
+}
+
+#[test]
+fn without_database_settings_the_store_is_sqlite_in_the_systemd_state_directory() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[("STATE_DIRECTORY", "/var/lib/janus")]));
+    let config = Config::load_from(None, env).unwrap();
     assert_eq!(
-        Config::load_from(None, without_database_url())
-            .unwrap_err()
-            .to_string(),
-        "missing database settings: set `database.url` (DATABASE_URL or DATABASE_URL_FILE), or \
-         `database.host` (DATABASE_HOST) with `database.name` (DATABASE_NAME) and `database.user` (DATABASE_USER)"
+        config.database_url().expose_secret(),
+        "sqlite:///var/lib/janus/janus.db"
+    );
+}
+
+#[test]
+fn of_several_state_directories_the_first_holds_the_database() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[(
+        "STATE_DIRECTORY",
+        "/var/lib/janus:/var/lib/other",
+    )]));
+    let config = Config::load_from(None, env).unwrap();
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "sqlite:///var/lib/janus/janus.db"
+    );
+}
+
+#[test]
+fn a_state_directory_with_url_characters_is_escaped_for_the_driver() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[("STATE_DIRECTORY", "/srv/50%?#")]));
+    let config = Config::load_from(None, env).unwrap();
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "sqlite:///srv/50%25%3F%23/janus.db"
+    );
+}
+
+#[test]
+fn a_configured_database_wins_over_the_state_directory() {
+    let config = load(&[("STATE_DIRECTORY", "/var/lib/janus")]).unwrap();
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "postgres://janus:hunter2@db.internal:5432/janus"
+    );
+}
+
+#[test]
+fn a_sqlite_database_url_is_taken_as_given() {
+    let config = load(&[("DATABASE_URL", "sqlite:///data/janus.db")]).unwrap();
+    assert_eq!(
+        config.database_url().expose_secret(),
+        "sqlite:///data/janus.db"
+    );
+    assert_eq!(config.database.redacted_url(), "sqlite:///data/janus.db");
+    let odd = DatabaseConfig {
+        url: SecretString::from("sqlite:hunter2@db"),
+        max_connections: 1,
+    };
+    assert!(!format!("{odd:?}").contains("hunter2"));
+}
+
+#[test]
+fn database_parts_without_a_host_are_an_error_not_the_default() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[("DATABASE_NAME", "janus")]));
+    assert_eq!(
+        Config::load_from(None, env).unwrap_err().to_string(),
+        "missing required setting `database.host`: set it in the TOML file or with DATABASE_HOST or \
+         JANUS_DATABASE__HOST (required because `database.name` is set)"
     );
 }
 

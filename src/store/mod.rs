@@ -1,8 +1,13 @@
 //! Persistence. The [`Store`] trait is what the rest of Janus sees; each
 //! backend implements it with its own SQL (sqlx's `Any` driver cannot carry
 //! timestamps or JSON, so one generic implementation is not an option).
+//!
+//! SQLite (`sqlite.rs`) is the default: one file, one process, nothing to
+//! run beside Janus. Postgres (`postgres.rs`) is for several replicas, which
+//! share their idempotency and locks through it.
 
 mod postgres;
+mod sqlite;
 
 use std::time::Duration;
 
@@ -11,16 +16,32 @@ use chrono::{DateTime, Utc};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
 pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
-/// Opens the configured database: the one place that picks a backend, so
-/// `run`, `migrate` and `doctor` agree. Does not migrate.
+/// Opens the configured database: the one place that picks a backend (by
+/// the URL's scheme), so `run`, `migrate` and `doctor` agree. Does not
+/// migrate.
 pub async fn open(
     config: &crate::config::DatabaseConfig,
     max_connections: u32,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Ok(std::sync::Arc::new(
-        PgStore::connect(&config.url, max_connections).await?,
-    ))
+    use secrecy::ExposeSecret;
+    let url = config.url.expose_secret().trim();
+    // Only the scheme is ever shown: the rest may hold a password.
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => Ok(std::sync::Arc::new(
+            PgStore::connect(&config.url, max_connections).await?,
+        )),
+        Some("sqlite") => Ok(std::sync::Arc::new(
+            SqliteStore::open(url, max_connections).await?,
+        )),
+        _ => Err(StoreError::InvalidUrl(
+            "expected a postgres:// or sqlite: URL".to_owned(),
+        )),
+    }
 }
 
 /// The database's id of an incident.
@@ -154,8 +175,9 @@ pub enum OwnedMessage {
     Digest,
 }
 
-/// A store failure. The connection string is never part of the message
-/// beyond host, port and database name.
+/// A store failure. A Postgres connection string is never part of the
+/// message beyond host, port and database name; a SQLite path (which holds
+/// no secret) is shown whole, since it is what the operator must fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or refused us.
@@ -165,6 +187,24 @@ pub enum StoreError {
         target: String,
         /// What the driver said.
         reason: String,
+    },
+    /// The SQLite database file cannot be opened or created.
+    #[error("cannot open the SQLite database {path}: {reason}")]
+    Sqlite {
+        /// The file, absolute.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Another process already uses the SQLite database file.
+    #[error(
+        "the SQLite database {path} is in use by another Janus process; SQLite serves one \
+         process, so stop the other one, or use Postgres (DATABASE_URL=postgres://…) to run \
+         several replicas"
+    )]
+    InUse {
+        /// The file, absolute.
+        path: String,
     },
     /// The connection string does not parse.
     #[error("the database URL is not valid: {0}")]
@@ -177,7 +217,7 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
 }
 
-/// What Janus keeps. Object-safe so a second backend can follow.
+/// What Janus keeps. Object-safe, so `open` can return either backend.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations (safe to run from several replicas at once).

@@ -8,7 +8,7 @@ use crate::payloads::{self, BOT};
 use crate::support::harness::{TestDb, env_for};
 use crate::support::slack_fake::{self, FakeSlack};
 
-const JANUS: &str = env!("CARGO_BIN_EXE_janus");
+pub(crate) const JANUS: &str = env!("CARGO_BIN_EXE_janus");
 
 /// Runs `janus <args>` with exactly `env` (nothing inherited but PATH), in
 /// an empty working directory so no config/janus.toml is picked up.
@@ -306,7 +306,10 @@ async fn world() -> World {
 
 /// Starts the real binary with `env`, its logs drained (a full pipe would
 /// stall it).
-fn start_binary(env: Vec<(String, String)>, dir: &std::path::Path) -> tokio::process::Child {
+pub(crate) fn start_binary(
+    env: Vec<(String, String)>,
+    dir: &std::path::Path,
+) -> tokio::process::Child {
     let mut child = tokio::process::Command::new(JANUS)
         .arg("run")
         .env_clear()

@@ -1,0 +1,1002 @@
+//! The store's contract, written once against `Arc<dyn Store>` and run on
+//! both backends: each test below is a module holding a `postgres` and a
+//! `sqlite` test (`store::claim_role_gives_a_free_role::sqlite`), so a
+//! difference between the backends shows up as one of a pair failing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use janus::config::DatabaseConfig;
+use janus::domain::ids::{ChannelId, MessageTs, UserId};
+use janus::store::{
+    Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, Store, StoreError,
+};
+use secrecy::SecretString;
+use tokio::task::JoinSet;
+
+use crate::support::harness::TestDb;
+
+/// A store and whatever keeps its database alive (dropped after it).
+pub struct Db {
+    store: Arc<dyn Store>,
+    keep: Keep,
+}
+
+enum Keep {
+    Postgres(TestDb),
+    Sqlite(tempfile::TempDir),
+}
+
+/// How many connections each test store gets; fewer than the concurrency
+/// tests' tasks, so those also queue for connections.
+const POOL: u32 = 8;
+
+/// How long a test waits for something that should happen at once.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn sqlite_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("janus.db").display())
+}
+
+async fn open(url: String) -> Result<Arc<dyn Store>, StoreError> {
+    let config = DatabaseConfig {
+        url: SecretString::from(url),
+        max_connections: POOL,
+    };
+    janus::store::open(&config, POOL).await
+}
+
+impl Db {
+    /// A fresh, unmigrated Postgres database.
+    async fn postgres() -> Db {
+        let db = TestDb::create().await;
+        let store = open(db.url.clone()).await.expect("open Postgres");
+        Db {
+            store,
+            keep: Keep::Postgres(db),
+        }
+    }
+
+    /// A fresh, unmigrated SQLite file in a temp directory.
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(sqlite_url(dir.path())).await.expect("open SQLite");
+        Db {
+            store,
+            keep: Keep::Sqlite(dir),
+        }
+    }
+
+    async fn migrated(self) -> Db {
+        self.store.migrate().await.expect("migrate");
+        self
+    }
+
+    async fn unmigrated(self) -> Db {
+        self
+    }
+
+    /// Counts with plain SQL both backends speak, outside the store: for
+    /// what the trait does not read back (the history).
+    async fn count(&self, sql: &'static str) -> i64 {
+        match &self.keep {
+            Keep::Postgres(db) => db.count(sql).await,
+            Keep::Sqlite(dir) => {
+                use sqlx::Connection;
+                let path = dir.path().join("janus.db");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .expect("connect");
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect(sql)
+            }
+        }
+    }
+}
+
+/// Each named `async fn(Db)` becomes a module with a test per backend; the
+/// store is prepared by `$prepare` (`migrated` or `unmigrated`) first.
+macro_rules! on_both_backends {
+    ($prepare:ident: $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name(super::Db::postgres().await.$prepare().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(super::Db::sqlite().await.$prepare().await).await;
+            }
+        }
+    )+};
+}
+
+on_both_backends!(unmigrated:
+    migrating_twice_is_harmless,
+    pending_migrations_are_all_before_and_none_after_migrating,
+);
+
+on_both_backends!(migrated:
+    ping_answers,
+    first_delivery_is_true_once_per_key,
+    of_many_simultaneous_deliveries_of_one_key_exactly_one_is_first,
+    a_new_incident_reads_back_as_declared_and_logs_it,
+    declaration_steps_are_recorded_once_and_completion_ends_the_declaration,
+    discarding_forgets_only_a_declaration_without_a_channel,
+    a_channel_and_message_timestamps_are_found_again,
+    open_incidents_are_unresolved_with_a_channel_newest_first_and_counted,
+    a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at,
+    a_severity_change_reports_from_and_to_and_an_unchanged_one_nothing,
+    simultaneous_changes_of_one_incident_each_see_the_one_before,
+    claim_role_gives_a_free_role_once_and_names_the_holder_otherwise,
+    of_many_simultaneous_claims_of_a_role_exactly_one_wins,
+    assign_role_replaces_the_holder_and_returns_the_previous_one,
+    a_react_trigger_is_claimed_once_linked_and_released,
+    of_many_simultaneous_react_claims_exactly_one_wins,
+    the_statuspage_link_keeps_the_message_and_the_union_of_touched_components,
+    unpublished_changes_are_completed_incidents_changed_after_their_last_publication,
+    a_message_lock_makes_the_second_taker_wait_until_the_first_is_dropped,
+    a_declaration_lock_is_refused_while_held,
+    one_leader_at_a_time,
+);
+
+// --- helpers -------------------------------------------------------------------------------
+
+fn user(n: u32) -> UserId {
+    UserId::parse(&format!("U{n:04}")).unwrap()
+}
+
+fn channel(n: u32) -> ChannelId {
+    ChannelId::parse(&format!("C{n:04}")).unwrap()
+}
+
+fn ts(n: u32) -> MessageTs {
+    MessageTs::parse(&format!("1700000000.{n:06}")).unwrap()
+}
+
+fn new_incident(description: &str) -> NewIncident {
+    NewIncident {
+        description: description.to_owned(),
+        status: "investigating".to_owned(),
+        severity: "sev4".to_owned(),
+        created_by: user(1),
+        declared_in: Some(channel(1)),
+        declaration: serde_json::json!({ "reply": "https://hooks.example/1", "slug": "www-down" }),
+    }
+}
+
+/// An incident whose declaration finished, in channel `C1nnn`.
+async fn declared(store: &dyn Store, n: u32) -> IncidentId {
+    let id = store
+        .create_incident(&new_incident(&format!("incident {n}")))
+        .await
+        .unwrap();
+    store
+        .set_channel(id, &channel(1000 + n), &format!("inc-{n}"))
+        .await
+        .unwrap();
+    store.complete_declaration(id).await.unwrap();
+    id
+}
+
+/// Waits until `attempt` gives `Some`, for locks a backend releases a moment
+/// after the guard is dropped (Postgres rolls back a dropped transaction
+/// when its connection is next used).
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// --- migrations ----------------------------------------------------------------------------
+
+async fn migrating_twice_is_harmless(db: Db) {
+    db.store.migrate().await.expect("first migration");
+    db.store.migrate().await.expect("second migration");
+    assert_eq!(
+        db.store.pending_migrations().await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(db.count("SELECT count(*) FROM incidents").await, 0);
+}
+
+async fn pending_migrations_are_all_before_and_none_after_migrating(db: Db) {
+    let pending = db.store.pending_migrations().await.unwrap();
+    assert!(
+        pending.first().is_some_and(|m| m.starts_with("1 ")),
+        "{pending:?}"
+    );
+    assert!(pending.len() >= 4, "{pending:?}");
+    db.store.migrate().await.unwrap();
+    assert!(db.store.pending_migrations().await.unwrap().is_empty());
+}
+
+// --- deliveries ----------------------------------------------------------------------------
+
+async fn ping_answers(db: Db) {
+    let took = db.store.ping().await.unwrap();
+    assert!(took < PATIENCE, "{took:?}");
+}
+
+async fn first_delivery_is_true_once_per_key(db: Db) {
+    assert!(db.store.first_delivery("Ev001").await.unwrap());
+    assert!(!db.store.first_delivery("Ev001").await.unwrap());
+    assert!(!db.store.first_delivery("Ev001").await.unwrap());
+    assert!(db.store.first_delivery("Ev002").await.unwrap());
+}
+
+async fn of_many_simultaneous_deliveries_of_one_key_exactly_one_is_first(db: Db) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..24 {
+        let store = db.store.clone();
+        tasks.spawn(async move { store.first_delivery("Ev-race").await.unwrap() });
+    }
+    let firsts = tasks.join_all().await.into_iter().filter(|&b| b).count();
+    assert_eq!(firsts, 1);
+}
+
+// --- declaring -----------------------------------------------------------------------------
+
+async fn a_new_incident_reads_back_as_declared_and_logs_it(db: Db) {
+    let new = new_incident("www down");
+    let id = db.store.create_incident(&new).await.unwrap();
+    let incident = db.store.incident(id).await.unwrap().expect("stored");
+    assert_eq!(incident.id, id);
+    assert_eq!(incident.description, "www down");
+    assert_eq!(incident.status, "investigating");
+    assert_eq!(incident.severity, "sev4");
+    assert_eq!(incident.created_by, user(1));
+    assert_eq!(incident.channel_id, None);
+    assert_eq!(incident.channel_name, None);
+    assert_eq!(incident.control_ts, None);
+    assert_eq!(incident.digest_ts, None);
+    assert_eq!(incident.resolved_at, None);
+    assert_eq!(incident.intended_name, None);
+    assert!(incident.roles.is_empty());
+    assert!(incident.steps.is_empty());
+    assert_eq!(incident.declaration, Some(new.declaration));
+    assert!(!incident.completed);
+    assert_eq!(incident.created_at, incident.updated_at);
+    let age = chrono::Utc::now() - incident.created_at;
+    assert!(age.num_seconds().abs() < 60, "created {age} ago");
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM incident_events WHERE kind = 'declared' AND actor = 'U0001'"
+        )
+        .await,
+        1
+    );
+    assert!(
+        db.store
+            .incident(IncidentId(id.0 + 1000))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn declaration_steps_are_recorded_once_and_completion_ends_the_declaration(db: Db) {
+    let first = db
+        .store
+        .create_incident(&new_incident("one"))
+        .await
+        .unwrap();
+    let second = db
+        .store
+        .create_incident(&new_incident("two"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.incomplete_declarations().await.unwrap(),
+        vec![first, second],
+        "oldest first"
+    );
+
+    db.store.set_intended_name(first, "inc-one").await.unwrap();
+    for step in ["channel", "channel", "control", "channel"] {
+        db.store.mark_step(first, step).await.unwrap();
+    }
+    let incident = db.store.incident(first).await.unwrap().unwrap();
+    assert_eq!(incident.intended_name.as_deref(), Some("inc-one"));
+    assert_eq!(incident.steps, vec!["channel", "control"]);
+    assert!(incident.done("control") && !incident.done("digest"));
+
+    db.store.complete_declaration(first).await.unwrap();
+    assert!(db.store.incident(first).await.unwrap().unwrap().completed);
+    assert_eq!(
+        db.store.incomplete_declarations().await.unwrap(),
+        vec![second]
+    );
+}
+
+async fn discarding_forgets_only_a_declaration_without_a_channel(db: Db) {
+    let bare = db
+        .store
+        .create_incident(&new_incident("bare"))
+        .await
+        .unwrap();
+    let kept = declared(&*db.store, 1).await;
+    db.store.discard_incident(bare).await.unwrap();
+    db.store.discard_incident(kept).await.unwrap();
+    assert!(db.store.incident(bare).await.unwrap().is_none());
+    assert!(db.store.incident(kept).await.unwrap().is_some());
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events").await,
+        1,
+        "the discarded one's history went with it"
+    );
+    let next = db
+        .store
+        .create_incident(&new_incident("next"))
+        .await
+        .unwrap();
+    assert!(next.0 > bare.0 && next.0 > kept.0, "ids are never reused");
+}
+
+async fn a_channel_and_message_timestamps_are_found_again(db: Db) {
+    let id = db
+        .store
+        .create_incident(&new_incident("www down"))
+        .await
+        .unwrap();
+    let before = db.store.incident(id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    db.store
+        .set_channel(id, &channel(7), "inc-202601011200-www-down")
+        .await
+        .unwrap();
+    db.store
+        .set_message_ts(id, OwnedMessage::Control, &ts(1))
+        .await
+        .unwrap();
+    db.store
+        .set_message_ts(id, OwnedMessage::Digest, &ts(2))
+        .await
+        .unwrap();
+    let incident = db
+        .store
+        .incident_by_channel(&channel(7))
+        .await
+        .unwrap()
+        .expect("found by channel");
+    assert_eq!(incident.id, id);
+    assert_eq!(
+        incident.channel_name.as_deref(),
+        Some("inc-202601011200-www-down")
+    );
+    assert_eq!(incident.control_ts, Some(ts(1)));
+    assert_eq!(incident.digest_ts, Some(ts(2)));
+    assert!(
+        incident.updated_at > before.updated_at,
+        "the channel is a change"
+    );
+    assert!(
+        db.store
+            .incident_by_channel(&channel(8))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn open_incidents_are_unresolved_with_a_channel_newest_first_and_counted(db: Db) {
+    let oldest = declared(&*db.store, 1).await;
+    let resolved = declared(&*db.store, 2).await;
+    let newest = declared(&*db.store, 3).await;
+    db.store
+        .create_incident(&new_incident("no channel"))
+        .await
+        .unwrap();
+    db.store
+        .set_status(resolved, "resolved", true, &user(2))
+        .await
+        .unwrap();
+    db.store
+        .claim_role(newest, "commander", &user(5))
+        .await
+        .unwrap();
+
+    let (all, total) = db.store.open_incidents(10).await.unwrap();
+    let ids: Vec<_> = all.iter().map(|i| i.id).collect();
+    assert_eq!(ids, vec![newest, oldest]);
+    assert_eq!(total, 2);
+    assert_eq!(all[0].holder("commander"), Some(&user(5)), "with its roles");
+
+    let (first, total) = db.store.open_incidents(1).await.unwrap();
+    assert_eq!(first.iter().map(|i| i.id).collect::<Vec<_>>(), vec![newest]);
+    assert_eq!(total, 2, "the count is of all open ones");
+
+    db.store
+        .set_status(newest, "resolved", true, &user(2))
+        .await
+        .unwrap();
+    db.store
+        .set_status(oldest, "resolved", true, &user(2))
+        .await
+        .unwrap();
+    let (none, total) = db.store.open_incidents(10).await.unwrap();
+    assert!(none.is_empty());
+    assert_eq!(total, 0);
+}
+
+// --- changes -------------------------------------------------------------------------------
+
+async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let actor = user(2);
+    assert_eq!(
+        db.store
+            .set_status(id, "investigating", false, &actor)
+            .await
+            .unwrap(),
+        None,
+        "unchanged"
+    );
+    let before = db.store.incident(id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        db.store
+            .set_status(id, "identified", false, &actor)
+            .await
+            .unwrap(),
+        Some(Change {
+            from: "investigating".to_owned(),
+            to: "identified".to_owned()
+        })
+    );
+    let identified = db.store.incident(id).await.unwrap().unwrap();
+    assert_eq!(identified.status, "identified");
+    assert!(identified.updated_at > before.updated_at);
+    assert_eq!(identified.resolved_at, None);
+
+    db.store
+        .set_status(id, "resolved", true, &actor)
+        .await
+        .unwrap();
+    let resolved = db.store.incident(id).await.unwrap().unwrap();
+    assert!(resolved.resolved_at.is_some());
+    assert_eq!(resolved.resolved_at, Some(resolved.updated_at));
+
+    db.store
+        .set_status(id, "monitoring", false, &actor)
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store.incident(id).await.unwrap().unwrap().resolved_at,
+        None,
+        "reopening clears it"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'status' AND actor = 'U0002'")
+            .await,
+        3,
+        "one history row per change, none for the unchanged one"
+    );
+    assert_eq!(
+        db.store
+            .set_status(IncidentId(id.0 + 1000), "resolved", true, &actor)
+            .await
+            .unwrap(),
+        None,
+        "no such incident"
+    );
+}
+
+async fn a_severity_change_reports_from_and_to_and_an_unchanged_one_nothing(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    assert_eq!(
+        db.store.set_severity(id, "sev4", &user(2)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        db.store.set_severity(id, "sev1", &user(2)).await.unwrap(),
+        Some(Change {
+            from: "sev4".to_owned(),
+            to: "sev1".to_owned()
+        })
+    );
+    let incident = db.store.incident(id).await.unwrap().unwrap();
+    assert_eq!(incident.severity, "sev1");
+    assert_eq!(incident.resolved_at, None);
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'severity'")
+            .await,
+        1
+    );
+}
+
+async fn simultaneous_changes_of_one_incident_each_see_the_one_before(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let mut tasks = JoinSet::new();
+    for n in 0..24 {
+        let store = db.store.clone();
+        tasks.spawn(async move {
+            let severity = format!("sev-{n}");
+            store.set_severity(id, &severity, &user(2)).await.unwrap()
+        });
+    }
+    let changes: Vec<Change<String>> = tasks
+        .join_all()
+        .await
+        .into_iter()
+        .map(|c| c.expect("every value is new"))
+        .collect();
+    // Serialised, the changes form one chain from sev4 to the final value.
+    let last = db.store.incident(id).await.unwrap().unwrap().severity;
+    let mut froms: Vec<&str> = changes.iter().map(|c| c.from.as_str()).collect();
+    let mut expected: Vec<&str> = changes
+        .iter()
+        .map(|c| c.to.as_str())
+        .filter(|to| *to != last)
+        .chain(["sev4"])
+        .collect();
+    froms.sort();
+    expected.sort();
+    assert_eq!(froms, expected, "{changes:?}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'severity'")
+            .await,
+        24
+    );
+}
+
+// --- roles ---------------------------------------------------------------------------------
+
+async fn claim_role_gives_a_free_role_once_and_names_the_holder_otherwise(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let before = db.store.incident(id).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        db.store
+            .claim_role(id, "commander", &user(2))
+            .await
+            .unwrap(),
+        ClaimOutcome::Claimed
+    );
+    assert_eq!(
+        db.store
+            .claim_role(id, "commander", &user(2))
+            .await
+            .unwrap(),
+        ClaimOutcome::AlreadyYours
+    );
+    assert_eq!(
+        db.store
+            .claim_role(id, "commander", &user(3))
+            .await
+            .unwrap(),
+        ClaimOutcome::HeldBy(user(2))
+    );
+    assert_eq!(
+        db.store.claim_role(id, "liaison", &user(3)).await.unwrap(),
+        ClaimOutcome::Claimed
+    );
+    let incident = db.store.incident(id).await.unwrap().unwrap();
+    assert_eq!(incident.holder("commander"), Some(&user(2)));
+    assert_eq!(incident.holder("liaison"), Some(&user(3)));
+    assert_eq!(incident.holder("tech_lead"), None);
+    assert!(
+        incident.updated_at > before.updated_at,
+        "a claim is a change"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'role'")
+            .await,
+        2
+    );
+}
+
+async fn of_many_simultaneous_claims_of_a_role_exactly_one_wins(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let mut tasks = JoinSet::new();
+    for n in 0..24 {
+        let store = db.store.clone();
+        tasks.spawn(async move {
+            (
+                n,
+                store
+                    .claim_role(id, "commander", &user(100 + n))
+                    .await
+                    .unwrap(),
+            )
+        });
+    }
+    let outcomes = tasks.join_all().await;
+    let winners: Vec<u32> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == ClaimOutcome::Claimed)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let winner = user(100 + winners[0]);
+    for (n, outcome) in &outcomes {
+        if *n != winners[0] {
+            assert_eq!(*outcome, ClaimOutcome::HeldBy(winner.clone()));
+        }
+    }
+    assert_eq!(
+        db.store
+            .incident(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .holder("commander"),
+        Some(&winner)
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'role'")
+            .await,
+        1
+    );
+}
+
+async fn assign_role_replaces_the_holder_and_returns_the_previous_one(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let lead = user(9);
+    assert_eq!(
+        db.store
+            .assign_role(id, "commander", &user(2), &lead)
+            .await
+            .unwrap(),
+        None,
+        "it was free"
+    );
+    assert_eq!(
+        db.store
+            .assign_role(id, "commander", &user(3), &lead)
+            .await
+            .unwrap(),
+        Some(user(2))
+    );
+    assert_eq!(
+        db.store
+            .assign_role(id, "commander", &user(3), &lead)
+            .await
+            .unwrap(),
+        Some(user(3)),
+        "already theirs: nothing changed"
+    );
+    assert_eq!(
+        db.store
+            .claim_role(id, "commander", &user(2))
+            .await
+            .unwrap(),
+        ClaimOutcome::HeldBy(user(3))
+    );
+    assert_eq!(
+        db.store
+            .incident(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .holder("commander"),
+        Some(&user(3))
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'role' AND actor = 'U0009'")
+            .await,
+        2,
+        "the unchanged assignment is not history"
+    );
+}
+
+// --- react-to-create -----------------------------------------------------------------------
+
+async fn a_react_trigger_is_claimed_once_linked_and_released(db: Db) {
+    let (c, t) = (channel(1), ts(1));
+    assert!(
+        db.store
+            .claim_react_trigger(&c, &t, &user(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.store
+            .claim_react_trigger(&c, &t, &user(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.store
+            .claim_react_trigger(&c, &t, &user(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.store
+            .claim_react_trigger(&c, &ts(2), &user(3))
+            .await
+            .unwrap(),
+        "another message is another trigger"
+    );
+    let id = declared(&*db.store, 1).await;
+    db.store.link_react_trigger(&c, &t, id).await.unwrap();
+    assert_eq!(
+        db.count("SELECT count(*) FROM react_triggers WHERE incident_id IS NOT NULL")
+            .await,
+        1
+    );
+    assert!(
+        !db.store
+            .claim_react_trigger(&c, &t, &user(4))
+            .await
+            .unwrap()
+    );
+
+    db.store.release_react_trigger(&c, &t).await.unwrap();
+    assert!(
+        db.store
+            .claim_react_trigger(&c, &t, &user(4))
+            .await
+            .unwrap(),
+        "released: a later reaction may try again"
+    );
+}
+
+async fn of_many_simultaneous_react_claims_exactly_one_wins(db: Db) {
+    let mut tasks = JoinSet::new();
+    for n in 0..24 {
+        let store = db.store.clone();
+        tasks.spawn(async move {
+            store
+                .claim_react_trigger(&channel(1), &ts(1), &user(100 + n))
+                .await
+                .unwrap()
+        });
+    }
+    let wins = tasks.join_all().await.into_iter().filter(|&b| b).count();
+    assert_eq!(wins, 1);
+}
+
+// --- Statuspage ----------------------------------------------------------------------------
+
+async fn the_statuspage_link_keeps_the_message_and_the_union_of_touched_components(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    assert!(db.store.statuspage_link(id).await.unwrap().is_none());
+
+    db.store.set_statuspage_message(id, &ts(1)).await.unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().expect("linked");
+    assert_eq!(link.message_ts, Some(ts(1)));
+    assert_eq!(link.statuspage_id, None);
+    assert_eq!(link.status, None);
+    assert!(link.touched_components.is_empty());
+
+    let components = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    db.store
+        .set_statuspage_incident(id, "sp1", "investigating", &components(&["api", "web"]))
+        .await
+        .unwrap();
+    db.store
+        .set_statuspage_incident(id, "sp1", "identified", &components(&["web", "db"]))
+        .await
+        .unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.message_ts, Some(ts(1)), "the message is kept");
+    assert_eq!(link.statuspage_id.as_deref(), Some("sp1"));
+    assert_eq!(link.status.as_deref(), Some("identified"));
+    let mut touched = link.touched_components;
+    touched.sort();
+    assert_eq!(touched, components(&["api", "db", "web"]));
+
+    db.store.set_statuspage_message(id, &ts(2)).await.unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.message_ts, Some(ts(2)));
+    assert_eq!(
+        link.status.as_deref(),
+        Some("identified"),
+        "the rest is kept"
+    );
+
+    let other = declared(&*db.store, 2).await;
+    db.store
+        .set_statuspage_incident(other, "sp2", "investigating", &components(&["api"]))
+        .await
+        .unwrap();
+    let link = db.store.statuspage_link(other).await.unwrap().unwrap();
+    assert_eq!(link.message_ts, None, "created without a prompt");
+    assert_eq!(link.touched_components, components(&["api"]));
+}
+
+// --- publishing ----------------------------------------------------------------------------
+
+async fn unpublished_changes_are_completed_incidents_changed_after_their_last_publication(db: Db) {
+    let store = &*db.store;
+    let unpublished = || async { store.unpublished_changes(Duration::ZERO).await.unwrap() };
+    let id = declared(store, 1).await;
+    // In flight or without a channel: recovery finishes those, not this.
+    store
+        .create_incident(&new_incident("in flight"))
+        .await
+        .unwrap();
+    let incomplete = store
+        .create_incident(&new_incident("mid-way"))
+        .await
+        .unwrap();
+    store
+        .set_channel(incomplete, &channel(9), "inc-mid-way")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    assert_eq!(unpublished().await, vec![id], "never published");
+    assert!(
+        store
+            .unpublished_changes(Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "not settled for an hour"
+    );
+
+    let shown = store.incident(id).await.unwrap().unwrap().updated_at;
+    store.mark_published(id, shown).await.unwrap();
+    assert!(unpublished().await.is_empty(), "published as it is");
+
+    store.set_severity(id, "sev2", &user(2)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(unpublished().await, vec![id], "changed since");
+
+    // A slow publisher reporting an older rendering never hides a newer change.
+    store.mark_published(id, shown).await.unwrap();
+    assert_eq!(unpublished().await, vec![id]);
+    let now_shown = store.incident(id).await.unwrap().unwrap().updated_at;
+    store.mark_published(id, now_shown).await.unwrap();
+    store.mark_published(id, shown).await.unwrap();
+    assert!(
+        unpublished().await.is_empty(),
+        "published_at never goes back"
+    );
+
+    let other = declared(store, 2).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.claim_role(id, "commander", &user(3)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        unpublished().await,
+        vec![other, id],
+        "least recently changed first"
+    );
+}
+
+// --- locks ---------------------------------------------------------------------------------
+
+async fn a_message_lock_makes_the_second_taker_wait_until_the_first_is_dropped(db: Db) {
+    let (id, other) = (declared(&*db.store, 1).await, declared(&*db.store, 2).await);
+    let first = db.store.lock_messages(id).await.unwrap();
+    let store = db.store.clone();
+    let mut second = tokio::spawn(async move { store.lock_messages(id).await.map(|_| ()) });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut second)
+            .await
+            .is_err(),
+        "the second taker waits"
+    );
+    let unrelated = tokio::time::timeout(PATIENCE, db.store.lock_messages(other))
+        .await
+        .expect("another incident's lock is free");
+    drop(unrelated.unwrap());
+    drop(first);
+    tokio::time::timeout(PATIENCE, second)
+        .await
+        .expect("the second taker gets it once the first is dropped")
+        .unwrap()
+        .unwrap();
+}
+
+async fn a_declaration_lock_is_refused_while_held(db: Db) {
+    let (id, other) = (declared(&*db.store, 1).await, declared(&*db.store, 2).await);
+    let held = db.store.try_lock_declaration(id).await.unwrap();
+    assert!(held.is_some());
+    assert!(db.store.try_lock_declaration(id).await.unwrap().is_none());
+    assert!(
+        db.store
+            .try_lock_declaration(other)
+            .await
+            .unwrap()
+            .is_some(),
+        "another incident's lock is free"
+    );
+    drop(held);
+    let again = eventually("the declaration lock is free again", || async {
+        db.store.try_lock_declaration(id).await.unwrap()
+    })
+    .await;
+    drop(again);
+}
+
+async fn one_leader_at_a_time(db: Db) {
+    let leader = db.store.try_become_leader().await.unwrap();
+    assert!(leader.is_some(), "the first asker leads");
+    assert!(db.store.try_become_leader().await.unwrap().is_none());
+    drop(leader);
+    eventually("another can lead once the leader is gone", || async {
+        db.store.try_become_leader().await.unwrap()
+    })
+    .await;
+}
+
+// --- SQLite only: one process per file, errors that name it --------------------------------
+
+#[tokio::test]
+async fn a_second_store_on_one_sqlite_file_is_refused_naming_the_file_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let first = open(url.clone()).await.expect("the first opens");
+    let refused = open(url.clone())
+        .await
+        .err()
+        .expect("the second is refused");
+    assert!(matches!(refused, StoreError::InUse { .. }), "{refused}");
+    let message = refused.to_string();
+    let file = dir.path().join("janus.db").display().to_string();
+    assert!(message.contains(&file), "{message}");
+    assert!(message.contains("in use"), "{message}");
+    assert!(message.contains("SQLite serves one process"), "{message}");
+    assert!(message.contains("Postgres"), "{message}");
+    drop(first);
+    open(url).await.expect("free again once the first is gone");
+}
+
+#[tokio::test]
+async fn a_sqlite_file_is_created_but_a_missing_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(sqlite_url(dir.path())).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(dir.path().join("janus.db").is_file());
+    let short = dir.path().join("short-form.db");
+    open(format!("sqlite:{}", short.display()))
+        .await
+        .expect("the sqlite:path form opens too");
+    assert!(short.is_file());
+
+    let missing = dir.path().join("not-there");
+    let error = open(sqlite_url(&missing)).await.err().expect("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains(&missing.display().to_string()) && message.contains("does not exist"),
+        "{message}"
+    );
+    assert!(!missing.exists(), "the directory is not created");
+}
+
+#[tokio::test]
+async fn what_a_sqlite_store_wrote_is_there_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let store = open(url.clone()).await.unwrap();
+    store.migrate().await.unwrap();
+    let id = declared(&*store, 1).await;
+    store.claim_role(id, "commander", &user(2)).await.unwrap();
+    drop(store);
+
+    let store = open(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let incident = store.incident(id).await.unwrap().expect("kept");
+    assert!(incident.completed);
+    assert_eq!(incident.holder("commander"), Some(&user(2)));
+}
+
+#[tokio::test]
+async fn store_errors_never_show_a_database_password() {
+    for url in [
+        "postgres://janus:hunter2@127.0.0.1:1/janus",
+        "mysql://janus:hunter2@127.0.0.1/janus",
+        "postgres://janus:hunter2@[not a host/janus",
+    ] {
+        let error = open(url.to_owned()).await.err().expect("refused");
+        let message = error.to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+}
