@@ -174,9 +174,7 @@ async fn healthz(probe: &Probe) -> Response<Full<Bytes>> {
 }
 
 async fn metrics(probe: &Probe) -> Response<Full<Bytes>> {
-    // `open_incidents(1)`, not `(0)`: the total is counted over the rows
-    // the query returns, and LIMIT 0 returns none.
-    let open = match tokio::time::timeout(STORE_TIMEOUT, probe.store.open_incidents(1)).await {
+    let open = match tokio::time::timeout(STORE_TIMEOUT, probe.store.open_incidents(0)).await {
         Ok(Ok((_, total))) => Some(total),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "metrics: cannot count open incidents");

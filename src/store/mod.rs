@@ -308,7 +308,7 @@ pub trait Store: Send + Sync + 'static {
     async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
 
     /// Open (unresolved) incidents with a channel, newest first, at most `limit`;
-    /// and how many open ones there are in all.
+    /// and how many open ones there are in all (a `limit` of 0 gives the count alone).
     async fn open_incidents(&self, limit: u32) -> Result<(Vec<Incident>, u64), StoreError>;
 
     /// Sets the status (and `resolved_at`: set when `resolved`, cleared

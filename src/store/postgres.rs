@@ -425,7 +425,15 @@ impl Store for PgStore {
         .await?;
         let total = match rows.first() {
             Some(row) => row.try_get::<i64, _>("total")? as u64,
-            None => 0,
+            // No rows: none are open, or `limit` is 0 and only the count is wanted.
+            None => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM incidents \
+                 WHERE resolved_at IS NULL AND channel_id IS NOT NULL",
+                )
+                .fetch_one(&self.pool)
+                .await? as u64
+            }
         };
         let incidents = rows
             .iter()

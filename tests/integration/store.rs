@@ -417,6 +417,9 @@ async fn open_incidents_are_unresolved_with_a_channel_newest_first_and_counted(d
     let (first, total) = db.store.open_incidents(1).await.unwrap();
     assert_eq!(first.iter().map(|i| i.id).collect::<Vec<_>>(), vec![newest]);
     assert_eq!(total, 2, "the count is of all open ones");
+    let (nothing, total) = db.store.open_incidents(0).await.unwrap();
+    assert!(nothing.is_empty());
+    assert_eq!(total, 2, "a limit of 0 asks for the count alone");
 
     db.store
         .set_status(newest, "resolved", true, &user(2))
