@@ -703,8 +703,28 @@ async fn check_database(config: &Config) -> Finding {
     const CHECK: &str = "database";
     timed(CHECK, async {
         let at = config.database.redacted_url();
+        if let Some(file) = crate::store::sqlite_file(&config.database)
+            && !file.exists()
+        {
+            // Opening would create it: doctor changes nothing.
+            return Finding::ok(
+                CHECK,
+                format!(
+                    "SQLite {} does not exist yet; `janus run` creates and migrates it",
+                    file.display()
+                ),
+            );
+        }
         let store = match crate::store::open(&config.database, 1).await {
             Ok(store) => store,
+            Err(crate::store::StoreError::InUse { path }) => {
+                return Finding::ok(
+                    CHECK,
+                    format!(
+                        "SQLite {path} is in use by a running Janus, which migrated it at start"
+                    ),
+                );
+            }
             Err(e) => {
                 return Finding::fail(
                     CHECK,

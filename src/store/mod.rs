@@ -18,6 +18,22 @@ use crate::domain::ids::{ChannelId, MessageTs, UserId};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+/// The file a SQLite configuration names (absolute), or `None` for Postgres:
+/// `janus doctor` looks before it opens, so it never creates one.
+pub fn sqlite_file(config: &crate::config::DatabaseConfig) -> Option<std::path::PathBuf> {
+    use secrecy::ExposeSecret;
+    let url = config.url.expose_secret().trim();
+    if !url
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sqlite:"))
+    {
+        return None;
+    }
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url).ok()?;
+    let given = options.get_filename().to_path_buf();
+    Some(std::path::absolute(&given).unwrap_or(given))
+}
+
 /// Opens the configured database: the one place that picks a backend (by
 /// the URL's scheme), so `run`, `migrate` and `doctor` agree. Does not
 /// migrate.

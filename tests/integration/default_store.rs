@@ -9,14 +9,13 @@ use crate::cli::{JANUS, start_binary};
 use crate::payloads;
 use crate::support::slack_fake::{self, FakeSlack};
 
-/// Only what reaching Slack takes: the two tokens, the fake's URL and the
-/// workspace. No database setting at all.
+/// Only what reaching Slack takes: the two tokens and the fake's URL. No
+/// database setting at all, no workspace id.
 fn slack_only(slack: &FakeSlack) -> Vec<(String, String)> {
     [
         ("SLACK_APP_TOKEN", slack_fake::APP_TOKEN.to_owned()),
         ("SLACK_BOT_TOKEN", slack_fake::BOT_TOKEN.to_owned()),
         ("SLACK_API_URL", slack.api_url()),
-        ("SLACK_WORKSPACE_ID", "acme".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -38,9 +37,30 @@ async fn without_a_database_setting_janus_keeps_incidents_in_janus_db_and_a_seco
     let general = slack.add_channel("general", true);
     let dir = tempfile::tempdir().unwrap();
 
+    // Doctor before the first run: all is well, and it creates nothing.
+    let (ok, database) = doctor_database_line(&slack, dir.path()).await;
+    assert!(ok, "doctor passes before the first run: {database}");
+    assert!(
+        database.starts_with("ok    database: SQLite ")
+            && database.contains("does not exist yet; `janus run` creates and migrates it"),
+        "{database}"
+    );
+    assert!(
+        !dir.path().join("janus.db").exists(),
+        "doctor created no file"
+    );
+
     let mut first = start_binary(slack_only(&slack), dir.path());
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
     assert!(dir.path().join("janus.db").is_file(), "janus.db created");
+
+    // Doctor beside the running bot: the file is busy, which is fine.
+    let (ok, database) = doctor_database_line(&slack, dir.path()).await;
+    assert!(ok, "doctor passes beside a running Janus: {database}");
+    assert!(
+        database.contains("is in use by a running Janus"),
+        "{database}"
+    );
 
     slack
         .send_envelope(slack_fake::envelope(
@@ -116,4 +136,27 @@ async fn with_systemd_state_directory_set_janus_db_goes_there() {
         !work.path().join("janus.db").exists(),
         "not in the working directory"
     );
+}
+
+/// Runs `janus doctor` in `dir` with [`slack_only`]'s settings: whether it
+/// passed, and its database line.
+async fn doctor_database_line(slack: &FakeSlack, dir: &std::path::Path) -> (bool, String) {
+    let out = tokio::process::Command::new(JANUS)
+        .arg("doctor")
+        .env_clear()
+        .envs(slack_only(slack))
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("run janus doctor");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("database:"))
+        .unwrap_or_else(|| panic!("a database line in {stdout}"))
+        .to_owned();
+    (
+        out.status.success(),
+        format!("{line}\n(all of it:\n{stdout})"),
+    )
 }
