@@ -124,6 +124,41 @@ fn migrate_applies_the_schema_and_exits() {
     drop(db);
 }
 
+/// Logs for shippers: with `JANUS_LOG_FORMAT=json` every line is one JSON
+/// object; `RUST_LOG` filters as its directives say.
+#[test]
+fn json_logs_are_one_object_per_line_and_rust_log_filters_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = offline_env();
+    env.retain(|(k, _)| k != "DATABASE_URL");
+    let file = dir.path().join("janus.db");
+    env.push((
+        "DATABASE_URL".into(),
+        format!("sqlite://{}", file.display()),
+    ));
+    env.push(("JANUS_LOG_FORMAT".into(), "json".into()));
+    let out = janus(&["migrate"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect();
+    let migrated = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "database migrated")
+        .unwrap_or_else(|| panic!("a `database migrated` line: {stderr}"));
+    assert_eq!(migrated["level"], "INFO");
+
+    env.push(("RUST_LOG".into(), "warn".into()));
+    let out = janus(&["migrate"], &env);
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("database migrated"),
+        "RUST_LOG=warn hides INFO lines"
+    );
+}
+
 /// The whole pipe through the real binary at TRACE level: sockets open,
 /// help is answered, an incident is declared with Statuspage on (so its key
 /// is used), SIGTERM stops it cleanly, and no token or key is in the logs.
