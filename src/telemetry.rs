@@ -17,8 +17,11 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
         _ => EnvFilter::try_new(level)
             .map_err(|e| format!("invalid value for `log_level` ({level:?}): {e}"))?,
     };
+    // Colours only on a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder.json().try_init(),

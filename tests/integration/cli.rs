@@ -253,6 +253,10 @@ async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
     assert!(logs.contains("incident declared"), "the scenario ran");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal (journald, files)"
+    );
     // Part of a token is as bad as all of it.
     assert!(!logs.contains("xoxb-"), "bot token prefix in logs");
     assert!(!logs.contains("xapp-"), "app token prefix in logs");
