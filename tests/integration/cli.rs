@@ -859,6 +859,14 @@ fn the_container_files_build_in_stages_run_as_non_root_and_wait_for_postgres() {
     assert!(image.contains("ENV STATE_DIRECTORY=/var/lib/janus"));
     assert!(image.contains("VOLUME [\"/var/lib/janus\"]"));
 
+    let ignored = read(".dockerignore");
+    for entry in ["target", ".env", "janus.db"] {
+        assert!(
+            ignored.lines().any(|l| l == entry),
+            "{entry} must stay out of the build context"
+        );
+    }
+
     let compose = read("compose.yaml");
     for needle in [
         "pg_isready",
