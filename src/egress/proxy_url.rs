@@ -75,6 +75,11 @@ impl ProxyUrl {
         !self.username.is_empty() || self.password.is_some()
     }
 
+    /// The password, for a redactor that must blank it wherever a library quotes it.
+    pub fn password(&self) -> Option<&SecretString> {
+        self.password.as_ref()
+    }
+
     /// The `Proxy-Authorization` value (`Basic …`), when credentials were given.
     pub(crate) fn basic_auth(&self) -> Option<String> {
         if !self.has_credentials() {

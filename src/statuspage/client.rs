@@ -49,13 +49,15 @@ const BACKOFF: Duration = Duration::from_secs(1);
 /// Statuspage's limit on an incident name.
 const MAX_NAME_CHARS: usize = 255;
 
-/// Settings tests (and only tests, usually) change.
+/// Settings tests change, and the outbound policy the app passes in.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Per-request timeout, answer included.
     pub timeout: Duration,
     /// How long the component list is reused.
     pub components_ttl: Duration,
+    /// Proxy and trusted CAs; direct with the system's roots by default.
+    pub egress: crate::egress::Egress,
 }
 
 impl Default for ClientOptions {
@@ -63,6 +65,7 @@ impl Default for ClientOptions {
         ClientOptions {
             timeout: DEFAULT_TIMEOUT,
             components_ttl: DEFAULT_COMPONENTS_TTL,
+            egress: crate::egress::Egress::direct(),
         }
     }
 }
@@ -145,7 +148,9 @@ impl StatuspageClient {
                 })?;
         authorization.set_sensitive(true);
         crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let http = options
+            .egress
+            .reqwest(reqwest::Client::builder())
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(5)))
             // The API never redirects; following one could carry the key to

@@ -1,0 +1,220 @@
+//! Behind a corporate proxy: every connection Janus makes goes through the
+//! proxy it is given (the Web API, the Socket Mode websocket, status providers,
+//! Statuspage), `NO_PROXY` sends the hosts it lists direct, and a proxy that
+//! refuses, wants credentials or is down gives one clear error naming it and
+//! never the password.
+
+use std::time::Duration;
+
+use janus::app::Options;
+use janus::config::Config;
+use janus::egress::Egress;
+use janus::providers::{ProviderClient, ProviderResult};
+use janus::statuspage::{ClientOptions, StatuspageClient};
+use serde_json::json;
+
+use crate::support::connect_proxy::{ConnectProxy, Mode};
+use crate::support::harness::{TestApp, TestDb, env_for, fast_tuning};
+use crate::support::providers_fake::ProvidersFake;
+use crate::support::slack_fake::{self, FakeSlack};
+use crate::support::statuspage_fake::FakeStatuspage;
+
+const WAIT: Duration = Duration::from_secs(10);
+/// `alice:s3cret-proxy-pw` as a `Proxy-Authorization` value.
+const ALICE: &str = "Basic YWxpY2U6czNjcmV0LXByb3h5LXB3";
+const PASSWORD: &str = "s3cret-proxy-pw";
+
+/// The config a user would get with `extra` set on top of the fake's env.
+fn config(slack: &FakeSlack, db: &TestDb, extra: &[(&str, &str)]) -> Config {
+    let mut env = env_for(slack, db);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::load_from(None, env).expect("test config")
+}
+
+/// Starts Janus and returns its one-line start error.
+async fn start_error(extra: &[(&str, &str)]) -> String {
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    match janus::app::start(
+        &config(&slack, &db, extra),
+        Options {
+            socket: fast_tuning(),
+        },
+    )
+    .await
+    {
+        Ok(_) => panic!("janus started through a proxy that should have stopped it"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn with_a_proxy_the_web_api_and_the_websocket_go_through_it() {
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let url = proxy.url();
+    let app = TestApp::spawn_with(&[("HTTP_PROXY", &url), ("JANUS_SLACK__SOCKETS", "1")]).await;
+
+    // A slash command arrives over the proxied socket and is answered over the
+    // proxied Web API.
+    let envelope = slack_fake::envelope(
+        "slash_commands",
+        json!({"command": "/incident", "text": "help", "user_id": "U1", "channel_id": "C1",
+               "trigger_id": "t1", "response_url": "", "team_id": slack_fake::TEAM_ID}),
+        true,
+    );
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    app.slack.wait_ack(&id, WAIT).await;
+
+    let (api, ws) = app.slack.targets();
+    assert!(
+        proxy.saw(&api),
+        "Web API bypassed the proxy: {:?}",
+        proxy.targets()
+    );
+    assert!(
+        proxy.saw(&ws),
+        "websocket bypassed the proxy: {:?}",
+        proxy.targets()
+    );
+    assert!(
+        proxy.targets().iter().all(|t| *t == api || *t == ws),
+        "unexpected targets: {:?}",
+        proxy.targets()
+    );
+}
+
+#[tokio::test]
+async fn no_proxy_sends_the_listed_hosts_direct() {
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let url = proxy.url();
+    let _app = TestApp::spawn_with(&[
+        ("HTTPS_PROXY", &url),
+        ("http_proxy", &url),
+        ("NO_PROXY", "localhost,127.0.0.0/8"),
+    ])
+    .await;
+    assert_eq!(proxy.targets(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_proxy_url_key_carries_credentials_the_proxy_accepts() {
+    let proxy = ConnectProxy::start(Mode::RequireAuth(ALICE.to_owned())).await;
+    let url = proxy.url_with("alice", PASSWORD);
+    let app = TestApp::spawn_with(&[("JANUS_PROXY__URL", &url)]).await;
+    let (api, ws) = app.slack.targets();
+    assert!(proxy.saw(&api) && proxy.saw(&ws), "{:?}", proxy.targets());
+    assert!(
+        proxy
+            .auth_headers()
+            .iter()
+            .all(|h| h.as_deref() == Some(ALICE)),
+        "every request carries the credentials: {:?}",
+        proxy.auth_headers()
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_asking_for_credentials_fails_start_naming_it_without_the_password() {
+    let proxy = ConnectProxy::start(Mode::RequireAuth(ALICE.to_owned())).await;
+    let wrong = proxy.url_with("alice", "not-the-pw-at-all");
+    let error = start_error(&[("HTTP_PROXY", &wrong)]).await;
+    let authority = proxy.url().trim_start_matches("http://").to_owned();
+    assert!(error.contains(&authority), "names the proxy: {error}");
+    assert!(error.contains("407"), "says what failed: {error}");
+    assert!(!error.contains("not-the-pw-at-all"), "{error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
+
+    let without = start_error(&[("HTTP_PROXY", &proxy.url())]).await;
+    assert!(without.contains("407"), "{without}");
+}
+
+#[tokio::test]
+async fn a_proxy_that_refuses_the_tunnel_fails_start_naming_it() {
+    let proxy = ConnectProxy::start(Mode::Refuse).await;
+    let error = start_error(&[("HTTP_PROXY", &proxy.url_with("alice", PASSWORD))]).await;
+    let authority = proxy.url().trim_start_matches("http://").to_owned();
+    assert!(error.contains(&authority), "{error}");
+    assert!(error.contains("403"), "{error}");
+    assert!(!error.contains(PASSWORD), "{error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
+}
+
+#[tokio::test]
+async fn a_proxy_that_is_down_fails_start_naming_it() {
+    let down = ConnectProxy::down_url().await;
+    let error = start_error(&[("ALL_PROXY", &down)]).await;
+    let authority = down.trim_start_matches("http://").to_owned();
+    assert!(error.contains(&authority), "{error}");
+    assert!(error.contains("unreachable"), "{error}");
+}
+
+#[tokio::test]
+async fn status_providers_and_statuspage_go_through_the_proxy_unless_no_proxy_lists_them() {
+    janus::install_crypto_provider();
+    let proxy = ConnectProxy::start(Mode::RequireAuth(ALICE.to_owned())).await;
+    let providers = ProvidersFake::start().await;
+    let statuspage = FakeStatuspage::start().await;
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let proxied = config(
+        &slack,
+        &db,
+        &[("HTTP_PROXY", &proxy.url_with("alice", PASSWORD))],
+    );
+    let egress = Egress::new(&proxied.egress);
+
+    let client = ProviderClient::with_egress(Duration::from_secs(5), &egress).unwrap();
+    let results = client.snapshot(&[providers.provider("github")]).await;
+    assert!(
+        matches!(results[0], ProviderResult::Answered(_)),
+        "{:?}",
+        results[0]
+    );
+    let provider_target = providers
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    assert!(proxy.saw(&provider_target), "{:?}", proxy.targets());
+
+    let options = ClientOptions {
+        egress: egress.clone(),
+        ..ClientOptions::default()
+    };
+    let client = StatuspageClient::with_options(&statuspage.config(), options).unwrap();
+    client
+        .components()
+        .await
+        .expect("components through the proxy");
+    let statuspage_target = statuspage.config().api_url;
+    let statuspage_target = format!(
+        "{}:{}",
+        statuspage_target.host_str().unwrap(),
+        statuspage_target.port().unwrap()
+    );
+    assert!(proxy.saw(&statuspage_target), "{:?}", proxy.targets());
+    assert!(
+        proxy
+            .auth_headers()
+            .iter()
+            .all(|h| h.as_deref() == Some(ALICE))
+    );
+
+    // Listed in NO_PROXY: straight to the host.
+    let before = proxy.targets().len();
+    let direct = config(
+        &slack,
+        &db,
+        &[("HTTP_PROXY", &proxy.url()), ("no_proxy", "127.0.0.1")],
+    );
+    let egress = Egress::new(&direct.egress);
+    let client = ProviderClient::with_egress(Duration::from_secs(5), &egress).unwrap();
+    let results = client.snapshot(&[providers.provider("github")]).await;
+    assert!(
+        matches!(results[0], ProviderResult::Answered(_)),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(proxy.targets().len(), before, "{:?}", proxy.targets());
+}
