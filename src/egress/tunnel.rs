@@ -84,6 +84,17 @@ pub enum EgressError {
         /// `host:port` of the proxy, when one was used.
         via: Option<String>,
     },
+    /// The TLS handshake with the target failed: most often, through a
+    /// TLS-inspecting proxy, because its CA is not in `tls.ca_file`.
+    #[error("TLS with {target}{} failed: {detail}", via.as_deref().map(|p| format!(" through proxy {p}")).unwrap_or_default())]
+    Tls {
+        /// `host:port` asked for.
+        target: String,
+        /// `host:port` of the proxy, when one was used.
+        via: Option<String>,
+        /// What rustls said, e.g. `invalid peer certificate: UnknownIssuer`.
+        detail: String,
+    },
     /// The URL has no host to connect to.
     #[error("cannot connect to {0}: it has no host")]
     NoHost(String),
@@ -206,6 +217,91 @@ async fn tunnel(proxy: &ProxyUrl, target: &str) -> Result<TcpStream, EgressError
         }),
         None => Err(broken(format!("unreadable status line {status_line:?}"))),
     }
+}
+
+/// The Web API's connector: [`TunnelConnector`] with TLS inside, whose TLS failures name
+/// the target and the proxy like every other connection failure does.
+#[derive(Clone, Debug)]
+pub struct HttpsTunnelConnector {
+    inner: hyper_rustls::HttpsConnector<TunnelConnector>,
+    egress: Egress,
+}
+
+impl HttpsTunnelConnector {
+    /// HTTP/1.1 and HTTP/2 over TLS (or plain `http://`), following `egress`.
+    pub fn new(egress: &Egress) -> Self {
+        let inner = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*egress.tls_config()).clone())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(TunnelConnector::new(egress.clone()));
+        HttpsTunnelConnector {
+            inner,
+            egress: egress.clone(),
+        }
+    }
+}
+
+impl tower_service::Service<Uri> for HttpsTunnelConnector {
+    type Response = hyper_rustls::MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Error = EgressError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|e| EgressError::Tls {
+            target: String::new(),
+            via: None,
+            detail: e.to_string(),
+        })
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri.clone());
+        let egress = self.egress.clone();
+        Box::pin(async move {
+            connecting.await.map_err(|error| {
+                // Connection failures are ours already, named and logged.
+                let error = match error.downcast::<EgressError>() {
+                    Ok(egress_error) => return *egress_error,
+                    Err(other) => other,
+                };
+                let secure = uri.scheme_str() == Some("https");
+                let host = uri.host().unwrap_or_default();
+                let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+                let proxy = egress.proxy_for_host(secure, host, port);
+                let mut detail = error_chain(error.as_ref());
+                if proxy.is_some() && detail.contains("certificate") {
+                    detail.push_str(
+                        " (a TLS-inspecting proxy's CA belongs in tls.ca_file or SSL_CERT_FILE)",
+                    );
+                }
+                let error = EgressError::Tls {
+                    target: target_of(host, port),
+                    via: proxy.map(ProxyUrl::authority),
+                    detail,
+                };
+                if let Some(proxy) = proxy {
+                    tracing::warn!(proxy = %proxy.authority(), %error, "TLS through the proxy failed");
+                }
+                error
+            })
+        })
+    }
+}
+
+/// An error and its causes, `outer: inner`, without repeats.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !parts.iter().any(|seen| seen.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
 }
 
 /// A hyper connector (`Service<Uri>`) that opens every connection under the policy; wrap it

@@ -11,7 +11,6 @@ mod error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_rustls::HttpsConnector;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -21,14 +20,14 @@ use slack_morphism::prelude::*;
 use url::Url;
 
 use crate::domain::ids::{ChannelId, MessageTs, TeamId, UserId};
-use crate::egress::{Egress, TunnelConnector};
+use crate::egress::{Egress, HttpsTunnelConnector};
 use crate::metrics::Metrics;
 
 pub use error::{ApiErrorCode, SlackError};
 
 /// Every connection is opened by the egress policy (directly or through a `CONNECT`
 /// tunnel), with TLS inside it.
-type Connector = SlackClientHyperConnector<HttpsConnector<TunnelConnector>>;
+type Connector = SlackClientHyperConnector<HttpsTunnelConnector>;
 
 /// How often a rate-limited call is retried before giving up. Slack's
 /// `Retry-After` is usually seconds, so this covers minutes of throttling.
@@ -137,12 +136,7 @@ impl SlackApi {
         app_token: &SecretString,
         egress: &Egress,
     ) -> Result<Self, SlackError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*egress.tls_config()).clone())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(TunnelConnector::new(egress.clone()));
+        let https = HttpsTunnelConnector::new(egress);
         // slack-morphism joins base and method with a '/', so the base must
         // not end with one.
         let base = api_url.as_str().trim_end_matches('/');

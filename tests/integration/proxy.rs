@@ -18,6 +18,7 @@ use crate::support::harness::{TestApp, TestDb, env_for, fast_tuning};
 use crate::support::providers_fake::ProvidersFake;
 use crate::support::slack_fake::{self, FakeSlack};
 use crate::support::statuspage_fake::FakeStatuspage;
+use crate::support::tls_front::{TestCa, tls_front};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// `alice:s3cret-proxy-pw` as a `Proxy-Authorization` value.
@@ -217,4 +218,117 @@ async fn status_providers_and_statuspage_go_through_the_proxy_unless_no_proxy_li
         results[0]
     );
     assert_eq!(proxy.targets().len(), before, "{:?}", proxy.targets());
+}
+
+// ---- TLS through the proxy, with the company's CA ---------------------------
+
+/// Puts TLS fronts signed by `ca` before the fake's two ports and points its
+/// sockets at the `wss://` one. Returns the `https://` API URL and the TLS
+/// API port.
+async fn behind_tls(slack: &FakeSlack, ca: &TestCa) -> (String, u16) {
+    let (api, ws) = slack.ports();
+    let api_tls = tls_front(ca, api).await;
+    let ws_tls = tls_front(ca, ws).await;
+    slack.set_socket_base(&format!("wss://127.0.0.1:{ws_tls}"));
+    (format!("https://127.0.0.1:{api_tls}/api/"), api_tls)
+}
+
+#[tokio::test]
+async fn with_only_https_proxy_and_a_ca_file_janus_connects_acks_and_declares_over_tls() {
+    janus::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = ca.write_pem(dir.path(), "corp-ca.pem");
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let slack = FakeSlack::start().await;
+    slack.set_ping_interval(Duration::from_millis(300));
+    let (api_url, api_tls) = behind_tls(&slack, &ca).await;
+    let mut app = TestApp {
+        slack,
+        db: TestDb::create().await,
+        running: None,
+        sockets: 1,
+    };
+    app.restart_with(&[
+        ("SLACK_API_URL", &api_url),
+        ("HTTPS_PROXY", &proxy.url()),
+        ("SSL_CERT_FILE", ca_file.to_str().unwrap()),
+        ("JANUS_SLACK__SOCKETS", "1"),
+    ])
+    .await;
+    let general = app.slack.add_channel("general", true);
+    app.slack.add_channel("incidents", true);
+    app.slack.add_user(crate::payloads::ALICE, "alice");
+
+    // `/incident` with a response_url on the TLS side too, as Slack's are.
+    let response_url = app
+        .slack
+        .response_url()
+        .replace("http://", "https://")
+        .replace(
+            &format!(":{}/", app.slack.ports().0),
+            &format!(":{api_tls}/"),
+        );
+    let envelope = slack_fake::envelope(
+        "slash_commands",
+        crate::payloads::slash_incident(&general, "Checkout is down", &response_url),
+        true,
+    );
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    app.slack.wait_ack(&id, WAIT).await;
+    app.slack
+        .wait_for("the answer to /incident", WAIT, |s| {
+            s.ephemerals().first().cloned()
+        })
+        .await;
+    app.slack.wait_for_call("conversations.create", WAIT).await;
+
+    let (api, ws) = app.slack.targets();
+    assert_eq!(api, format!("127.0.0.1:{}", app.slack.ports().0));
+    let api = format!("127.0.0.1:{api_tls}");
+    assert!(proxy.saw(&api), "{:?}", proxy.targets());
+    assert!(proxy.saw(&ws), "{:?}", proxy.targets());
+    assert!(
+        proxy.targets().iter().all(|t| *t == api || *t == ws),
+        "only the TLS endpoints, through the proxy: {:?}",
+        proxy.targets()
+    );
+}
+
+#[tokio::test]
+async fn a_server_signed_by_an_unknown_ca_is_refused_with_a_clear_error() {
+    janus::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = TestCa::new().write_pem(dir.path(), "trusted.pem");
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let slack = FakeSlack::start().await;
+    let (api_url, _) = behind_tls(&slack, &TestCa::new()).await;
+    let db = TestDb::create().await;
+    let config = config(
+        &slack,
+        &db,
+        &[
+            ("SLACK_API_URL", &api_url),
+            ("HTTPS_PROXY", &proxy.url_with("alice", PASSWORD)),
+            ("JANUS_TLS__CA_FILE", trusted.to_str().unwrap()),
+        ],
+    );
+    let error = match janus::app::start(
+        &config,
+        Options {
+            socket: fast_tuning(),
+        },
+    )
+    .await
+    {
+        Ok(_) => panic!("janus trusted a certificate from an unknown CA"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("certificate"), "{error}");
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    let authority = proxy.url().trim_start_matches("http://").to_owned();
+    assert!(error.contains(&authority), "names the proxy: {error}");
+    assert!(!error.contains(PASSWORD), "{error}");
+    assert_eq!(error.lines().count(), 1, "{error}");
 }

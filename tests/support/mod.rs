@@ -7,3 +7,4 @@ pub mod harness;
 pub mod providers_fake;
 pub mod slack_fake;
 pub mod statuspage_fake;
+pub mod tls_front;
