@@ -31,6 +31,8 @@ const USER_AGENT: &str = concat!("janus/", env!("CARGO_PKG_VERSION"));
 pub struct ProviderClient {
     http: reqwest::Client,
     timeout: Duration,
+    /// Only to name the proxy in a failure's log line.
+    egress: Egress,
 }
 
 impl ProviderClient {
@@ -62,7 +64,11 @@ impl ProviderClient {
             .referer(false)
             .connect_timeout(timeout)
             .build()?;
-        Ok(ProviderClient { http, timeout })
+        Ok(ProviderClient {
+            http,
+            timeout,
+            egress: egress.clone(),
+        })
     }
 
     /// The status of every provider in `providers`, fetched at once, in the
@@ -96,7 +102,11 @@ impl ProviderClient {
                     FetchError::Unparseable { detail } | FetchError::Other { detail } => detail,
                     _ => "",
                 };
-                tracing::warn!(provider = %provider.name, %url, %reason, detail, "provider status unavailable");
+                let proxy = self
+                    .egress
+                    .proxy_for(&url)
+                    .map_or_else(|| "none".to_owned(), |p| p.authority());
+                tracing::warn!(provider = %provider.name, %url, %proxy, %reason, detail, "provider status unavailable");
                 ProviderResult::Failed { name, reason }
             }
         }

@@ -469,7 +469,7 @@ impl StatuspageClient {
                         match response.bytes().await {
                             Ok(bytes) => return answer(op, status, bytes.to_vec()),
                             Err(e) if status.is_success() => Failure::Lost(error_chain(&e)),
-                            Err(e) => return Err(unreachable(op, &e, inner.options.timeout)),
+                            Err(e) => return Err(unreachable(op, &e, &inner.base, &inner.options)),
                         }
                     }
                 }
@@ -488,7 +488,7 @@ impl StatuspageClient {
                 continue;
             }
             return Err(match (failure, replay) {
-                (Failure::NotSent(e), _) => unreachable(op, &e, inner.options.timeout),
+                (Failure::NotSent(e), _) => unreachable(op, &e, &inner.base, &inner.options),
                 (Failure::Server(status), Replay::Never) => StatuspageError::CreateNotConfirmed {
                     detail: format!("HTTP {}", status.as_u16()),
                 },
@@ -575,11 +575,19 @@ fn put_components(
     incident.insert("components".into(), statuses.into());
 }
 
-fn unreachable(op: &'static str, error: &reqwest::Error, timeout: Duration) -> StatuspageError {
-    StatuspageError::Unreachable {
-        op,
-        detail: describe(error, timeout),
+/// No answer from `base`; through a proxy, the detail names it (never its
+/// password), since reqwest's own text does not.
+fn unreachable(
+    op: &'static str,
+    error: &reqwest::Error,
+    base: &Url,
+    options: &ClientOptions,
+) -> StatuspageError {
+    let mut detail = describe(error, options.timeout);
+    if let Some(proxy) = options.egress.proxy_for(base) {
+        detail.push_str(&format!(" (through proxy {})", proxy.authority()));
     }
+    StatuspageError::Unreachable { op, detail }
 }
 
 fn describe(error: &reqwest::Error, timeout: Duration) -> String {

@@ -332,3 +332,45 @@ async fn a_server_signed_by_an_unknown_ca_is_refused_with_a_clear_error() {
     assert!(!error.contains(PASSWORD), "{error}");
     assert_eq!(error.lines().count(), 1, "{error}");
 }
+
+#[tokio::test]
+async fn statuspage_through_a_proxy_that_is_down_names_the_proxy_and_not_the_key() {
+    janus::install_crypto_provider();
+    let down = ConnectProxy::down_url().await;
+    let statuspage = FakeStatuspage::start().await;
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let proxied = config(
+        &slack,
+        &db,
+        &[(
+            "HTTP_PROXY",
+            &down.replace("http://", "http://alice:s3cret-proxy-pw@"),
+        )],
+    );
+    let options = ClientOptions {
+        egress: Egress::new(&proxied.egress),
+        timeout: Duration::from_secs(5),
+        ..ClientOptions::default()
+    };
+    let client = StatuspageClient::with_options(&statuspage.config(), options).unwrap();
+    let error = client
+        .components()
+        .await
+        .expect_err("the proxy is down")
+        .to_string();
+    let authority = down.trim_start_matches("http://");
+    assert!(
+        error.contains(&format!("through proxy {authority}")),
+        "{error}"
+    );
+    assert!(!error.contains(PASSWORD), "{error}");
+    assert!(
+        !error.contains(crate::support::statuspage_fake::API_KEY),
+        "{error}"
+    );
+    assert!(
+        statuspage.requests().is_empty(),
+        "nothing went around the proxy"
+    );
+}
