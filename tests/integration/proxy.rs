@@ -11,7 +11,6 @@ use janus::config::Config;
 use janus::egress::Egress;
 use janus::providers::{ProviderClient, ProviderResult};
 use janus::statuspage::{ClientOptions, StatuspageClient};
-use serde_json::json;
 
 use crate::support::connect_proxy::{ConnectProxy, Mode};
 use crate::support::harness::{TestApp, TestDb, env_for, fast_tuning};
@@ -50,25 +49,53 @@ async fn start_error(extra: &[(&str, &str)]) -> String {
     }
 }
 
-#[tokio::test]
-async fn with_a_proxy_the_web_api_and_the_websocket_go_through_it() {
-    let proxy = ConnectProxy::start(Mode::Open).await;
-    let url = proxy.url();
-    let app = TestApp::spawn_with(&[("HTTP_PROXY", &url), ("JANUS_SLACK__SOCKETS", "1")]).await;
+/// Waits until the proxy was asked for `target`.
+async fn wait_until_seen(proxy: &ConnectProxy, target: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !proxy.saw(target) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the proxy never saw {target}: {:?}",
+            proxy.targets()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
-    // A slash command arrives over the proxied socket and is answered over the
-    // proxied Web API.
+#[tokio::test]
+async fn with_a_proxy_the_web_api_the_websocket_and_providers_go_through_it() {
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let providers = ProvidersFake::start().await;
+    let url = proxy.url();
+    let base = providers.base_url();
+    let app = TestApp::spawn_with(&[
+        ("HTTP_PROXY", &url),
+        ("JANUS_SLACK__SOCKETS", "1"),
+        ("INCIDENT_EXTERNAL_PROVIDERS_ENABLED", "true"),
+        ("INCIDENT_EXTERNAL_PROVIDERS_LIST", "github"),
+        ("JANUS_PROVIDERS__GITHUB__URL", &base),
+    ])
+    .await;
+    let general = app.slack.add_channel("general", true);
+    app.slack.add_channel("incidents", true);
+    app.slack.add_user(crate::payloads::ALICE, "alice");
+
+    // `/incident` arrives over the proxied socket, is answered over the
+    // proxied Web API, and the new channel gets a provider snapshot fetched
+    // through the proxy too.
     let envelope = slack_fake::envelope(
         "slash_commands",
-        json!({"command": "/incident", "text": "help", "user_id": "U1", "channel_id": "C1",
-               "trigger_id": "t1", "response_url": "", "team_id": slack_fake::TEAM_ID}),
+        crate::payloads::slash_incident(&general, "Checkout is down", &app.slack.response_url()),
         true,
     );
     let id = slack_fake::envelope_id_of(&envelope);
     app.slack.send_envelope(envelope).await;
     app.slack.wait_ack(&id, WAIT).await;
+    app.slack.wait_for_call("conversations.create", WAIT).await;
 
     let (api, ws) = app.slack.targets();
+    let provider = base.trim_start_matches("http://").to_owned();
+    wait_until_seen(&proxy, &provider).await;
     assert!(
         proxy.saw(&api),
         "Web API bypassed the proxy: {:?}",
@@ -80,7 +107,10 @@ async fn with_a_proxy_the_web_api_and_the_websocket_go_through_it() {
         proxy.targets()
     );
     assert!(
-        proxy.targets().iter().all(|t| *t == api || *t == ws),
+        proxy
+            .targets()
+            .iter()
+            .all(|t| *t == api || *t == ws || *t == provider),
         "unexpected targets: {:?}",
         proxy.targets()
     );
