@@ -404,3 +404,50 @@ async fn statuspage_through_a_proxy_that_is_down_names_the_proxy_and_not_the_key
         "nothing went around the proxy"
     );
 }
+
+#[tokio::test]
+async fn the_binary_stops_on_a_407_with_one_error_line_naming_the_proxy_and_no_password() {
+    let proxy = ConnectProxy::start(Mode::RequireAuth(ALICE.to_owned())).await;
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let mut env = env_for(&slack, &db);
+    env.push((
+        "HTTPS_PROXY".to_owned(),
+        proxy.url_with("alice", "wrong-proxy-password"),
+    ));
+    env.push((
+        "HTTP_PROXY".to_owned(),
+        proxy.url_with("alice", "wrong-proxy-password"),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(crate::cli::JANUS)
+        .arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir.path())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("janus gives up")
+        .expect("janus runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let authority = proxy.url().trim_start_matches("http://").to_owned();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("janus: error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{stderr}");
+    assert!(
+        errors[0].contains(&authority) && errors[0].contains("407"),
+        "{}",
+        errors[0]
+    );
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains("wrong-proxy-password"), "{text}");
+        assert!(!text.contains(slack_fake::BOT_TOKEN), "{text}");
+    }
+    assert!(slack.open_sockets().is_empty());
+}
