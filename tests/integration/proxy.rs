@@ -451,3 +451,85 @@ async fn the_binary_stops_on_a_407_with_one_error_line_naming_the_proxy_and_no_p
     }
     assert!(slack.open_sockets().is_empty());
 }
+
+#[tokio::test]
+async fn providers_and_statuspage_trust_the_ca_file_over_tls_through_the_proxy() {
+    janus::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = ca.write_pem(dir.path(), "corp-ca.pem");
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let providers = ProvidersFake::start().await;
+    let statuspage = FakeStatuspage::start().await;
+    let port = |base: &str| url::Url::parse(base).unwrap().port().unwrap();
+    let providers_tls = tls_front(&ca, port(&providers.base_url())).await;
+    let statuspage_tls = tls_front(&ca, port(&statuspage.base_url())).await;
+    let mut github = providers.provider("github");
+    github.url = Some(url::Url::parse(&format!("https://127.0.0.1:{providers_tls}")).unwrap());
+    let mut page = statuspage.config();
+    page.api_url = url::Url::parse(&format!("https://127.0.0.1:{statuspage_tls}/v1")).unwrap();
+
+    let slack = FakeSlack::start().await;
+    let db = TestDb::create().await;
+    let trusting = config(
+        &slack,
+        &db,
+        &[
+            ("HTTPS_PROXY", &proxy.url()),
+            ("JANUS_TLS__CA_FILE", ca_file.to_str().unwrap()),
+        ],
+    );
+    let egress = Egress::new(&trusting.egress);
+    let client = ProviderClient::with_egress(Duration::from_secs(5), &egress).unwrap();
+    let results = client.snapshot(std::slice::from_ref(&github)).await;
+    assert!(
+        matches!(results[0], ProviderResult::Answered(_)),
+        "{:?}",
+        results[0]
+    );
+    let options = ClientOptions {
+        egress: egress.clone(),
+        ..ClientOptions::default()
+    };
+    StatuspageClient::with_options(&page, options)
+        .unwrap()
+        .components()
+        .await
+        .expect("components over TLS through the proxy");
+    assert!(
+        proxy.saw(&format!("127.0.0.1:{providers_tls}")),
+        "{:?}",
+        proxy.targets()
+    );
+    assert!(
+        proxy.saw(&format!("127.0.0.1:{statuspage_tls}")),
+        "{:?}",
+        proxy.targets()
+    );
+
+    // Without the CA file the same servers are not trusted.
+    let untrusting = config(&slack, &db, &[("HTTPS_PROXY", &proxy.url())]);
+    let egress = Egress::new(&untrusting.egress);
+    let client = ProviderClient::with_egress(Duration::from_secs(5), &egress).unwrap();
+    let results = client.snapshot(&[github]).await;
+    assert!(
+        matches!(results[0], ProviderResult::Failed { .. }),
+        "{:?}",
+        results[0]
+    );
+    let options = ClientOptions {
+        egress,
+        ..ClientOptions::default()
+    };
+    let error = StatuspageClient::with_options(&page, options)
+        .unwrap()
+        .components()
+        .await
+        .expect_err("an unknown CA is refused")
+        .to_string();
+    assert!(error.contains("certificate"), "{error}");
+    assert!(
+        error.contains(&proxy.url().replace("http://", "through proxy ")),
+        "{error}"
+    );
+}
