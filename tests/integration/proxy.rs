@@ -533,3 +533,62 @@ async fn providers_and_statuspage_trust_the_ca_file_over_tls_through_the_proxy()
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_websocket_host_signed_by_an_unknown_ca_is_one_log_line_naming_the_proxy() {
+    use tokio::io::AsyncBufReadExt;
+    janus::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = ca.write_pem(dir.path(), "corp-ca.pem");
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let slack = FakeSlack::start().await;
+    // The Web API is signed by the trusted CA, the websocket host by another.
+    let (api, ws) = slack.ports();
+    let api_tls = tls_front(&ca, api).await;
+    let ws_tls = tls_front(&TestCa::new(), ws).await;
+    slack.set_socket_base(&format!("wss://127.0.0.1:{ws_tls}"));
+    let db = TestDb::create().await;
+    let mut env = env_for(&slack, &db);
+    let api_url = format!("https://127.0.0.1:{api_tls}/api/");
+    for (k, v) in [
+        ("SLACK_API_URL", api_url.as_str()),
+        ("HTTPS_PROXY", &proxy.url_with("alice", PASSWORD)),
+        ("JANUS_TLS__CA_FILE", ca_file.to_str().unwrap()),
+        ("JANUS_SLACK__SOCKETS", "1"),
+        ("NO_COLOR", "1"),
+    ] {
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    let mut child = tokio::process::Command::new(crate::cli::JANUS)
+        .arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("janus runs");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let authority = proxy.url().trim_start_matches("http://").to_owned();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            assert!(!line.contains(PASSWORD), "{line}");
+            if line.contains("socket connection failed") {
+                return line;
+            }
+        }
+        panic!("janus ended without trying the websocket");
+    })
+    .await
+    .expect("a log line about the websocket");
+    let _ = child.kill().await;
+    assert!(
+        found.contains(&format!("127.0.0.1:{ws_tls} through proxy {authority}")),
+        "{found}"
+    );
+    assert!(found.contains("UnknownIssuer"), "{found}");
+    assert!(slack.open_sockets().is_empty());
+}
