@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::{Actors, Context};
 use crate::config::Config;
+use crate::egress::Egress;
 use crate::health::{BindError, Probe};
 use crate::metrics::Metrics;
 use crate::render::{RenderError, Renderer};
@@ -55,6 +56,31 @@ pub enum StartError {
 /// Why a running Janus stopped on its own.
 pub type RunError = SocketError;
 
+/// Says once, at start, where outbound connections go (never the proxy's password).
+fn log_egress(egress: &Egress) {
+    let settings = egress.settings();
+    let shown = |proxy: &Option<crate::egress::ProxyUrl>| {
+        proxy
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), ToString::to_string)
+    };
+    if settings.https_proxy.is_some() || settings.http_proxy.is_some() {
+        tracing::info!(
+            https_proxy = %shown(&settings.https_proxy),
+            http_proxy = %shown(&settings.http_proxy),
+            no_proxy = %settings.no_proxy,
+            "outbound connections go through a proxy"
+        );
+    }
+    if let Some(file) = &settings.ca_file {
+        tracing::info!(
+            ca_file = %file.display(),
+            certificates = settings.extra_roots.len(),
+            "trusting extra CA certificates on top of the system's"
+        );
+    }
+}
+
 /// A started Janus.
 pub struct Running {
     shutdown: CancellationToken,
@@ -81,10 +107,15 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     // One registry per app, never a global: tests run several apps in one
     // process and each must count only its own.
     let metrics = Arc::new(Metrics::new());
+    // One policy for every outbound connection: the Web API, the websocket,
+    // status providers and Statuspage.
+    let egress = Egress::new(&config.egress);
+    log_egress(&egress);
     let slack = SlackApi::new(
         &config.slack.api_url,
         &config.slack.bot_token,
         &config.slack.app_token,
+        &egress,
     )?
     .with_metrics(metrics.clone());
 
@@ -110,13 +141,24 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     let statuspage = config
         .statuspage
         .as_ref()
-        .map(crate::statuspage::StatuspageClient::new)
+        .map(|statuspage| {
+            crate::statuspage::StatuspageClient::with_options(
+                statuspage,
+                crate::statuspage::ClientOptions {
+                    egress: egress.clone(),
+                    ..Default::default()
+                },
+            )
+        })
         .transpose()
         .map_err(|e| StartError::Statuspage(e.to_string()))?;
     let providers = match config.providers {
         Some(_) => Some(
-            crate::providers::ProviderClient::new(crate::providers::DEFAULT_TIMEOUT)
-                .map_err(|e| StartError::Providers(e.to_string()))?,
+            crate::providers::ProviderClient::with_egress(
+                crate::providers::DEFAULT_TIMEOUT,
+                &egress,
+            )
+            .map_err(|e| StartError::Providers(e.to_string()))?,
         ),
         None => None,
     };

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::{Config, ProviderConfig};
+use crate::egress::Egress;
 use crate::providers::{self, FetchError, ProviderClient, ProviderResult};
 use crate::render::Renderer;
 use crate::slack::{ApiErrorCode, SlackApi, UserGroup};
@@ -188,12 +189,15 @@ pub async fn diagnose(config: Result<Config, String>, file: Option<&Path>) -> Re
             format!("{e} — fix the template (`janus check` shows the same)"),
         )),
     }
-    let (slack, providers, statuspage, database) = tokio::join!(
-        check_slack(&config),
-        check_providers(&config),
-        check_statuspage(&config),
+    let egress = Egress::new(&config.egress);
+    let (proxy, slack, providers, statuspage, database) = tokio::join!(
+        check_proxy(&config, &egress),
+        check_slack(&config, &egress),
+        check_providers(&config, &egress),
+        check_statuspage(&config, &egress),
         check_database(&config),
     );
+    report.findings.extend(proxy);
     report.findings.extend(slack);
     report.findings.extend(providers);
     report.findings.push(statuspage);
@@ -274,14 +278,46 @@ enum AuthTestError {
     BadToken,
 }
 
+/// When a proxy applies to Slack's API, one line saying whether a tunnel to
+/// it opens through the proxy; nothing when Slack is reached directly.
+async fn check_proxy(config: &Config, egress: &Egress) -> Option<Finding> {
+    const CHECK: &str = "proxy";
+    let url = &config.slack.api_url;
+    let proxy = egress.proxy_for(url)?;
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    let secure = url.scheme() == "https";
+    Some(
+        timed(CHECK, async {
+            match egress.connect(secure, &host, port).await {
+                Ok(_tunnel) => Finding::ok(CHECK, format!("{proxy} reaches {host}")),
+                Err(e) => {
+                    let hint = match e {
+                        crate::egress::EgressError::ProxyAuth { .. } => {
+                            "check the user and password in proxy.url / HTTPS_PROXY"
+                        }
+                        crate::egress::EgressError::ProxyRefused { .. } => {
+                            "ask the network team to allow this host through the proxy"
+                        }
+                        _ => "check proxy.url / HTTPS_PROXY and that this host can reach the proxy",
+                    };
+                    Finding::fail(CHECK, format!("{e} — {hint}"))
+                }
+            }
+        })
+        .await,
+    )
+}
+
 /// The Slack checks, in order: bot token, app token, scopes, digest
 /// channel, auto-invite group.
-async fn check_slack(config: &Config) -> Vec<Finding> {
-    let auth = tokio::time::timeout(CHECK_TIMEOUT, auth_test(config));
+async fn check_slack(config: &Config, egress: &Egress) -> Vec<Finding> {
+    let auth = tokio::time::timeout(CHECK_TIMEOUT, auth_test(config, egress));
     let api = SlackApi::new(
         &config.slack.api_url,
         &config.slack.bot_token,
         &config.slack.app_token,
+        egress,
     );
     let app = timed("app token", async {
         match &api {
@@ -333,7 +369,7 @@ async fn check_slack(config: &Config) -> Vec<Finding> {
 /// slack-morphism: the granted scopes are only in a response header, which
 /// slack-morphism does not expose. Goes to the configured `slack.api_url`,
 /// without a proxy, the way the bot's own client does.
-async fn auth_test(config: &Config) -> Result<BotAuth, AuthTestError> {
+async fn auth_test(config: &Config, egress: &Egress) -> Result<BotAuth, AuthTestError> {
     #[derive(Deserialize)]
     struct Answer {
         ok: bool,
@@ -358,10 +394,10 @@ async fn auth_test(config: &Config) -> Result<BotAuth, AuthTestError> {
         detail: error_chain(&e),
     };
     crate::install_crypto_provider();
-    let http = reqwest::Client::builder()
+    let http = egress
+        .reqwest(reqwest::Client::builder())
         .timeout(CHECK_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
         .user_agent(concat!("janus/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(unreachable)?;
@@ -602,11 +638,11 @@ async fn user_group(api: &SlackApi, wanted: &str) -> Finding {
 // ---- providers, Statuspage, database --------------------------------------
 
 /// One line per configured status provider, each fetched once.
-async fn check_providers(config: &Config) -> Vec<Finding> {
+async fn check_providers(config: &Config, egress: &Egress) -> Vec<Finding> {
     let Some(configured) = &config.providers else {
         return vec![Finding::skip("providers", "not configured")];
     };
-    let client = match ProviderClient::new(providers::DEFAULT_TIMEOUT) {
+    let client = match ProviderClient::with_egress(providers::DEFAULT_TIMEOUT, egress) {
         Ok(client) => client,
         Err(e) => {
             return vec![Finding::fail(
@@ -654,7 +690,7 @@ async fn provider(client: &ProviderClient, provider: &ProviderConfig) -> Finding
 }
 
 /// The Statuspage key and page id are accepted: the page's components list.
-async fn check_statuspage(config: &Config) -> Finding {
+async fn check_statuspage(config: &Config, egress: &Egress) -> Finding {
     const CHECK: &str = "statuspage";
     let Some(statuspage) = &config.statuspage else {
         return Finding::skip(CHECK, "not configured");
@@ -662,6 +698,7 @@ async fn check_statuspage(config: &Config) -> Finding {
     timed(CHECK, async {
         let options = ClientOptions {
             timeout: CHECK_TIMEOUT,
+            egress: egress.clone(),
             ..ClientOptions::default()
         };
         let client = match StatuspageClient::with_options(statuspage, options) {
@@ -789,6 +826,14 @@ impl Redactor {
         ];
         if let Some(statuspage) = &config.statuspage {
             secrets.push(statuspage.api_key.expose_secret().to_owned());
+        }
+        for proxy in [&config.egress.https_proxy, &config.egress.http_proxy]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(password) = proxy.password() {
+                secrets.push(password.expose_secret().to_owned());
+            }
         }
         if let Ok(url) = Url::parse(config.database.url.expose_secret())
             && let Some(password) = url.password()

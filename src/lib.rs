@@ -19,6 +19,8 @@
 //!   (Handlebars → Block Kit JSON, validated),
 //!   which rest on [`domain`] (ids, names, catalogs and text types, no IO).
 //!
+//! [`egress`] is the one outbound-connection policy (proxy, `NO_PROXY`, extra CA) every
+//! client follows.
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
 //! and is what both `main` and the integration tests start. [`doctor`]
 //! checks a deployment live (`janus doctor`) without starting it.
@@ -31,6 +33,7 @@ pub mod bus;
 pub mod config;
 pub mod doctor;
 pub mod domain;
+pub mod egress;
 pub mod health;
 pub mod metrics;
 pub mod providers;

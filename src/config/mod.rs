@@ -29,9 +29,16 @@ use crate::domain::incident::{
     Catalog, CatalogError, CatalogPart, ChoiceSpec, RoleSpec, default_roles, default_severities,
     default_statuses,
 };
+use crate::egress::{EgressSettings, NoProxy, ProxyUrl};
 pub use error::ConfigError;
-use raw::{Choices, RawConfig, RawDatabase, RawIncident, RawProviders, RawSlack, RawStatuspage};
-use sources::{EnvLayer, SECRET_KEYS, TomlLayer, legacy_env_name, native_env_name};
+use raw::{
+    Choices, RawConfig, RawDatabase, RawIncident, RawProviders, RawProxy, RawSlack, RawStatuspage,
+    RawTls,
+};
+use sources::{
+    EnvLayer, HTTP_PROXY_VARS, HTTPS_PROXY_VARS, NO_PROXY_VARS, SECRET_KEYS, TomlLayer,
+    legacy_env_name, native_env_name,
+};
 pub use timezone::Zone;
 
 /// Web API base used unless `slack.api_url` says otherwise (GovSlack, a test fake).
@@ -79,6 +86,10 @@ pub struct Config {
     /// How often the leader replica looks for work a crashed replica left
     /// unfinished.
     pub recovery_interval: std::time::Duration,
+    /// Outbound connections: the proxy (from `proxy.url`, else `HTTPS_PROXY` and friends),
+    /// `NO_PROXY`, and the extra CA bundle (`tls.ca_file`, else `SSL_CERT_FILE`), read and
+    /// checked here so a bad file stops Janus at start.
+    pub egress: EgressSettings,
     warnings: Vec<String>,
 }
 
@@ -272,6 +283,7 @@ impl Config {
             figment: &figment,
             warnings: Vec::new(),
             state_directory: env.get(STATE_DIRECTORY_VAR).cloned(),
+            env: &env,
         }
         .resolve(raw)
     }
@@ -301,6 +313,8 @@ struct Resolver<'f> {
     warnings: Vec<String>,
     /// `$STATE_DIRECTORY`, from the same environment as every key, for the default database.
     state_directory: Option<String>,
+    /// The whole environment given to `load_from`, for the conventional proxy variables.
+    env: &'f BTreeMap<String, String>,
 }
 
 impl Resolver<'_> {
@@ -356,6 +370,7 @@ impl Resolver<'_> {
             .listen
             .and_then(|listen| listen.0)
             .map(|listen| HealthConfig { listen });
+        let egress = self.egress(raw.proxy, raw.tls)?;
         let log_level = text(raw.log_level).unwrap_or_else(|| "info".to_owned());
         let recovery_interval = match raw.recovery_interval {
             None => 60,
@@ -383,6 +398,7 @@ impl Resolver<'_> {
             log_level,
             log_format: raw.log_format.unwrap_or_default(),
             recovery_interval: std::time::Duration::from_secs(recovery_interval),
+            egress,
             warnings: self.warnings,
         })
     }
@@ -759,6 +775,68 @@ impl Resolver<'_> {
             api_url,
             allowed_group,
         }))
+    }
+
+    /// The outbound policy's settings. `proxy.url` applies to every target; without it the
+    /// conventional variables apply by scheme. Errors name the key or the variable, never
+    /// the proxy's password.
+    fn egress(&self, proxy: RawProxy, tls: RawTls) -> Result<EgressSettings, ConfigError> {
+        let invalid_var = |var: &str, reason: String| ConfigError::Invalid {
+            key: "proxy.url".to_owned(),
+            origin: format!("environment variable {var}"),
+            reason,
+        };
+        let from_vars = |vars: &[&str]| -> Result<Option<ProxyUrl>, ConfigError> {
+            let Some((var, value)) = vars.iter().find_map(|var| {
+                let value = self.env.get(*var)?.trim();
+                (!value.is_empty()).then_some((*var, value))
+            }) else {
+                return Ok(None);
+            };
+            ProxyUrl::parse(value)
+                .map(Some)
+                .map_err(|reason| invalid_var(var, reason))
+        };
+        let explicit = proxy
+            .url
+            .filter(|url| !url.expose_secret().trim().is_empty())
+            .map(|url| ProxyUrl::parse(url.expose_secret()))
+            .transpose()
+            .map_err(|reason| self.invalid("proxy.url", reason))?;
+        let (https_proxy, http_proxy) = match explicit {
+            Some(proxy) => (Some(proxy.clone()), Some(proxy)),
+            None => (from_vars(HTTPS_PROXY_VARS)?, from_vars(HTTP_PROXY_VARS)?),
+        };
+        let no_proxy = match text(proxy.no_proxy) {
+            Some(list) => {
+                NoProxy::parse(&list).map_err(|reason| self.invalid("proxy.no_proxy", reason))?
+            }
+            None => match NO_PROXY_VARS.iter().find_map(|var| {
+                Some((*var, self.env.get(*var)?.trim())).filter(|(_, v)| !v.is_empty())
+            }) {
+                Some((var, list)) => {
+                    NoProxy::parse(list).map_err(|reason| ConfigError::Invalid {
+                        key: "proxy.no_proxy".to_owned(),
+                        origin: format!("environment variable {var}"),
+                        reason,
+                    })?
+                }
+                None => NoProxy::default(),
+            },
+        };
+        let ca_file = tls.ca_file.filter(|path| !path.as_os_str().is_empty());
+        let extra_roots = match &ca_file {
+            Some(path) => crate::egress::read_ca_file(path)
+                .map_err(|reason| self.invalid("tls.ca_file", reason))?,
+            None => Vec::new(),
+        };
+        Ok(EgressSettings {
+            https_proxy,
+            http_proxy,
+            no_proxy,
+            ca_file,
+            extra_roots,
+        })
     }
 
     /// A secret given directly or as `<key>_file`; both at once is a conflict. The file's

@@ -27,6 +27,8 @@ pub(super) struct RawConfig {
     pub react: RawReact,
     pub statuspage: RawStatuspage,
     pub health: RawHealth,
+    pub proxy: RawProxy,
+    pub tls: RawTls,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
     pub recovery_interval: Option<u64>,
@@ -117,6 +119,20 @@ pub(super) struct RawStatuspage {
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawHealth {
     pub listen: Option<ListenAddr>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawProxy {
+    /// Text, parsed in `resolve` so the error can name the variable and hide the password.
+    pub url: Option<SecretString>,
+    pub no_proxy: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where the health and metrics listener binds: `IP:PORT` (`[::1]:9187` for IPv6), or a bare

@@ -55,7 +55,18 @@ pub(super) const LEGACY_ENV: &[(&str, &str)] = &[
     ("STATUSPAGE_API_KEY_FILE", "statuspage.api_key_file"),
     ("STATUSPAGE_PAGE_ID", "statuspage.page_id"),
     ("STATUSPAGE_API_URL", "statuspage.api_url"),
+    // Not Python janus's, but the variable every TLS tool reads for an extra CA bundle.
+    ("SSL_CERT_FILE", "tls.ca_file"),
 ];
+
+/// The conventional proxy variables, read from the same environment as every key (never
+/// the process's directly): lowercase first, as curl does, then uppercase.
+pub(super) const HTTPS_PROXY_VARS: &[&str] =
+    &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
+/// See [`HTTPS_PROXY_VARS`]; for `http://` and `ws://` targets.
+pub(super) const HTTP_PROXY_VARS: &[&str] = &["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
+/// See [`HTTPS_PROXY_VARS`]; the hosts reached directly.
+pub(super) const NO_PROXY_VARS: &[&str] = &["no_proxy", "NO_PROXY"];
 
 /// Keys whose values are secrets: never echoed in an error.
 pub(super) const SECRET_KEYS: &[&str] = &[
@@ -66,6 +77,7 @@ pub(super) const SECRET_KEYS: &[&str] = &[
     "database.url",
     "database.password",
     "statuspage.api_key",
+    "proxy.url",
 ];
 
 /// Keys whose environment values are taken verbatim instead of through figment's value parser.
@@ -102,6 +114,9 @@ const TEXT_KEYS: &[&str] = &[
     "statuspage.api_url",
     "statuspage.allowed_group",
     "health.listen",
+    "proxy.url",
+    "proxy.no_proxy",
+    "tls.ca_file",
     "log_level",
     "log_format",
 ];

@@ -389,6 +389,12 @@ fn each_legacy_name_reaches_the_config() {
         ("TEMPLATES_DIRECTORY", templates.clone(), required(), |c| {
             c.templates_dir.is_some()
         }),
+        (
+            "SSL_CERT_FILE",
+            file("ca.pem", &test_ca_pem()),
+            required(),
+            |c| c.egress.extra_roots.len() == 1,
+        ),
     ];
 
     let mut covered: Vec<&str> = Vec::new();
@@ -1461,4 +1467,137 @@ fn an_invalid_health_listen_names_the_key_and_its_source() {
         toml_err("[health]\nlisen = 9187\n", &[]).contains("unknown key `health.lisen`"),
         "a typo under [health] is an unknown key"
     );
+}
+
+// ---- proxy and trust ----
+
+#[test]
+fn no_proxy_is_set_unless_something_says_so() {
+    let config = load(&[]).unwrap();
+    assert!(config.egress.https_proxy.is_none());
+    assert!(config.egress.http_proxy.is_none());
+    assert!(config.egress.no_proxy.is_empty());
+    assert!(config.egress.extra_roots.is_empty());
+}
+
+#[test]
+fn the_conventional_proxy_variables_apply_by_scheme_lowercase_first() {
+    let config = load(&[
+        ("HTTPS_PROXY", "http://upper:3128"),
+        ("https_proxy", "http://lower:3128"),
+        ("HTTP_PROXY", "http://plain:8080"),
+        ("NO_PROXY", ".corp.example,10.0.0.0/8"),
+    ])
+    .unwrap();
+    let egress = &config.egress;
+    assert_eq!(
+        egress.https_proxy.as_ref().unwrap().authority(),
+        "lower:3128"
+    );
+    assert_eq!(
+        egress.http_proxy.as_ref().unwrap().authority(),
+        "plain:8080"
+    );
+    assert!(egress.no_proxy.matches("status.corp.example", 443));
+    assert!(egress.no_proxy.matches("10.9.8.7", 443));
+}
+
+#[test]
+fn all_proxy_covers_both_schemes_when_nothing_narrower_is_set() {
+    let config = load(&[("ALL_PROXY", "proxy.corp:3128"), ("no_proxy", "localhost")]).unwrap();
+    assert_eq!(
+        config.egress.https_proxy.as_ref().unwrap().authority(),
+        "proxy.corp:3128"
+    );
+    assert_eq!(
+        config.egress.http_proxy.as_ref().unwrap().authority(),
+        "proxy.corp:3128"
+    );
+    assert!(config.egress.no_proxy.matches("localhost", 80));
+}
+
+#[test]
+fn the_proxy_url_key_wins_over_the_conventional_variables() {
+    let config = load_toml(
+        "[proxy]\nurl = \"http://alice:hunter2@explicit:3128\"\nno_proxy = \"slack.com\"\n",
+        &[("HTTPS_PROXY", "http://env:3128"), ("NO_PROXY", "*")],
+    )
+    .unwrap();
+    let proxy = config.egress.https_proxy.as_ref().unwrap();
+    assert_eq!(proxy.to_string(), "http://alice:***@explicit:3128");
+    assert_eq!(config.egress.http_proxy.as_ref(), Some(proxy));
+    assert!(config.egress.no_proxy.matches("slack.com", 443));
+    assert!(!config.egress.no_proxy.matches("example.com", 443));
+    // The JANUS_ name sets it as well.
+    let config = load(&[("JANUS_PROXY__URL", "http://native:3128")]).unwrap();
+    assert_eq!(
+        config.egress.https_proxy.unwrap().authority(),
+        "native:3128"
+    );
+}
+
+#[test]
+fn the_proxy_password_is_never_in_the_config_debug() {
+    let config = load(&[("HTTPS_PROXY", "http://alice:hunter2@proxy:3128")]).unwrap();
+    assert!(!format!("{config:?}").contains("hunter2"));
+}
+
+#[test]
+fn a_bad_proxy_names_the_variable_and_hides_the_password() {
+    let error = load_err(&[("HTTPS_PROXY", "socks5://alice:hunter2@proxy:1080")]);
+    assert!(
+        error.contains("environment variable HTTPS_PROXY"),
+        "{error}"
+    );
+    assert!(error.contains("only http://"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+    let error = load_err(&[("JANUS_PROXY__URL", "https://alice:hunter2@proxy:3128")]);
+    assert!(error.contains("`proxy.url`"), "{error}");
+    assert!(error.contains("JANUS_PROXY__URL"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn a_bad_cidr_in_no_proxy_names_the_variable() {
+    let error = load_err(&[("NO_PROXY", "10.0.0.0/40")]);
+    assert!(error.contains("environment variable NO_PROXY"), "{error}");
+    assert!(error.contains("10.0.0.0/40"), "{error}");
+}
+
+fn test_ca_pem() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[test]
+fn the_ca_file_is_read_at_load_from_the_key_or_ssl_cert_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corp-ca.pem");
+    std::fs::write(&path, test_ca_pem()).unwrap();
+    let from_key = load(&[("JANUS_TLS__CA_FILE", path.to_str().unwrap())]).unwrap();
+    assert_eq!(from_key.egress.extra_roots.len(), 1);
+    assert_eq!(from_key.egress.ca_file.as_deref(), Some(path.as_path()));
+    let from_ssl = load(&[("SSL_CERT_FILE", path.to_str().unwrap())]).unwrap();
+    assert_eq!(from_ssl.egress.extra_roots.len(), 1);
+}
+
+#[test]
+fn an_unreadable_or_invalid_ca_file_names_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let error = load_err(&[("SSL_CERT_FILE", missing.to_str().unwrap())]);
+    assert!(error.contains("`tls.ca_file`"), "{error}");
+    assert!(error.contains("SSL_CERT_FILE"), "{error}");
+    assert!(error.contains("missing.pem"), "{error}");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let error = load_err(&[("JANUS_TLS__CA_FILE", garbage.to_str().unwrap())]);
+    assert!(error.contains("`tls.ca_file`"), "{error}");
+    assert!(error.contains("garbage.pem"), "{error}");
 }

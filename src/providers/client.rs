@@ -14,6 +14,7 @@ use url::Url;
 use super::source::{Format, display_name, endpoint};
 use super::{FetchError, ProviderResult, ProviderStatus, heroku, slack, statuspage_v2};
 use crate::config::ProviderConfig;
+use crate::egress::Egress;
 
 /// How long a provider gets, connection to last byte, redirects included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,28 +31,44 @@ const USER_AGENT: &str = concat!("janus/", env!("CARGO_PKG_VERSION"));
 pub struct ProviderClient {
     http: reqwest::Client,
     timeout: Duration,
+    /// Only to name the proxy in a failure's log line.
+    egress: Egress,
 }
 
 impl ProviderClient {
     /// A client giving each provider `timeout` ([`DEFAULT_TIMEOUT`] in
-    /// production; tests shorten it).
+    /// production; tests shorten it), connecting directly with the system's
+    /// CA roots.
+    pub fn new(timeout: Duration) -> Result<ProviderClient, reqwest::Error> {
+        Self::with_egress(timeout, &Egress::direct())
+    }
+
+    /// A client whose connections follow `egress` (proxy and trusted CAs).
     ///
     /// Needs rustls' crypto provider (`crate::install_crypto_provider`):
     /// reqwest is built without one of its own, to keep one TLS stack in
     /// the binary. Called here as well, since it is idempotent and a missing
     /// provider would be a panic, not an error.
-    pub fn new(timeout: Duration) -> Result<ProviderClient, reqwest::Error> {
+    pub fn with_egress(
+        timeout: Duration,
+        egress: &Egress,
+    ) -> Result<ProviderClient, reqwest::Error> {
         crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let http = egress
+            .reqwest(reqwest::Client::builder())
             .user_agent(USER_AGENT)
             .redirect(redirect::Policy::limited(MAX_REDIRECTS))
-            // Nothing of ours goes to a third party: no referer, no proxy
-            // picked up from the environment, no cookies (not compiled in).
+            // Nothing of ours goes to a third party: no referer, no cookies
+            // (not compiled in); the proxy is the egress policy's, never one
+            // reqwest picks up from the environment itself.
             .referer(false)
-            .no_proxy()
             .connect_timeout(timeout)
             .build()?;
-        Ok(ProviderClient { http, timeout })
+        Ok(ProviderClient {
+            http,
+            timeout,
+            egress: egress.clone(),
+        })
     }
 
     /// The status of every provider in `providers`, fetched at once, in the
@@ -85,7 +102,11 @@ impl ProviderClient {
                     FetchError::Unparseable { detail } | FetchError::Other { detail } => detail,
                     _ => "",
                 };
-                tracing::warn!(provider = %provider.name, %url, %reason, detail, "provider status unavailable");
+                let proxy = self
+                    .egress
+                    .proxy_for(&url)
+                    .map_or_else(|| "none".to_owned(), |p| p.authority());
+                tracing::warn!(provider = %provider.name, %url, %proxy, %reason, detail, "provider status unavailable");
                 ProviderResult::Failed { name, reason }
             }
         }

@@ -1,7 +1,7 @@
 //! Slack errors, typed so callers can match on the ones they handle
 //! (`name_taken`, `already_pinned`…) instead of comparing strings.
 
-use slack_morphism::errors::SlackClientError;
+use slack_morphism::errors::{SlackClientError, SlackClientHttpProtocolError};
 
 /// An `ok:false` error code. The named ones are those Janus reacts to;
 /// everything else is kept as Slack spelled it.
@@ -157,7 +157,15 @@ impl SlackError {
             // (connection refused, DNS…) and never the request headers.
             other => Self::Transport {
                 method,
-                detail: other.to_string(),
+                detail: match &other {
+                    // Its `Display` is the `Debug` of the cause, and it has
+                    // no `source()`: start from the cause itself.
+                    SlackClientError::HttpProtocolError(SlackClientHttpProtocolError {
+                        cause: Some(cause),
+                        ..
+                    }) => transport_detail(cause.as_ref()),
+                    other => transport_detail(other),
+                },
             },
         }
     }
@@ -188,6 +196,26 @@ impl SlackError {
             Self::Setup(_) => "setup_error",
         }
     }
+}
+
+/// One line for a failed request: the egress error when the connection
+/// failed (it names the proxy and what it said), else the error and its
+/// causes, `outer: inner`, without repeats. slack-morphism's own text is the
+/// `Debug` of the cause, which reads badly and would hide the proxy's name.
+fn transport_detail(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(egress) = current.downcast_ref::<crate::egress::EgressError>() {
+            return egress.to_string();
+        }
+        let text = current.to_string();
+        if !parts.iter().any(|seen| seen.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
 }
 
 #[cfg(test)]

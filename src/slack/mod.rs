@@ -11,8 +11,6 @@ mod error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -22,11 +20,14 @@ use slack_morphism::prelude::*;
 use url::Url;
 
 use crate::domain::ids::{ChannelId, MessageTs, TeamId, UserId};
+use crate::egress::{Egress, HttpsTunnelConnector};
 use crate::metrics::Metrics;
 
 pub use error::{ApiErrorCode, SlackError};
 
-type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+/// Every connection is opened by the egress policy (directly or through a `CONNECT`
+/// tunnel), with TLS inside it.
+type Connector = SlackClientHyperConnector<HttpsTunnelConnector>;
 
 /// How often a rate-limited call is retried before giving up. Slack's
 /// `Retry-After` is usually seconds, so this covers minutes of throttling.
@@ -115,6 +116,8 @@ pub struct SlackApi {
     app_token: Arc<SlackApiToken>,
     /// Where calls and 429s are counted; `None` counts nothing.
     metrics: Option<Arc<Metrics>>,
+    /// The policy the Web API connections follow; the websocket follows it too.
+    egress: Egress,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -125,19 +128,15 @@ impl std::fmt::Debug for SlackApi {
 
 impl SlackApi {
     /// Builds a client for `api_url` (e.g. `https://slack.com/api/`, or a
-    /// fake on loopback: plain `http://` is allowed for that reason).
+    /// fake on loopback: plain `http://` is allowed for that reason) whose
+    /// connections follow `egress` (proxy and trusted CAs).
     pub fn new(
         api_url: &Url,
         bot_token: &SecretString,
         app_token: &SecretString,
+        egress: &Egress,
     ) -> Result<Self, SlackError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| SlackError::Setup(format!("cannot load the system's CA roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
+        let https = HttpsTunnelConnector::new(egress);
         // slack-morphism joins base and method with a '/', so the base must
         // not end with one.
         let base = api_url.as_str().trim_end_matches('/');
@@ -152,7 +151,14 @@ impl SlackApi {
             bot_token: token(bot_token),
             app_token: token(app_token),
             metrics: None,
+            egress: egress.clone(),
         })
+    }
+
+    /// The policy this client's connections follow, for the websocket that
+    /// `apps.connections.open` points at.
+    pub fn egress(&self) -> &Egress {
+        &self.egress
     }
 
     /// The same client, counting every call (method and result) and every

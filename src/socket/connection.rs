@@ -80,12 +80,35 @@ impl Connection {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME_BYTES))
             .max_frame_size(Some(MAX_FRAME_BYTES));
-        let connect =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false);
+        // The TCP stream comes from the egress policy (directly, or a CONNECT
+        // tunnel through the proxy), and TLS runs inside it with the
+        // policy's trusted CAs: the same path as every Web API call.
+        let egress = api.egress();
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let secure = url.scheme() == "wss";
+        let via = egress
+            .proxy_for_host(secure, &host, port)
+            .map(|proxy| format!(" through proxy {}", proxy.authority()))
+            .unwrap_or_default();
+        let connect = async {
+            let stream = egress
+                .connect(secure, &host, port)
+                .await
+                .map_err(|e| SocketError::Connect(e.to_string()))?;
+            let tls = tokio_tungstenite::Connector::Rustls(egress.tls_config());
+            tokio_tungstenite::client_async_tls_with_config(
+                url.as_str(),
+                stream,
+                Some(config),
+                Some(tls),
+            )
+            .await
+            .map_err(|e| SocketError::Connect(format!("{host}:{port}{via}: {e}")))
+        };
         let (ws, _response) = tokio::time::timeout(tuning.connect_timeout, connect)
             .await
-            .map_err(|_| SocketError::Connect("timed out".into()))?
-            .map_err(|e| SocketError::Connect(e.to_string()))?;
+            .map_err(|_| SocketError::Connect(format!("{host}:{port}{via}: timed out")))??;
 
         let (events_tx, mut events) = mpsc::channel(16);
         let close = CancellationToken::new();

@@ -49,13 +49,15 @@ const BACKOFF: Duration = Duration::from_secs(1);
 /// Statuspage's limit on an incident name.
 const MAX_NAME_CHARS: usize = 255;
 
-/// Settings tests (and only tests, usually) change.
+/// Settings tests change, and the outbound policy the app passes in.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Per-request timeout, answer included.
     pub timeout: Duration,
     /// How long the component list is reused.
     pub components_ttl: Duration,
+    /// Proxy and trusted CAs; direct with the system's roots by default.
+    pub egress: crate::egress::Egress,
 }
 
 impl Default for ClientOptions {
@@ -63,6 +65,7 @@ impl Default for ClientOptions {
         ClientOptions {
             timeout: DEFAULT_TIMEOUT,
             components_ttl: DEFAULT_COMPONENTS_TTL,
+            egress: crate::egress::Egress::direct(),
         }
     }
 }
@@ -145,7 +148,9 @@ impl StatuspageClient {
                 })?;
         authorization.set_sensitive(true);
         crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
+        let http = options
+            .egress
+            .reqwest(reqwest::Client::builder())
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(5)))
             // The API never redirects; following one could carry the key to
@@ -464,7 +469,7 @@ impl StatuspageClient {
                         match response.bytes().await {
                             Ok(bytes) => return answer(op, status, bytes.to_vec()),
                             Err(e) if status.is_success() => Failure::Lost(error_chain(&e)),
-                            Err(e) => return Err(unreachable(op, &e, inner.options.timeout)),
+                            Err(e) => return Err(unreachable(op, &e, &inner.base, &inner.options)),
                         }
                     }
                 }
@@ -483,7 +488,7 @@ impl StatuspageClient {
                 continue;
             }
             return Err(match (failure, replay) {
-                (Failure::NotSent(e), _) => unreachable(op, &e, inner.options.timeout),
+                (Failure::NotSent(e), _) => unreachable(op, &e, &inner.base, &inner.options),
                 (Failure::Server(status), Replay::Never) => StatuspageError::CreateNotConfirmed {
                     detail: format!("HTTP {}", status.as_u16()),
                 },
@@ -570,11 +575,19 @@ fn put_components(
     incident.insert("components".into(), statuses.into());
 }
 
-fn unreachable(op: &'static str, error: &reqwest::Error, timeout: Duration) -> StatuspageError {
-    StatuspageError::Unreachable {
-        op,
-        detail: describe(error, timeout),
+/// No answer from `base`; through a proxy, the detail names it (never its
+/// password), since reqwest's own text does not.
+fn unreachable(
+    op: &'static str,
+    error: &reqwest::Error,
+    base: &Url,
+    options: &ClientOptions,
+) -> StatuspageError {
+    let mut detail = describe(error, options.timeout);
+    if let Some(proxy) = options.egress.proxy_for(base) {
+        detail.push_str(&format!(" (through proxy {})", proxy.authority()));
     }
+    StatuspageError::Unreachable { op, detail }
 }
 
 fn describe(error: &reqwest::Error, timeout: Duration) -> String {

@@ -393,3 +393,47 @@ async fn an_unreachable_database_fails_without_showing_its_password() {
     assert!(!run.stdout.contains("doctor-db-password"), "{}", run.stdout);
     assert!(!run.stderr.contains("doctor-db-password"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn doctor_checks_the_path_through_the_proxy_and_hides_its_password() {
+    use crate::support::connect_proxy::{ConnectProxy, Mode};
+    let world = World::new().await;
+    // `alice:doctor-proxy-pw`
+    let proxy = ConnectProxy::start(Mode::RequireAuth(
+        "Basic YWxpY2U6ZG9jdG9yLXByb3h5LXB3".to_owned(),
+    ))
+    .await;
+    let url = proxy.url_with("alice", "doctor-proxy-pw");
+    let run = doctor(&world.env_with("HTTP_PROXY", &url)).await;
+    assert!(
+        run.success,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    let authority = proxy.url().trim_start_matches("http://").to_owned();
+    let line = run.line("proxy");
+    assert!(line.starts_with("ok    "), "{line}");
+    assert!(
+        line.contains(&authority) && line.contains("reaches 127.0.0.1"),
+        "{line}"
+    );
+    let (api, _) = world.slack.targets();
+    assert!(proxy.saw(&api), "{:?}", proxy.targets());
+    let page = world.page.base_url();
+    let page = url::Url::parse(&page).unwrap();
+    assert!(
+        proxy.saw(&format!("127.0.0.1:{}", page.port().unwrap())),
+        "Statuspage through the proxy: {:?}",
+        proxy.targets()
+    );
+    assert!(!run.stdout.contains("doctor-proxy-pw"), "{}", run.stdout);
+    assert!(!run.stderr.contains("doctor-proxy-pw"), "{}", run.stderr);
+
+    proxy.set_mode(Mode::Refuse);
+    let run = doctor(&world.env_with("HTTP_PROXY", &url)).await;
+    assert!(!run.success);
+    let line = run.line("proxy");
+    assert!(line.starts_with("FAIL  "), "{line}");
+    assert!(line.contains(&authority) && line.contains("403"), "{line}");
+    assert!(!run.stdout.contains("doctor-proxy-pw"), "{}", run.stdout);
+}

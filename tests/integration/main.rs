@@ -16,6 +16,7 @@ mod hostile;
 mod integrations;
 mod payloads;
 mod providers;
+mod proxy;
 mod socket_mode;
 mod statuspage;
 mod statuspage_slack;

@@ -1,8 +1,10 @@
 //! Test support: the Slack fake, throwaway databases, and Janus started the
 //! way `main` starts it.
 
+pub mod connect_proxy;
 pub mod db_proxy;
 pub mod harness;
 pub mod providers_fake;
 pub mod slack_fake;
 pub mod statuspage_fake;
+pub mod tls_front;

@@ -79,6 +79,35 @@ impl FakeSlack {
         format!("http://127.0.0.1:{}/api/", self.api_port)
     }
 
+    /// Ports of the Web API and of the websocket, for a TLS front.
+    pub fn ports(&self) -> (u16, u16) {
+        let (_, ws) = self.targets();
+        let ws_port = ws
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(0);
+        (self.api_port, ws_port)
+    }
+
+    /// Where `apps.connections.open` points sockets, e.g. a `wss://` front.
+    pub fn set_socket_base(&self, base: &str) {
+        self.shared.update(|s| s.ws_base = base.to_owned());
+    }
+
+    /// `host:port` of the Web API and of the websocket, as a proxy sees them.
+    pub fn targets(&self) -> (String, String) {
+        let ws = self.shared.lock().ws_base.clone();
+        let ws = url::Url::parse(&ws).expect("ws base");
+        (
+            format!("127.0.0.1:{}", self.api_port),
+            format!(
+                "{}:{}",
+                ws.host_str().unwrap_or(""),
+                ws.port_or_known_default().unwrap_or(0)
+            ),
+        )
+    }
+
     /// Waits until `check` (which may call any accessor of the fake) returns
     /// `Some`; panics after `timeout`, naming `what`.
     pub async fn wait_for<T>(

@@ -1,0 +1,342 @@
+//! Opening a connection under the policy: straight to the target, or an HTTP `CONNECT`
+//! tunnel through the proxy. Also the hyper connector built on it, for the Web API client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::Uri;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{Egress, ProxyUrl};
+
+/// How long connecting (and the proxy's answer to `CONNECT`) may take. Callers have their
+/// own, usually shorter, deadlines; this one only keeps a silent proxy from holding a
+/// connection attempt forever where no caller set one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most we read of a proxy's answer to `CONNECT` before giving up on it.
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// Why a connection could not be opened. Each names the proxy by `host:port` (never its
+/// credentials) and the target, so one log line says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    /// The proxy did not accept a TCP connection.
+    #[error("proxy {proxy} is unreachable (while connecting to {target}): {source}")]
+    ProxyUnreachable {
+        /// `host:port` of the proxy.
+        proxy: String,
+        /// `host:port` asked for.
+        target: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The proxy wants credentials (407): none were given, or these were refused.
+    #[error(
+        "proxy {proxy} requires authentication (407) to reach {target}: {}",
+        if *with_credentials { "the configured credentials were refused" } else { "set user:password in the proxy URL" }
+    )]
+    ProxyAuth {
+        /// `host:port` of the proxy.
+        proxy: String,
+        /// `host:port` asked for.
+        target: String,
+        /// Whether credentials were sent.
+        with_credentials: bool,
+    },
+    /// The proxy answered `CONNECT` with something other than 2xx.
+    #[error("proxy {proxy} refused to open a tunnel to {target}: {status}")]
+    ProxyRefused {
+        /// `host:port` of the proxy.
+        proxy: String,
+        /// `host:port` asked for.
+        target: String,
+        /// The status line, e.g. `403 Forbidden`.
+        status: String,
+    },
+    /// The proxy closed the connection, answered with something that is not HTTP, or
+    /// broke the exchange.
+    #[error("proxy {proxy} broke off the tunnel to {target}: {detail}")]
+    ProxyBroken {
+        /// `host:port` of the proxy.
+        proxy: String,
+        /// `host:port` asked for.
+        target: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// No proxy applies and the target did not accept the connection.
+    #[error("cannot connect to {target}: {source}")]
+    Direct {
+        /// `host:port` asked for.
+        target: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Nothing answered in time.
+    #[error("connecting to {target}{} timed out after {} s", via.as_deref().map(|p| format!(" through proxy {p}")).unwrap_or_default(), CONNECT_TIMEOUT.as_secs())]
+    Timeout {
+        /// `host:port` asked for.
+        target: String,
+        /// `host:port` of the proxy, when one was used.
+        via: Option<String>,
+    },
+    /// The TLS handshake with the target failed: most often, through a
+    /// TLS-inspecting proxy, because its CA is not in `tls.ca_file`.
+    #[error("TLS with {target}{} failed: {detail}", via.as_deref().map(|p| format!(" through proxy {p}")).unwrap_or_default())]
+    Tls {
+        /// `host:port` asked for.
+        target: String,
+        /// `host:port` of the proxy, when one was used.
+        via: Option<String>,
+        /// What rustls said, e.g. `invalid peer certificate: UnknownIssuer`.
+        detail: String,
+    },
+    /// The URL has no host to connect to.
+    #[error("cannot connect to {0}: it has no host")]
+    NoHost(String),
+}
+
+/// `host:port`, with brackets around an IPv6 host as a request line needs.
+fn target_of(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Connects to `host:port`, through `proxy` when given. A failure through a proxy is
+/// logged here, once, naming the proxy: callers wrap errors in their own words and may
+/// lose the cause.
+pub(super) async fn connect(
+    proxy: Option<&ProxyUrl>,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream, EgressError> {
+    let target = target_of(host, port);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let attempt = async {
+        match proxy {
+            None => TcpStream::connect((host, port))
+                .await
+                .map_err(|source| EgressError::Direct {
+                    target: target.clone(),
+                    source,
+                }),
+            Some(proxy) => tunnel(proxy, &target).await,
+        }
+    };
+    let result = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(EgressError::Timeout {
+            target: target.clone(),
+            via: proxy.map(ProxyUrl::authority),
+        }),
+    };
+    match result {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Err(error) => {
+            if let Some(proxy) = proxy {
+                tracing::warn!(proxy = %proxy.authority(), %target, %error, "connection through the proxy failed");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// `CONNECT target` through `proxy`; the returned stream is the tunnel.
+async fn tunnel(proxy: &ProxyUrl, target: &str) -> Result<TcpStream, EgressError> {
+    let name = proxy.authority();
+    let proxy_host = proxy.host().trim_start_matches('[').trim_end_matches(']');
+    let mut stream = TcpStream::connect((proxy_host, proxy.port()))
+        .await
+        .map_err(|source| EgressError::ProxyUnreachable {
+            proxy: name.clone(),
+            target: target.to_owned(),
+            source,
+        })?;
+    let broken = |detail: String| EgressError::ProxyBroken {
+        proxy: name.clone(),
+        target: target.to_owned(),
+        detail,
+    };
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(auth) = proxy.basic_auth() {
+        request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| broken(e.to_string()))?;
+    // Read the answer a byte at a time: whatever follows its blank line belongs to the
+    // tunnel and must stay in the socket. The answer is a few dozen bytes.
+    let mut answer = Vec::with_capacity(128);
+    while !answer.ends_with(b"\r\n\r\n") {
+        if answer.len() >= MAX_ANSWER_BYTES {
+            return Err(broken("its answer to CONNECT has no end".into()));
+        }
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte).await {
+            Ok(0) => return Err(broken("it closed the connection without answering".into())),
+            Ok(_) => answer.push(byte[0]),
+            Err(e) => return Err(broken(e.to_string())),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    let status_line = text.lines().next().unwrap_or_default().trim();
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let code = parts.next().and_then(|c| c.parse::<u16>().ok());
+    let status = status_line
+        .split_once(' ')
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    match code {
+        _ if !version.starts_with("HTTP/") => Err(broken(format!(
+            "it answered CONNECT with {:?}, not HTTP",
+            status_line.chars().take(60).collect::<String>()
+        ))),
+        Some(200..=299) => Ok(stream),
+        Some(407) => Err(EgressError::ProxyAuth {
+            proxy: name,
+            target: target.to_owned(),
+            with_credentials: proxy.has_credentials(),
+        }),
+        Some(_) => Err(EgressError::ProxyRefused {
+            proxy: name,
+            target: target.to_owned(),
+            status: status.chars().take(100).collect(),
+        }),
+        None => Err(broken(format!("unreadable status line {status_line:?}"))),
+    }
+}
+
+/// The Web API's connector: [`TunnelConnector`] with TLS inside, whose TLS failures name
+/// the target and the proxy like every other connection failure does.
+#[derive(Clone, Debug)]
+pub struct HttpsTunnelConnector {
+    inner: hyper_rustls::HttpsConnector<TunnelConnector>,
+    egress: Egress,
+}
+
+impl HttpsTunnelConnector {
+    /// HTTP/1.1 and HTTP/2 over TLS (or plain `http://`), following `egress`.
+    pub fn new(egress: &Egress) -> Self {
+        let inner = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*egress.tls_config()).clone())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(TunnelConnector::new(egress.clone()));
+        HttpsTunnelConnector {
+            inner,
+            egress: egress.clone(),
+        }
+    }
+}
+
+impl tower_service::Service<Uri> for HttpsTunnelConnector {
+    type Response = hyper_rustls::MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Error = EgressError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|e| EgressError::Tls {
+            target: String::new(),
+            via: None,
+            detail: e.to_string(),
+        })
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri.clone());
+        let egress = self.egress.clone();
+        Box::pin(async move {
+            connecting.await.map_err(|error| {
+                // Connection failures are ours already, named and logged.
+                let error = match error.downcast::<EgressError>() {
+                    Ok(egress_error) => return *egress_error,
+                    Err(other) => other,
+                };
+                let secure = uri.scheme_str() == Some("https");
+                let host = uri.host().unwrap_or_default();
+                let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+                let proxy = egress.proxy_for_host(secure, host, port);
+                let mut detail = error_chain(error.as_ref());
+                if proxy.is_some() && detail.contains("certificate") {
+                    detail.push_str(
+                        " (a TLS-inspecting proxy's CA belongs in tls.ca_file or SSL_CERT_FILE)",
+                    );
+                }
+                let error = EgressError::Tls {
+                    target: target_of(host, port),
+                    via: proxy.map(ProxyUrl::authority),
+                    detail,
+                };
+                if let Some(proxy) = proxy {
+                    tracing::warn!(proxy = %proxy.authority(), %error, "TLS through the proxy failed");
+                }
+                error
+            })
+        })
+    }
+}
+
+/// An error and its causes, `outer: inner`, without repeats.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !parts.iter().any(|seen| seen.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    parts.join(": ")
+}
+
+/// A hyper connector (`Service<Uri>`) that opens every connection under the policy; wrap it
+/// in hyper-rustls' `HttpsConnector` for TLS inside the tunnel.
+#[derive(Clone, Debug)]
+pub struct TunnelConnector {
+    egress: Egress,
+}
+
+impl TunnelConnector {
+    /// A connector following `egress`.
+    pub fn new(egress: Egress) -> Self {
+        TunnelConnector { egress }
+    }
+}
+
+impl tower_service::Service<Uri> for TunnelConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = EgressError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let egress = self.egress.clone();
+        Box::pin(async move {
+            let secure = matches!(uri.scheme_str(), Some("https" | "wss"));
+            let host = uri
+                .host()
+                .ok_or_else(|| EgressError::NoHost(uri.to_string()))?
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+            egress.connect(secure, &host, port).await.map(TokioIo::new)
+        })
+    }
+}
