@@ -432,6 +432,31 @@ impl FakeSlack {
         self.shared.lock().acks.clone()
     }
 
+    /// How many acks arrived, without cloning them: cheap enough to check
+    /// on every change while thousands of envelopes are in flight.
+    pub fn ack_count(&self) -> usize {
+        self.shared.lock().acks.len()
+    }
+
+    /// How many messages `channel_id` holds, without cloning them.
+    pub fn message_count(&self, channel_id: &str) -> usize {
+        let s = self.shared.lock();
+        s.messages
+            .iter()
+            .filter(|m| m.channel == channel_id)
+            .count()
+    }
+
+    /// How many ephemerals (and `response_url` answers) were shown.
+    pub fn ephemeral_count(&self) -> usize {
+        self.shared.lock().ephemerals.len()
+    }
+
+    /// How many Web API calls (and `response_url` POSTs) arrived.
+    pub fn call_count(&self) -> usize {
+        self.shared.lock().calls.len()
+    }
+
     /// Client frames that were not acks (invalid JSON, binary, or JSON
     /// without `envelope_id`), raw.
     pub fn client_garbage(&self) -> Vec<String> {
