@@ -180,8 +180,8 @@ impl Bot {
         }
     }
 
-    /// `VmRSS` and `VmHWM` (peak) of the process, in KiB.
-    fn rss_kib(&self) -> (u64, u64) {
+    /// The process's memory from `/proc/<pid>/status`, in KiB.
+    fn memory(&self) -> Memory {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("/proc/<pid>/status");
         let field = |name: &str| {
@@ -191,7 +191,12 @@ impl Bot {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
                 .unwrap_or(0)
         };
-        (field("VmRSS:"), field("VmHWM:"))
+        Memory {
+            rss: field("VmRSS:"),
+            peak: field("VmHWM:"),
+            anon: field("RssAnon:"),
+            file: field("RssFile:"),
+        }
     }
 
     fn assert_alive(&mut self) {
@@ -207,6 +212,26 @@ impl Drop for Bot {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Resident memory in KiB: `anon` is the heap and stacks (what Janus
+/// allocates), `file` the pages of the binary and libraries it touched.
+struct Memory {
+    rss: u64,
+    peak: u64,
+    anon: u64,
+    file: u64,
+}
+
+impl Memory {
+    fn show(&self) -> String {
+        format!(
+            "{} (anon {}, file {})",
+            mib(self.rss),
+            mib(self.anon),
+            mib(self.file)
+        )
     }
 }
 
@@ -314,22 +339,35 @@ fn size(table: &mut Table) {
     );
 }
 
-/// Start to socket open, migrations included: a fresh database each run.
+/// Start to socket open, migrations included: a fresh database each run;
+/// then restarts on a database already migrated, the everyday case.
 async fn start(table: &mut Table) {
     const RUNS: usize = 5;
-    for backend in ["Postgres", "SQLite"] {
+    let migrated = TestDb::create().await;
+    for case in [
+        "Postgres, fresh DB",
+        "SQLite, fresh file",
+        "Postgres, migrated DB",
+    ] {
         let (mut first, mut all) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
             let slack = FakeSlack::start().await;
             slack.add_channel("incidents", true);
-            let db = TestDb::create().await;
-            let store = if backend == "Postgres" {
-                Store::Postgres(&db)
-            } else {
-                Store::SqliteDefault
+            let fresh = TestDb::create().await;
+            let store = match case {
+                "Postgres, fresh DB" => Store::Postgres(&fresh),
+                "Postgres, migrated DB" => Store::Postgres(&migrated),
+                _ => Store::SqliteDefault,
             };
+            if case == "Postgres, migrated DB" && not_migrated_yet(&migrated).await {
+                // First use: migrate it, untimed.
+                let bot = Bot::spawn(&slack, Store::Postgres(&migrated));
+                new_sockets(&slack, 0, 2).await;
+                drop(bot);
+            }
+            let before = slack.sockets_opened_total();
             let mut bot = Bot::spawn(&slack, store);
-            let opened = new_sockets(&slack, 0, 2).await;
+            let opened = new_sockets(&slack, before, 2).await;
             bot.assert_alive();
             first.push(opened[0] - bot.spawned_at);
             all.push(opened[opened.len() - 1] - bot.spawned_at);
@@ -340,17 +378,24 @@ async fn start(table: &mut Table) {
         let median = |v: &[Duration]| v[v.len() / 2];
         table.add(
             "start",
-            &format!("{backend}, fresh DB: spawn → first socket open (median / min of {RUNS})"),
+            &format!("{case}: spawn → first socket open (median / min of {RUNS})"),
             format!("{} / {}", ms(median(&first)), ms(first[0])),
             "< 300 ms",
         );
         table.add(
             "start",
-            &format!("{backend}, fresh DB: spawn → both sockets open (median / min of {RUNS})"),
+            &format!("{case}: spawn → both sockets open (median / min of {RUNS})"),
             format!("{} / {}", ms(median(&all)), ms(all[0])),
             "—",
         );
     }
+}
+
+/// `true` while `db` has no tables yet.
+async fn not_migrated_yet(db: &TestDb) -> bool {
+    db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'incidents'")
+        .await
+        == 0
 }
 
 /// One plain declaration: Web API calls by method, and command → digest.
@@ -602,8 +647,23 @@ async fn rss(table: &mut Table, n: usize) {
     new_sockets(&slack, 0, 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     bot.assert_alive();
-    let (idle, _) = bot.rss_kib();
-    table.add("rss", "idle after start (Postgres)", mib(idle), "< 15 MB");
+    let idle = bot.memory();
+    table.add("rss", "idle after start (Postgres)", idle.show(), "< 15 MB");
+    {
+        let slack = FakeSlack::start().await;
+        slack.add_channel("incidents", true);
+        let mut bot = Bot::spawn(&slack, Store::SqliteDefault);
+        new_sockets(&slack, 0, 2).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        bot.assert_alive();
+        let idle = bot.memory();
+        table.add(
+            "rss",
+            "idle after start (SQLite default)",
+            idle.show(),
+            "< 15 MB",
+        );
+    }
 
     // Declared in batches of 100, so the fake is not the bottleneck.
     let started = Instant::now();
@@ -621,14 +681,14 @@ async fn rss(table: &mut Table, n: usize) {
     let declared_in = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     bot.assert_alive();
-    let (after, peak) = bot.rss_kib();
+    let after = bot.memory();
     table.add(
         "rss",
         &format!(
-            "after declaring {n} incidents ({:.1} s), idle again / peak",
+            "after declaring {n} incidents ({:.1} s), idle again",
             declared_in.as_secs_f64()
         ),
-        format!("{} / {}", mib(after), mib(peak)),
+        format!("{} / peak {}", after.show(), mib(after.peak)),
         "—",
     );
     let before = slack.sockets_opened_total();
@@ -637,11 +697,11 @@ async fn rss(table: &mut Table, n: usize) {
     new_sockets(&slack, before, 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     bot.assert_alive();
-    let (restarted, _) = bot.rss_kib();
+    let restarted = bot.memory();
     table.add(
         "rss",
         &format!("idle after a restart with {n} incidents stored"),
-        mib(restarted),
+        restarted.show(),
         "< 15 MB",
     );
 }

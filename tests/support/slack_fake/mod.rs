@@ -365,14 +365,21 @@ impl FakeSlack {
     }
 
     /// Sends `frame` as one text frame. An `envelope_id` in it starts the
-    /// clock for that envelope's ack latency. A closed socket drops it.
+    /// clock for that envelope's ack latency once the frame is written to
+    /// the socket, so the fake's own queue is not charged to the client. A
+    /// closed socket drops it.
     pub async fn send_frame(&self, socket: SocketId, frame: Value) {
-        if let Some(id) = frame.get("envelope_id").and_then(Value::as_str) {
-            let id = id.to_string();
-            self.shared
-                .update(|s| s.envelopes_sent.insert(id, Instant::now()));
+        let text = frame.to_string();
+        match frame.get("envelope_id").and_then(Value::as_str) {
+            Some(id) => {
+                let id = id.to_string();
+                // Stamped now too, in case the write never completes.
+                self.shared
+                    .update(|s| s.envelopes_sent.insert(id.clone(), Instant::now()));
+                self.command(socket, SocketCmd::Envelope { id, text });
+            }
+            None => self.command(socket, SocketCmd::Text(text)),
         }
-        self.command(socket, SocketCmd::Text(frame.to_string()));
     }
 
     /// Sends any text, valid JSON or not.
