@@ -80,8 +80,11 @@ impl Connection {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME_BYTES))
             .max_frame_size(Some(MAX_FRAME_BYTES));
+        // `true`: no Nagle. Acks are tiny frames written one by one; with
+        // Nagle on, each waits for the TCP ACK of the previous one, which a
+        // delayed-ACK peer holds ~40 ms — every ack of a burst paid that.
         let connect =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false);
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
         let (ws, _response) = tokio::time::timeout(tuning.connect_timeout, connect)
             .await
             .map_err(|_| SocketError::Connect("timed out".into()))?
