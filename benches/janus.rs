@@ -140,7 +140,8 @@ fn main() {
 
 /// Where the bot keeps its incidents.
 enum Store<'a> {
-    Postgres(&'a TestDb),
+    /// A Postgres URL.
+    Postgres(&'a str),
     /// No database setting: `janus.db` in the working directory.
     SqliteDefault,
 }
@@ -168,8 +169,8 @@ impl Bot {
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(log);
-        if let Store::Postgres(db) = store {
-            cmd.env("DATABASE_URL", &db.url);
+        if let Store::Postgres(url) = store {
+            cmd.env("DATABASE_URL", url);
         }
         let spawned_at = Instant::now();
         let child = cmd.spawn().expect("spawn janus");
@@ -197,6 +198,20 @@ impl Bot {
             anon: field("RssAnon:"),
             file: field("RssFile:"),
         }
+    }
+
+    /// User + system CPU the process used so far (`/proc/<pid>/stat`,
+    /// fields 14 and 15, in clock ticks of 1/100 s).
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("/proc/<pid>/stat");
+        // The command name may hold spaces; fields count from after its ')'.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        Duration::from_millis((fields[11] + fields[12]) * 10)
     }
 
     fn assert_alive(&mut self) {
@@ -344,10 +359,14 @@ fn size(table: &mut Table) {
 async fn start(table: &mut Table) {
     const RUNS: usize = 5;
     let migrated = TestDb::create().await;
+    // The same database without TLS: Postgres here has `ssl = on`, and the
+    // default `sslmode=prefer` negotiates TLS on every new connection.
+    let no_tls = format!("{}?sslmode=disable", migrated.url);
     for case in [
         "Postgres, fresh DB",
         "SQLite, fresh file",
         "Postgres, migrated DB",
+        "Postgres, migrated DB, sslmode=disable",
     ] {
         let (mut first, mut all) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
@@ -355,13 +374,14 @@ async fn start(table: &mut Table) {
             slack.add_channel("incidents", true);
             let fresh = TestDb::create().await;
             let store = match case {
-                "Postgres, fresh DB" => Store::Postgres(&fresh),
-                "Postgres, migrated DB" => Store::Postgres(&migrated),
+                "Postgres, fresh DB" => Store::Postgres(&fresh.url),
+                "Postgres, migrated DB" => Store::Postgres(&migrated.url),
+                "Postgres, migrated DB, sslmode=disable" => Store::Postgres(&no_tls),
                 _ => Store::SqliteDefault,
             };
-            if case == "Postgres, migrated DB" && not_migrated_yet(&migrated).await {
+            if case.contains("migrated") && not_migrated_yet(&migrated).await {
                 // First use: migrate it, untimed.
-                let bot = Bot::spawn(&slack, Store::Postgres(&migrated));
+                let bot = Bot::spawn(&slack, Store::Postgres(&migrated.url));
                 new_sockets(&slack, 0, 2).await;
                 drop(bot);
             }
@@ -407,7 +427,7 @@ async fn declare_one(table: &mut Table, per_call: Duration) {
     };
     let (slack, general, digest) = workspace().await;
     let db = TestDb::create().await;
-    let mut bot = Bot::spawn(&slack, Store::Postgres(&db));
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     // Let anything the bot does once after connecting finish first.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -466,7 +486,7 @@ async fn declare_one(table: &mut Table, per_call: Duration) {
 async fn ack_burst(table: &mut Table, n: usize) {
     let (slack, general, _digest) = workspace().await;
     let db = TestDb::create().await;
-    let mut bot = Bot::spawn(&slack, Store::Postgres(&db));
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     send_declaration(&slack, &general, "www down").await;
     let channel = slack
@@ -500,6 +520,7 @@ async fn ack_burst(table: &mut Table, n: usize) {
         .collect();
     let ids: HashSet<String> = envelopes.iter().map(slack_fake::envelope_id_of).collect();
     let acked_before = slack.ack_count();
+    let cpu_before = bot.cpu();
     let started = Instant::now();
     for envelope in envelopes {
         slack.send_envelope(envelope).await;
@@ -509,6 +530,7 @@ async fn ack_burst(table: &mut Table, n: usize) {
         slack.ack_count() >= acked_before + n
     })
     .await;
+    let cpu = bot.cpu() - cpu_before;
     bot.assert_alive();
     let acks: Vec<_> = slack
         .acks()
@@ -546,6 +568,14 @@ async fn ack_burst(table: &mut Table, n: usize) {
         format!("{:.0}/s", n as f64 / secs),
         "—",
     );
+    // CPU well below wall time: the bot waits (on Postgres, on Slack), it
+    // does not compute; close to it (or above, on 2 cores): CPU-bound.
+    table.add(
+        "ack",
+        &format!("burst of {n}: bot CPU (user+sys) while it was being acked"),
+        format!("{:.2} s in {:.2} s wall", cpu.as_secs_f64(), secs),
+        "—",
+    );
 }
 
 /// `n` declarations at once while the fake enforces Slack's tiers (windows
@@ -553,7 +583,7 @@ async fn ack_burst(table: &mut Table, n: usize) {
 async fn declaration_burst(table: &mut Table, n: usize) {
     let (slack, general, digest) = workspace().await;
     let db = TestDb::create().await;
-    let mut bot = Bot::spawn(&slack, Store::Postgres(&db));
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     // One declaration first, without tiers: what one costs, per method.
     let skip = slack.call_count();
@@ -643,7 +673,7 @@ async fn declaration_burst(table: &mut Table, n: usize) {
 async fn rss(table: &mut Table, n: usize) {
     let (slack, general, digest) = workspace().await;
     let db = TestDb::create().await;
-    let mut bot = Bot::spawn(&slack, Store::Postgres(&db));
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     bot.assert_alive();
@@ -693,7 +723,7 @@ async fn rss(table: &mut Table, n: usize) {
     );
     let before = slack.sockets_opened_total();
     drop(bot);
-    let mut bot = Bot::spawn(&slack, Store::Postgres(&db));
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, before, 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     bot.assert_alive();
