@@ -33,8 +33,11 @@ use payloads::{ALICE, BOB, BOT};
 use support::harness::{TestDb, all_text};
 use support::slack_fake::{self, FakeSlack, Fault};
 
-/// The release binary `cargo bench` built alongside this target.
-const JANUS: &str = env!("CARGO_BIN_EXE_janus");
+/// The release binary `cargo bench` built alongside this target, unless
+/// `JANUS_BENCH_BINARY` names another (a build with symbols, to profile).
+fn janus_binary() -> String {
+    std::env::var("JANUS_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_janus").to_owned())
+}
 /// Long enough for a loaded 2-core box; a scenario that needs more failed.
 const WAIT: Duration = Duration::from_secs(60);
 /// Calls made once per process (not per declaration): left out of counts.
@@ -110,7 +113,7 @@ fn main() {
         .build()
         .expect("runtime");
     let mut table = Table::default();
-    println!("janus bench: binary {JANUS}");
+    println!("janus bench: binary {}", janus_binary());
     if run("size") {
         size(&mut table);
     }
@@ -158,7 +161,7 @@ impl Bot {
     fn spawn(slack: &FakeSlack, store: Store<'_>) -> Bot {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = std::fs::File::create(dir.path().join("janus.log")).expect("log file");
-        let mut cmd = Command::new(JANUS);
+        let mut cmd = Command::new(janus_binary());
         cmd.arg("run")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -345,7 +348,7 @@ fn web_api_total(by_method: &BTreeMap<String, usize>) -> usize {
 // ---- scenarios ---------------------------------------------------------------
 
 fn size(table: &mut Table) {
-    let bytes = std::fs::metadata(JANUS).expect("the binary").len();
+    let bytes = std::fs::metadata(janus_binary()).expect("the binary").len();
     table.add(
         "binary",
         "release binary size (stripped, thin LTO)",
