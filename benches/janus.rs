@@ -12,8 +12,9 @@
 //! time must be read from. The price: Janus's own metrics are not at hand,
 //! so every figure is what Slack (the fake) observes from outside.
 //!
-//! Timings depend on the machine and its load; instruction counts for a
-//! profile come from `valgrind --tool=callgrind` (see BENCHMARKS.md).
+//! Timings depend on the machine and its load. To profile, point
+//! `JANUS_BENCH_BINARY` at a build with symbols and run this under `perf
+//! record` (see BENCHMARKS.md).
 
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -38,6 +39,7 @@ use support::slack_fake::{self, FakeSlack, Fault};
 fn janus_binary() -> String {
     std::env::var("JANUS_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_janus").to_owned())
 }
+
 /// Long enough for a loaded 2-core box; a scenario that needs more failed.
 const WAIT: Duration = Duration::from_secs(60);
 /// Calls made once per process (not per declaration): left out of counts.
