@@ -139,6 +139,9 @@ pub(super) async fn connect(
     };
     match result {
         Ok(stream) => {
+            // No Nagle: Socket Mode acks are tiny frames written one by one;
+            // with Nagle on, each waited for the TCP ACK of the previous one,
+            // which a delayed-ACK peer holds ~40 ms (BENCHMARKS.md).
             let _ = stream.set_nodelay(true);
             Ok(stream)
         }

@@ -394,14 +394,21 @@ impl FakeSlack {
     }
 
     /// Sends `frame` as one text frame. An `envelope_id` in it starts the
-    /// clock for that envelope's ack latency. A closed socket drops it.
+    /// clock for that envelope's ack latency once the frame is written to
+    /// the socket, so the fake's own queue is not charged to the client. A
+    /// closed socket drops it.
     pub async fn send_frame(&self, socket: SocketId, frame: Value) {
-        if let Some(id) = frame.get("envelope_id").and_then(Value::as_str) {
-            let id = id.to_string();
-            self.shared
-                .update(|s| s.envelopes_sent.insert(id, Instant::now()));
+        let text = frame.to_string();
+        match frame.get("envelope_id").and_then(Value::as_str) {
+            Some(id) => {
+                let id = id.to_string();
+                // Stamped now too, in case the write never completes.
+                self.shared
+                    .update(|s| s.envelopes_sent.insert(id.clone(), Instant::now()));
+                self.command(socket, SocketCmd::Envelope { id, text });
+            }
+            None => self.command(socket, SocketCmd::Text(text)),
         }
-        self.command(socket, SocketCmd::Text(frame.to_string()));
     }
 
     /// Sends any text, valid JSON or not.
@@ -459,6 +466,31 @@ impl FakeSlack {
 
     pub fn acks(&self) -> Vec<Ack> {
         self.shared.lock().acks.clone()
+    }
+
+    /// How many acks arrived, without cloning them: cheap enough to check
+    /// on every change while thousands of envelopes are in flight.
+    pub fn ack_count(&self) -> usize {
+        self.shared.lock().acks.len()
+    }
+
+    /// How many messages `channel_id` holds, without cloning them.
+    pub fn message_count(&self, channel_id: &str) -> usize {
+        let s = self.shared.lock();
+        s.messages
+            .iter()
+            .filter(|m| m.channel == channel_id)
+            .count()
+    }
+
+    /// How many ephemerals (and `response_url` answers) were shown.
+    pub fn ephemeral_count(&self) -> usize {
+        self.shared.lock().ephemerals.len()
+    }
+
+    /// How many Web API calls (and `response_url` POSTs) arrived.
+    pub fn call_count(&self) -> usize {
+        self.shared.lock().calls.len()
     }
 
     /// Client frames that were not acks (invalid JSON, binary, or JSON

@@ -31,6 +31,10 @@ const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
 
 pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     while let Ok((stream, _)) = listener.accept().await {
+        // Envelopes go out the moment they are sent, as separate frames:
+        // Nagle's algorithm would hold one back until the client's TCP ACK,
+        // and charge the wait to the bot's ack latency.
+        let _ = stream.set_nodelay(true);
         tokio::spawn(run_socket(stream, shared.clone()));
     }
 }
@@ -145,6 +149,12 @@ async fn run_socket(stream: TcpStream, shared: Arc<Shared>) {
             cmd = rx.recv() => match cmd {
                 Some(SocketCmd::Text(text)) => {
                     let _ = sink.send(WsMessage::text(text)).await;
+                }
+                Some(SocketCmd::Envelope { id, text }) => {
+                    if sink.send(WsMessage::text(text)).await.is_ok() {
+                        let written = Instant::now();
+                        shared.update(|s| s.envelopes_sent.insert(id, written));
+                    }
                 }
                 Some(SocketCmd::Close { code, reason }) => {
                     if closing.is_some() || !is_open(&shared, id) {

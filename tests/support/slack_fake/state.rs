@@ -68,7 +68,7 @@ impl Fault {
 pub struct Ack {
     pub envelope_id: String,
     pub payload: Option<Value>,
-    /// From the moment the envelope was handed to the socket writer to the
+    /// From the moment the envelope was written to the socket to the
     /// moment the ack was read; zero if the fake never sent that id.
     pub latency: Duration,
     pub socket: SocketId,
@@ -164,7 +164,15 @@ pub struct CloseInfo {
 /// Commands to one socket's task.
 pub(super) enum SocketCmd {
     Text(String),
-    Close { code: u16, reason: String },
+    /// An envelope: its ack-latency clock restarts when it is written.
+    Envelope {
+        id: String,
+        text: String,
+    },
+    Close {
+        code: u16,
+        reason: String,
+    },
     Freeze(bool),
 }
 

@@ -1,0 +1,742 @@
+//! `cargo bench --bench janus [-- SCENARIO…]`: the figures issue #7 asks
+//! for, measured on the real release binary against the in-repo Slack fake
+//! on loopback and a real Postgres (or the embedded SQLite default).
+//!
+//! Scenarios (all by default, in this order): `size`, `start`, `declare`,
+//! `ack`, `burst`, `rss`. Each starts its own fake, database and `janus`
+//! process, so one scenario's backlog never leaks into the next.
+//!
+//! Why a subprocess and not `janus::app::start` in this process: the fake
+//! runs here, and sharing one tokio runtime with it would charge the fake's
+//! work to the bot's ack latency. A subprocess is also what RSS and start
+//! time must be read from. The price: Janus's own metrics are not at hand,
+//! so every figure is what Slack (the fake) observes from outside.
+//!
+//! Timings depend on the machine and its load. To profile, point
+//! `JANUS_BENCH_BINARY` at a build with symbols and run this under `perf
+//! record` (see BENCHMARKS.md).
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod support;
+
+#[path = "../tests/integration/payloads.rs"]
+#[allow(dead_code)]
+mod payloads;
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use payloads::{ALICE, BOB, BOT};
+use support::harness::{TestDb, all_text};
+use support::slack_fake::{self, FakeSlack, Fault};
+
+/// The release binary `cargo bench` built alongside this target, unless
+/// `JANUS_BENCH_BINARY` names another (a build with symbols, to profile).
+fn janus_binary() -> String {
+    std::env::var("JANUS_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_janus").to_owned())
+}
+
+/// Long enough for a loaded 2-core box; a scenario that needs more failed.
+const WAIT: Duration = Duration::from_secs(60);
+/// Calls made once per process (not per declaration): left out of counts.
+const STARTUP_METHODS: [&str; 2] = ["apps.connections.open", "auth.test"];
+
+/// Slack's published tiers (calls per minute) for every method a plain
+/// declaration may call. `chat.postMessage` is absent on purpose: Slack
+/// limits it per channel (about one per second, bursts allowed), which the
+/// fake's per-method tiers cannot express.
+const SLACK_TIERS: [(&str, usize); 12] = [
+    ("conversations.create", 20),     // Tier 2
+    ("conversations.invite", 50),     // Tier 3
+    ("conversations.join", 50),       // Tier 3
+    ("conversations.list", 20),       // Tier 2
+    ("conversations.info", 50),       // Tier 3
+    ("conversations.setTopic", 20),   // Tier 2
+    ("conversations.setPurpose", 20), // Tier 2
+    ("pins.add", 20),                 // Tier 2
+    ("bookmarks.add", 20),            // Tier 2
+    ("chat.update", 50),              // Tier 3
+    ("chat.postEphemeral", 100),      // Tier 4
+    ("users.info", 100),              // Tier 4
+];
+/// The tier windows are a minute divided by this, so the 100-declaration
+/// burst takes seconds instead of minutes; the minimum scales the same way.
+const TIER_SCALE: u32 = 10;
+
+/// One row of the final table.
+struct Row {
+    scenario: String,
+    metric: String,
+    value: String,
+    target: String,
+}
+
+#[derive(Default)]
+struct Table(Vec<Row>);
+
+impl Table {
+    fn add(&mut self, scenario: &str, metric: &str, value: String, target: &str) {
+        println!("  {scenario} | {metric} | {value} | {target}");
+        self.0.push(Row {
+            scenario: scenario.into(),
+            metric: metric.into(),
+            value,
+            target: target.into(),
+        });
+    }
+
+    fn print(&self) {
+        println!("\n| scenario | metric | value | target |");
+        println!("|---|---|---|---|");
+        for r in &self.0 {
+            println!(
+                "| {} | {} | {} | {} |",
+                r.scenario, r.metric, r.value, r.target
+            );
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything not starting with `-` names a
+    // scenario.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    janus::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut table = Table::default();
+    println!("janus bench: binary {}", janus_binary());
+    if run("size") {
+        size(&mut table);
+    }
+    rt.block_on(async {
+        if run("start") {
+            start(&mut table).await;
+        }
+        if run("declare") {
+            declare_one(&mut table, Duration::ZERO).await;
+            declare_one(&mut table, Duration::from_millis(50)).await;
+        }
+        if run("ack") {
+            ack_burst(&mut table, 500).await;
+            ack_burst(&mut table, 5_000).await;
+        }
+        if run("burst") {
+            declaration_burst(&mut table, 100).await;
+        }
+        if run("rss") {
+            rss(&mut table, 1_000).await;
+        }
+    });
+    table.print();
+}
+
+// ---- the bot as a process ----------------------------------------------------
+
+/// Where the bot keeps its incidents.
+enum Store<'a> {
+    /// A Postgres URL.
+    Postgres(&'a str),
+    /// No database setting: `janus.db` in the working directory.
+    SqliteDefault,
+}
+
+/// A running `janus run`, killed on drop. Its log goes to a file in its
+/// working directory, printed if the bot dies under us.
+struct Bot {
+    child: Child,
+    dir: tempfile::TempDir,
+    spawned_at: Instant,
+}
+
+impl Bot {
+    fn spawn(slack: &FakeSlack, store: Store<'_>) -> Bot {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = std::fs::File::create(dir.path().join("janus.log")).expect("log file");
+        let mut cmd = Command::new(janus_binary());
+        cmd.arg("run")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SLACK_APP_TOKEN", slack_fake::APP_TOKEN)
+            .env("SLACK_BOT_TOKEN", slack_fake::BOT_TOKEN)
+            .env("SLACK_API_URL", slack.api_url())
+            .env("SLACK_WORKSPACE_ID", "acme")
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Store::Postgres(url) = store {
+            cmd.env("DATABASE_URL", url);
+        }
+        let spawned_at = Instant::now();
+        let child = cmd.spawn().expect("spawn janus");
+        Bot {
+            child,
+            dir,
+            spawned_at,
+        }
+    }
+
+    /// The process's memory from `/proc/<pid>/status`, in KiB.
+    fn memory(&self) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/<pid>/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        Memory {
+            rss: field("VmRSS:"),
+            peak: field("VmHWM:"),
+            anon: field("RssAnon:"),
+            file: field("RssFile:"),
+        }
+    }
+
+    /// User + system CPU the process used so far (`/proc/<pid>/stat`,
+    /// fields 14 and 15, in clock ticks of 1/100 s).
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("/proc/<pid>/stat");
+        // The command name may hold spaces; fields count from after its ')'.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<u64> = rest
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        Duration::from_millis((fields[11] + fields[12]) * 10)
+    }
+
+    fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("janus.log")).unwrap_or_default();
+            panic!("janus exited ({status}); its log:\n{log}");
+        }
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory in KiB: `anon` is the heap and stacks (what Janus
+/// allocates), `file` the pages of the binary and libraries it touched.
+struct Memory {
+    rss: u64,
+    peak: u64,
+    anon: u64,
+    file: u64,
+}
+
+impl Memory {
+    fn show(&self) -> String {
+        format!(
+            "{} (anon {}, file {})",
+            mib(self.rss),
+            mib(self.anon),
+            mib(self.file)
+        )
+    }
+}
+
+/// Until `n` sockets beyond the first `before` ever opened have been sent
+/// their hello; returns when each of the new ones opened.
+async fn new_sockets(slack: &FakeSlack, before: usize, n: usize) -> Vec<Instant> {
+    slack
+        .wait_for("the bot's sockets", WAIT, |s| {
+            (s.sockets_opened_total() >= before + n).then_some(())
+        })
+        .await;
+    slack.wait_for_sockets(n, WAIT).await;
+    let mut opened: Vec<Instant> = slack
+        .open_sockets()
+        .into_iter()
+        .filter(|id| *id as usize > before)
+        .map(|id| slack.socket_opened_at(id))
+        .collect();
+    opened.sort();
+    opened
+}
+
+/// A fake workspace like the integration tests': #general, #incidents (the
+/// digest channel), Alice and Bob. Returns (fake, general, digest).
+async fn workspace() -> (FakeSlack, String, String) {
+    let slack = FakeSlack::start().await;
+    let general = slack.add_channel("general", true);
+    let digest = slack.add_channel("incidents", true);
+    slack.add_user(ALICE, "alice");
+    slack.add_user(BOB, "bob");
+    (slack, general, digest)
+}
+
+/// Sends `/incident <text>` from #general; returns when it was handed over.
+async fn send_declaration(slack: &FakeSlack, general: &str, text: &str) -> Instant {
+    let envelope = slack_fake::envelope(
+        "slash_commands",
+        payloads::slash_incident(general, text, &slack.response_url()),
+        true,
+    );
+    let at = Instant::now();
+    slack.send_envelope(envelope).await;
+    at
+}
+
+/// Polls `check` every 10 ms: for waits over thousands of changes, where
+/// re-checking on every change (as `wait_for` does) would cost more than
+/// the bot under test.
+async fn poll(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// Web API calls made after the first `skip`, by method, startup calls left
+/// out; `response_url` POSTs are not Web API calls and are counted apart.
+fn calls_by_method(slack: &FakeSlack, skip: usize) -> BTreeMap<String, usize> {
+    let mut by_method = BTreeMap::new();
+    for call in slack.calls().into_iter().skip(skip) {
+        if !STARTUP_METHODS.contains(&call.method.as_str()) {
+            *by_method.entry(call.method).or_insert(0) += 1;
+        }
+    }
+    by_method
+}
+
+fn web_api_total(by_method: &BTreeMap<String, usize>) -> usize {
+    by_method
+        .iter()
+        .filter(|(m, _)| m.as_str() != "response_url")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+// ---- scenarios ---------------------------------------------------------------
+
+fn size(table: &mut Table) {
+    let bytes = std::fs::metadata(janus_binary()).expect("the binary").len();
+    table.add(
+        "binary",
+        "release binary size (stripped, thin LTO)",
+        format!("{:.1} MiB ({bytes} B)", bytes as f64 / (1024.0 * 1024.0)),
+        "—",
+    );
+}
+
+/// Start to socket open, migrations included: a fresh database each run;
+/// then restarts on a database already migrated, the everyday case.
+async fn start(table: &mut Table) {
+    const RUNS: usize = 5;
+    let migrated = TestDb::create().await;
+    // The same database without TLS: Postgres here has `ssl = on`, and the
+    // default `sslmode=prefer` negotiates TLS on every new connection.
+    let no_tls = format!("{}?sslmode=disable", migrated.url);
+    for case in [
+        "Postgres, fresh DB",
+        "SQLite, fresh file",
+        "Postgres, migrated DB",
+        "Postgres, migrated DB, sslmode=disable",
+    ] {
+        let (mut first, mut all) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            let slack = FakeSlack::start().await;
+            slack.add_channel("incidents", true);
+            let fresh = TestDb::create().await;
+            let store = match case {
+                "Postgres, fresh DB" => Store::Postgres(&fresh.url),
+                "Postgres, migrated DB" => Store::Postgres(&migrated.url),
+                "Postgres, migrated DB, sslmode=disable" => Store::Postgres(&no_tls),
+                _ => Store::SqliteDefault,
+            };
+            if case.contains("migrated") && not_migrated_yet(&migrated).await {
+                // First use: migrate it, untimed.
+                let bot = Bot::spawn(&slack, Store::Postgres(&migrated.url));
+                new_sockets(&slack, 0, 2).await;
+                drop(bot);
+            }
+            let before = slack.sockets_opened_total();
+            let mut bot = Bot::spawn(&slack, store);
+            let opened = new_sockets(&slack, before, 2).await;
+            bot.assert_alive();
+            first.push(opened[0] - bot.spawned_at);
+            all.push(opened[opened.len() - 1] - bot.spawned_at);
+            drop(bot);
+        }
+        first.sort();
+        all.sort();
+        let median = |v: &[Duration]| v[v.len() / 2];
+        table.add(
+            "start",
+            &format!("{case}: spawn → first socket open (median / min of {RUNS})"),
+            format!("{} / {}", ms(median(&first)), ms(first[0])),
+            "< 300 ms",
+        );
+        table.add(
+            "start",
+            &format!("{case}: spawn → both sockets open (median / min of {RUNS})"),
+            format!("{} / {}", ms(median(&all)), ms(all[0])),
+            "—",
+        );
+    }
+}
+
+/// `true` while `db` has no tables yet.
+async fn not_migrated_yet(db: &TestDb) -> bool {
+    db.count("SELECT count(*) FROM pg_tables WHERE tablename = 'incidents'")
+        .await
+        == 0
+}
+
+/// One plain declaration: Web API calls by method, and command → digest.
+async fn declare_one(table: &mut Table, per_call: Duration) {
+    let label = if per_call.is_zero() {
+        "fake answers at once".to_owned()
+    } else {
+        format!("fake takes {} ms per call", per_call.as_millis())
+    };
+    let (slack, general, digest) = workspace().await;
+    let db = TestDb::create().await;
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    new_sockets(&slack, 0, 2).await;
+    // Let anything the bot does once after connecting finish first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let skip = slack.call_count();
+    if !per_call.is_zero() {
+        // One delay per request, to any method: more than a declaration uses.
+        for _ in 0..64 {
+            slack.inject("*", Fault::Delay(per_call));
+        }
+    }
+    let sent = send_declaration(&slack, &general, "www down").await;
+    let digest_at = slack
+        .wait_for("the digest message", WAIT, |s| {
+            (s.message_count(&digest) > 0).then(Instant::now)
+        })
+        .await;
+    let answered_at = slack
+        .wait_for("the declarer's answer", WAIT, |s| {
+            (s.ephemeral_count() > 0).then(Instant::now)
+        })
+        .await;
+    // Calls that trail the digest (if any) still belong to the declaration.
+    tokio::time::sleep(Duration::from_millis(500) + per_call * 4).await;
+    bot.assert_alive();
+    let by_method = calls_by_method(&slack, skip);
+    let total = web_api_total(&by_method);
+    table.add(
+        "declare",
+        &format!("Web API calls, one plain declaration ({label})"),
+        format!(
+            "{total}: {}",
+            by_method
+                .iter()
+                .map(|(m, n)| format!("{m}×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "≤ 7 (response_url not counted)",
+    );
+    table.add(
+        "declare",
+        &format!("/incident → digest posted ({label})"),
+        ms(digest_at - sent),
+        "—",
+    );
+    table.add(
+        "declare",
+        &format!("/incident → declarer answered ({label})"),
+        ms(answered_at - sent),
+        "—",
+    );
+}
+
+/// `n` envelopes sent back to back, half `@janus help` mentions and half
+/// status clicks on the control message of an existing incident.
+async fn ack_burst(table: &mut Table, n: usize) {
+    let (slack, general, _digest) = workspace().await;
+    let db = TestDb::create().await;
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    new_sockets(&slack, 0, 2).await;
+    send_declaration(&slack, &general, "www down").await;
+    let channel = slack
+        .wait_for("the incident's pinned control message", WAIT, |s| {
+            s.channels()
+                .into_iter()
+                .find(|c| c.name.starts_with("inc-") && !c.pins.is_empty())
+        })
+        .await;
+    let control_ts = channel.pins[0].clone();
+    let statuses = ["identified", "monitoring", "investigating"];
+    let response_url = slack.response_url();
+    let envelopes: Vec<Value> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                let payload = payloads::app_mention(
+                    &general,
+                    &format!("<@{BOT}> help"),
+                    &format!("Ev0BENCH{n}x{i}"),
+                    None,
+                );
+                slack_fake::envelope("events_api", payload, false)
+            } else {
+                let who = if i % 4 == 1 { ALICE } else { BOB };
+                let action = payloads::select("janus.status", statuses[(i / 2) % 3]);
+                let payload =
+                    payloads::block_action(&channel.id, who, &control_ts, action, &response_url);
+                slack_fake::envelope("interactive", payload, false)
+            }
+        })
+        .collect();
+    let ids: HashSet<String> = envelopes.iter().map(slack_fake::envelope_id_of).collect();
+    let acked_before = slack.ack_count();
+    let cpu_before = bot.cpu();
+    let started = Instant::now();
+    for envelope in envelopes {
+        slack.send_envelope(envelope).await;
+    }
+    let sent_in = started.elapsed();
+    poll(&format!("{n} acks"), WAIT, || {
+        slack.ack_count() >= acked_before + n
+    })
+    .await;
+    let cpu = bot.cpu() - cpu_before;
+    bot.assert_alive();
+    let acks: Vec<_> = slack
+        .acks()
+        .into_iter()
+        .filter(|a| ids.contains(&a.envelope_id))
+        .collect();
+    let distinct: HashSet<&str> = acks.iter().map(|a| a.envelope_id.as_str()).collect();
+    assert_eq!(distinct.len(), n, "every envelope acked");
+    let mut latencies: Vec<Duration> = acks.iter().map(|a| a.latency).collect();
+    latencies.sort();
+    let last_ack = acks.iter().map(|a| a.at).max().expect("acks");
+    let target = if n <= 500 {
+        "p99 < 2 ms"
+    } else {
+        "p99 < 10 ms"
+    };
+    table.add(
+        "ack",
+        &format!("burst of {n} mixed envelopes: ack latency p50 / p99 / max"),
+        format!(
+            "{} / {} / {}",
+            ms(percentile(&latencies, 0.50)),
+            ms(percentile(&latencies, 0.99)),
+            ms(latencies[latencies.len() - 1])
+        ),
+        target,
+    );
+    let secs = (last_ack - started).as_secs_f64();
+    table.add(
+        "ack",
+        &format!(
+            "burst of {n}: envelopes/s, all {n} acked (sent in {})",
+            ms(sent_in)
+        ),
+        format!("{:.0}/s", n as f64 / secs),
+        "—",
+    );
+    // CPU well below wall time: the bot waits (on Postgres, on Slack), it
+    // does not compute; close to it (or above, on 2 cores): CPU-bound.
+    table.add(
+        "ack",
+        &format!("burst of {n}: bot CPU (user+sys) while it was being acked"),
+        format!("{:.2} s in {:.2} s wall", cpu.as_secs_f64(), secs),
+        "—",
+    );
+}
+
+/// `n` declarations at once while the fake enforces Slack's tiers (windows
+/// scaled down by `TIER_SCALE`) with 429 + `Retry-After`.
+async fn declaration_burst(table: &mut Table, n: usize) {
+    let (slack, general, digest) = workspace().await;
+    let db = TestDb::create().await;
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    new_sockets(&slack, 0, 2).await;
+    // One declaration first, without tiers: what one costs, per method.
+    let skip = slack.call_count();
+    send_declaration(&slack, &general, "warm-up").await;
+    slack
+        .wait_for("the warm-up digest", WAIT, |s| {
+            (s.message_count(&digest) > 0 && s.ephemeral_count() > 0).then_some(())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_declaration = calls_by_method(&slack, skip);
+
+    let window = Duration::from_secs(60) / TIER_SCALE;
+    for (method, per_minute) in SLACK_TIERS {
+        slack.set_tier(method, per_minute, window);
+    }
+    // The tiers allow at best: for each method, its calls in windows of
+    // `per_minute`, the first window at once.
+    let minimum = SLACK_TIERS
+        .iter()
+        .map(|(method, per_minute)| {
+            let calls = per_declaration.get(*method).copied().unwrap_or(0) * n;
+            window * (calls.div_ceil(*per_minute).saturating_sub(1) as u32)
+        })
+        .max()
+        .unwrap_or_default();
+
+    let skip = slack.call_count();
+    let (answers_before, digests_before) = (slack.ephemeral_count(), slack.message_count(&digest));
+    let started = Instant::now();
+    for i in 0..n {
+        send_declaration(&slack, &general, &format!("outage {i}")).await;
+    }
+    let done = poll(
+        &format!("{n} declarations"),
+        Duration::from_secs(600),
+        || {
+            slack.message_count(&digest) >= digests_before + n
+                && slack.ephemeral_count() >= answers_before + n
+        },
+    )
+    .await;
+    bot.assert_alive();
+    let answers = slack.ephemerals();
+    let failures = answers[answers_before..]
+        .iter()
+        .filter(|e| {
+            let said = e.blocks.as_ref().map(all_text).unwrap_or_default()
+                + e.text.as_deref().unwrap_or("");
+            !said.contains("<#C")
+        })
+        .count();
+    let created = slack
+        .channels()
+        .iter()
+        .filter(|c| c.name.starts_with("inc-"))
+        .count();
+    let by_method = calls_by_method(&slack, skip);
+    let limited: usize = SLACK_TIERS
+        .iter()
+        .map(|(m, _)| {
+            let made = by_method.get(*m).copied().unwrap_or(0);
+            made.saturating_sub(per_declaration.get(*m).copied().unwrap_or(0) * n)
+        })
+        .sum();
+    table.add(
+        "burst",
+        &format!("{n} declarations under tiers (windows ÷{TIER_SCALE}): total / tier minimum"),
+        format!(
+            "{:.1} s / {:.1} s (×{TIER_SCALE} at Slack's real tiers: {:.0} s minimum)",
+            (done - started).as_secs_f64(),
+            minimum.as_secs_f64(),
+            (minimum * TIER_SCALE).as_secs_f64()
+        ),
+        "close to the minimum",
+    );
+    table.add(
+        "burst",
+        &format!("{n} declarations: failures / channels created / 429s waited out"),
+        format!("{failures} / {} / {limited}", created - 1),
+        "0 failures",
+    );
+}
+
+/// RSS at idle after start, after declaring `n` incidents, and after a
+/// restart with them stored.
+async fn rss(table: &mut Table, n: usize) {
+    let (slack, general, digest) = workspace().await;
+    let db = TestDb::create().await;
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    new_sockets(&slack, 0, 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bot.assert_alive();
+    let idle = bot.memory();
+    table.add("rss", "idle after start (Postgres)", idle.show(), "< 15 MB");
+    {
+        let slack = FakeSlack::start().await;
+        slack.add_channel("incidents", true);
+        let mut bot = Bot::spawn(&slack, Store::SqliteDefault);
+        new_sockets(&slack, 0, 2).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        bot.assert_alive();
+        let idle = bot.memory();
+        table.add(
+            "rss",
+            "idle after start (SQLite default)",
+            idle.show(),
+            "< 15 MB",
+        );
+    }
+
+    // Declared in batches of 100, so the fake is not the bottleneck.
+    let started = Instant::now();
+    for batch in 0..n.div_ceil(100) {
+        let this = 100.min(n - batch * 100);
+        for i in 0..this {
+            send_declaration(&slack, &general, &format!("outage {batch}-{i}")).await;
+        }
+        let want = batch * 100 + this;
+        poll("a batch of declarations", Duration::from_secs(300), || {
+            slack.message_count(&digest) >= want
+        })
+        .await;
+    }
+    let declared_in = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bot.assert_alive();
+    let after = bot.memory();
+    table.add(
+        "rss",
+        &format!(
+            "after declaring {n} incidents ({:.1} s), idle again",
+            declared_in.as_secs_f64()
+        ),
+        format!("{} / peak {}", after.show(), mib(after.peak)),
+        "—",
+    );
+    let before = slack.sockets_opened_total();
+    drop(bot);
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    new_sockets(&slack, before, 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bot.assert_alive();
+    let restarted = bot.memory();
+    table.add(
+        "rss",
+        &format!("idle after a restart with {n} incidents stored"),
+        restarted.show(),
+        "< 15 MB",
+    );
+}
