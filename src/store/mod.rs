@@ -18,6 +18,16 @@ use crate::domain::ids::{ChannelId, MessageTs, UserId};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+/// The migrations of `migrator` whose versions are not in `applied`, as
+/// `version description`: both backends answer `pending_migrations` so.
+fn not_applied(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> Vec<String> {
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect()
+}
+
 /// The file a SQLite configuration names (absolute), or `None` for Postgres:
 /// `janus doctor` looks before it opens, so it never creates one.
 pub fn sqlite_file(config: &crate::config::DatabaseConfig) -> Option<std::path::PathBuf> {

@@ -192,11 +192,7 @@ impl Store for PgStore {
                 Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
                 Err(e) => return Err(e.into()),
             };
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
-            .map(|m| format!("{} {}", m.version, m.description))
-            .collect())
+        Ok(super::not_applied(&MIGRATOR, &applied))
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {

@@ -330,11 +330,7 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?
         };
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
-            .map(|m| format!("{} {}", m.version, m.description))
-            .collect())
+        Ok(super::not_applied(&MIGRATOR, &applied))
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
