@@ -24,15 +24,21 @@ pub const ACK_LATENCY_BUCKETS: [f64; 13] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
-/// The `type` label of frames received on a socket, fixed so dashboards see
-/// a zero instead of a missing series before the first of each.
-const FRAME_TYPES: [&str; 5] = [
+/// The `type` label of frames received on a socket: a closed set, so the
+/// reader counts with one atomic add (no lock, no allocation), and
+/// dashboards see a zero instead of a missing series before the first of each.
+const FRAME_TYPES: [&str; 8] = [
     "hello",
     "disconnect",
     "events_api",
     "slash_commands",
     "interactive",
+    "other",
+    "unknown",
+    "invalid",
 ];
+/// Where `other` sits in [`FRAME_TYPES`].
+const OTHER_FRAME: usize = 5;
 
 /// Counters and the ack latency histogram of one running Janus.
 ///
@@ -46,7 +52,7 @@ pub struct Metrics {
     /// yet. An atomic so the reader never takes a lock for it.
     last_envelope: AtomicU64,
     reconnects: AtomicU64,
-    frames: Labelled<1>,
+    frames: [AtomicU64; FRAME_TYPES.len()],
     api_calls: Labelled<2>,
     rate_limited: Labelled<1>,
     ack_latency: Histogram,
@@ -61,15 +67,11 @@ impl Default for Metrics {
 impl Metrics {
     /// An empty registry; every counter starts at zero.
     pub fn new() -> Self {
-        let frames = Labelled::default();
-        for kind in FRAME_TYPES {
-            frames.add([kind], 0);
-        }
         Self {
             started: Instant::now(),
             last_envelope: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
-            frames,
+            frames: Default::default(),
             api_calls: Labelled::default(),
             rate_limited: Labelled::default(),
             ack_latency: Histogram::default(),
@@ -80,7 +82,12 @@ impl Metrics {
     /// `disconnect`, `events_api`…). Envelopes (anything with an
     /// `envelope_id`) also move the "last envelope" clock.
     pub fn frame_received(&self, kind: &'static str, is_envelope: bool) {
-        self.frames.add([kind], 1);
+        // An unlisted kind is a bug in the caller; count it as `other`.
+        let slot = FRAME_TYPES
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(OTHER_FRAME);
+        self.frames[slot].fetch_add(1, Ordering::Relaxed);
         if is_envelope {
             let since = self.started.elapsed().as_nanos();
             let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
@@ -126,12 +133,21 @@ impl Metrics {
     /// the values only known at scrape time.
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
-        self.frames.render(
+        header(
             &mut out,
             "janus_envelopes_received_total",
             "Socket Mode frames received from Slack, by type (envelopes, hello, disconnect).",
-            ["type"],
+            "counter",
         );
+        for (kind, count) in FRAME_TYPES.iter().zip(&self.frames) {
+            let labels = label_set(&[("type", kind)]);
+            sample(
+                &mut out,
+                "janus_envelopes_received_total",
+                &labels,
+                count.load(Ordering::Relaxed),
+            );
+        }
         self.ack_latency.render(
             &mut out,
             "janus_ack_latency_seconds",
@@ -490,6 +506,22 @@ mod tests {
         assert!(text.contains("janus_sockets_connected 2\n"));
         assert!(text.contains("janus_open_incidents 1\n"));
         assert!(m.last_envelope_age().is_some());
+    }
+
+    #[test]
+    fn every_frame_type_has_its_own_counter_and_strays_count_as_other() {
+        assert_eq!(FRAME_TYPES[OTHER_FRAME], "other");
+        let m = Metrics::new();
+        for kind in FRAME_TYPES {
+            m.frame_received(kind, false);
+        }
+        m.frame_received("not-a-kind", false);
+        let text = m.render(&Gauges::default());
+        for kind in FRAME_TYPES {
+            let expected = if kind == "other" { 2 } else { 1 };
+            let line = format!("janus_envelopes_received_total{{type=\"{kind}\"}} {expected}\n");
+            assert!(text.contains(&line), "{line:?} in {text}");
+        }
     }
 
     #[test]
