@@ -33,4 +33,7 @@ pub struct Envelope {
     /// Whether the ack carried a response payload, so handlers know the
     /// person was already answered.
     pub answered_in_ack: bool,
+    /// Bytes of the frame it arrived in: what it is charged against the
+    /// bus's memory budget until it has been handled.
+    pub size: usize,
 }

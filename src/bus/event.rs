@@ -410,6 +410,7 @@ mod tests {
             retry_attempt: None,
             retry_reason: None,
             answered_in_ack: false,
+            size: 0,
         }
     }
 

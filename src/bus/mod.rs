@@ -6,9 +6,14 @@
 //!   another socket, after a restart, on another replica) is recognised.
 //! - **Order where it matters**: events for one channel (one incident) go
 //!   through one lane, in arrival order; other lanes run concurrently.
-//! - **Bounded memory**: the inbox and every lane are bounded channels.
-//!   When they fill, the socket reader waits, Slack's ack deadline passes and
-//!   Slack redelivers — which dedupe absorbs. Nothing is dropped here.
+//! - **Acks never wait for work**: a burst is acked as fast as it is read
+//!   and held here until handled, however slow one incident's handling is.
+//! - **Bounded memory**: every envelope held (in the inbox or a lane) is
+//!   charged its frame's bytes against one budget, [`MEMORY_BUDGET`], until
+//!   it has been handled. Only when the budget is spent does the socket
+//!   reader wait; then Slack's ack deadline passes and Slack redelivers —
+//!   which dedupe absorbs. Nothing is dropped here. One budget rather than a
+//!   bound per queue, so a busy incident's lane never holds up the others.
 
 mod envelope;
 pub mod event;
@@ -18,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -29,10 +34,11 @@ use crate::store::Store;
 pub use envelope::{Envelope, EnvelopeKind};
 use event::{Event, LaneKey};
 
-/// Envelopes waiting for the dispatcher.
-const INBOX_CAPACITY: usize = 1024;
-/// Events waiting in one lane.
-const LANE_CAPACITY: usize = 64;
+/// Frame bytes of the envelopes acked but not yet handled, all sockets and
+/// lanes together. 32 MiB holds a burst of ~5,000 large block-action frames
+/// (their parsed form takes two to three times as much); a burst that size
+/// is far beyond what Slack sends one app.
+pub const MEMORY_BUDGET: usize = 32 << 20;
 /// A lane with nothing to do for this long ends; the next event starts it again.
 const LANE_IDLE: Duration = Duration::from_secs(30);
 /// Longest wait between attempts to record a delivery while the store is down.
@@ -41,8 +47,23 @@ const STORE_RETRY_CAP: Duration = Duration::from_secs(5);
 /// What the socket layer hands envelopes to. Cheap to clone.
 #[derive(Clone)]
 pub struct BusHandle {
-    inbox: mpsc::Sender<Envelope>,
+    inbox: mpsc::UnboundedSender<Held>,
+    budget: Arc<Semaphore>,
     actors: Actors,
+}
+
+/// An envelope with its share of the memory budget, given back when it is
+/// dropped: after it has been handled.
+struct Held {
+    envelope: Envelope,
+    _charge: OwnedSemaphorePermit,
+}
+
+/// What an envelope costs the budget: its frame's bytes, at least one and
+/// at most the whole budget (an envelope larger than the budget waits until
+/// the bus is empty, then goes through alone).
+fn charge(envelope: &Envelope) -> u32 {
+    u32::try_from(envelope.size.clamp(1, MEMORY_BUDGET)).unwrap_or(u32::MAX)
 }
 
 impl BusHandle {
@@ -68,14 +89,41 @@ impl BusHandle {
             .quick_response(field("command")?, field("text").unwrap_or(""))
     }
 
-    /// Hands an acked envelope on. Waits only when the inbox is full.
+    /// Hands an acked envelope on. Waits only while the memory budget is
+    /// spent.
     pub async fn deliver(&self, envelope: Envelope) {
-        if let Err(lost) = self.inbox.send(envelope).await {
+        let cost = charge(&envelope);
+        let charge = match self.budget.clone().try_acquire_many_owned(cost) {
+            Ok(charge) => charge,
+            Err(_) => {
+                tracing::warn!(
+                    budget_bytes = MEMORY_BUDGET,
+                    envelope_id = %envelope.envelope_id,
+                    "bus memory budget spent: reading from Slack waits until envelopes have been handled"
+                );
+                let Ok(charge) = self.budget.clone().acquire_many_owned(cost).await else {
+                    // Cannot happen: the budget is never closed.
+                    tracing::error!(envelope_id = %envelope.envelope_id,
+                        "bus budget closed; an acked envelope was not handled");
+                    return;
+                };
+                charge
+            }
+        };
+        if let Err(lost) = self.inbox.send(Held {
+            envelope,
+            _charge: charge,
+        }) {
             tracing::error!(
-                envelope_id = %lost.0.envelope_id,
+                envelope_id = %lost.0.envelope.envelope_id,
                 "bus has stopped; an acked envelope was not handled"
             );
         }
+    }
+
+    /// Frame bytes held right now: acked, not yet handled.
+    pub fn held_bytes(&self) -> usize {
+        MEMORY_BUDGET - self.budget.available_permits()
     }
 }
 
@@ -87,9 +135,10 @@ pub fn start(
     actors: Actors,
     shutdown: CancellationToken,
 ) -> (BusHandle, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    let (tx, rx) = mpsc::unbounded_channel();
     let handle = BusHandle {
         inbox: tx,
+        budget: Arc::new(Semaphore::new(MEMORY_BUDGET)),
         actors: actors.clone(),
     };
     let dispatcher = Dispatcher {
@@ -107,7 +156,7 @@ struct Dispatcher {
     actors: Actors,
     /// Each lane's inbox and task. A lane that went idle has ended; its
     /// entry stays until the next envelope for its key (or a sweep).
-    lanes: HashMap<LaneKey, (mpsc::Sender<Envelope>, JoinHandle<()>)>,
+    lanes: HashMap<LaneKey, (mpsc::UnboundedSender<Held>, JoinHandle<()>)>,
     dispatched: u64,
     shutdown: CancellationToken,
 }
@@ -116,9 +165,9 @@ struct Dispatcher {
 const SWEEP_EVERY: u64 = 1024;
 
 impl Dispatcher {
-    async fn run(mut self, mut rx: mpsc::Receiver<Envelope>) {
-        while let Some(envelope) = rx.recv().await {
-            self.dispatch(envelope).await;
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Held>) {
+        while let Some(held) = rx.recv().await {
+            self.dispatch(held).await;
         }
         // Let lanes finish what they hold: dropping their senders ends them.
         for (_, (sender, task)) in self.lanes.drain() {
@@ -127,19 +176,21 @@ impl Dispatcher {
         }
     }
 
-    async fn dispatch(&mut self, envelope: Envelope) {
+    /// Never waits on a lane's work: lanes are unbounded (the memory budget
+    /// bounds them all), so one busy incident cannot hold up the others.
+    async fn dispatch(&mut self, held: Held) {
         self.dispatched += 1;
         if self.dispatched.is_multiple_of(SWEEP_EVERY) {
             self.lanes.retain(|_, (_, task)| !task.is_finished());
         }
-        let key = event::lane_key(&envelope);
-        let mut envelope = envelope;
+        let key = event::lane_key(&held.envelope);
+        let mut held = held;
         loop {
             let sender = match self.lanes.get(&key) {
                 Some((sender, _)) => sender.clone(),
                 None => self.spawn_lane(key.clone()),
             };
-            match sender.send(envelope).await {
+            match sender.send(held) {
                 Ok(()) => return,
                 // The lane went idle and closed. Wait until it has handled
                 // everything it still held, so the new lane cannot overtake
@@ -148,14 +199,14 @@ impl Dispatcher {
                     if let Some((_, task)) = self.lanes.remove(&key) {
                         let _ = task.await;
                     }
-                    envelope = back;
+                    held = back;
                 }
             }
         }
     }
 
-    fn spawn_lane(&mut self, key: LaneKey) -> mpsc::Sender<Envelope> {
-        let (tx, rx) = mpsc::channel(LANE_CAPACITY);
+    fn spawn_lane(&mut self, key: LaneKey) -> mpsc::UnboundedSender<Held> {
+        let (tx, rx) = mpsc::unbounded_channel();
         let lane = Lane {
             store: self.store.clone(),
             actors: self.actors.clone(),
@@ -174,21 +225,28 @@ struct Lane {
 }
 
 impl Lane {
-    async fn run(self, mut rx: mpsc::Receiver<Envelope>) {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Held>) {
         loop {
             match tokio::time::timeout(LANE_IDLE, rx.recv()).await {
-                Ok(Some(envelope)) => self.handle(envelope).await,
+                Ok(Some(held)) => self.handle_held(held).await,
                 Ok(None) => return,
                 Err(_idle) => {
                     rx.close();
                     // Anything that slipped in before close is still ours.
-                    while let Some(envelope) = rx.recv().await {
-                        self.handle(envelope).await;
+                    while let Some(held) = rx.recv().await {
+                        self.handle_held(held).await;
                     }
                     return;
                 }
             }
         }
+    }
+
+    /// Handles an envelope, then gives its charge back to the budget.
+    async fn handle_held(&self, held: Held) {
+        let Held { envelope, _charge } = held;
+        self.handle(envelope).await;
+        drop(_charge);
     }
 
     async fn handle(&self, envelope: Envelope) {

@@ -128,6 +128,7 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
                 .and_then(|n| u32::try_from(n).ok()),
             retry_reason: wire.retry_reason.as_str().map(str::to_owned),
             answered_in_ack: false,
+            size: text.len(),
         }));
     }
     match wire.kind.as_deref() {

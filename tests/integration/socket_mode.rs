@@ -210,3 +210,55 @@ async fn stopping_janus_closes_every_socket_from_its_side() {
         assert!(closed.by_client, "Janus closed socket {socket:?} itself");
     }
 }
+
+/// Acks never wait for handling. With the database away every lane is
+/// stuck on its first envelope, yet a burst larger than any fixed queue
+/// (1,500 envelopes in one lane) is acked in full; once the database is
+/// back, each is handled, once.
+#[tokio::test]
+async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
+    use crate::support::db_proxy::DbProxy;
+    const N: usize = 1_500;
+    let mut app = TestApp::spawn().await;
+    let proxy = DbProxy::start(app.db.server()).await;
+    let through = app.db.url_via(proxy.port());
+    app.restart_with(&[("DATABASE_URL", &through)]).await;
+
+    proxy.go_down();
+    let before = app.slack.ack_count();
+    for i in 0..N {
+        let envelope = slack_fake::envelope(
+            "events_api",
+            json!({"type": "event_callback", "event_id": format!("EvBURST{i}"),
+                   "event": {"type": "something_new"}}),
+            false,
+        );
+        app.slack.send_envelope(envelope).await;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.slack.ack_count() < before + N {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {N} acked while handling was stuck",
+            app.slack.ack_count() - before
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM processed_envelopes WHERE dedupe_key LIKE 'event:EvBURST%'"
+            )
+            .await,
+        0,
+        "nothing handled while the database is away"
+    );
+
+    proxy.come_back();
+    app.db
+        .eventually_count(
+            "SELECT count(*) FROM processed_envelopes WHERE dedupe_key LIKE 'event:EvBURST%'",
+            N as i64,
+        )
+        .await;
+}
