@@ -28,6 +28,10 @@ use crate::slack::SlackApi;
 /// bounding memory per socket.
 const MAX_FRAME_BYTES: usize = 8 << 20;
 
+/// Most acks written out together before a flush, so that the first of a
+/// burst is not held back long by the ones queued behind it.
+const ACKS_PER_WRITE: usize = 64;
+
 /// What a connection tells the slot that owns it.
 #[derive(Debug)]
 pub(crate) enum ConnEvent {
@@ -198,17 +202,33 @@ async fn run(
     let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(256);
     let written = metrics.clone();
     let writer = tokio::spawn(async move {
-        while let Some(Outbound { message, read_at }) = out_rx.recv().await {
-            let closing = matches!(message, Message::Close(_));
-            if let Err(e) = sink.send(message).await {
-                tracing::debug!(socket = id, error = %e, "write failed");
-                break;
+        let mut acked = Vec::with_capacity(ACKS_PER_WRITE);
+        while let Some(first) = out_rx.recv().await {
+            // Under a burst, acks queue while one is written: write out what
+            // waits and flush once — one syscall and TCP segment for the lot
+            // rather than one each, which both ends pay for per frame.
+            let mut next = Some(first);
+            let mut closing = false;
+            while let Some(Outbound { message, read_at }) = next.take() {
+                closing = matches!(message, Message::Close(_));
+                if let Err(e) = sink.feed(message).await {
+                    tracing::debug!(socket = id, error = %e, "write failed");
+                    return;
+                }
+                acked.extend(read_at);
+                if !closing && acked.len() < ACKS_PER_WRITE {
+                    next = out_rx.try_recv().ok();
+                }
             }
-            if let Some(read_at) = read_at {
+            if let Err(e) = sink.flush().await {
+                tracing::debug!(socket = id, error = %e, "write failed");
+                return;
+            }
+            for read_at in acked.drain(..) {
                 written.ack_written(read_at.elapsed());
             }
             if closing {
-                break;
+                return;
             }
         }
     });
