@@ -350,10 +350,11 @@ fn web_api_total(by_method: &BTreeMap<String, usize>) -> usize {
 // ---- scenarios ---------------------------------------------------------------
 
 fn size(table: &mut Table) {
-    let bytes = std::fs::metadata(janus_binary()).expect("the binary").len();
+    let path = janus_binary();
+    let bytes = std::fs::metadata(&path).expect("the binary").len();
     table.add(
         "binary",
-        "release binary size (stripped, thin LTO)",
+        &format!("size of {path} (the release profile strips it; `profiling` does not)"),
         format!("{:.1} MiB ({bytes} B)", bytes as f64 / (1024.0 * 1024.0)),
         "—",
     );

@@ -410,7 +410,6 @@ mod tests {
             retry_attempt: None,
             retry_reason: None,
             answered_in_ack: false,
-            size: 0,
         }
     }
 

@@ -31,7 +31,7 @@ use crate::actors::Actors;
 use crate::actors::control::{Click, ControlAction};
 use crate::store::Store;
 
-pub use envelope::{Envelope, EnvelopeKind};
+pub use envelope::{Envelope, EnvelopeKind, RawEnvelope};
 use event::{Event, LaneKey};
 
 /// Frame bytes of the envelopes acked but not yet handled, all sockets and
@@ -47,22 +47,22 @@ const STORE_RETRY_CAP: Duration = Duration::from_secs(5);
 /// What the socket layer hands envelopes to. Cheap to clone.
 #[derive(Clone)]
 pub struct BusHandle {
-    inbox: mpsc::UnboundedSender<Held>,
+    inbox: mpsc::UnboundedSender<Held<RawEnvelope>>,
     budget: Arc<Semaphore>,
     actors: Actors,
 }
 
-/// An envelope with its share of the memory budget, given back when it is
-/// dropped: after it has been handled.
-struct Held {
-    envelope: Envelope,
+/// An envelope (raw in the inbox, parsed in a lane) with its share of the
+/// memory budget, given back when it is dropped: after it has been handled.
+struct Held<E> {
+    envelope: E,
     _charge: OwnedSemaphorePermit,
 }
 
 /// What an envelope costs the budget: its frame's bytes, at least one and
 /// at most the whole budget (an envelope larger than the budget waits until
 /// the bus is empty, then goes through alone).
-fn charge(envelope: &Envelope) -> u32 {
+fn charge(envelope: &RawEnvelope) -> u32 {
     u32::try_from(envelope.size.clamp(1, MEMORY_BUDGET)).unwrap_or(u32::MAX)
 }
 
@@ -89,9 +89,9 @@ impl BusHandle {
             .quick_response(field("command")?, field("text").unwrap_or(""))
     }
 
-    /// Hands an acked envelope on. Waits only while the memory budget is
-    /// spent.
-    pub async fn deliver(&self, envelope: Envelope) {
+    /// Hands an acked envelope on; its payload is parsed off the socket's
+    /// path. Waits only while the memory budget is spent.
+    pub async fn deliver(&self, envelope: RawEnvelope) {
         let cost = charge(&envelope);
         let charge = match self.budget.clone().try_acquire_many_owned(cost) {
             Ok(charge) => charge,
@@ -156,7 +156,7 @@ struct Dispatcher {
     actors: Actors,
     /// Each lane's inbox and task. A lane that went idle has ended; its
     /// entry stays until the next envelope for its key (or a sweep).
-    lanes: HashMap<LaneKey, (mpsc::UnboundedSender<Held>, JoinHandle<()>)>,
+    lanes: HashMap<LaneKey, (mpsc::UnboundedSender<Held<Envelope>>, JoinHandle<()>)>,
     dispatched: u64,
     shutdown: CancellationToken,
 }
@@ -165,7 +165,7 @@ struct Dispatcher {
 const SWEEP_EVERY: u64 = 1024;
 
 impl Dispatcher {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Held>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Held<RawEnvelope>>) {
         while let Some(held) = rx.recv().await {
             self.dispatch(held).await;
         }
@@ -178,13 +178,16 @@ impl Dispatcher {
 
     /// Never waits on a lane's work: lanes are unbounded (the memory budget
     /// bounds them all), so one busy incident cannot hold up the others.
-    async fn dispatch(&mut self, held: Held) {
+    async fn dispatch(&mut self, raw: Held<RawEnvelope>) {
         self.dispatched += 1;
         if self.dispatched.is_multiple_of(SWEEP_EVERY) {
             self.lanes.retain(|_, (_, task)| !task.is_finished());
         }
+        let mut held = Held {
+            envelope: raw.envelope.parse(),
+            _charge: raw._charge,
+        };
         let key = event::lane_key(&held.envelope);
-        let mut held = held;
         loop {
             let sender = match self.lanes.get(&key) {
                 Some((sender, _)) => sender.clone(),
@@ -205,7 +208,7 @@ impl Dispatcher {
         }
     }
 
-    fn spawn_lane(&mut self, key: LaneKey) -> mpsc::UnboundedSender<Held> {
+    fn spawn_lane(&mut self, key: LaneKey) -> mpsc::UnboundedSender<Held<Envelope>> {
         let (tx, rx) = mpsc::unbounded_channel();
         let lane = Lane {
             store: self.store.clone(),
@@ -225,7 +228,7 @@ struct Lane {
 }
 
 impl Lane {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Held>) {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Held<Envelope>>) {
         loop {
             match tokio::time::timeout(LANE_IDLE, rx.recv()).await {
                 Ok(Some(held)) => self.handle_held(held).await,
@@ -243,7 +246,7 @@ impl Lane {
     }
 
     /// Handles an envelope, then gives its charge back to the budget.
-    async fn handle_held(&self, held: Held) {
+    async fn handle_held(&self, held: Held<Envelope>) {
         let Held { envelope, _charge } = held;
         self.handle(envelope).await;
         drop(_charge);

@@ -331,7 +331,8 @@ async fn on_text(
             // reader, within the budget, then ack and hand on.
             let (bus, out, budget) = (bus.clone(), out.clone(), tuning.ack_budget);
             tokio::spawn(async move {
-                let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
+                let parsed = envelope.parse();
+                let response = tokio::time::timeout(budget, bus.quick_response(&parsed))
                     .await
                     .unwrap_or_else(|_| {
                         tracing::warn!(envelope_id = %envelope.envelope_id,

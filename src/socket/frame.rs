@@ -6,8 +6,9 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::bus::{Envelope, EnvelopeKind};
+use crate::bus::{EnvelopeKind, RawEnvelope};
 
 /// How much of an unparseable frame goes into a log line.
 pub const LOG_SNIPPET_CHARS: usize = 500;
@@ -19,8 +20,8 @@ pub enum Frame {
     Hello(Hello),
     /// Slack is about to close (or wants us to close) this socket.
     Disconnect(DisconnectReason),
-    /// Something to ack and hand on.
-    Envelope(Envelope),
+    /// Something to ack and hand on; its payload is parsed after the ack.
+    Envelope(RawEnvelope),
     /// A frame with no `envelope_id` that is neither hello nor disconnect:
     /// nothing to ack, kept verbatim for the log.
     Unknown(String),
@@ -71,8 +72,9 @@ struct WireFrame {
     #[serde(rename = "type")]
     kind: Option<String>,
     envelope_id: Option<String>,
+    /// Kept as text: checked, not built into a tree (that is the bus's job).
     #[serde(default)]
-    payload: Value,
+    payload: Option<Box<RawValue>>,
     #[serde(default)]
     accepts_response_payload: Value,
     #[serde(default)]
@@ -117,7 +119,7 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
             Some("interactive") => EnvelopeKind::Interactive,
             other => EnvelopeKind::Other(other.unwrap_or("").to_owned()),
         };
-        return Ok(Frame::Envelope(Envelope {
+        return Ok(Frame::Envelope(RawEnvelope {
             envelope_id,
             kind,
             payload: wire.payload,
@@ -149,14 +151,15 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
     }
 }
 
-/// The ack for an envelope, with an optional response payload.
+/// The ack for an envelope, with an optional response payload. Written
+/// straight out: no tree is built for the one frame sent per envelope.
 pub fn ack(envelope_id: &str, payload: Option<&Value>) -> String {
-    let mut ack = serde_json::Map::with_capacity(2);
-    ack.insert("envelope_id".into(), Value::String(envelope_id.to_owned()));
-    if let Some(payload) = payload {
-        ack.insert("payload".into(), payload.clone());
+    // A `&str` and a `Value` always serialize.
+    let id = serde_json::to_string(envelope_id).unwrap_or_default();
+    match payload {
+        None => format!(r#"{{"envelope_id":{id}}}"#),
+        Some(payload) => format!(r#"{{"envelope_id":{id},"payload":{payload}}}"#),
     }
-    Value::Object(ack).to_string()
 }
 
 #[cfg(test)]
@@ -216,6 +219,7 @@ mod tests {
     #[test]
     fn an_ack_carries_the_payload_only_when_given() {
         assert_eq!(ack("e1", None), r#"{"envelope_id":"e1"}"#);
+        assert_eq!(ack(r#"e"\1"#, None), r#"{"envelope_id":"e\"\\1"}"#);
         let with = ack("e2", Some(&serde_json::json!({"text":"hi"})));
         let v: Value = serde_json::from_str(&with).unwrap();
         assert_eq!(v["payload"]["text"], "hi");

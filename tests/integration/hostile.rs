@@ -56,8 +56,9 @@ proptest! {
         })
         .to_string();
         match frame::parse(&text) {
-            Ok(Frame::Envelope(envelope)) => {
-                prop_assert_eq!(&envelope.envelope_id, "e-1");
+            Ok(Frame::Envelope(raw)) => {
+                prop_assert_eq!(&raw.envelope_id, "e-1");
+                let envelope = raw.parse();
                 let _ = event::classify(&envelope);
                 let _ = event::lane_key(&envelope);
                 let _ = event::dedupe_key(&envelope);
