@@ -205,6 +205,34 @@ impl Bot {
         }
     }
 
+    /// Resident file-backed KiB per file (`/proc/<pid>/smaps`), largest
+    /// first: which binary or library the `RssFile` pages belong to.
+    fn file_pages(&self) -> Vec<(String, u64)> {
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", self.child.id()))
+            .expect("/proc/<pid>/smaps");
+        let mut by_file: BTreeMap<String, u64> = BTreeMap::new();
+        let mut file: Option<String> = None;
+        for line in smaps.lines() {
+            let mut fields = line.split_whitespace();
+            let first = fields.next().unwrap_or("");
+            if first.contains('-') && !first.ends_with(':') {
+                // A mapping's header: range perms offset dev inode [path].
+                file = fields
+                    .nth(4)
+                    .filter(|p| p.starts_with('/'))
+                    .map(|p| p.rsplit('/').next().unwrap_or(p).to_owned());
+            } else if first == "Rss:"
+                && let Some(file) = &file
+            {
+                let kib: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                *by_file.entry(file.clone()).or_default() += kib;
+            }
+        }
+        let mut out: Vec<_> = by_file.into_iter().filter(|(_, kib)| *kib > 0).collect();
+        out.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
+        out
+    }
+
     /// User + system CPU the process used so far (`/proc/<pid>/stat`,
     /// fields 14 and 15, in clock ticks of 1/100 s).
     fn cpu(&self) -> Duration {
@@ -698,6 +726,18 @@ async fn rss(table: &mut Table, n: usize) {
             "idle after start (SQLite default)",
             idle.show(),
             "< 15 MB",
+        );
+        let files: Vec<String> = bot
+            .file_pages()
+            .into_iter()
+            .take(5)
+            .map(|(file, kib)| format!("{file} {}", mib(kib)))
+            .collect();
+        table.add(
+            "rss",
+            "idle (SQLite): file-backed pages by file",
+            files.join(", "),
+            "—",
         );
     }
 
