@@ -207,11 +207,20 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     ));
     let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
     let sockets = config.slack.sockets.into();
+    // Socket Mode's thread gets a Web API client of its own (for
+    // apps.connections.open): see socket::run_on_own_thread.
+    let socket_api = SlackApi::new(
+        &config.slack.api_url,
+        &config.slack.bot_token,
+        &config.slack.app_token,
+        &egress,
+    )?
+    .with_metrics(metrics.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        let result = socket::run(
+        let result = socket::run_on_own_thread(
             sockets,
-            slack,
+            socket_api,
             bus,
             options.socket,
             connected_tx,

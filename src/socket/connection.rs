@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::frame::{self, DisconnectReason, Frame, Hello};
 use super::{SocketError, Tuning};
@@ -73,6 +74,7 @@ impl Connection {
         tuning: &Tuning,
         connected: watch::Sender<usize>,
         metrics: Arc<Metrics>,
+        responses: TaskTracker,
     ) -> Result<Connection, SocketError> {
         let url = api.open_socket_url().await.map_err(SocketError::Open)?;
         // The URL carries a one-use ticket: log where, never the ticket.
@@ -125,6 +127,7 @@ impl Connection {
             close.clone(),
             connected,
             metrics,
+            responses,
         ));
         let hello = tokio::time::timeout(tuning.connect_timeout, events.recv()).await;
         let conn = Connection {
@@ -197,6 +200,7 @@ async fn run(
     close: CancellationToken,
     connected: watch::Sender<usize>,
     metrics: Arc<Metrics>,
+    responses: TaskTracker,
 ) {
     let (mut sink, mut stream) = ws.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(256);
@@ -275,6 +279,7 @@ async fn run(
                     &events,
                     &mut said_hello,
                     &connected,
+                    &responses,
                 )
                 .await;
             }
@@ -315,6 +320,7 @@ async fn on_text(
     events: &mpsc::Sender<ConnEvent>,
     said_hello: &mut bool,
     connected: &watch::Sender<usize>,
+    responses: &TaskTracker,
 ) {
     let frame = match frame::parse(text) {
         Ok(frame) => frame,
@@ -330,7 +336,7 @@ async fn on_text(
             // The response may take a moment to compute: do it off the
             // reader, within the budget, then ack and hand on.
             let (bus, out, budget) = (bus.clone(), out.clone(), tuning.ack_budget);
-            tokio::spawn(async move {
+            responses.spawn(async move {
                 let parsed = envelope.parse();
                 let response = tokio::time::timeout(budget, bus.quick_response(&parsed))
                     .await

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::bus::BusHandle;
 use crate::metrics::Metrics;
@@ -74,6 +75,9 @@ pub enum SocketError {
          and its connections:write scope"
     )]
     AppTokenRefused(String),
+    /// The thread Socket Mode runs on could not start, or ended abruptly.
+    #[error("the Socket Mode thread failed: {0}")]
+    Thread(String),
     /// Every socket got `link_disabled`.
     #[error(
         "Socket Mode is turned off for this Slack app (link_disabled); turn it on under \
@@ -82,11 +86,55 @@ pub enum SocketError {
     LinkDisabled,
 }
 
+/// [`run`] on a thread of its own, with a single-threaded runtime.
+///
+/// Reading and acking then never wait for a worker of the main runtime,
+/// however busy the bus and actors keep it: the OS runs this thread as soon
+/// as a frame arrives. `api` should be a client of its own, so that no
+/// pooled connection of the actors' client is driven by this thread's
+/// runtime, which ends with it. The thread ends when `run` has returned.
+pub async fn run_on_own_thread(
+    count: usize,
+    api: SlackApi,
+    bus: BusHandle,
+    tuning: Tuning,
+    connected: watch::Sender<usize>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), SocketError> {
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("janus-socket".into())
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => {
+                    runtime.block_on(run(count, api, bus, tuning, connected, metrics, shutdown))
+                }
+                Err(e) => Err(SocketError::Thread(format!(
+                    "cannot start its runtime: {e}"
+                ))),
+            };
+            let _ = done_tx.send(result);
+        });
+    if let Err(e) = spawned {
+        return Err(SocketError::Thread(format!("cannot spawn it: {e}")));
+    }
+    done.await.unwrap_or_else(|_| {
+        Err(SocketError::Thread(
+            "it ended without a result (a panic?)".into(),
+        ))
+    })
+}
+
 /// Keeps `count` sockets open until `shutdown`, then closes them.
 ///
 /// `connected` tracks how many sockets have said hello and are still open;
 /// `metrics` counts frames, ack latency and reconnects. Returns an error only for what no reconnect can fix: a refused app
-/// token, or Socket Mode turned off.
+/// token, or Socket Mode turned off. Returns once every envelope it read has
+/// been acked and handed to the bus.
 pub async fn run(
     count: usize,
     api: SlackApi,
@@ -95,6 +143,29 @@ pub async fn run(
     connected: watch::Sender<usize>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+) -> Result<(), SocketError> {
+    // Envelopes that take a response payload are acked by short tasks of
+    // their own; they are waited for, so none is cut short at the end.
+    let responses = TaskTracker::new();
+    let result = run_slots(
+        count, api, bus, tuning, connected, metrics, shutdown, &responses,
+    )
+    .await;
+    responses.close();
+    responses.wait().await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_slots(
+    count: usize,
+    api: SlackApi,
+    bus: BusHandle,
+    tuning: Tuning,
+    connected: watch::Sender<usize>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    responses: &TaskTracker,
 ) -> Result<(), SocketError> {
     let ids = Arc::new(AtomicU64::new(1));
     let mut slots = JoinSet::new();
@@ -107,6 +178,7 @@ pub async fn run(
             metrics: metrics.clone(),
             ids: ids.clone(),
             shutdown: shutdown.clone(),
+            responses: responses.clone(),
         };
         slots.spawn(slot.run());
     }
@@ -145,6 +217,7 @@ struct Slot {
     metrics: Arc<Metrics>,
     ids: Arc<AtomicU64>,
     shutdown: CancellationToken,
+    responses: TaskTracker,
 }
 
 impl Slot {
@@ -240,6 +313,7 @@ impl Slot {
                 &self.tuning,
                 self.connected.clone(),
                 self.metrics.clone(),
+                self.responses.clone(),
             );
             let result = tokio::select! {
                 _ = self.shutdown.cancelled() => return Ok(None),
