@@ -205,7 +205,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         config.recovery_interval,
         shutdown.clone(),
     ));
-    let (bus, bus_task) = crate::bus::start(store, actors, shutdown.clone());
+    let (bus, bus_task) = crate::bus::start(store, actors, metrics.clone(), shutdown.clone());
     let sockets = config.slack.sockets.into();
     // Socket Mode's thread gets a Web API client of its own (for
     // apps.connections.open): see socket::run_on_own_thread.

@@ -2,11 +2,12 @@
 //!
 //! Where a Slack click goes, in order:
 //!
-//! - [`socket`] keeps N websockets open to Slack, parses each frame and
-//!   **acks it at once** (with a response payload when one can be computed
-//!   cheaply), then hands the envelope to the bus. It only knows the wire
-//!   protocol.
-//! - [`bus`] types the envelope into an event, records its dedupe key in the
+//! - [`socket`] keeps N websockets open to Slack, on a thread of its own,
+//!   reads each frame's envelope (its payload left as text) and **acks it
+//!   at once** (with a response payload when one can be computed cheaply),
+//!   then hands the envelope to the bus. It only knows the wire protocol.
+//! - [`bus`] holds what was acked within one memory budget, parses the
+//!   payload, types it into an event, records its dedupe key in the
 //!   store (one effect per delivery, across restarts and replicas) and runs
 //!   it in the lane of its channel, so one incident's events stay in order.
 //! - [`actors`] act: each is a handle plus a task with a bounded inbox —

@@ -52,6 +52,9 @@ pub struct Metrics {
     /// yet. An atomic so the reader never takes a lock for it.
     last_envelope: AtomicU64,
     reconnects: AtomicU64,
+    /// Frame bytes of envelopes acked and not yet handled (the bus's
+    /// memory budget in use).
+    bus_held: AtomicU64,
     frames: [AtomicU64; FRAME_TYPES.len()],
     api_calls: Labelled<2>,
     rate_limited: Labelled<1>,
@@ -71,6 +74,7 @@ impl Metrics {
             started: Instant::now(),
             last_envelope: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            bus_held: AtomicU64::new(0),
             frames: Default::default(),
             api_calls: Labelled::default(),
             rate_limited: Labelled::default(),
@@ -104,6 +108,16 @@ impl Metrics {
     /// an error or silence).
     pub fn socket_reconnected(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The bus took charge of (`true`) or finished with (`false`) an
+    /// envelope of `bytes` frame bytes.
+    pub fn bus_held(&self, bytes: u64, taken: bool) {
+        if taken {
+            self.bus_held.fetch_add(bytes, Ordering::Relaxed);
+        } else {
+            self.bus_held.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 
     /// A Web API call ended: `result` is `ok`, Slack's error code, or one of
@@ -176,6 +190,18 @@ impl Metrics {
             "janus_sockets_connected",
             "",
             gauges.sockets_connected,
+        );
+        header(
+            &mut out,
+            "janus_bus_held_bytes",
+            "Frame bytes of envelopes acked and not yet handled; reading from Slack waits when this reaches the bus's budget (32 MiB).",
+            "gauge",
+        );
+        sample(
+            &mut out,
+            "janus_bus_held_bytes",
+            "",
+            self.bus_held.load(Ordering::Relaxed),
         );
         self.api_calls.render(
             &mut out,

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::Actors;
 use crate::actors::control::{Click, ControlAction};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use envelope::{Envelope, EnvelopeKind, RawEnvelope};
@@ -49,6 +50,7 @@ const STORE_RETRY_CAP: Duration = Duration::from_secs(5);
 pub struct BusHandle {
     inbox: mpsc::UnboundedSender<Held<RawEnvelope>>,
     budget: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
     actors: Actors,
 }
 
@@ -56,7 +58,20 @@ pub struct BusHandle {
 /// memory budget, given back when it is dropped: after it has been handled.
 struct Held<E> {
     envelope: E,
-    _charge: OwnedSemaphorePermit,
+    _charge: Charge,
+}
+
+/// A share of the budget, shown in `janus_bus_held_bytes` while held.
+struct Charge {
+    permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.metrics
+            .bus_held(self.permit.num_permits() as u64, false);
+    }
 }
 
 /// What an envelope costs the budget: its frame's bytes, at least one and
@@ -110,6 +125,11 @@ impl BusHandle {
                 charge
             }
         };
+        self.metrics.bus_held(u64::from(cost), true);
+        let charge = Charge {
+            permit: charge,
+            metrics: self.metrics.clone(),
+        };
         if let Err(lost) = self.inbox.send(Held {
             envelope,
             _charge: charge,
@@ -120,11 +140,6 @@ impl BusHandle {
             );
         }
     }
-
-    /// Frame bytes held right now: acked, not yet handled.
-    pub fn held_bytes(&self) -> usize {
-        MEMORY_BUDGET - self.budget.available_permits()
-    }
 }
 
 /// Starts the dispatcher. It ends when every [`BusHandle`] is dropped (the
@@ -133,12 +148,14 @@ impl BusHandle {
 pub fn start(
     store: Arc<dyn Store>,
     actors: Actors,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> (BusHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = BusHandle {
         inbox: tx,
         budget: Arc::new(Semaphore::new(MEMORY_BUDGET)),
+        metrics,
         actors: actors.clone(),
     };
     let dispatcher = Dispatcher {

@@ -16,10 +16,10 @@ const WAIT: Duration = Duration::from_secs(10);
 /// `health.listen` on port 0: loopback, a free port.
 const LISTEN: (&str, &str) = ("JANUS_HEALTH__LISTEN", "0");
 
-struct Answer {
+pub(crate) struct Answer {
     status: u16,
     content_type: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
@@ -62,7 +62,7 @@ async fn request(app: &TestApp, method: reqwest::Method, path: &str) -> Answer {
     }
 }
 
-async fn get(app: &TestApp, path: &str) -> Answer {
+pub(crate) async fn get(app: &TestApp, path: &str) -> Answer {
     request(app, reqwest::Method::GET, path).await
 }
 

@@ -222,7 +222,13 @@ async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
     let mut app = TestApp::spawn().await;
     let proxy = DbProxy::start(app.db.server()).await;
     let through = app.db.url_via(proxy.port());
-    app.restart_with(&[("DATABASE_URL", &through)]).await;
+    app.restart_with(&[("DATABASE_URL", &through), ("JANUS_HEALTH__LISTEN", "0")])
+        .await;
+    assert_eq!(
+        bus_held_bytes(&app).await,
+        0,
+        "nothing held before the burst"
+    );
 
     proxy.go_down();
     let before = app.slack.ack_count();
@@ -253,6 +259,11 @@ async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
         0,
         "nothing handled while the database is away"
     );
+    let during = bus_held_bytes(&app).await;
+    assert!(
+        during > (N as u64) * 100,
+        "the burst's frames are held, and shown: {during} bytes"
+    );
 
     proxy.come_back();
     app.db
@@ -261,4 +272,19 @@ async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
             N as i64,
         )
         .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while bus_held_bytes(&app).await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "budget given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `janus_bus_held_bytes` from `/metrics`.
+async fn bus_held_bytes(app: &TestApp) -> u64 {
+    let metrics = crate::health::get(app, "/metrics").await.body;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("janus_bus_held_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no janus_bus_held_bytes in:\n{metrics}"))
 }
