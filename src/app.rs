@@ -218,15 +218,16 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     .with_metrics(metrics.clone());
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        let result = socket::run_on_own_thread(
-            sockets,
-            socket_api,
+        let result = socket::SocketMode {
+            count: sockets,
+            api: socket_api,
             bus,
-            options.socket,
-            connected_tx,
+            tuning: options.socket,
+            connected: connected_tx,
             metrics,
-            stop.clone(),
-        )
+            shutdown: stop.clone(),
+        }
+        .run_on_own_thread()
         .await;
         // The sockets held the last bus handles: the bus now drains its
         // lanes, then the actors drain their inboxes.

@@ -86,122 +86,121 @@ pub enum SocketError {
     LinkDisabled,
 }
 
-/// [`run`] on a thread of its own, with a single-threaded runtime.
-///
-/// Reading and acking then never wait for a worker of the main runtime,
-/// however busy the bus and actors keep it: the OS runs this thread as soon
-/// as a frame arrives. `api` should be a client of its own, so that no
-/// pooled connection of the actors' client is driven by this thread's
-/// runtime, which ends with it. The thread ends when `run` has returned.
-pub async fn run_on_own_thread(
-    count: usize,
-    api: SlackApi,
-    bus: BusHandle,
-    tuning: Tuning,
-    connected: watch::Sender<usize>,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) -> Result<(), SocketError> {
-    let (done_tx, done) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("janus-socket".into())
-        .spawn(move || {
-            let result = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => {
-                    runtime.block_on(run(count, api, bus, tuning, connected, metrics, shutdown))
-                }
-                Err(e) => Err(SocketError::Thread(format!(
-                    "cannot start its runtime: {e}"
-                ))),
-            };
-            let _ = done_tx.send(result);
-        });
-    if let Err(e) = spawned {
-        return Err(SocketError::Thread(format!("cannot spawn it: {e}")));
-    }
-    done.await.unwrap_or_else(|_| {
-        Err(SocketError::Thread(
-            "it ended without a result (a panic?)".into(),
-        ))
-    })
+/// Everything Socket Mode needs to keep its sockets open.
+pub struct SocketMode {
+    /// How many sockets to keep open.
+    pub count: usize,
+    /// A Web API client of its own (for `apps.connections.open`): see
+    /// [`SocketMode::run_on_own_thread`].
+    pub api: SlackApi,
+    /// Where acked envelopes go.
+    pub bus: BusHandle,
+    /// Timeouts, backoff and the ack budget.
+    pub tuning: Tuning,
+    /// How many sockets have said hello and are still open.
+    pub connected: watch::Sender<usize>,
+    /// Frames, ack latency and reconnects are counted here.
+    pub metrics: Arc<Metrics>,
+    /// Closes every socket when cancelled.
+    pub shutdown: CancellationToken,
 }
 
-/// Keeps `count` sockets open until `shutdown`, then closes them.
-///
-/// `connected` tracks how many sockets have said hello and are still open;
-/// `metrics` counts frames, ack latency and reconnects. Returns an error only for what no reconnect can fix: a refused app
-/// token, or Socket Mode turned off. Returns once every envelope it read has
-/// been acked and handed to the bus.
-pub async fn run(
-    count: usize,
-    api: SlackApi,
-    bus: BusHandle,
-    tuning: Tuning,
-    connected: watch::Sender<usize>,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) -> Result<(), SocketError> {
-    // Envelopes that take a response payload are acked by short tasks of
-    // their own; they are waited for, so none is cut short at the end.
-    let responses = TaskTracker::new();
-    let result = run_slots(
-        count, api, bus, tuning, connected, metrics, shutdown, &responses,
-    )
-    .await;
-    responses.close();
-    responses.wait().await;
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn run_slots(
-    count: usize,
-    api: SlackApi,
-    bus: BusHandle,
-    tuning: Tuning,
-    connected: watch::Sender<usize>,
-    metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-    responses: &TaskTracker,
-) -> Result<(), SocketError> {
-    let ids = Arc::new(AtomicU64::new(1));
-    let mut slots = JoinSet::new();
-    for _ in 0..count {
-        let slot = Slot {
-            api: api.clone(),
-            bus: bus.clone(),
-            tuning: tuning.clone(),
-            connected: connected.clone(),
-            metrics: metrics.clone(),
-            ids: ids.clone(),
-            shutdown: shutdown.clone(),
-            responses: responses.clone(),
-        };
-        slots.spawn(slot.run());
-    }
-    drop(bus);
-    let mut disabled = 0;
-    while let Some(result) = slots.join_next().await {
-        match result {
-            Ok(Ok(SlotEnd::Shutdown)) => {}
-            Ok(Ok(SlotEnd::LinkDisabled)) => {
-                disabled += 1;
-                if disabled == count {
-                    return Err(SocketError::LinkDisabled);
-                }
-            }
-            Ok(Err(fatal)) => {
-                shutdown.cancel();
-                while slots.join_next().await.is_some() {}
-                return Err(fatal);
-            }
-            Err(panic) => tracing::error!(error = %panic, "socket slot crashed"),
+impl SocketMode {
+    /// [`SocketMode::run`] on a thread of its own, with a single-threaded
+    /// runtime.
+    ///
+    /// Reading and acking then never wait for a worker of the main runtime,
+    /// however busy the bus and actors keep it: the OS runs this thread as
+    /// soon as a frame arrives. `api` should be a client of its own, so that
+    /// no pooled connection of the actors' client is driven by this thread's
+    /// runtime, which ends with it. The thread ends when `run` has returned.
+    pub async fn run_on_own_thread(self) -> Result<(), SocketError> {
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("janus-socket".into())
+            .spawn(move || {
+                let result = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(self.run()),
+                    Err(e) => Err(SocketError::Thread(format!(
+                        "cannot start its runtime: {e}"
+                    ))),
+                };
+                let _ = done_tx.send(result);
+            });
+        if let Err(e) = spawned {
+            return Err(SocketError::Thread(format!("cannot spawn it: {e}")));
         }
+        done.await.unwrap_or_else(|_| {
+            Err(SocketError::Thread(
+                "it ended without a result (a panic?)".into(),
+            ))
+        })
     }
-    Ok(())
+
+    /// Keeps `count` sockets open until `shutdown`, then closes them.
+    ///
+    /// Returns an error only for what no reconnect can fix: a refused app
+    /// token, or Socket Mode turned off. Returns once every envelope it read
+    /// has been acked and handed to the bus.
+    pub async fn run(self) -> Result<(), SocketError> {
+        // Envelopes that take a response payload are acked by short tasks of
+        // their own; they are waited for, so none is cut short at the end.
+        let responses = TaskTracker::new();
+        let result = self.run_slots(&responses).await;
+        responses.close();
+        responses.wait().await;
+        result
+    }
+
+    async fn run_slots(self, responses: &TaskTracker) -> Result<(), SocketError> {
+        let SocketMode {
+            count,
+            api,
+            bus,
+            tuning,
+            connected,
+            metrics,
+            shutdown,
+        } = self;
+        let ids = Arc::new(AtomicU64::new(1));
+        let mut slots = JoinSet::new();
+        for _ in 0..count {
+            let slot = Slot {
+                api: api.clone(),
+                bus: bus.clone(),
+                tuning: tuning.clone(),
+                connected: connected.clone(),
+                metrics: metrics.clone(),
+                ids: ids.clone(),
+                shutdown: shutdown.clone(),
+                responses: responses.clone(),
+            };
+            slots.spawn(slot.run());
+        }
+        drop(bus);
+        let mut disabled = 0;
+        while let Some(result) = slots.join_next().await {
+            match result {
+                Ok(Ok(SlotEnd::Shutdown)) => {}
+                Ok(Ok(SlotEnd::LinkDisabled)) => {
+                    disabled += 1;
+                    if disabled == count {
+                        return Err(SocketError::LinkDisabled);
+                    }
+                }
+                Ok(Err(fatal)) => {
+                    shutdown.cancel();
+                    while slots.join_next().await.is_some() {}
+                    return Err(fatal);
+                }
+                Err(panic) => tracing::error!(error = %panic, "socket slot crashed"),
+            }
+        }
+        Ok(())
+    }
 }
 
 enum SlotEnd {
