@@ -36,8 +36,6 @@ pub struct RawEnvelope {
     pub retry_attempt: Option<u32>,
     /// Why Slack redelivered, e.g. `timeout`.
     pub retry_reason: Option<String>,
-    /// Whether the ack carried a response payload.
-    pub answered_in_ack: bool,
     /// Bytes of the frame it arrived in: what it is charged against the
     /// bus's memory budget until it has been handled.
     pub size: usize,
@@ -46,7 +44,7 @@ pub struct RawEnvelope {
 impl RawEnvelope {
     /// The envelope with its payload parsed. A payload too deeply nested
     /// to parse becomes `null`, which the bus logs as unparsed.
-    pub fn parse(&self) -> Envelope {
+    pub fn parse(self) -> Envelope {
         let payload = match &self.payload {
             None => Value::Null,
             Some(raw) => serde_json::from_str(raw.get()).unwrap_or_else(|e| {
@@ -56,13 +54,13 @@ impl RawEnvelope {
             }),
         };
         Envelope {
-            envelope_id: self.envelope_id.clone(),
-            kind: self.kind.clone(),
+            envelope_id: self.envelope_id,
+            kind: self.kind,
             payload,
             accepts_response_payload: self.accepts_response_payload,
             retry_attempt: self.retry_attempt,
-            retry_reason: self.retry_reason.clone(),
-            answered_in_ack: self.answered_in_ack,
+            retry_reason: self.retry_reason,
+            answered_in_ack: false,
         }
     }
 }

@@ -48,13 +48,29 @@ const STORE_RETRY_CAP: Duration = Duration::from_secs(5);
 /// What the socket layer hands envelopes to. Cheap to clone.
 #[derive(Clone)]
 pub struct BusHandle {
-    inbox: mpsc::UnboundedSender<Held<RawEnvelope>>,
+    inbox: mpsc::UnboundedSender<Held<Inbound>>,
     budget: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     actors: Actors,
 }
 
-/// An envelope (raw in the inbox, parsed in a lane) with its share of the
+/// An envelope as it reaches the bus: as read, or already parsed by the
+/// socket (to compute a response payload), so it is not parsed twice.
+enum Inbound {
+    Raw(RawEnvelope),
+    Parsed(Envelope),
+}
+
+impl Inbound {
+    fn envelope_id(&self) -> &str {
+        match self {
+            Inbound::Raw(raw) => &raw.envelope_id,
+            Inbound::Parsed(envelope) => &envelope.envelope_id,
+        }
+    }
+}
+
+/// An envelope (in the inbox, then parsed in a lane) with its share of the
 /// memory budget, given back when it is dropped: after it has been handled.
 struct Held<E> {
     envelope: E,
@@ -77,8 +93,8 @@ impl Drop for Charge {
 /// What an envelope costs the budget: its frame's bytes, at least one and
 /// at most the whole budget (an envelope larger than the budget waits until
 /// the bus is empty, then goes through alone).
-fn charge(envelope: &RawEnvelope) -> u32 {
-    u32::try_from(envelope.size.clamp(1, MEMORY_BUDGET)).unwrap_or(u32::MAX)
+fn charge(frame_bytes: usize) -> u32 {
+    u32::try_from(frame_bytes.clamp(1, MEMORY_BUDGET)).unwrap_or(u32::MAX)
 }
 
 impl BusHandle {
@@ -107,19 +123,32 @@ impl BusHandle {
     /// Hands an acked envelope on; its payload is parsed off the socket's
     /// path. Waits only while the memory budget is spent.
     pub async fn deliver(&self, envelope: RawEnvelope) {
-        let cost = charge(&envelope);
+        let size = envelope.size;
+        self.enqueue(Inbound::Raw(envelope), size).await;
+    }
+
+    /// [`BusHandle::deliver`] for an envelope the socket already parsed
+    /// (for its response payload); `size` is its frame's bytes.
+    pub async fn deliver_parsed(&self, envelope: Envelope, size: usize) {
+        self.enqueue(Inbound::Parsed(envelope), size).await;
+    }
+
+    async fn enqueue(&self, envelope: Inbound, size: usize) {
+        let cost = charge(size);
         let charge = match self.budget.clone().try_acquire_many_owned(cost) {
             Ok(charge) => charge,
             Err(_) => {
                 tracing::warn!(
                     budget_bytes = MEMORY_BUDGET,
-                    envelope_id = %envelope.envelope_id,
+                    envelope_id = envelope.envelope_id(),
                     "bus memory budget spent: reading from Slack waits until envelopes have been handled"
                 );
                 let Ok(charge) = self.budget.clone().acquire_many_owned(cost).await else {
                     // Cannot happen: the budget is never closed.
-                    tracing::error!(envelope_id = %envelope.envelope_id,
-                        "bus budget closed; an acked envelope was not handled");
+                    tracing::error!(
+                        envelope_id = envelope.envelope_id(),
+                        "bus budget closed; an acked envelope was not handled"
+                    );
                     return;
                 };
                 charge
@@ -135,7 +164,7 @@ impl BusHandle {
             _charge: charge,
         }) {
             tracing::error!(
-                envelope_id = %lost.0.envelope.envelope_id,
+                envelope_id = lost.0.envelope.envelope_id(),
                 "bus has stopped; an acked envelope was not handled"
             );
         }
@@ -182,7 +211,7 @@ struct Dispatcher {
 const SWEEP_EVERY: u64 = 1024;
 
 impl Dispatcher {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Held<RawEnvelope>>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Held<Inbound>>) {
         while let Some(held) = rx.recv().await {
             self.dispatch(held).await;
         }
@@ -195,14 +224,18 @@ impl Dispatcher {
 
     /// Never waits on a lane's work: lanes are unbounded (the memory budget
     /// bounds them all), so one busy incident cannot hold up the others.
-    async fn dispatch(&mut self, raw: Held<RawEnvelope>) {
+    async fn dispatch(&mut self, inbound: Held<Inbound>) {
         self.dispatched += 1;
         if self.dispatched.is_multiple_of(SWEEP_EVERY) {
             self.lanes.retain(|_, (_, task)| !task.is_finished());
         }
+        let envelope = match inbound.envelope {
+            Inbound::Raw(raw) => raw.parse(),
+            Inbound::Parsed(envelope) => envelope,
+        };
         let mut held = Held {
-            envelope: raw.envelope.parse(),
-            _charge: raw._charge,
+            envelope,
+            _charge: inbound._charge,
         };
         let key = event::lane_key(&held.envelope);
         loop {

@@ -332,13 +332,15 @@ async fn on_text(
     };
     metrics.frame_received(frame_type(&frame), matches!(frame, Frame::Envelope(_)));
     match frame {
-        Frame::Envelope(mut envelope) if envelope.accepts_response_payload => {
+        Frame::Envelope(raw) if raw.accepts_response_payload => {
             // The response may take a moment to compute: do it off the
-            // reader, within the budget, then ack and hand on.
+            // reader, within the budget, then ack and hand on — parsed, so
+            // the bus does not parse it again.
             let (bus, out, budget) = (bus.clone(), out.clone(), tuning.ack_budget);
             responses.spawn(async move {
-                let parsed = envelope.parse();
-                let response = tokio::time::timeout(budget, bus.quick_response(&parsed))
+                let size = raw.size;
+                let mut envelope = raw.parse();
+                let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
                     .await
                     .unwrap_or_else(|_| {
                         tracing::warn!(envelope_id = %envelope.envelope_id,
@@ -350,7 +352,7 @@ async fn on_text(
                 let _ = out.send(Outbound::ack(ack, read_at)).await;
                 tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
                     with_payload = response.is_some(), "acked");
-                bus.deliver(envelope).await;
+                bus.deliver_parsed(envelope, size).await;
             });
         }
         Frame::Envelope(envelope) => {

@@ -129,7 +129,6 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok()),
             retry_reason: wire.retry_reason.as_str().map(str::to_owned),
-            answered_in_ack: false,
             size: text.len(),
         }));
     }
