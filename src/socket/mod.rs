@@ -114,7 +114,13 @@ impl SocketMode {
     /// soon as a frame arrives. `api` should be a client of its own, so that
     /// no pooled connection of the actors' client is driven by this thread's
     /// runtime, which ends with it. The thread ends when `run` has returned.
+    ///
+    /// Dropping the returned future (its runtime shut down, its task
+    /// aborted) cancels `shutdown`: the thread is not tied to any runtime,
+    /// so without that it would keep its sockets open, and reconnect to a
+    /// gone Slack, for the life of the process.
     pub async fn run_on_own_thread(self) -> Result<(), SocketError> {
+        let _stop_when_dropped = self.shutdown.clone().drop_guard();
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("janus-socket".into())

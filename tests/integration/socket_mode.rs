@@ -288,3 +288,61 @@ async fn bus_held_bytes(app: &TestApp) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no janus_bus_held_bytes in:\n{metrics}"))
 }
+
+/// Socket Mode runs on a thread of its own, tied to no runtime: when the
+/// runtime that started Janus goes away without a stop (a test that ends,
+/// an embedding that panics), the thread must still close its sockets and
+/// end, not reconnect to whatever later listens on a gone Slack's port.
+#[test]
+fn janus_dropped_with_its_runtime_closes_its_sockets() {
+    use crate::support::harness::{TestDb, env_for, fast_tuning};
+    use crate::support::slack_fake::FakeSlack;
+
+    let outer = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (slack, db) = outer.block_on(async {
+        janus::install_crypto_provider();
+        (FakeSlack::start().await, TestDb::create().await)
+    });
+    let config = janus::config::Config::load_from(None, env_for(&slack, &db)).unwrap();
+
+    let inner = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let shutdown = inner.block_on(async {
+        let running = janus::app::start(
+            &config,
+            janus::app::Options {
+                socket: fast_tuning(),
+            },
+        )
+        .await
+        .expect("janus starts");
+        assert!(running.wait_connected(2, WAIT).await);
+        running.shutdown_token()
+    });
+    assert_eq!(slack.open_sockets().len(), 2);
+    drop(inner);
+
+    assert!(shutdown.is_cancelled(), "shutdown left uncancelled");
+    outer.block_on(async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !slack.open_sockets().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "sockets still open after their runtime went away: {:?}",
+                slack.open_sockets()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let opened = slack.sockets_opened_total();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(slack.sockets_opened_total(), opened, "it reconnected");
+    });
+    drop(db);
+}
