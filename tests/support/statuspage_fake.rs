@@ -5,7 +5,7 @@
 //!
 //! Like the real API it checks `Authorization: OAuth <key>` (401 otherwise),
 //! knows one page (404 for any other), pages lists by `page`/`per_page`
-//! (at most 100), and allows one request per second (420 with
+//! (at most 100), and allows the key one request per second (420 with
 //! `Retry-After: 1` otherwise; [`FakeStatuspage::set_rate_limit`] turns that
 //! off). It records every request, and injects faults on demand: a canned
 //! answer, or a delay of the real one (applied *after* the effect, like an
@@ -371,11 +371,7 @@ impl Page {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Reply {
-        let authorized = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == format!("OAuth {API_KEY}"));
-        if !authorized {
+        if !authorized(headers) {
             return Reply::json(401, json!({ "error": "Could not authenticate" }));
         }
         let Some(rest) = path.strip_prefix("/v1/pages/") else {
@@ -670,6 +666,14 @@ fn paged(rows: Vec<Value>, query: &str) -> Reply {
     Reply::json(200, slice.into())
 }
 
+/// Whether the request carries the page's key, as the real API wants it.
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("OAuth {API_KEY}"))
+}
+
 async fn handle(
     State(shared): State<Arc<Mutex<Page>>>,
     method: Method,
@@ -681,8 +685,11 @@ async fn handle(
         let mut page = shared.lock().expect("fake statuspage: poisoned");
         // Read under the lock, so arrival order and times agree.
         let at = Instant::now();
-        let previous = page.last_arrival.replace(at);
-        let too_soon = page.rate_limit && previous.is_some_and(|p| at - p < MIN_GAP);
+        // The limit is per key, so a request without it does not count.
+        let too_soon = authorized(&headers) && {
+            let previous = page.last_arrival.replace(at);
+            page.rate_limit && previous.is_some_and(|p| at - p < MIN_GAP)
+        };
         let query = uri.query().unwrap_or("");
         let (reply, delay) = match page.faults.pop_front() {
             Some(Fault::Respond {
