@@ -163,7 +163,17 @@ impl Bot {
     fn spawn(slack: &FakeSlack, store: Store<'_>) -> Bot {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = std::fs::File::create(dir.path().join("janus.log")).expect("log file");
-        let mut cmd = Command::new(janus_binary());
+        // `JANUS_BENCH_BOT_CPUS=1`: the bot on those CPUs only (`taskset`
+        // execs it, so the pid is the bot's), e.g. to keep it off the CPU
+        // the fake runs on (`taskset -c 0 cargo bench …`).
+        let mut cmd = match std::env::var("JANUS_BENCH_BOT_CPUS") {
+            Ok(cpus) => {
+                let mut cmd = Command::new("taskset");
+                cmd.args(["-c", &cpus, &janus_binary()]);
+                cmd
+            }
+            Err(_) => Command::new(janus_binary()),
+        };
         cmd.arg("run")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -517,6 +527,29 @@ async fn declare_one(table: &mut Table, per_call: Duration) {
 
 /// `n` envelopes sent back to back, half `@janus help` mentions and half
 /// status clicks on the control message of an existing incident.
+/// `JANUS_BENCH_ACK_TRACE=<dir>`: writes `acks-<n>.csv` there, one line per
+/// envelope in the order sent — µs from the burst's start to the frame
+/// written, and to its ack read — to see where in a burst latency grows.
+fn trace_acks(dir: &str, n: usize, started: Instant, acks: &[slack_fake::Ack]) {
+    let mut rows: Vec<(u128, u128)> = acks
+        .iter()
+        .map(|a| {
+            let sent = a.at - a.latency;
+            (
+                sent.saturating_duration_since(started).as_micros(),
+                a.at.saturating_duration_since(started).as_micros(),
+            )
+        })
+        .collect();
+    rows.sort();
+    let mut csv = String::from("sent_us,acked_us\n");
+    for (sent, acked) in rows {
+        csv.push_str(&format!("{sent},{acked}\n"));
+    }
+    let path = std::path::Path::new(dir).join(format!("acks-{n}.csv"));
+    std::fs::write(&path, csv).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
 async fn ack_burst(table: &mut Table, n: usize) {
     let (slack, general, _digest) = workspace().await;
     let db = TestDb::create().await;
@@ -573,6 +606,9 @@ async fn ack_burst(table: &mut Table, n: usize) {
         .collect();
     let distinct: HashSet<&str> = acks.iter().map(|a| a.envelope_id.as_str()).collect();
     assert_eq!(distinct.len(), n, "every envelope acked");
+    if let Ok(dir) = std::env::var("JANUS_BENCH_ACK_TRACE") {
+        trace_acks(&dir, n, started, &acks);
+    }
     let mut latencies: Vec<Duration> = acks.iter().map(|a| a.latency).collect();
     latencies.sort();
     let last_ack = acks.iter().map(|a| a.at).max().expect("acks");
