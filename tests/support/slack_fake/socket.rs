@@ -28,6 +28,8 @@ const SERVER: bool = false;
 /// How long a server-initiated close waits for the client's Close reply
 /// before dropping the connection.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
+/// Most envelopes queued for one socket that go out in one write.
+const ENVELOPES_PER_WRITE: usize = 64;
 
 pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     while let Ok((stream, _)) = listener.accept().await {
@@ -146,28 +148,46 @@ async fn run_socket(stream: TcpStream, shared: Arc<Shared>) {
                     break;
                 }
             },
-            cmd = rx.recv() => match cmd {
-                Some(SocketCmd::Text(text)) => {
-                    let _ = sink.send(WsMessage::text(text)).await;
-                }
-                Some(SocketCmd::Envelope { id, text }) => {
-                    if sink.send(WsMessage::text(text)).await.is_ok() {
-                        let written = Instant::now();
-                        shared.update(|s| s.envelopes_sent.insert(id, written));
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                // Envelopes queued together go out in one write, as a busy
+                // server sends them, each stamped once it is out: the fake
+                // then spends its time reading acks, not in write syscalls.
+                let mut batch = vec![cmd];
+                while batch.len() < ENVELOPES_PER_WRITE {
+                    match rx.try_recv() {
+                        Ok(cmd) => batch.push(cmd),
+                        Err(_) => break,
                     }
                 }
-                Some(SocketCmd::Close { code, reason }) => {
-                    if closing.is_some() || !is_open(&shared, id) {
+                let mut unflushed = Vec::new();
+                for cmd in batch {
+                    if let SocketCmd::Envelope { id, text } = cmd {
+                        if sink.feed(WsMessage::text(text)).await.is_ok() {
+                            unflushed.push(id);
+                        }
                         continue;
                     }
-                    mark_closed(&shared, id, SERVER, Some(code), &reason);
-                    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
-                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                    closing = Some(tokio::time::Instant::now() + CLOSE_REPLY_WAIT);
-                    frozen = false;
+                    flush_envelopes(&mut sink, &shared, &mut unflushed).await;
+                    match cmd {
+                        SocketCmd::Text(text) => {
+                            let _ = sink.send(WsMessage::text(text)).await;
+                        }
+                        SocketCmd::Close { code, reason } => {
+                            if closing.is_some() || !is_open(&shared, id) {
+                                continue;
+                            }
+                            mark_closed(&shared, id, SERVER, Some(code), &reason);
+                            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                            let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                            closing = Some(tokio::time::Instant::now() + CLOSE_REPLY_WAIT);
+                            frozen = false;
+                        }
+                        SocketCmd::Freeze(f) => frozen = f,
+                        SocketCmd::Envelope { .. } => unreachable!("fed above"),
+                    }
                 }
-                Some(SocketCmd::Freeze(f)) => frozen = f,
-                None => break,
+                flush_envelopes(&mut sink, &shared, &mut unflushed).await;
             },
             _ = sleep_until(next_ping), if closing.is_none() => {
                 if !frozen && !is_silent(&shared, id) {
@@ -182,6 +202,25 @@ async fn run_socket(stream: TcpStream, shared: Arc<Shared>) {
         }
     }
     mark_closed(&shared, id, CLIENT, None, "connection dropped");
+}
+
+/// Flushes envelopes fed to `sink` and stamps them written.
+async fn flush_envelopes<S>(sink: &mut S, shared: &Shared, unflushed: &mut Vec<String>)
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    if unflushed.is_empty() {
+        return;
+    }
+    if sink.flush().await.is_ok() {
+        let written = Instant::now();
+        shared.update(|s| {
+            for id in unflushed.drain(..) {
+                s.envelopes_sent.insert(id, written);
+            }
+        });
+    }
+    unflushed.clear();
 }
 
 fn is_open(shared: &Shared, id: SocketId) -> bool {
