@@ -7,7 +7,7 @@
 //! state on screen. Requests that pile up while it is busy are merged: each
 //! incident is rendered once, from the database, with its latest state. It
 //! also owns the digest channel's id, resolved once by name with a
-//! paginated `conversations.list`.
+//! paginated `conversations.list`, at start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,6 +118,7 @@ struct Publisher {
 
 impl Publisher {
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        self.warm_up().await;
         while let Some(first) = rx.recv().await {
             // Merge whatever queued up meanwhile: one render per incident.
             let mut batch = vec![first];
@@ -169,6 +170,17 @@ impl Publisher {
 
     fn failed(&self, e: impl std::fmt::Display) -> DigestProblem {
         DigestProblem::Failed(self.channel_name(), e.to_string())
+    }
+
+    /// Looks the digest channel up at start rather than at the first
+    /// declaration: in a large workspace that is several pages of a Tier 2
+    /// method, and a missing channel is better logged now than found in an
+    /// outage. Not found is not kept: the next publish looks again.
+    async fn warm_up(&mut self) {
+        match self.channel().await {
+            Ok(id) => tracing::debug!(channel = %id, "digest channel found"),
+            Err(problem) => tracing::warn!("{problem}"),
+        }
     }
 
     async fn channel(&mut self) -> Result<ChannelId, DigestProblem> {

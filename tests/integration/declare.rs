@@ -142,9 +142,26 @@ async fn declaring_opens_a_channel_pins_the_controls_posts_the_digest_and_tells_
 async fn the_digest_channel_is_looked_up_once_not_per_declaration() {
     let (app, general, digest) = workspace(&[]).await;
     declare(&app, &general, "first").await;
+    let looked_up = app.slack.calls_to("conversations.list").len();
+    assert!(looked_up >= 1);
     declare(&app, &general, "second").await;
-    assert_eq!(app.slack.calls_to("conversations.list").len(), 1);
-    assert_eq!(app.slack.messages(&digest).len(), 2);
+    declare(&app, &general, "third").await;
+    assert_eq!(app.slack.calls_to("conversations.list").len(), looked_up);
+    assert_eq!(app.slack.messages(&digest).len(), 3);
+}
+
+#[tokio::test]
+async fn the_digest_channel_is_looked_up_at_start_not_at_the_first_declaration() {
+    let (mut app, general, digest) = workspace(&[]).await;
+    let before = app.slack.calls_to("conversations.list").len();
+    app.restart_with(&[]).await;
+    app.slack
+        .wait_for_calls("conversations.list", before + 1, WAIT)
+        .await;
+    let at_start = app.slack.calls_to("conversations.list").len();
+    declare(&app, &general, "www down").await;
+    assert_eq!(app.slack.calls_to("conversations.list").len(), at_start);
+    assert_eq!(app.slack.messages(&digest).len(), 1);
 }
 
 #[tokio::test]
