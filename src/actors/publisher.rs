@@ -276,7 +276,7 @@ impl Publisher {
             incident.channel_name.as_deref().unwrap_or("incident"),
             data["incident"]["status"]["label"].as_str().unwrap_or("")
         );
-        let channel = self.channel().await?;
+        let mut channel = self.channel().await?;
         let mut digest_ts = incident.digest_ts.clone();
         if digest_ts.is_none() && reconcile {
             digest_ts = self.find_digest(&channel, incident).await;
@@ -289,26 +289,35 @@ impl Publisher {
             }
         }
         if let Some(ts) = &digest_ts {
-            return self
+            match self
                 .ctx
                 .slack
                 .update_message(&channel, ts, &text, &blocks)
                 .await
-                .map_err(|e| self.failed(e));
+            {
+                Ok(()) => return Ok(()),
+                // Deleted, or in a digest channel archived or replaced since:
+                // a new message keeps one per incident in the channel.
+                Err(e) if message_gone(&e) => {
+                    tracing::info!(incident = %id, error = %e, "digest message gone; posting it again");
+                    if channel_gone(&e) {
+                        self.channel = None;
+                        channel = self.channel().await?;
+                    }
+                }
+                Err(e) => return Err(self.failed(e)),
+            }
         }
-        let posted = match self
-            .ctx
-            .slack
-            .post_message(&channel, &text, &blocks, None)
-            .await
-        {
-            Err(e) if e.code() == Some(&ApiErrorCode::NotInChannel) => {
-                // A public channel the bot has not joined: join and retry.
-                self.join(&channel).await?;
-                self.ctx
-                    .slack
-                    .post_message(&channel, &text, &blocks, None)
-                    .await
+        let posted = match self.post_digest(&channel, &text, &blocks).await {
+            // Archived or deleted since it was looked up: look again, once.
+            Err(e) if channel_gone(&e) => {
+                self.channel = None;
+                let fresh = self.channel().await?;
+                if fresh == channel {
+                    return Err(self.problem(e));
+                }
+                tracing::info!(old = %channel, new = %fresh, "the digest channel was replaced");
+                self.post_digest(&fresh, &text, &blocks).await
             }
             other => other,
         };
@@ -318,6 +327,31 @@ impl Publisher {
             .set_message_ts(id, OwnedMessage::Digest, &ts)
             .await
             .map_err(|e| self.failed(e))
+    }
+
+    /// Posts a digest message, joining the channel first if it is public
+    /// and the bot is not in it yet.
+    async fn post_digest(
+        &self,
+        channel: &ChannelId,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<MessageTs, SlackError> {
+        match self
+            .ctx
+            .slack
+            .post_message(channel, text, blocks, None)
+            .await
+        {
+            Err(e) if e.code() == Some(&ApiErrorCode::NotInChannel) => {
+                self.ctx.slack.join(channel).await?;
+                self.ctx
+                    .slack
+                    .post_message(channel, text, blocks, None)
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// A digest message of ours for `incident` already in the channel (one
@@ -336,14 +370,6 @@ impl Publisher {
             .map(|m| m.ts)
     }
 
-    async fn join(&self, channel: &ChannelId) -> Result<(), DigestProblem> {
-        self.ctx
-            .slack
-            .join(channel)
-            .await
-            .map_err(|e| self.problem(e))
-    }
-
     fn problem(&self, e: SlackError) -> DigestProblem {
         match e.code() {
             Some(ApiErrorCode::NotInChannel | ApiErrorCode::ChannelNotFound) => {
@@ -355,4 +381,18 @@ impl Publisher {
             _ => self.failed(e),
         }
     }
+}
+
+/// The channel an id named is no longer one to post in.
+fn channel_gone(e: &SlackError) -> bool {
+    match e.code() {
+        Some(ApiErrorCode::ChannelNotFound) => true,
+        Some(ApiErrorCode::Other(code)) => code == "is_archived",
+        _ => false,
+    }
+}
+
+/// The message to update is not there any more (or its channel is not).
+fn message_gone(e: &SlackError) -> bool {
+    e.code() == Some(&ApiErrorCode::MessageNotFound) || channel_gone(e)
 }

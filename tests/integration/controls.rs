@@ -255,6 +255,76 @@ async fn resolving_is_announced_and_shown_in_the_digest_and_reopening_works() {
 }
 
 #[tokio::test]
+async fn a_deleted_digest_message_is_posted_again_at_the_next_change() {
+    let (app, channel, digest) = incident(&[]).await;
+    let first = app.slack.messages(&digest)[0].ts.clone();
+    app.slack.delete_message(&digest, &first);
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "identified"),
+    )
+    .await;
+    until(&app, "a new digest message saying Identified", |app| {
+        app.slack.messages(&digest).len() == 1 && digest_text(app, &digest).contains("Identified")
+    })
+    .await;
+    let second = app.slack.messages(&digest)[0].ts.clone();
+    assert_ne!(second, first);
+    // Recorded: the next change updates it rather than posting a third.
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "monitoring"),
+    )
+    .await;
+    until(&app, "the digest says Monitoring", |app| {
+        digest_text(app, &digest).contains("Monitoring")
+    })
+    .await;
+    assert_eq!(app.slack.messages(&digest).len(), 1);
+    assert_eq!(app.slack.messages(&digest)[0].ts, second);
+}
+
+#[tokio::test]
+async fn a_digest_channel_archived_and_replaced_is_found_again_without_a_restart() {
+    let (app, channel, old_digest) = incident(&[]).await;
+    let general = app.slack.channel_named("general").unwrap().id;
+    app.slack.archive_channel(&old_digest);
+    let new_digest = app.slack.add_channel("incidents", true);
+
+    // A new incident's digest goes to the channel that has the name now,
+    // and its declarer is told of no problem.
+    let answer = declare(&app, &general, "db slow").await;
+    let said = all_text(answer.blocks.as_ref().unwrap());
+    assert!(!said.contains("digest"), "{said}");
+    assert_eq!(app.slack.messages(&new_digest).len(), 1);
+
+    // The first incident's next change shows there too.
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "identified"),
+    )
+    .await;
+    until(&app, "both incidents in the new digest channel", |app| {
+        app.slack.messages(&new_digest).len() == 2
+    })
+    .await;
+    let texts: Vec<String> = app
+        .slack
+        .messages(&new_digest)
+        .iter()
+        .map(|m| all_text(m.blocks.as_ref().unwrap()))
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("Identified")), "{texts:?}");
+    assert_eq!(app.slack.messages(&old_digest).len(), 1);
+}
+
+#[tokio::test]
 async fn two_quick_changes_end_in_the_last_one_everywhere() {
     let (app, channel, digest) = incident(&[]).await;
     click(

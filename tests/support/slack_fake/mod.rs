@@ -241,6 +241,19 @@ impl FakeSlack {
         self.shared.lock().message(channel_id, ts).cloned()
     }
 
+    /// Deletes a message, as a person with the right to would in Slack.
+    pub fn delete_message(&self, channel_id: &str, ts: &str) {
+        self.shared.update(|s| {
+            let before = s.messages.len();
+            s.messages
+                .retain(|m| !(m.channel == channel_id && m.ts == ts));
+            assert!(
+                s.messages.len() < before,
+                "fake slack: delete_message: no such message"
+            );
+        });
+    }
+
     pub fn ephemerals(&self) -> Vec<Ephemeral> {
         self.shared.lock().ephemerals.clone()
     }
