@@ -520,8 +520,8 @@ async fn declare_one(table: &mut Table, per_call: Duration) {
         "≤ 7 (response_url not counted)",
     );
     if per_call.is_zero() {
-        // The digest channel's id is looked up once per process: what every
-        // declaration after the first costs.
+        // The digest channel's id is looked up once, at start: a second
+        // declaration must cost no more than the first.
         let skip = slack.call_count();
         send_declaration(&slack, &general, "db slow").await;
         slack
@@ -533,7 +533,7 @@ async fn declare_one(table: &mut Table, per_call: Duration) {
         let by_method = calls_by_method(&slack, skip);
         table.add(
             "declare",
-            "Web API calls, the next declaration (digest channel id known)",
+            "Web API calls, a second declaration (fake answers at once)",
             format!(
                 "{}: {}",
                 web_api_total(&by_method),
