@@ -669,84 +669,94 @@ impl IncidentActor {
             }
         };
 
-        self.step(&incident, "invited", async {
-            if let Err(e) = self.ctx.slack.invite(&channel, std::slice::from_ref(&c.user)).await {
-                tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
+        // Three chains that need only the channel run side by side: the
+        // people in it, the control message (and the posts after it), and
+        // the digest. Each step is recorded on its own, so a restart
+        // finishes whichever a crash cut short.
+        let people = async {
+            self.step(&incident, "invited", async {
+                if let Err(e) = self.ctx.slack.invite(&channel, std::slice::from_ref(&c.user)).await {
+                    tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
+                }
+            })
+            .await;
+            let mut group_problem = None;
+            if let Some(auto) = &self.ctx.config.auto_invite {
+                self.step(&incident, "group", async {
+                    group_problem = self
+                        .ctx
+                        .groups
+                        .invite(&self.ctx, &channel, &auto.group)
+                        .await
+                        .err();
+                })
+                .await;
             }
-        })
-        .await;
-        let mut group_problem = None;
-        if let Some(auto) = &self.ctx.config.auto_invite {
-            self.step(&incident, "group", async {
-                group_problem = self
-                    .ctx
-                    .groups
-                    .invite(&self.ctx, &channel, &auto.group)
-                    .await
-                    .err();
-            })
-            .await;
-        }
-        if let Some(link) = &self.ctx.config.incident.video_link {
-            self.step(&incident, "topic", async {
-                if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
-                    tracing::warn!(incident = %id, error = %e, "cannot set the topic");
-                }
-                if let Err(e) = self
-                    .ctx
-                    .slack
-                    .add_bookmark(&channel, "Video call", link)
-                    .await
-                {
-                    tracing::warn!(incident = %id, error = %e, "cannot add the video bookmark");
-                }
-            })
-            .await;
-        }
-        let control_ok = self.post_control(id, &channel, resuming).await;
-        // The optional posts: on resume, one a crash posted but did not
-        // record is found in the channel (by its marker) instead of posted
-        // again.
-        if let Some(origin) = &c.origin {
-            self.optional_post(
-                &incident,
-                &channel,
-                resuming,
-                "origin",
-                "Declared from",
-                self.quote_origin(&channel, origin),
-            )
-            .await;
-        }
-        if let Some(snapshot) = &self.snapshot {
-            self.optional_post(
-                &incident,
-                &channel,
-                resuming,
-                "snapshot",
-                "janus.providers.refresh",
-                snapshot.post(channel.clone(), Some(id)),
-            )
-            .await;
-        }
-        if let Some(statuspage) = &self.statuspage {
-            self.optional_post(
-                &incident,
-                &channel,
-                resuming,
-                "statuspage",
-                "janus.statuspage.open",
-                statuspage.prompt(id, channel.clone()),
-            )
-            .await;
-        }
+            if let Some(link) = &self.ctx.config.incident.video_link {
+                self.step(&incident, "topic", async {
+                    if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
+                        tracing::warn!(incident = %id, error = %e, "cannot set the topic");
+                    }
+                    if let Err(e) = self
+                        .ctx
+                        .slack
+                        .add_bookmark(&channel, "Video call", link)
+                        .await
+                    {
+                        tracing::warn!(incident = %id, error = %e, "cannot add the video bookmark");
+                    }
+                })
+                .await;
+            }
+            group_problem
+        };
+        let posts = async {
+            let control_ok = self.post_control(id, &channel, resuming).await;
+            // The optional posts: on resume, one a crash posted but did not
+            // record is found in the channel (by its marker) instead of
+            // posted again.
+            if let Some(origin) = &c.origin {
+                self.optional_post(
+                    &incident,
+                    &channel,
+                    resuming,
+                    "origin",
+                    "Declared from",
+                    self.quote_origin(&channel, origin),
+                )
+                .await;
+            }
+            if let Some(snapshot) = &self.snapshot {
+                self.optional_post(
+                    &incident,
+                    &channel,
+                    resuming,
+                    "snapshot",
+                    "janus.providers.refresh",
+                    snapshot.post(channel.clone(), Some(id)),
+                )
+                .await;
+            }
+            if let Some(statuspage) = &self.statuspage {
+                self.optional_post(
+                    &incident,
+                    &channel,
+                    resuming,
+                    "statuspage",
+                    "janus.statuspage.open",
+                    statuspage.prompt(id, channel.clone()),
+                )
+                .await;
+            }
+            control_ok
+        };
+        let (group_problem, control_ok, digest) =
+            tokio::join!(people, posts, self.publisher.publish(id, resuming));
         if let Some(problem) = group_problem {
             tracing::warn!(incident = %id, "{problem}");
             self.post(&channel, None, &format!(":warning: {problem}"))
                 .await;
         }
-        let digest = self.publisher.publish(id, resuming).await;
-
         let mut problems = Vec::new();
         if !control_ok {
             problems.push("I could not post the control message in the channel; use the channel as usual and try the controls again later.".to_owned());

@@ -165,6 +165,35 @@ async fn the_digest_channel_is_looked_up_at_start_not_at_the_first_declaration()
 }
 
 #[tokio::test]
+async fn the_control_message_and_the_digest_do_not_wait_for_the_invite() {
+    let (app, general, digest) = workspace(&[]).await;
+    let slow = Duration::from_secs(2);
+    app.slack.inject("conversations.invite", Fault::Delay(slow));
+    declare(&app, &general, "www down").await;
+    let invited = app.slack.calls_to("conversations.invite")[0].at;
+    let posts = app.slack.calls_to("chat.postMessage");
+    let channel = created_channel(&app, 0);
+    let control = posts
+        .iter()
+        .find(|p| p.param("channel").as_deref() == Some(channel.id.as_str()))
+        .expect("the control message");
+    let digest_post = posts
+        .iter()
+        .find(|p| p.param("channel").as_deref() == Some(digest.as_str()))
+        .expect("the digest message");
+    // One after the other, each would have come at least `slow` after the
+    // invite was sent.
+    assert!(
+        control.at < invited + slow,
+        "the control post waited for the invite"
+    );
+    assert!(
+        digest_post.at < invited + slow,
+        "the digest post waited for the invite"
+    );
+}
+
+#[tokio::test]
 async fn a_taken_name_gets_a_numbered_suffix() {
     let (app, general, _) = workspace(&[]).await;
     app.slack
