@@ -73,6 +73,20 @@ async fn until(app: &TestApp, what: &str, check: impl Fn(&TestApp) -> bool) {
         .await;
 }
 
+/// Alice picks `value` in the status select; waits for the ack only.
+async fn choose_status(app: &TestApp, channel: &Channel, value: &str) {
+    click(app, channel, ALICE, payloads::select("janus.status", value)).await;
+}
+
+/// Alice sets the status to `value`; waits until the digest shows `label`.
+async fn set_status(app: &TestApp, channel: &Channel, digest: &str, value: &str, label: &str) {
+    choose_status(app, channel, value).await;
+    until(app, &format!("the digest says {label}"), |app| {
+        digest_text(app, digest).contains(label)
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn claiming_a_role_shows_the_holder_announces_it_dms_the_duties_and_updates_the_digest() {
     let (app, channel, digest) = incident(&[]).await;
@@ -195,28 +209,8 @@ async fn assigning_replaces_the_holder_and_says_whom_it_replaced() {
 #[tokio::test]
 async fn resolving_is_announced_and_shown_in_the_digest_and_reopening_works() {
     let (app, channel, digest) = incident(&[]).await;
-    click(
-        &app,
-        &channel,
-        ALICE,
-        payloads::select("janus.status", "identified"),
-    )
-    .await;
-    until(&app, "digest says Identified", |app| {
-        digest_text(app, &digest).contains("Identified")
-    })
-    .await;
-    click(
-        &app,
-        &channel,
-        ALICE,
-        payloads::select("janus.status", "resolved"),
-    )
-    .await;
-    until(&app, "digest says Resolved", |app| {
-        digest_text(app, &digest).contains("Resolved")
-    })
-    .await;
+    set_status(&app, &channel, &digest, "identified", "Identified").await;
+    set_status(&app, &channel, &digest, "resolved", "Resolved").await;
     let channel_text: String = app
         .slack
         .messages(&channel.id)
@@ -259,13 +253,7 @@ async fn a_deleted_digest_message_is_posted_again_at_the_next_change() {
     let (app, channel, digest) = incident(&[]).await;
     let first = app.slack.messages(&digest)[0].ts.clone();
     app.slack.delete_message(&digest, &first);
-    click(
-        &app,
-        &channel,
-        ALICE,
-        payloads::select("janus.status", "identified"),
-    )
-    .await;
+    choose_status(&app, &channel, "identified").await;
     until(&app, "a new digest message saying Identified", |app| {
         app.slack.messages(&digest).len() == 1 && digest_text(app, &digest).contains("Identified")
     })
@@ -273,17 +261,7 @@ async fn a_deleted_digest_message_is_posted_again_at_the_next_change() {
     let second = app.slack.messages(&digest)[0].ts.clone();
     assert_ne!(second, first);
     // Recorded: the next change updates it rather than posting a third.
-    click(
-        &app,
-        &channel,
-        ALICE,
-        payloads::select("janus.status", "monitoring"),
-    )
-    .await;
-    until(&app, "the digest says Monitoring", |app| {
-        digest_text(app, &digest).contains("Monitoring")
-    })
-    .await;
+    set_status(&app, &channel, &digest, "monitoring", "Monitoring").await;
     assert_eq!(app.slack.messages(&digest).len(), 1);
     assert_eq!(app.slack.messages(&digest)[0].ts, second);
 }
@@ -303,13 +281,7 @@ async fn a_digest_channel_archived_and_replaced_is_found_again_without_a_restart
     assert_eq!(app.slack.messages(&new_digest).len(), 1);
 
     // The first incident's next change shows there too.
-    click(
-        &app,
-        &channel,
-        ALICE,
-        payloads::select("janus.status", "identified"),
-    )
-    .await;
+    choose_status(&app, &channel, "identified").await;
     until(&app, "both incidents in the new digest channel", |app| {
         app.slack.messages(&new_digest).len() == 2
     })

@@ -4,6 +4,7 @@
 //! to do, make the exit code non-zero, and leave the other checks alone;
 //! no token, key or password may appear in anything it prints.
 
+use crate::support::closed_port::ClosedPort;
 use crate::support::harness::{TestDb, env_for};
 use crate::support::providers_fake::ProvidersFake;
 use crate::support::slack_fake::{self, FakeSlack};
@@ -180,14 +181,6 @@ async fn doctor(env: &[(String, String)]) -> Run {
     run
 }
 
-/// A port nothing listens on.
-async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn doctor_passes_every_check_of_a_healthy_deployment() {
     let world = World::new().await;
@@ -356,7 +349,8 @@ async fn a_missing_auto_invite_group_fails_naming_it() {
 #[tokio::test]
 async fn an_unreachable_provider_fails_naming_it_and_its_url() {
     let world = World::new().await;
-    let dead = format!("http://127.0.0.1:{}", closed_port().await);
+    let closed = ClosedPort::new();
+    let dead = closed.url();
     let run = doctor(&world.env_with("JANUS_PROVIDERS__HEROKU__URL", &dead)).await;
     run.assert_fails_only(
         "provider heroku",
@@ -386,7 +380,8 @@ async fn an_unmigrated_database_fails_asking_to_run_migrate() {
 #[tokio::test]
 async fn an_unreachable_database_fails_without_showing_its_password() {
     let world = World::new().await;
-    let port = closed_port().await;
+    let closed = ClosedPort::new();
+    let port = closed.port;
     let url = format!("postgres://janus:doctor-db-password@127.0.0.1:{port}/janus");
     let run = doctor(&world.env_with("DATABASE_URL", &url)).await;
     run.assert_fails_only("database", &[&format!("127.0.0.1:{port}"), "DATABASE_URL"]);

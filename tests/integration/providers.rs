@@ -97,14 +97,10 @@ async fn a_degraded_github_shows_degraded_with_its_incident() {
 
 #[tokio::test]
 async fn a_dead_provider_is_a_warning_row() {
-    // A port that was free a moment ago: nothing listens there.
-    let port = {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::support::closed_port::ClosedPort::new();
     let dead = ProviderConfig {
         name: "github".into(),
-        url: Some(format!("http://127.0.0.1:{port}").parse().unwrap()),
+        url: Some(port.url().parse().unwrap()),
     };
 
     let result = one(&client(), dead).await;

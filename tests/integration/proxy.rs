@@ -174,7 +174,8 @@ async fn a_proxy_that_refuses_the_tunnel_fails_start_naming_it() {
 
 #[tokio::test]
 async fn a_proxy_that_is_down_fails_start_naming_it() {
-    let down = ConnectProxy::down_url().await;
+    let port = ConnectProxy::down();
+    let down = port.url();
     let error = start_error(&[("ALL_PROXY", &down)]).await;
     let authority = down.trim_start_matches("http://").to_owned();
     assert!(error.contains(&authority), "{error}");
@@ -366,7 +367,8 @@ async fn a_server_signed_by_an_unknown_ca_is_refused_with_a_clear_error() {
 #[tokio::test]
 async fn statuspage_through_a_proxy_that_is_down_names_the_proxy_and_not_the_key() {
     janus::install_crypto_provider();
-    let down = ConnectProxy::down_url().await;
+    let port = ConnectProxy::down();
+    let down = port.url();
     let statuspage = FakeStatuspage::start().await;
     let slack = FakeSlack::start().await;
     let db = TestDb::create().await;

@@ -19,6 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::closed_port::ClosedPort;
+
 type Body = BoxBody<Bytes, hyper::Error>;
 
 /// How the proxy answers.
@@ -95,12 +97,10 @@ impl ConnectProxy {
         format!("http://{user}:{password}@127.0.0.1:{}", self.port)
     }
 
-    /// The address of a proxy that is down: a port nothing listens on.
-    pub async fn down_url() -> String {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-        let port = listener.local_addr().expect("bound").port();
-        drop(listener);
-        format!("http://127.0.0.1:{port}")
+    /// A proxy that is down: a port that refuses connections, held as
+    /// long as the returned value lives.
+    pub fn down() -> ClosedPort {
+        ClosedPort::new()
     }
 
     pub fn set_mode(&self, mode: Mode) {

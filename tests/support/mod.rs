@@ -1,6 +1,7 @@
 //! Test support: the Slack fake, throwaway databases, and Janus started the
 //! way `main` starts it.
 
+pub mod closed_port;
 pub mod connect_proxy;
 pub mod db_proxy;
 pub mod harness;
