@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::actors::{Actors, Context};
 use crate::config::Config;
@@ -84,6 +85,8 @@ fn log_egress(egress: &Egress) {
 /// A started Janus.
 pub struct Running {
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+    tasks: TaskTracker,
     connected: watch::Receiver<usize>,
     health_addr: Option<SocketAddr>,
     task: JoinHandle<Result<(), RunError>>,
@@ -162,7 +165,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         ),
         None => None,
     };
-    let (actors, actor_tasks) = Actors::start(
+    let actors = Actors::start(
         Context {
             slack: slack.clone(),
             store: store.clone(),
@@ -170,15 +173,17 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
             bot,
             config: Arc::new(config.clone()),
             groups: Default::default(),
+            tasks: TaskTracker::new(),
         },
         statuspage,
         providers,
     );
-    // Finish what a crash interrupted before taking new work: declarations,
-    // and changes Slack does not show yet.
-    actors.incident.resume().await;
+    // Finish what a crash interrupted, beside new work (start-up does not
+    // wait for Slack): declarations, and changes Slack does not show yet.
+    let resuming = actors.incident.clone();
+    actors.tasks.spawn(async move { resuming.resume().await });
     match store.unpublished_changes(Duration::ZERO).await {
-        Ok(ids) => actors.publisher.catch_up(ids).await,
+        Ok(ids) => actors.publisher.catch_up(ids),
         Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
     }
     let (connected_tx, connected) = watch::channel(0);
@@ -205,6 +210,8 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         config.recovery_interval,
         shutdown.clone(),
     ));
+    let tasks = actors.tasks.clone();
+    let (running_metrics, running_tasks) = (metrics.clone(), tasks.clone());
     let (bus, bus_task) = crate::bus::start(store, actors, metrics.clone(), shutdown.clone());
     let sockets = config.slack.sockets.into();
     // Socket Mode's thread gets a Web API client of its own (for
@@ -230,20 +237,22 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         .run_on_own_thread()
         .await;
         // The sockets held the last bus handles: the bus now drains its
-        // lanes, then the actors drain their inboxes.
+        // lanes, then the tasks the actors started (publishing, declarations
+        // and what runs alone) finish.
         stop.cancel();
         let _ = recovery.await;
         if let Some(health) = health {
             let _ = health.await;
         }
         let _ = bus_task.await;
-        for task in actor_tasks {
-            let _ = task.await;
-        }
+        tasks.close();
+        tasks.wait().await;
         result
     });
     Ok(Running {
         shutdown,
+        metrics: running_metrics,
+        tasks: running_tasks,
         connected,
         health_addr,
         task,
@@ -282,7 +291,7 @@ async fn recover(
         actors.incident.resume().await;
         // Changes younger than this may still be on their way to Slack.
         match store.unpublished_changes(Duration::from_secs(30)).await {
-            Ok(ids) => actors.publisher.catch_up(ids).await,
+            Ok(ids) => actors.publisher.catch_up(ids),
             Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),
         }
     }
@@ -295,6 +304,25 @@ impl Running {
         tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Waits until Janus is idle: every envelope read has been handled and
+    /// no task it started (publishing, a declaration…) is running. `false`
+    /// after `timeout`. For tests and tools that must know the effects of
+    /// what they sent are all in, without sleeping.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Handling spawns its follow-up tasks before the envelope is
+            // settled, so once both are empty nothing is left to start.
+            if self.metrics.envelopes_in_flight() == 0 && self.tasks.is_empty() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The number of open sockets, as it changes (systemd's status line, health).

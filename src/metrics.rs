@@ -55,6 +55,10 @@ pub struct Metrics {
     /// Frame bytes of envelopes acked and not yet handled (the bus's
     /// memory budget in use).
     bus_held: AtomicU64,
+    /// Envelopes read from a socket, and envelopes the bus is done with:
+    /// equal when nothing read is still waiting or being handled.
+    envelopes_read: AtomicU64,
+    envelopes_settled: AtomicU64,
     frames: [AtomicU64; FRAME_TYPES.len()],
     api_calls: Labelled<2>,
     rate_limited: Labelled<1>,
@@ -75,6 +79,8 @@ impl Metrics {
             last_envelope: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             bus_held: AtomicU64::new(0),
+            envelopes_read: AtomicU64::new(0),
+            envelopes_settled: AtomicU64::new(0),
             frames: Default::default(),
             api_calls: Labelled::default(),
             rate_limited: Labelled::default(),
@@ -93,6 +99,7 @@ impl Metrics {
             .unwrap_or(OTHER_FRAME);
         self.frames[slot].fetch_add(1, Ordering::Relaxed);
         if is_envelope {
+            self.envelopes_read.fetch_add(1, Ordering::Relaxed);
             let since = self.started.elapsed().as_nanos();
             let since = u64::try_from(since).unwrap_or(u64::MAX - 1);
             self.last_envelope.store(since + 1, Ordering::Relaxed);
@@ -118,6 +125,21 @@ impl Metrics {
         } else {
             self.bus_held.fetch_sub(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// The bus is done with an envelope: handled, ignored as a duplicate,
+    /// or lost because the bus stopped.
+    pub fn envelope_settled(&self) {
+        self.envelopes_settled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Envelopes read from a socket that the bus is not done with yet (see
+    /// `app::Running::wait_idle`).
+    pub fn envelopes_in_flight(&self) -> u64 {
+        let settled = self.envelopes_settled.load(Ordering::Acquire);
+        self.envelopes_read
+            .load(Ordering::Acquire)
+            .saturating_sub(settled)
     }
 
     /// A Web API call ended: `result` is `ok`, Slack's error code, or one of

@@ -1,16 +1,19 @@
-//! The incident actor: declares incidents (`/incident`) and answers
-//! `@janus help` and `@janus list`.
+//! The incident actor: declares incidents (`/incident`), answers
+//! `@janus help` and `@janus list`, and moves an incident's status and
+//! severity.
 //!
-//! A handle plus a task with a bounded inbox. Declarations run one at a
-//! time: `conversations.create` allows about 20 calls a minute, so running
-//! them in parallel would only trade order for 429s.
+//! Calls run in the caller's task: status and severity in the incident's
+//! lane (so they apply in order), help, list and declarations in tasks of
+//! their own. At most [`DECLARATIONS_AT_ONCE`] declarations run at once and
+//! the rest wait their turn in arrival order (a fair semaphore): during an
+//! outage many people declare at once, and `conversations.create` allows
+//! about 20 calls a minute, which the Slack client shares between them.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::Semaphore;
 use url::Url;
 
 use super::control::Click;
@@ -27,8 +30,8 @@ use crate::store::{Incident, IncidentId, NewIncident, OwnedMessage};
 /// The slash command Janus answers to (the one in `slack_manifest.yaml`).
 pub const COMMAND: &str = "/incident";
 
-/// Messages waiting for the incident actor.
-const INBOX_CAPACITY: usize = 256;
+/// Declarations that run at once; more wait, first come first served.
+pub const DECLARATIONS_AT_ONCE: usize = 4;
 /// How many `-2`, `-3`… suffixes to try when a channel name is taken.
 const MAX_NAME_SUFFIX: u32 = 50;
 /// Incidents `@janus list` shows; the rest are counted.
@@ -125,119 +128,109 @@ pub struct DeclareForm {
     pub source: Option<ChannelId>,
 }
 
-enum Msg {
-    Mention(Mention),
-    Command(SlashCommand),
-    Declare(Declaration, oneshot::Sender<Option<IncidentId>>),
-    Resume,
-    OpenForm(Click),
-    Form(DeclareForm),
-    Status(Click, String),
-    Severity(Click, String),
-}
-
 /// Cheap handle to the incident actor.
 #[derive(Clone)]
 pub struct IncidentHandle {
-    tx: mpsc::Sender<Msg>,
-    ctx: Arc<Context>,
+    actor: Arc<IncidentActor>,
 }
 
 impl IncidentHandle {
-    /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(
+    /// Builds the actor.
+    pub fn new(
         ctx: Arc<Context>,
         publisher: PublisherHandle,
         statuspage: Option<StatuspageHandle>,
         snapshot: Option<SnapshotHandle>,
-    ) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let actor = IncidentActor {
-            ctx: ctx.clone(),
-            publisher,
-            statuspage,
-            snapshot,
-        };
-        (Self { tx, ctx }, tokio::spawn(actor.run(rx)))
+    ) -> Self {
+        Self {
+            actor: Arc::new(IncidentActor {
+                ctx,
+                publisher,
+                statuspage,
+                snapshot,
+                declaring: Arc::new(Semaphore::new(DECLARATIONS_AT_ONCE)),
+            }),
+        }
     }
 
-    /// Queues a mention.
+    /// Answers a mention (help, list).
     pub async fn mention(&self, mention: Mention) {
-        self.send(Msg::Mention(mention)).await;
+        self.actor.on_mention(mention).await;
     }
 
-    /// Queues a slash command (after its ack).
+    /// Handles a slash command (after its ack): a declaration, or usage.
     pub async fn command(&self, command: SlashCommand) {
-        self.send(Msg::Command(command)).await;
+        self.actor.on_command(command).await;
     }
 
     /// Declares and waits: the new incident's id, or `None` when nothing
     /// was created (the declarer has been told why).
     pub async fn declare(&self, declaration: Declaration) -> Option<IncidentId> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Msg::Declare(declaration, reply)).await;
-        rx.await.ok().flatten()
+        self.actor.declare(&declaration).await
     }
 
-    /// Finishes declarations a crash interrupted (called once at start).
+    /// Finishes declarations a crash interrupted (at start, and on the
+    /// recovery leader now and then).
     pub async fn resume(&self) {
-        self.send(Msg::Resume).await;
+        self.actor.resume().await;
     }
 
     /// Opens the declare form (the usage message's button).
     pub async fn open_form(&self, click: Click) {
-        self.send(Msg::OpenForm(click)).await;
+        self.actor.open_form(click).await;
     }
 
     /// Declares from a submitted form.
     pub async fn form(&self, form: DeclareForm) {
-        self.send(Msg::Form(form)).await;
+        self.actor.on_form(form).await;
     }
 
     /// The ack payload for a declare-form submission: Slack shows these
     /// errors under the fields and keeps the form open. `None` when valid.
     pub fn check_form(&self, form: &DeclareForm) -> Option<Value> {
-        let errors = form_errors(form, &self.ctx.config.incident.catalog);
+        let errors = form_errors(form, &self.actor.ctx.config.incident.catalog);
         (!errors.is_empty()).then(|| json!({ "response_action": "errors", "errors": errors }))
     }
 
     /// The clicker moves the status (from the control message's select).
     pub async fn status(&self, click: Click, status: String) {
-        self.send(Msg::Status(click, status)).await;
+        self.actor.change(click, Field::Status, status).await;
     }
 
     /// The clicker changes the severity.
     pub async fn severity(&self, click: Click, severity: String) {
-        self.send(Msg::Severity(click, severity)).await;
-    }
-
-    async fn send(&self, msg: Msg) {
-        if self.tx.send(msg).await.is_err() {
-            tracing::error!("incident actor has stopped; message not handled");
-        }
+        self.actor.change(click, Field::Severity, severity).await;
     }
 
     /// Tells the person behind `response_url` that their request waits for
-    /// the database and will be applied when it is back. Answered directly,
-    /// not through the inbox: the actor may itself be waiting.
+    /// the database and will be applied when it is back.
     pub async fn tell_waiting(&self, response_url: &Url) {
         let payload = json!({
             "response_type": "ephemeral",
             "replace_original": false,
             "text": super::WAITING_FOR_DATABASE,
         });
-        if let Err(e) = self.ctx.slack.respond(response_url, &payload).await {
+        if let Err(e) = self.actor.ctx.slack.respond(response_url, &payload).await {
             tracing::warn!(error = %e, "cannot tell the person their request is waiting");
         }
     }
 
     /// The ack payload for a slash command, when it can be answered at once
-    /// (no IO): `/incident` with no description gets its usage.
+    /// (no IO): `/incident` with no description gets its usage; with one,
+    /// the declarer hears at once that the channel is on its way (its link
+    /// follows as soon as it exists, however busy Slack is).
     pub fn quick_response(&self, command: &str, text: &str) -> Option<Value> {
-        if command != COMMAND || !text.trim().is_empty() {
+        if command != COMMAND {
             return None;
         }
-        match self.ctx.ephemeral("usage", &json!({ "command": COMMAND })) {
+        if !text.trim().is_empty() {
+            return Some(json!({ "response_type": "ephemeral", "text": CREATING }));
+        }
+        match self
+            .actor
+            .ctx
+            .ephemeral("usage", &json!({ "command": COMMAND }))
+        {
             Ok(payload) => Some(payload),
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the usage message");
@@ -247,31 +240,20 @@ impl IncidentHandle {
     }
 }
 
+/// What the declarer reads in the slash command's ack.
+pub const CREATING: &str =
+    ":hourglass_flowing_sand: Opening the incident channel; its link follows here in a moment.";
+
 struct IncidentActor {
     ctx: Arc<Context>,
     publisher: PublisherHandle,
     statuspage: Option<StatuspageHandle>,
     snapshot: Option<SnapshotHandle>,
+    /// Turns to run a declaration (see [`DECLARATIONS_AT_ONCE`]).
+    declaring: Arc<Semaphore>,
 }
 
 impl IncidentActor {
-    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                Msg::Mention(m) => self.on_mention(m).await,
-                Msg::Command(c) => self.on_command(c).await,
-                Msg::OpenForm(click) => self.open_form(click).await,
-                Msg::Resume => self.resume().await,
-                Msg::Declare(d, reply) => {
-                    let _ = reply.send(self.declare(&d).await);
-                }
-                Msg::Form(form) => self.on_form(form).await,
-                Msg::Status(click, value) => self.change(click, Field::Status, value).await,
-                Msg::Severity(click, value) => self.change(click, Field::Severity, value).await,
-            }
-        }
-    }
-
     async fn on_mention(&self, m: Mention) {
         let words = strip_mention(&m.text, self.ctx.bot.user_id.as_str());
         let verb = words.split_whitespace().next().unwrap_or("").to_lowercase();
@@ -441,6 +423,9 @@ impl IncidentActor {
             }
         };
         tracing::info!(incident = %incident.id, field = field.name(), from = change.from, to = change.to, user = %click.user, "changed");
+        // The control and digest messages follow from what is stored, beside
+        // the line in the channel.
+        self.publisher.refresh(incident.id);
         let Some(channel) = &incident.channel_id else {
             return;
         };
@@ -470,7 +455,6 @@ impl IncidentActor {
                 .post_rendered(channel, "resolved", &data, "The incident is resolved")
                 .await;
         }
-        self.publisher.refresh(incident.id).await;
     }
 
     async fn list(&self, m: &Mention) {
@@ -588,6 +572,8 @@ impl IncidentActor {
         // Held while this process works on it: another replica's resume
         // leaves it alone.
         let _lock = self.ctx.store.try_lock_declaration(id).await.ok().flatten();
+        // Recorded before waiting for a turn: a crash meanwhile is resumed.
+        let _turn = self.declaring.acquire().await.ok()?;
         self.finish(id, c, false).await
     }
 
@@ -614,6 +600,9 @@ impl IncidentActor {
             match declaration {
                 Some(d) => {
                     tracing::info!(incident = %id, "finishing a declaration a restart interrupted");
+                    let Ok(_turn) = self.declaring.acquire().await else {
+                        return;
+                    };
                     self.finish(id, &d, true).await;
                 }
                 None => {
@@ -669,10 +658,12 @@ impl IncidentActor {
             }
         };
 
-        // Three chains that need only the channel run side by side: the
-        // people in it, the control message (and the posts after it), and
-        // the digest. Each step is recorded on its own, so a restart
-        // finishes whichever a crash cut short.
+        // The declarer is told where the incident is as soon as the channel
+        // exists, beside three chains that need only the channel: the people
+        // in it, the control message (and the posts after it), and the
+        // digest. Each step is recorded on its own, so a restart finishes
+        // whichever a crash cut short.
+        let answer = self.step(&incident, "answered", self.answer_declared(id, c, &channel));
         let people = async {
             self.step(&incident, "invited", async {
                 if let Err(e) = self.ctx.slack.invite(&channel, std::slice::from_ref(&c.user)).await {
@@ -733,7 +724,7 @@ impl IncidentActor {
                     resuming,
                     "snapshot",
                     "janus.providers.refresh",
-                    snapshot.post(channel.clone(), Some(id)),
+                    async { snapshot.post(channel.clone(), Some(id)) },
                 )
                 .await;
             }
@@ -744,14 +735,14 @@ impl IncidentActor {
                     resuming,
                     "statuspage",
                     "janus.statuspage.open",
-                    statuspage.prompt(id, channel.clone()),
+                    async { statuspage.prompt(id, channel.clone()) },
                 )
                 .await;
             }
             control_ok
         };
-        let (group_problem, control_ok, digest) =
-            tokio::join!(people, posts, self.publisher.publish(id, resuming));
+        let ((), group_problem, control_ok, digest) =
+            tokio::join!(answer, people, posts, self.publisher.publish(id, resuming));
         if let Some(problem) = group_problem {
             tracing::warn!(incident = %id, "{problem}");
             self.post(&channel, None, &format!(":warning: {problem}"))
@@ -764,12 +755,10 @@ impl IncidentActor {
         if let Err(problem) = digest {
             problems.push(problem.to_string());
         }
-        self.step(
-            &incident,
-            "answered",
-            self.answer_declared(id, c, &channel, problems),
-        )
-        .await;
+        if !problems.is_empty() {
+            let lines: Vec<String> = problems.iter().map(|p| format!(":warning: {p}")).collect();
+            self.tell(c, &lines.join("\n")).await;
+        }
         if let Err(e) = self.ctx.store.complete_declaration(id).await {
             tracing::error!(incident = %id, error = %e, "cannot record the declaration as finished");
         }
@@ -818,14 +807,8 @@ impl IncidentActor {
         }
     }
 
-    /// Tells the declarer where the incident is (and what did not work).
-    async fn answer_declared(
-        &self,
-        id: IncidentId,
-        c: &Declaration,
-        channel: &ChannelId,
-        problems: Vec<String>,
-    ) {
+    /// Tells the declarer where the incident is.
+    async fn answer_declared(&self, id: IncidentId, c: &Declaration, channel: &ChannelId) {
         let incident = match self.ctx.store.incident(id).await {
             Ok(Some(incident)) => incident,
             _ => {
@@ -855,11 +838,6 @@ impl IncidentActor {
                 json!({ "response_type": "ephemeral", "text": format!("Incident channel <#{channel}> is open.") })
             }
         };
-        if let Some(blocks) = payload["blocks"].as_array_mut() {
-            for problem in problems {
-                blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!(":warning: {problem}") } }));
-            }
-        }
         if matches!(c.reply, Reply::Thread(_)) {
             // Everyone in the thread reads this one: a plain pointer.
             payload = json!({ "text": format!(

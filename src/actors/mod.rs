@@ -1,6 +1,13 @@
-//! Actors: the parts of Janus that act. Each is a cheap handle plus a task
-//! with a bounded inbox; all share one [`Context`] (Slack client, store,
-//! templates, who the bot is).
+//! Actors: the parts of Janus that act — incident, role, publisher,
+//! react_trigger, snapshot and statuspage. Each is a cheap handle over the
+//! shared [`Context`] (Slack client, store, templates, who the bot is).
+//!
+//! Handles do their work in the caller's task: the bus calls them from the
+//! lane of the incident concerned, so that lane is where one incident's
+//! order lives, and from tasks of their own for what concerns no incident
+//! yet (help, list, declarations). Work that must not hold its caller up
+//! (publishing, snapshots) runs in tasks of the [`Context::tasks`] tracker,
+//! which `app` waits for on shutdown.
 
 pub mod control;
 mod groups;
@@ -15,7 +22,7 @@ mod view;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
@@ -45,6 +52,9 @@ pub struct Context {
     pub config: Arc<Config>,
     /// User groups, cached (auto-invite, permissions).
     pub groups: groups::Groups,
+    /// Every task the actors start on their own (publishing, declarations,
+    /// snapshots): shutdown waits for them, and tests wait until it is idle.
+    pub tasks: TaskTracker,
 }
 
 impl Context {
@@ -219,7 +229,7 @@ fn fallback_text(blocks: &Value) -> String {
 /// Handles to every actor. Cheap to clone.
 #[derive(Clone)]
 pub struct Actors {
-    /// Declaring, help, listing.
+    /// Declaring, help, listing, status and severity.
     pub incident: IncidentHandle,
     /// The control and digest messages.
     pub publisher: PublisherHandle,
@@ -231,47 +241,37 @@ pub struct Actors {
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
     pub snapshot: Option<SnapshotHandle>,
+    /// The tasks the actors started (see [`Context::tasks`]).
+    pub tasks: TaskTracker,
 }
 
 impl Actors {
-    /// Starts every actor (the optional ones only with their client).
+    /// Builds every actor (the optional ones only with their client).
     pub fn start(
         ctx: Context,
         statuspage: Option<crate::statuspage::StatuspageClient>,
         providers: Option<crate::providers::ProviderClient>,
-    ) -> (Self, Vec<JoinHandle<()>>) {
+    ) -> Self {
         let ctx = Arc::new(ctx);
-        let mut tasks = Vec::new();
-        let statuspage = statuspage.map(|client| {
-            let (handle, task) = StatuspageHandle::start(ctx.clone(), client);
-            tasks.push(task);
-            handle
-        });
-        let snapshot = providers.map(|client| {
-            let (handle, task) = SnapshotHandle::start(ctx.clone(), client);
-            tasks.push(task);
-            handle
-        });
-        let (publisher, publisher_task) = PublisherHandle::start(ctx.clone());
-        let (incident, incident_task) = IncidentHandle::start(
+        let statuspage = statuspage.map(|client| StatuspageHandle::new(ctx.clone(), client));
+        let snapshot = providers.map(|client| SnapshotHandle::new(ctx.clone(), client));
+        let publisher = PublisherHandle::start(ctx.clone());
+        let incident = IncidentHandle::new(
             ctx.clone(),
             publisher.clone(),
             statuspage.clone(),
             snapshot.clone(),
         );
-        let (role, role_task) = RoleHandle::start(ctx.clone(), publisher.clone());
-        let (react, react_task) = ReactHandle::start(ctx, incident.clone());
-        tasks.extend([react_task, incident_task, role_task, publisher_task]);
-        (
-            Self {
-                incident,
-                publisher,
-                role,
-                react,
-                statuspage,
-                snapshot,
-            },
-            tasks,
-        )
+        let role = RoleHandle::new(ctx.clone(), publisher.clone());
+        let react = ReactHandle::new(ctx.clone(), incident.clone());
+        Self {
+            incident,
+            publisher,
+            role,
+            react,
+            statuspage,
+            snapshot,
+            tasks: ctx.tasks.clone(),
+        }
     }
 }

@@ -2,30 +2,43 @@
 //! pinned control message and the digest-channel message — showing what the
 //! database holds.
 //!
-//! It is the only writer of those messages after they are first posted, so
-//! two changes can never race each other's `chat.update` and leave the older
-//! state on screen. Requests that pile up while it is busy are merged: each
-//! incident is rendered once, from the database, with its latest state. It
-//! also owns the digest channel's id, resolved once by name with a
-//! paginated `conversations.list`, at start.
+//! Each incident has at most one publishing task at a time, so two changes
+//! of one incident never race each other's `chat.update`, while different
+//! incidents publish side by side (one incident's slow or throttled update
+//! never holds up another's). Requests that arrive while an incident is
+//! being published are merged into one more round, rendered from the
+//! database with the latest state.
+//!
+//! No database lock or transaction is held across a Slack call: a round
+//! reads a snapshot, sends it, records the version Slack now shows
+//! (`mark_published`), then reads the version again. If it moved meanwhile
+//! (a change on this replica or another, whose own update may have landed
+//! before ours), the round runs again, so the last update to land always
+//! shows the latest state.
+//!
+//! The publisher also owns the digest channel's id, resolved once by name
+//! with a paginated `conversations.list`, at start.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
 
 use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::slack::{ApiErrorCode, SlackError};
 use crate::store::{Incident, IncidentId, OwnedMessage};
 
-const INBOX_CAPACITY: usize = 256;
-/// A burst of changes ends after this long without another.
-const BURST_QUIET: Duration = Duration::from_millis(300);
-/// …or after this long in all: the digest never lags a change by more.
+/// Rounds one publishing task runs for one request before it stops chasing
+/// changes (the next change queues another request anyway).
+const MAX_ROUNDS: usize = 4;
+/// A change's update waits this long for the next change of the same
+/// incident (a burst of clicks), so one `chat.update` shows them all:
+/// Slack allows about 50 updates a minute for the whole workspace.
+const BURST_QUIET: Duration = Duration::from_millis(200);
+/// …but never longer than this in all.
 const BURST_MAX: Duration = Duration::from_secs(1);
 
 /// Why the digest could not be posted, in words for the person who acted.
@@ -45,29 +58,61 @@ pub enum DigestProblem {
     Failed(String, String),
 }
 
-struct Request {
-    id: IncidentId,
-    /// Whether the control message needs re-rendering too (not right after
-    /// it was posted).
+/// What one publishing round is asked to do, merged over the requests that
+/// arrived while the previous round ran.
+#[derive(Default)]
+struct Pending {
+    /// A request arrived since the last round started.
+    queued: bool,
+    /// Re-render the control message too (not right after it was posted).
     control: bool,
+    /// Post the digest message if there is none yet, even while the
+    /// declaration is still running (the declaration's own request).
+    post: bool,
     /// Look in the digest channel for a digest message a crash posted
     /// without recording, before posting one.
     reconcile: bool,
-    reply: Option<oneshot::Sender<Result<(), DigestProblem>>>,
+    /// Who waits for the outcome (a declaration telling its declarer).
+    waiters: Vec<oneshot::Sender<Result<(), DigestProblem>>>,
+    /// Refreshes merged so far: the burst wait ends when this stops moving.
+    changes: u64,
 }
 
-/// Cheap handle to the publisher.
+/// Cheap handle to the publisher. Requests return at once (except
+/// [`PublisherHandle::publish`], which waits for its round); the work runs
+/// in a task per incident.
 #[derive(Clone)]
 pub struct PublisherHandle {
-    tx: mpsc::Sender<Request>,
+    inner: Arc<Publisher>,
+}
+
+struct Publisher {
+    ctx: Arc<Context>,
+    /// The digest channel, once found (a std mutex: never held across an await).
+    channel: Mutex<Option<ChannelId>>,
+    /// Incidents with a publishing task, and what its next round must do.
+    pending: Mutex<HashMap<IncidentId, Pending>>,
 }
 
 impl PublisherHandle {
-    /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(ctx: Arc<Context>) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let actor = Publisher { ctx, channel: None };
-        (Self { tx }, tokio::spawn(actor.run(rx)))
+    /// Creates the publisher and looks the digest channel up in the
+    /// background: in a large workspace that is several pages of a Tier 2
+    /// method, and a missing channel is better logged at start than found
+    /// in an outage. Not found is not kept: the next publish looks again.
+    pub fn start(ctx: Arc<Context>) -> Self {
+        let inner = Arc::new(Publisher {
+            ctx: ctx.clone(),
+            channel: Mutex::new(None),
+            pending: Mutex::new(HashMap::new()),
+        });
+        let warm = inner.clone();
+        ctx.tasks.spawn(async move {
+            match warm.channel().await {
+                Ok(id) => tracing::debug!(channel = %id, "digest channel found"),
+                Err(problem) => tracing::warn!("{problem}"),
+            }
+        });
+        Self { inner }
     }
 
     /// Posts a new incident's digest message and says whether that worked
@@ -75,92 +120,115 @@ impl PublisherHandle {
     /// `reconcile`: after a crash, adopt a digest message already posted.
     pub async fn publish(&self, id: IncidentId, reconcile: bool) -> Result<(), DigestProblem> {
         let (reply, rx) = oneshot::channel();
-        let name = String::from("digest");
-        let request = Request {
-            id,
-            control: false,
-            reconcile,
-            reply: Some(reply),
-        };
-        if self.tx.send(request).await.is_err() {
-            return Err(DigestProblem::Failed(name, "the publisher stopped".into()));
-        }
+        self.request(id, |p| {
+            p.post = true;
+            p.reconcile |= reconcile;
+            p.waiters.push(reply);
+        });
         rx.await
-            .unwrap_or_else(|_| Err(DigestProblem::Failed(name, "no answer".into())))
+            .unwrap_or_else(|_| Err(self.inner.failed("the publisher stopped")))
     }
 
     /// Brings up to date every incident changed since Slack last showed it
-    /// (a crash between a change and its update). Called once at start.
-    pub async fn catch_up(&self, ids: Vec<IncidentId>) {
+    /// (a crash between a change and its update).
+    pub fn catch_up(&self, ids: Vec<IncidentId>) {
         for id in ids {
-            self.refresh(id).await;
+            self.refresh(id);
         }
     }
 
     /// Queues an update of the control and digest messages without waiting.
-    pub async fn refresh(&self, id: IncidentId) {
-        let request = Request {
-            id,
-            control: true,
-            reconcile: false,
-            reply: None,
+    pub fn refresh(&self, id: IncidentId) {
+        self.request(id, |p| {
+            p.control = true;
+            p.changes += 1;
+        });
+    }
+
+    /// Merges a request into the incident's next round, starting its
+    /// publishing task if it has none.
+    fn request(&self, id: IncidentId, merge: impl FnOnce(&mut Pending)) {
+        let start = {
+            let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let start = !pending.contains_key(&id);
+            let entry = pending.entry(id).or_default();
+            entry.queued = true;
+            merge(entry);
+            start
         };
-        if self.tx.send(request).await.is_err() {
-            tracing::error!(incident = %id, "publisher has stopped; messages not updated");
+        if start {
+            let inner = self.inner.clone();
+            self.inner.ctx.tasks.spawn(inner.run(id));
         }
     }
 }
 
-struct Publisher {
-    ctx: Arc<Context>,
-    channel: Option<ChannelId>,
+/// What one round does, taken out of [`Pending`].
+struct Round {
+    control: bool,
+    post: bool,
+    reconcile: bool,
+    waiters: Vec<oneshot::Sender<Result<(), DigestProblem>>>,
 }
 
 impl Publisher {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        self.warm_up().await;
-        while let Some(first) = rx.recv().await {
-            // Merge whatever queued up meanwhile: one render per incident.
-            let mut batch = vec![first];
-            if batch[0].reply.is_none() {
-                // A change: give its siblings (a burst of clicks) a moment to
-                // land, so one chat.update shows them all. Slack allows about
-                // 50 updates a minute; a burst must not spend them.
-                let deadline = Instant::now() + BURST_MAX;
-                while let Ok(Some(more)) = tokio::time::timeout(
-                    BURST_QUIET.min(deadline.saturating_duration_since(Instant::now())),
-                    rx.recv(),
-                )
-                .await
-                {
-                    batch.push(more);
-                    if Instant::now() >= deadline {
-                        break;
-                    }
+    /// The incident's publishing task: rounds until no request is queued.
+    /// The entry leaves the map under the same lock that sees nothing
+    /// queued, so a request is either merged into a round or starts a task.
+    async fn run(self: Arc<Self>, id: IncidentId) {
+        let mut shown: Option<DateTime<Utc>> = None;
+        loop {
+            self.settle(id).await;
+            let round = {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(entry) = pending.get_mut(&id) else {
+                    return;
+                };
+                if !entry.queued {
+                    pending.remove(&id);
+                    return;
                 }
-            }
-            while let Ok(more) = rx.try_recv() {
-                batch.push(more);
-            }
-            let mut ids: Vec<IncidentId> = Vec::new();
-            for request in &batch {
-                if !ids.contains(&request.id) {
-                    ids.push(request.id);
+                entry.queued = false;
+                Round {
+                    control: std::mem::take(&mut entry.control),
+                    post: std::mem::take(&mut entry.post),
+                    reconcile: std::mem::take(&mut entry.reconcile),
+                    waiters: std::mem::take(&mut entry.waiters),
                 }
+            };
+            let result = self.publish(id, &round, &mut shown).await;
+            if let Err(problem) = &result {
+                tracing::warn!(incident = %id, "{problem}");
             }
-            for id in ids {
-                let control = batch.iter().any(|r| r.id == id && r.control);
-                let reconcile = batch.iter().any(|r| r.id == id && r.reconcile);
-                let result = self.publish(id, control, reconcile).await;
-                if let Err(problem) = &result {
-                    tracing::warn!(incident = %id, "{problem}");
-                }
-                for request in batch.iter_mut().filter(|r| r.id == id) {
-                    if let Some(reply) = request.reply.take() {
-                        let _ = reply.send(result.clone());
-                    }
-                }
+            for waiter in round.waiters {
+                let _ = waiter.send(result.clone());
             }
+        }
+    }
+
+    /// Waits while a burst of changes to `id` is still arriving: until
+    /// [`BURST_QUIET`] passes without another, at most [`BURST_MAX`]. No
+    /// wait when someone waits for the outcome (a declaration).
+    async fn settle(&self, id: IncidentId) {
+        let deadline = tokio::time::Instant::now() + BURST_MAX;
+        let mut seen = None;
+        loop {
+            let changes = {
+                let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                match pending.get(&id) {
+                    Some(p) if p.waiters.is_empty() && p.queued => p.changes,
+                    _ => return,
+                }
+            };
+            if seen == Some(changes) {
+                return;
+            }
+            seen = Some(changes);
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            tokio::time::sleep(BURST_QUIET.min(deadline - now)).await;
         }
     }
 
@@ -172,25 +240,25 @@ impl Publisher {
         DigestProblem::Failed(self.channel_name(), e.to_string())
     }
 
-    /// Looks the digest channel up at start rather than at the first
-    /// declaration: in a large workspace that is several pages of a Tier 2
-    /// method, and a missing channel is better logged now than found in an
-    /// outage. Not found is not kept: the next publish looks again.
-    async fn warm_up(&mut self) {
-        match self.channel().await {
-            Ok(id) => tracing::debug!(channel = %id, "digest channel found"),
-            Err(problem) => tracing::warn!("{problem}"),
-        }
+    fn cached_channel(&self) -> Option<ChannelId> {
+        self.channel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    async fn channel(&mut self) -> Result<ChannelId, DigestProblem> {
-        if let Some(id) = &self.channel {
-            return Ok(id.clone());
+    fn set_channel(&self, id: Option<ChannelId>) {
+        *self.channel.lock().unwrap_or_else(|e| e.into_inner()) = id;
+    }
+
+    async fn channel(&self) -> Result<ChannelId, DigestProblem> {
+        if let Some(id) = self.cached_channel() {
+            return Ok(id);
         }
         let name = self.channel_name();
         match self.ctx.slack.find_channel(&name).await {
             Ok(Some(id)) => {
-                self.channel = Some(id.clone());
+                self.set_channel(Some(id.clone()));
                 Ok(id)
             }
             Ok(None) => Err(DigestProblem::ChannelMissing(name)),
@@ -198,33 +266,53 @@ impl Publisher {
         }
     }
 
+    /// One request's rounds: render what the database holds, send it, record
+    /// it; again while the stored version moved meanwhile. `shown` is the
+    /// version this task last brought to Slack: a plain refresh of that same
+    /// version sends nothing.
     async fn publish(
-        &mut self,
+        &self,
         id: IncidentId,
-        control: bool,
-        reconcile: bool,
+        round: &Round,
+        shown: &mut Option<DateTime<Utc>>,
     ) -> Result<(), DigestProblem> {
-        // Held until the end: another replica's publisher waits, then
-        // renders what the database holds after both changes.
-        let _lock = self
-            .ctx
-            .store
-            .lock_messages(id)
-            .await
-            .map_err(|e| self.failed(e))?;
-        let incident = match self.ctx.store.incident(id).await {
-            Ok(Some(incident)) => incident,
-            Ok(None) => return Err(self.failed(format!("incident {id} not found"))),
-            Err(e) => return Err(self.failed(e)),
-        };
-        if control {
-            self.update_control(&incident).await;
+        let mut control = round.control;
+        let mut reconcile = round.reconcile;
+        let mut incident = self.load(id).await?;
+        if !round.post && !reconcile && *shown == Some(incident.updated_at) {
+            return Ok(());
         }
-        self.publish_digest(&incident, reconcile).await?;
-        if let Err(e) = self.ctx.store.mark_published(id, incident.updated_at).await {
-            tracing::warn!(incident = %id, error = %e, "cannot record what Slack shows");
+        for _ in 0..MAX_ROUNDS {
+            if control {
+                self.update_control(&incident).await;
+            }
+            // Only the declaration posts the first digest message: a click
+            // racing it (even on another replica) must not post a second.
+            let may_post = round.post || incident.completed;
+            self.publish_digest(&incident, may_post, reconcile).await?;
+            if let Err(e) = self.ctx.store.mark_published(id, incident.updated_at).await {
+                tracing::warn!(incident = %id, error = %e, "cannot record what Slack shows");
+            }
+            *shown = Some(incident.updated_at);
+            let fresh = self.load(id).await?;
+            if fresh.updated_at == incident.updated_at {
+                return Ok(());
+            }
+            // Changed while we sent: our update may have landed after the
+            // newer one. Show the newer state, both messages.
+            incident = fresh;
+            control = true;
+            reconcile = false;
         }
         Ok(())
+    }
+
+    async fn load(&self, id: IncidentId) -> Result<Incident, DigestProblem> {
+        match self.ctx.store.incident(id).await {
+            Ok(Some(incident)) => Ok(incident),
+            Ok(None) => Err(self.failed(format!("incident {id} not found"))),
+            Err(e) => Err(self.failed(e)),
+        }
     }
 
     /// Re-renders the pinned control message, if it was posted.
@@ -254,9 +342,12 @@ impl Publisher {
         }
     }
 
+    /// Updates the digest message, or posts it when there is none (or it
+    /// is gone) and `may_post`.
     async fn publish_digest(
-        &mut self,
+        &self,
         incident: &Incident,
+        may_post: bool,
         reconcile: bool,
     ) -> Result<(), DigestProblem> {
         let id = incident.id;
@@ -301,17 +392,20 @@ impl Publisher {
                 Err(e) if message_gone(&e) => {
                     tracing::info!(incident = %id, error = %e, "digest message gone; posting it again");
                     if channel_gone(&e) {
-                        self.channel = None;
+                        self.set_channel(None);
                         channel = self.channel().await?;
                     }
                 }
                 Err(e) => return Err(self.failed(e)),
             }
+        } else if !may_post {
+            // The declaration, still running, posts it.
+            return Ok(());
         }
         let posted = match self.post_digest(&channel, &text, &blocks).await {
             // Archived or deleted since it was looked up: look again, once.
             Err(e) if channel_gone(&e) => {
-                self.channel = None;
+                self.set_channel(None);
                 let fresh = self.channel().await?;
                 if fresh == channel {
                     return Err(self.problem(e));

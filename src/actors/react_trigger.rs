@@ -8,16 +8,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-
 use super::Context;
 use super::incident::{Declaration, IncidentHandle, Origin, Reply};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::text::decode_mrkdwn;
 use crate::slack::ApiErrorCode;
-
-const INBOX_CAPACITY: usize = 256;
 
 /// A `reaction_added` on a message.
 #[derive(Debug, Clone)]
@@ -32,25 +27,25 @@ pub struct Reaction {
     pub ts: MessageTs,
 }
 
-/// Cheap handle to the react-trigger actor.
+/// Cheap handle to the react-trigger actor. A reaction is handled in the
+/// caller's task (the bus gives each one a task of its own).
 #[derive(Clone)]
 pub struct ReactHandle {
-    tx: mpsc::Sender<Reaction>,
+    actor: Arc<ReactActor>,
 }
 
 impl ReactHandle {
-    /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(ctx: Arc<Context>, incident: IncidentHandle) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let actor = ReactActor { ctx, incident };
-        (Self { tx }, tokio::spawn(actor.run(rx)))
+    /// Builds the actor.
+    pub fn new(ctx: Arc<Context>, incident: IncidentHandle) -> Self {
+        Self {
+            actor: Arc::new(ReactActor { ctx, incident }),
+        }
     }
 
-    /// Queues a reaction.
+    /// Declares an incident from the reacted-to message, if the emoji is
+    /// the configured one and the message has not declared one already.
     pub async fn reaction(&self, reaction: Reaction) {
-        if self.tx.send(reaction).await.is_err() {
-            tracing::error!("react-trigger actor has stopped; reaction not handled");
-        }
+        self.actor.on_reaction(reaction).await;
     }
 }
 
@@ -60,12 +55,6 @@ struct ReactActor {
 }
 
 impl ReactActor {
-    async fn run(self, mut rx: mpsc::Receiver<Reaction>) {
-        while let Some(reaction) = rx.recv().await {
-            self.on_reaction(reaction).await;
-        }
-    }
-
     async fn on_reaction(&self, r: Reaction) {
         let Some(config) = &self.ctx.config.react else {
             return;

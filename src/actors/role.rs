@@ -9,8 +9,6 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::control::Click;
 use super::publisher::PublisherHandle;
@@ -18,41 +16,29 @@ use super::{Context, view};
 use crate::domain::ids::UserId;
 use crate::store::{ClaimOutcome, Incident};
 
-const INBOX_CAPACITY: usize = 256;
-
-enum Msg {
-    Claim(Click, String),
-    Assign(Click, String, UserId),
-}
-
-/// Cheap handle to the role actor.
+/// Cheap handle to the role actor. Calls run in the caller's task: the
+/// incident's lane.
 #[derive(Clone)]
 pub struct RoleHandle {
-    tx: mpsc::Sender<Msg>,
+    actor: Arc<RoleActor>,
 }
 
 impl RoleHandle {
-    /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(ctx: Arc<Context>, publisher: PublisherHandle) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let actor = RoleActor { ctx, publisher };
-        (Self { tx }, tokio::spawn(actor.run(rx)))
+    /// Builds the actor.
+    pub fn new(ctx: Arc<Context>, publisher: PublisherHandle) -> Self {
+        Self {
+            actor: Arc::new(RoleActor { ctx, publisher }),
+        }
     }
 
     /// The clicker takes `role`, if it is free.
     pub async fn claim(&self, click: Click, role: String) {
-        self.send(Msg::Claim(click, role)).await;
+        self.actor.claim(click, role).await;
     }
 
     /// The clicker gives `role` to `holder`.
     pub async fn assign(&self, click: Click, role: String, holder: UserId) {
-        self.send(Msg::Assign(click, role, holder)).await;
-    }
-
-    async fn send(&self, msg: Msg) {
-        if self.tx.send(msg).await.is_err() {
-            tracing::error!("role actor has stopped; click not handled");
-        }
+        self.actor.assign(click, role, holder).await;
     }
 }
 
@@ -62,15 +48,6 @@ struct RoleActor {
 }
 
 impl RoleActor {
-    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                Msg::Claim(click, role) => self.claim(click, role).await,
-                Msg::Assign(click, role, holder) => self.assign(click, role, holder).await,
-            }
-        }
-    }
-
     async fn claim(&self, click: Click, role: String) {
         let Some((incident, label)) = self.incident_and_role(&click, &role).await else {
             return;
@@ -158,6 +135,9 @@ impl RoleActor {
         holder: &UserId,
         previous: Option<&UserId>,
     ) {
+        // The control and digest messages follow from what is stored, beside
+        // the line, the invite and the DM.
+        self.publisher.refresh(incident.id);
         let Some(channel) = &incident.channel_id else {
             return;
         };
@@ -201,6 +181,5 @@ impl RoleActor {
                 tracing::warn!(holder = %holder, error = %e, "cannot open a DM with the role holder")
             }
         }
-        self.publisher.refresh(incident.id).await;
     }
 }

@@ -2,15 +2,12 @@
 //! showing how the configured providers are doing, with a Refresh button
 //! that edits it in place.
 //!
-//! Fetching never holds up a declaration: the incident actor only queues a
-//! request here. A provider that fails is a warning row, never a failed
+//! Fetching never holds up a declaration: posting runs in a task of its own. A provider that fails is a warning row, never a failed
 //! incident (see `crate::providers`).
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::Context;
 use super::control::Click;
@@ -18,43 +15,39 @@ use crate::domain::ids::{ChannelId, MessageTs};
 use crate::providers::{self, ProviderClient};
 use crate::store::IncidentId;
 
-const INBOX_CAPACITY: usize = 64;
-
-enum Msg {
-    Post(ChannelId, Option<IncidentId>),
-    Refresh(ChannelId, MessageTs),
-}
-
 /// Cheap handle to the snapshot actor.
 #[derive(Clone)]
 pub struct SnapshotHandle {
-    tx: mpsc::Sender<Msg>,
+    actor: Arc<SnapshotActor>,
 }
 
 impl SnapshotHandle {
-    /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(ctx: Arc<Context>, client: ProviderClient) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let actor = SnapshotActor { ctx, client };
-        (Self { tx }, tokio::spawn(actor.run(rx)))
-    }
-
-    /// Posts a snapshot in a new incident channel, then records the
-    /// declaration step `snapshot` of `incident`.
-    pub async fn post(&self, channel: ChannelId, incident: Option<IncidentId>) {
-        self.send(Msg::Post(channel, incident)).await;
-    }
-
-    /// The snapshot's Refresh button.
-    pub async fn refresh(&self, click: Click) {
-        if let Some(ts) = click.message_ts {
-            self.send(Msg::Refresh(click.channel, ts)).await;
+    /// Builds the actor.
+    pub fn new(ctx: Arc<Context>, client: ProviderClient) -> Self {
+        Self {
+            actor: Arc::new(SnapshotActor { ctx, client }),
         }
     }
 
-    async fn send(&self, msg: Msg) {
-        if self.tx.send(msg).await.is_err() {
-            tracing::error!("snapshot actor has stopped; request not handled");
+    /// Posts a snapshot in a new incident channel in a task of its own (the
+    /// declaration does not wait for the providers), then records the
+    /// declaration step `snapshot` of `incident`.
+    pub fn post(&self, channel: ChannelId, incident: Option<IncidentId>) {
+        let actor = self.actor.clone();
+        self.actor.ctx.tasks.spawn(async move {
+            actor.show(&channel, None).await;
+            if let Some(id) = incident
+                && let Err(e) = actor.ctx.store.mark_step(id, "snapshot").await
+            {
+                tracing::warn!(incident = %id, error = %e, "cannot record the snapshot step");
+            }
+        });
+    }
+
+    /// The snapshot's Refresh button: edits the message in place.
+    pub async fn refresh(&self, click: Click) {
+        if let Some(ts) = click.message_ts {
+            self.actor.show(&click.channel, Some(&ts)).await;
         }
     }
 }
@@ -65,22 +58,6 @@ struct SnapshotActor {
 }
 
 impl SnapshotActor {
-    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                Msg::Post(channel, incident) => {
-                    self.show(&channel, None).await;
-                    if let Some(id) = incident
-                        && let Err(e) = self.ctx.store.mark_step(id, "snapshot").await
-                    {
-                        tracing::warn!(incident = %id, error = %e, "cannot record the snapshot step");
-                    }
-                }
-                Msg::Refresh(channel, ts) => self.show(&channel, Some(&ts)).await,
-            }
-        }
-    }
-
     /// Fetches every provider at once and posts (or, with `ts`, edits) the
     /// snapshot message.
     async fn show(&self, channel: &ChannelId, ts: Option<&MessageTs>) {

@@ -9,8 +9,6 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::control::Click;
 use super::{Context, view};
@@ -20,8 +18,6 @@ use crate::statuspage::{
     IncidentStatus, NewIncident, StatuspageClient, StatuspageError,
 };
 use crate::store::IncidentId;
-
-const INBOX_CAPACITY: usize = 64;
 
 /// A submitted Statuspage form.
 #[derive(Debug, Clone)]
@@ -115,45 +111,41 @@ impl StatuspageForm {
     }
 }
 
-enum Msg {
-    Prompt(IncidentId, ChannelId),
-    Open(Click),
-    Submit(StatuspageForm),
-}
-
-/// Cheap handle to the Statuspage actor.
+/// Cheap handle to the Statuspage actor. Opening and submitting run in the
+/// caller's task (the incident's lane), so one incident's Statuspage
+/// actions apply in order and never wait for another incident's.
 #[derive(Clone)]
 pub struct StatuspageHandle {
-    tx: mpsc::Sender<Msg>,
+    actor: Arc<StatuspageActor>,
 }
 
 impl StatuspageHandle {
-    /// Starts the actor; it ends when every handle is dropped.
-    pub fn start(ctx: Arc<Context>, client: StatuspageClient) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        let actor = StatuspageActor { ctx, client };
-        (Self { tx }, tokio::spawn(actor.run(rx)))
+    /// Builds the actor.
+    pub fn new(ctx: Arc<Context>, client: StatuspageClient) -> Self {
+        Self {
+            actor: Arc::new(StatuspageActor { ctx, client }),
+        }
     }
 
-    /// Posts the prompt in a new incident's channel.
-    pub async fn prompt(&self, incident: IncidentId, channel: ChannelId) {
-        self.send(Msg::Prompt(incident, channel)).await;
+    /// Posts the prompt in a new incident's channel, in a task of its own
+    /// (it also warms the component cache, which the declaration need not
+    /// wait for).
+    pub fn prompt(&self, incident: IncidentId, channel: ChannelId) {
+        let actor = self.actor.clone();
+        self.actor
+            .ctx
+            .tasks
+            .spawn(async move { actor.prompt(incident, &channel).await });
     }
 
     /// The prompt's or management message's button: opens a modal.
     pub async fn open(&self, click: Click) {
-        self.send(Msg::Open(click)).await;
+        self.actor.open(click).await;
     }
 
     /// A submitted form (already validated in the ack).
     pub async fn submit(&self, form: StatuspageForm) {
-        self.send(Msg::Submit(form)).await;
-    }
-
-    async fn send(&self, msg: Msg) {
-        if self.tx.send(msg).await.is_err() {
-            tracing::error!("statuspage actor has stopped; request not handled");
-        }
+        self.actor.submit(form).await;
     }
 }
 
@@ -163,16 +155,6 @@ struct StatuspageActor {
 }
 
 impl StatuspageActor {
-    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                Msg::Prompt(id, channel) => self.prompt(id, &channel).await,
-                Msg::Open(click) => self.open(click).await,
-                Msg::Submit(form) => self.submit(form).await,
-            }
-        }
-    }
-
     async fn prompt(&self, id: IncidentId, channel: &ChannelId) {
         let Ok(Some(incident)) = self.ctx.store.incident(id).await else {
             return;
@@ -250,6 +232,7 @@ impl StatuspageActor {
                 .unwrap_or(IncidentStatus::Investigating);
             let data = json!({
                 "incident_id": incident.id.0,
+                "channel_id": click.channel.as_str(),
                 "status": { "value": status.as_str(), "label": status.label() },
             });
             ("statuspage_update", data)
@@ -270,6 +253,7 @@ impl StatuspageActor {
                 .collect();
             let data = json!({
                 "incident_id": incident.id.0,
+                "channel_id": click.channel.as_str(),
                 "name": incident.description.chars().take(255).collect::<String>(),
                 "components": choices,
             });

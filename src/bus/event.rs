@@ -181,13 +181,7 @@ pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
             .unwrap_or("")
             .to_owned()
     };
-    let incident = IncidentId(
-        payload
-            .pointer("/view/private_metadata")?
-            .as_str()?
-            .parse()
-            .ok()?,
-    );
+    let incident = IncidentId(statuspage_metadata(payload)?.0.parse().ok()?);
     let user = UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?;
     let notify = selected("sp.notify") != "no";
     match callback {
@@ -273,23 +267,55 @@ pub fn dedupe_key(envelope: &Envelope) -> DedupeKey {
     }
 }
 
-/// Reads the lane key of an envelope: the channel it concerns.
-pub fn lane_key(envelope: &Envelope) -> LaneKey {
+/// Where an envelope is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// In the lane of this key, after every earlier envelope of the same
+    /// key: clicks on an incident's messages and its Statuspage forms, so
+    /// one incident's changes apply in arrival order.
+    Lane(LaneKey),
+    /// In a task of its own, waiting for nothing: what concerns no existing
+    /// incident (help, list, declarations, react-to-create), so neither a
+    /// slow declaration nor a busy incident can hold it up.
+    Alone,
+}
+
+/// Reads an envelope's route from its raw JSON.
+pub fn route(envelope: &Envelope) -> Route {
     let p = &envelope.payload;
-    let channel = match envelope.kind {
-        EnvelopeKind::EventsApi => p
-            .pointer("/event/channel")
-            .or_else(|| p.pointer("/event/item/channel")),
-        EnvelopeKind::SlashCommands => p.get("channel_id"),
-        EnvelopeKind::Interactive => p
-            .pointer("/channel/id")
-            .or_else(|| p.pointer("/container/channel_id")),
-        EnvelopeKind::Other(_) => None,
+    let text = |pointer: &str| p.pointer(pointer).and_then(Value::as_str);
+    let lane = |channel: Option<&str>| {
+        Route::Lane(channel.map_or_else(LaneKey::global, |c| LaneKey(c.to_owned())))
     };
-    channel
-        .and_then(Value::as_str)
-        .map(|c| LaneKey(c.to_owned()))
-        .unwrap_or_else(LaneKey::global)
+    match envelope.kind {
+        EnvelopeKind::EventsApi => match text("/event/type") {
+            Some("app_mention" | "reaction_added") => Route::Alone,
+            _ => lane(text("/event/channel").or_else(|| text("/event/item/channel"))),
+        },
+        EnvelopeKind::Interactive => match text("/type") {
+            Some("block_actions") => {
+                lane(text("/channel/id").or_else(|| text("/container/channel_id")))
+            }
+            Some("view_submission")
+                if text("/view/callback_id")
+                    .is_some_and(|c| c.starts_with("janus.statuspage.")) =>
+            {
+                lane(statuspage_metadata(p).and_then(|(_, channel)| channel))
+            }
+            _ => Route::Alone,
+        },
+        EnvelopeKind::SlashCommands | EnvelopeKind::Other(_) => Route::Alone,
+    }
+}
+
+/// A Statuspage modal's `private_metadata`: `INCIDENT_ID:CHANNEL_ID`, or
+/// only the id (templates customised before the channel was added).
+fn statuspage_metadata(payload: &Value) -> Option<(&str, Option<&str>)> {
+    let metadata = payload.pointer("/view/private_metadata")?.as_str()?;
+    Some(match metadata.split_once(':') {
+        Some((id, channel)) => (id, Some(channel).filter(|c| !c.is_empty())),
+        None => (metadata, None),
+    })
 }
 
 fn unparsed(what: &str, err: impl std::fmt::Display, payload: &Value) -> Event {
@@ -422,25 +448,52 @@ mod tests {
     }
 
     #[test]
-    fn the_lane_is_the_channel_the_envelope_concerns() {
+    fn clicks_and_statuspage_forms_run_in_the_lane_of_their_incident_channel() {
+        let lane = |c: &str| Route::Lane(LaneKey(c.into()));
         let cases = [
-            (EnvelopeKind::EventsApi, json!({"event": {"channel": "C1"}})),
+            json!({"type": "block_actions", "channel": {"id": "C1"}}),
+            json!({"type": "block_actions", "container": {"channel_id": "C1"}}),
+            json!({"type": "view_submission",
+                "view": {"callback_id": "janus.statuspage.update", "private_metadata": "7:C1"}}),
+        ];
+        for payload in cases {
+            let route = route(&envelope(EnvelopeKind::Interactive, payload.clone()));
+            assert_eq!(route, lane("C1"), "{payload}");
+        }
+        // A form rendered by a template from before the channel was added.
+        let old = json!({"type": "view_submission",
+            "view": {"callback_id": "janus.statuspage.create", "private_metadata": "7"}});
+        assert_eq!(
+            route(&envelope(EnvelopeKind::Interactive, old)),
+            Route::Lane(LaneKey::global())
+        );
+    }
+
+    #[test]
+    fn what_concerns_no_existing_incident_runs_alone() {
+        let cases = [
             (
                 EnvelopeKind::EventsApi,
-                json!({"event": {"item": {"channel": "C1"}}}),
+                json!({"event": {"type": "app_mention", "channel": "C1"}}),
+            ),
+            (
+                EnvelopeKind::EventsApi,
+                json!({"event": {"type": "reaction_added", "item": {"channel": "C1"}}}),
             ),
             (EnvelopeKind::SlashCommands, json!({"channel_id": "C1"})),
-            (EnvelopeKind::Interactive, json!({"channel": {"id": "C1"}})),
             (
                 EnvelopeKind::Interactive,
-                json!({"container": {"channel_id": "C1"}}),
+                json!({"type": "view_submission", "view": {"callback_id": "janus.declare"}}),
             ),
+            (EnvelopeKind::Interactive, json!({"type": "shortcut"})),
         ];
         for (kind, payload) in cases {
-            assert_eq!(lane_key(&envelope(kind, payload)), LaneKey("C1".into()));
+            assert_eq!(
+                route(&envelope(kind, payload.clone())),
+                Route::Alone,
+                "{payload}"
+            );
         }
-        let none = envelope(EnvelopeKind::Interactive, json!({"type": "shortcut"}));
-        assert_eq!(lane_key(&none), LaneKey::global());
     }
 
     #[test]

@@ -1,11 +1,24 @@
 //! The bus: envelopes in (already acked), typed events out to the actors.
 //!
-//! Three promises live here:
-//! - **Exactly one effect per delivery**: each envelope's dedupe key is
+//! What the code here promises, exactly:
+//! - **At most one effect per delivery**: each envelope's dedupe key is
 //!   recorded in the store before anything acts on it, so a redelivery (on
-//!   another socket, after a restart, on another replica) is recognised.
-//! - **Order where it matters**: events for one channel (one incident) go
-//!   through one lane, in arrival order; other lanes run concurrently.
+//!   another socket, after a restart, on another replica) is ignored. The
+//!   record and the effect do not commit together yet: a crash between
+//!   them loses that one delivery (Slack's redelivery is then ignored too).
+//! - **Order per incident, and only there**: envelopes about an incident's
+//!   messages (clicks in its channel, its Statuspage forms) go through the
+//!   lane of that channel and are *handled in that lane*, one after
+//!   another in arrival order, the actors' work included. Lanes of other
+//!   channels run concurrently, so one incident's slow or throttled Slack
+//!   call never holds up another's. Updates of the control and digest
+//!   messages are the publisher's, one task per incident, rendered from
+//!   the database (see `actors::publisher`).
+//! - **What concerns no existing incident waits for nothing**: help, list,
+//!   slash commands (declarations), the declare form and react-to-create
+//!   each run in a task of their own ([`event::Route::Alone`]), at most
+//!   [`ALONE_AT_ONCE`] at a time, first come first served; so declarations
+//!   never block clicks and a busy incident never delays `help`.
 //! - **Acks never wait for work**: a burst is acked as fast as it is read
 //!   and held here until handled, however slow one incident's handling is.
 //! - **Bounded memory**: every envelope held (in the inbox or a lane) is
@@ -33,7 +46,7 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use envelope::{Envelope, EnvelopeKind, RawEnvelope};
-use event::{Event, LaneKey};
+use event::{Event, LaneKey, Route};
 
 /// Frame bytes of the envelopes acked but not yet handled, all sockets and
 /// lanes together. 32 MiB holds a burst of ~5,000 large block-action frames
@@ -44,6 +57,10 @@ pub const MEMORY_BUDGET: usize = 32 << 20;
 const LANE_IDLE: Duration = Duration::from_secs(30);
 /// Longest wait between attempts to record a delivery while the store is down.
 const STORE_RETRY_CAP: Duration = Duration::from_secs(5);
+/// Envelopes handled alone (help, list, declarations…) that run at once;
+/// more wait their turn in arrival order. Each ends in a Slack call or two,
+/// and Slack's limits are per method: more at once would only wait there.
+pub const ALONE_AT_ONCE: usize = 32;
 
 /// What the socket layer hands envelopes to. Cheap to clone.
 #[derive(Clone)]
@@ -87,6 +104,7 @@ impl Drop for Charge {
     fn drop(&mut self) {
         self.metrics
             .bus_held(self.permit.num_permits() as u64, false);
+        self.metrics.envelope_settled();
     }
 }
 
@@ -145,6 +163,7 @@ impl BusHandle {
                 );
                 let Ok(charge) = self.budget.clone().acquire_many_owned(cost).await else {
                     // Cannot happen: the budget is never closed.
+                    self.metrics.envelope_settled();
                     tracing::error!(
                         envelope_id = envelope.envelope_id(),
                         "bus budget closed; an acked envelope was not handled"
@@ -188,23 +207,26 @@ pub fn start(
         actors: actors.clone(),
     };
     let dispatcher = Dispatcher {
-        store,
-        actors,
+        handler: Arc::new(Handler {
+            store,
+            actors,
+            shutdown,
+        }),
         lanes: HashMap::new(),
         dispatched: 0,
-        shutdown,
+        alone: Arc::new(Semaphore::new(ALONE_AT_ONCE)),
     };
     (handle, tokio::spawn(dispatcher.run(rx)))
 }
 
 struct Dispatcher {
-    store: Arc<dyn Store>,
-    actors: Actors,
+    handler: Arc<Handler>,
     /// Each lane's inbox and task. A lane that went idle has ended; its
     /// entry stays until the next envelope for its key (or a sweep).
     lanes: HashMap<LaneKey, (mpsc::UnboundedSender<Held<Envelope>>, JoinHandle<()>)>,
     dispatched: u64,
-    shutdown: CancellationToken,
+    /// Turns for envelopes handled alone (see [`ALONE_AT_ONCE`]).
+    alone: Arc<Semaphore>,
 }
 
 /// How often (in envelopes) ended lanes are swept from the map.
@@ -237,7 +259,19 @@ impl Dispatcher {
             envelope,
             _charge: inbound._charge,
         };
-        let key = event::lane_key(&held.envelope);
+        let key = match event::route(&held.envelope) {
+            Route::Lane(key) => key,
+            Route::Alone => {
+                let (handler, turns) = (self.handler.clone(), self.alone.clone());
+                self.handler.actors.tasks.spawn(async move {
+                    let Ok(_turn) = turns.acquire().await else {
+                        return;
+                    };
+                    handler.handle_held(held).await;
+                });
+                return;
+            }
+        };
         loop {
             let sender = match self.lanes.get(&key) {
                 Some((sender, _)) => sender.clone(),
@@ -261,9 +295,7 @@ impl Dispatcher {
     fn spawn_lane(&mut self, key: LaneKey) -> mpsc::UnboundedSender<Held<Envelope>> {
         let (tx, rx) = mpsc::unbounded_channel();
         let lane = Lane {
-            store: self.store.clone(),
-            actors: self.actors.clone(),
-            shutdown: self.shutdown.clone(),
+            handler: self.handler.clone(),
         };
         let task = tokio::spawn(lane.run(rx));
         self.lanes.insert(key, (tx.clone(), task));
@@ -271,30 +303,38 @@ impl Dispatcher {
     }
 }
 
+/// One key's envelopes, handled one after another.
 struct Lane {
-    store: Arc<dyn Store>,
-    actors: Actors,
-    shutdown: CancellationToken,
+    handler: Arc<Handler>,
 }
 
 impl Lane {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Held<Envelope>>) {
         loop {
             match tokio::time::timeout(LANE_IDLE, rx.recv()).await {
-                Ok(Some(held)) => self.handle_held(held).await,
+                Ok(Some(held)) => self.handler.handle_held(held).await,
                 Ok(None) => return,
                 Err(_idle) => {
                     rx.close();
                     // Anything that slipped in before close is still ours.
                     while let Some(held) = rx.recv().await {
-                        self.handle_held(held).await;
+                        self.handler.handle_held(held).await;
                     }
                     return;
                 }
             }
         }
     }
+}
 
+/// What handles an envelope, in a lane or alone: dedupe, type, act.
+struct Handler {
+    store: Arc<dyn Store>,
+    actors: Actors,
+    shutdown: CancellationToken,
+}
+
+impl Handler {
     /// Handles an envelope, then gives its charge back to the budget.
     async fn handle_held(&self, held: Held<Envelope>) {
         let Held { envelope, _charge } = held;

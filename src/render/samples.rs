@@ -66,11 +66,13 @@ pub fn sample(name: &str) -> Option<Value> {
         }),
         "statuspage_create" => json!({
             "incident_id": 42,
+            "channel_id": "C0INCIDENT",
             "name": "db \"primary\" <!channel> down",
             "components": [ { "id": "b13yz5g2cw10", "name": "API" }, { "id": "7yn1wsqz0rmq", "name": "Web" } ],
         }),
         "statuspage_update" => json!({
             "incident_id": 42,
+            "channel_id": "C0INCIDENT",
             "status": { "value": "identified", "label": "Identified" },
         }),
         "usage" => json!({

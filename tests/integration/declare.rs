@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::payloads::{self, ALICE, BOT};
-use crate::support::harness::{TestApp, all_text};
+use crate::support::harness::{TestApp, all_text, ephemeral_containing};
 use crate::support::slack_fake::{self, Ephemeral, Fault};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -18,8 +18,17 @@ pub async fn workspace(extra: &[(&str, &str)]) -> (TestApp, String, String) {
     (app, general, digest)
 }
 
-/// Types `/incident <text>` in `channel` and waits for Janus's answer.
+/// Types `/incident <text>` in `channel`, waits for Janus's answer, then
+/// until the declaration is done (the answer comes as soon as the channel
+/// exists, before the controls and the digest).
 pub async fn declare(app: &TestApp, channel: &str, text: &str) -> Ephemeral {
+    let answer = declare_answered(app, channel, text).await;
+    app.idle().await;
+    answer
+}
+
+/// Types `/incident <text>` in `channel` and waits for Janus's answer only.
+pub async fn declare_answered(app: &TestApp, channel: &str, text: &str) -> Ephemeral {
     let before = app.slack.ephemerals().len();
     let envelope = slack_fake::envelope(
         "slash_commands",
@@ -29,9 +38,13 @@ pub async fn declare(app: &TestApp, channel: &str, text: &str) -> Ephemeral {
     let id = slack_fake::envelope_id_of(&envelope);
     app.slack.send_envelope(envelope).await;
     let ack = app.slack.wait_ack(&id, WAIT).await;
-    assert!(
-        ack.payload.is_none(),
-        "a real declaration answers after the ack"
+    // The ack says the channel is on its way; its link comes after.
+    let said = ack.payload.as_ref().and_then(|p| p["text"].as_str());
+    assert_eq!(
+        said,
+        Some(janus::actors::incident::CREATING),
+        "{:?}",
+        ack.payload
     );
     app.slack
         .wait_for("the answer to /incident", WAIT, |s| {
@@ -274,8 +287,13 @@ async fn a_missing_digest_channel_tells_the_declarer_what_to_do() {
     let general = app.slack.add_channel("general", true);
     app.slack.add_user(ALICE, "alice");
     let answer = declare(&app, &general, "www down").await;
-    let said = all_text(answer.blocks.as_ref().unwrap());
-    assert!(said.contains("#incidents"), "{said}");
+    assert!(
+        all_text(answer.blocks.as_ref().unwrap()).contains("I opened"),
+        "the link comes first"
+    );
+    // What did not work follows, to the declarer only.
+    let problem = ephemeral_containing(&app.slack, "#incidents").await;
+    let said = problem.text.unwrap_or_default();
     assert!(said.contains("/invite @janus"), "{said}");
     // The incident itself exists all the same.
     assert_eq!(app.slack.calls_to("conversations.create").len(), 1);
@@ -406,6 +424,7 @@ async fn a_submitted_declare_form_declares_with_the_chosen_severity() {
     );
 
     let call = app.slack.wait_for_call("chat.postEphemeral", WAIT).await;
+    app.idle().await;
     assert_eq!(call.params["user"], ALICE);
     assert_eq!(call.params["channel"], general.as_str());
     let name = app.slack.calls_to("conversations.create")[0].params["name"]
@@ -446,6 +465,7 @@ async fn a_burst_of_declarations_beyond_the_rate_tier_all_complete() {
             (s.ephemerals().len() >= burst).then_some(())
         })
         .await;
+    app.idle().await;
     let created: Vec<String> = app
         .slack
         .channels()

@@ -40,6 +40,7 @@ async fn a_fire_reaction_declares_an_auto_incident_quoting_the_message() {
                 .find(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
         })
         .await;
+    app.idle().await;
     let name = app.slack.calls_to("conversations.create")[0].params["name"]
         .as_str()
         .unwrap()

@@ -227,6 +227,21 @@ impl TestApp {
         replica
     }
 
+    /// Waits until Janus has handled everything it read and finished every
+    /// task it started: then what it will do about it is done.
+    pub async fn idle(&self) {
+        let running = self.running.as_ref().expect("janus is running");
+        assert!(
+            running.wait_idle(Duration::from_secs(20)).await,
+            "janus did not become idle within 20 s; calls seen: {:?}",
+            self.slack
+                .calls()
+                .iter()
+                .map(|c| c.method.clone())
+                .collect::<Vec<_>>()
+        );
+    }
+
     /// Stops Janus and returns how it ended.
     pub async fn stop(&mut self) -> Result<(), janus::app::RunError> {
         match self.running.take() {
