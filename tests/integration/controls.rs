@@ -21,7 +21,7 @@ async fn incident(extra: &[(&str, &str)]) -> (TestApp, Channel, String) {
 }
 
 /// `user` clicks `action` on the control message; waits for the ack.
-async fn click(app: &TestApp, channel: &Channel, user: &str, action: Value) {
+pub async fn click(app: &TestApp, channel: &Channel, user: &str, action: Value) {
     let payload = payloads::block_action(
         &channel.id,
         user,
@@ -35,7 +35,7 @@ async fn click(app: &TestApp, channel: &Channel, user: &str, action: Value) {
     app.slack.wait_ack(&id, WAIT).await;
 }
 
-fn control_text(app: &TestApp, channel: &Channel) -> String {
+pub fn control_text(app: &TestApp, channel: &Channel) -> String {
     let control = app.slack.message(&channel.id, &channel.pins[0]).unwrap();
     all_text(control.blocks.as_ref().unwrap())
 }
@@ -62,7 +62,7 @@ fn control_choice(app: &TestApp, channel: &Channel, action_id: &str) -> Option<S
     find(control.blocks.as_ref()?, action_id)
 }
 
-fn digest_text(app: &TestApp, digest: &str) -> String {
+pub fn digest_text(app: &TestApp, digest: &str) -> String {
     all_text(app.slack.messages(digest)[0].blocks.as_ref().unwrap())
 }
 

@@ -14,6 +14,7 @@ mod fixtures;
 mod health;
 mod hostile;
 mod integrations;
+mod isolation;
 mod payloads;
 mod providers;
 mod proxy;
