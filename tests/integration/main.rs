@@ -17,6 +17,7 @@ mod integrations;
 mod payloads;
 mod providers;
 mod proxy;
+mod slack_client;
 mod socket_mode;
 mod statuspage;
 mod statuspage_slack;
