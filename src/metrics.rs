@@ -2,7 +2,7 @@
 //!
 //! One [`Metrics`] per started app, shared as an `Arc` by whoever counts: the
 //! socket layer (frames by type, ack latency, reconnects) and the Slack
-//! client (Web API calls by method and result, 429s). Not global statics,
+//! client (Web API calls by method and result, 429s, timeouts). Not global statics,
 //! because the integration tests run several Janus instances in one process
 //! and each must report only its own.
 //!
@@ -62,6 +62,7 @@ pub struct Metrics {
     frames: [AtomicU64; FRAME_TYPES.len()],
     api_calls: Labelled<2>,
     rate_limited: Labelled<1>,
+    timeouts: Labelled<1>,
     ack_latency: Histogram,
 }
 
@@ -84,6 +85,7 @@ impl Metrics {
             frames: Default::default(),
             api_calls: Labelled::default(),
             rate_limited: Labelled::default(),
+            timeouts: Labelled::default(),
             ack_latency: Histogram::default(),
         }
     }
@@ -151,6 +153,14 @@ impl Metrics {
     /// Slack answered a request to `method` with HTTP 429.
     pub fn rate_limited(&self, method: &str) {
         self.rate_limited.add([method], 1);
+    }
+
+    /// An attempt of a Slack call to `method` (or a `response_url` POST)
+    /// got no answer within its timeout: counted apart from results so a
+    /// dashboard sees a slow Slack (or a half-dead connection) even when a
+    /// retry then succeeded.
+    pub fn timed_out(&self, method: &str) {
+        self.timeouts.add([method], 1);
     }
 
     /// How long ago the last envelope arrived; `None` before the first.
@@ -234,7 +244,13 @@ impl Metrics {
         self.rate_limited.render(
             &mut out,
             "janus_slack_rate_limited_total",
-            "HTTP 429 answers from the Slack Web API, by method (each one retried after Retry-After).",
+            "HTTP 429 answers from the Slack Web API, by method (each blocks the method for every caller until Retry-After).",
+            ["method"],
+        );
+        self.timeouts.render(
+            &mut out,
+            "janus_slack_timeouts_total",
+            "Slack Web API attempts (and response_url posts) that got no answer within their timeout, by method; retry-safe methods are tried again.",
             ["method"],
         );
         // Left out when the store could not say: a made-up 0 would look like
@@ -445,6 +461,8 @@ mod tests {
         m.api_call("chat.postMessage", "ok");
         m.api_call("weird\"method\\with\nnewline", "channel_not_found");
         m.rate_limited("chat.postMessage");
+        m.timed_out("chat.update");
+        m.timed_out("chat.update");
         m.socket_reconnected();
         m.ack_written(Duration::from_micros(50));
         m.ack_written(Duration::from_millis(3));
@@ -550,6 +568,8 @@ mod tests {
             "janus_slack_api_calls_total{method=\"chat.postMessage\",result=\"ok\"} 2\n"
         ));
         assert!(text.contains("janus_slack_rate_limited_total{method=\"chat.postMessage\"} 1\n"));
+        assert!(text.contains("janus_slack_timeouts_total{method=\"chat.update\"} 2\n"));
+        assert!(!text.contains("janus_slack_timeouts_total{method=\"chat.postMessage\"}"));
         assert!(text.contains("janus_socket_reconnects_total 1\n"));
         assert!(text.contains("janus_sockets_connected 2\n"));
         assert!(text.contains("janus_open_incidents 1\n"));

@@ -1,6 +1,8 @@
 //! Slack errors, typed so callers can match on the ones they handle
 //! (`name_taken`, `already_pinned`…) instead of comparing strings.
 
+use std::time::Duration;
+
 use slack_morphism::errors::{SlackClientError, SlackClientHttpProtocolError};
 
 /// An `ok:false` error code. The named ones are those Janus reacts to;
@@ -100,13 +102,30 @@ pub enum SlackError {
         /// Slack's error code.
         code: ApiErrorCode,
     },
-    /// Still rate limited after every retry.
-    #[error("Slack {method} still rate limited after {attempts} retries")]
+    /// Rate limited for longer than the call's time budget: given up
+    /// without sending again. Slack did not act on a request it answered
+    /// 429, so nothing was done: the caller may try again later.
+    #[error(
+        "Slack {method} still rate limited after {attempts} tries; gave up within its time budget"
+    )]
     RateLimited {
         /// The Web API method.
         method: &'static str,
-        /// How many times it was retried.
+        /// How many requests were answered 429 (0: the method was
+        /// already blocked past the budget, so none was sent).
         attempts: u32,
+    },
+    /// No answer in time: the last attempt was cut off at its deadline. The
+    /// request may have reached Slack and taken effect; see
+    /// [`SlackError::is_timeout`].
+    #[error("Slack {method} did not answer in time ({attempts} attempt(s), {:.1}s in all)", elapsed.as_secs_f64())]
+    Timeout {
+        /// The Web API method, or `response_url`.
+        method: &'static str,
+        /// How many attempts were sent (each timed out, or failed).
+        attempts: u32,
+        /// From the start of the call to giving up, waits included.
+        elapsed: Duration,
     },
     /// An HTTP status other than 200 and 429.
     #[error("Slack {method} answered HTTP {status}")]
@@ -123,6 +142,9 @@ pub enum SlackError {
         method: &'static str,
         /// What went wrong.
         detail: String,
+        /// Whether the request may have gone out: `false` only when the
+        /// connection itself could not be opened (refused, proxy, TLS, DNS).
+        sent: bool,
     },
     /// Slack answered something we could not read.
     #[error("Slack {method} gave an unexpected answer: {detail}")]
@@ -157,6 +179,7 @@ impl SlackError {
             // (connection refused, DNS…) and never the request headers.
             other => Self::Transport {
                 method,
+                sent: !is_connect_failure(&other),
                 detail: match &other {
                     // Its `Display` is the `Debug` of the cause, and it has
                     // no `source()`: start from the cause itself.
@@ -183,6 +206,44 @@ impl SlackError {
         self.code().is_some_and(ApiErrorCode::is_auth_failure)
     }
 
+    /// Whether the call was given up for want of an answer in time. For a
+    /// method the client does not retry (`chat.postMessage`,
+    /// `conversations.create`…, see `slack::is_retry_safe`) this means
+    /// "maybe applied": Slack may have acted on it, so the caller looks
+    /// (history, channel by name) before doing it again.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// Whether Slack may have acted on the request although the call
+    /// failed: a timeout, a connection lost after the request went out, or
+    /// an HTTP 5xx. `false` for answers that say it was not done (`ok:false`,
+    /// 429) and for connections that never opened. A caller that must not
+    /// do a thing twice reconciles before repeating when this is `true`.
+    pub fn may_have_taken_effect(&self) -> bool {
+        match self {
+            Self::Timeout { .. } => true,
+            Self::Transport { sent, .. } => *sent,
+            Self::Http { status, .. } => *status >= 500,
+            // HTTP 200 with a body we could not read: Slack probably did it.
+            Self::Protocol { .. } => true,
+            Self::Api { .. } | Self::RateLimited { .. } | Self::Setup(_) => false,
+        }
+    }
+
+    /// Whether another attempt may go differently: no answer in time, a
+    /// connection lost after the request went out, or a 5xx. Connections
+    /// that never opened are not: their usual causes (a proxy refusing, an
+    /// unknown CA, DNS) are configuration that retrying would only hide.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout { .. } => true,
+            Self::Transport { sent, .. } => *sent,
+            Self::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     /// The `result` label of `janus_slack_api_calls_total`: Slack's error
     /// code when it answered `ok:false`, else a word for what went wrong, so
     /// a dashboard can tell "Slack said no" from "Slack was not reached".
@@ -190,11 +251,26 @@ impl SlackError {
         match self {
             Self::Api { code, .. } => code.as_str(),
             Self::RateLimited { .. } => "ratelimited",
+            Self::Timeout { .. } => "timeout",
             Self::Http { .. } => "http_error",
             Self::Transport { .. } => "transport_error",
             Self::Protocol { .. } => "protocol_error",
             Self::Setup(_) => "setup_error",
         }
+    }
+}
+
+/// Whether the connection could not be opened at all (refused, proxy,
+/// TLS handshake, DNS): the request never left, so Slack did nothing.
+pub(crate) fn is_connect_failure(e: &SlackClientError) -> bool {
+    match e {
+        SlackClientError::HttpProtocolError(SlackClientHttpProtocolError {
+            cause: Some(cause),
+            ..
+        }) => cause
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect),
+        _ => false,
     }
 }
 
@@ -236,6 +312,57 @@ mod tests {
             ApiErrorCode::from_wire("weird_new_code"),
             ApiErrorCode::Other("weird_new_code".into())
         );
+    }
+
+    #[test]
+    fn a_timeout_is_recognised_counted_apart_and_may_have_taken_effect() {
+        let timeout = SlackError::Timeout {
+            method: "chat.postMessage",
+            attempts: 1,
+            elapsed: Duration::from_millis(1500),
+        };
+        assert!(timeout.is_timeout());
+        assert!(timeout.may_have_taken_effect());
+        assert!(timeout.is_transient());
+        assert_eq!(timeout.metric_label(), "timeout");
+        assert!(timeout.to_string().contains("1.5s"), "{timeout}");
+        let limited = SlackError::RateLimited {
+            method: "conversations.create",
+            attempts: 3,
+        };
+        assert!(!limited.is_timeout());
+        assert!(!limited.may_have_taken_effect());
+        assert!(
+            !limited.is_transient(),
+            "waited out by the gate, not retried"
+        );
+    }
+
+    #[test]
+    fn only_failures_after_the_request_went_out_may_have_taken_effect() {
+        let transport = |sent| SlackError::Transport {
+            method: "chat.postMessage",
+            detail: "connection reset".into(),
+            sent,
+        };
+        assert!(transport(true).may_have_taken_effect());
+        assert!(transport(true).is_transient());
+        assert!(!transport(false).may_have_taken_effect());
+        assert!(
+            !transport(false).is_transient(),
+            "a refused connect stays refused"
+        );
+        let http = |status| SlackError::Http {
+            method: "chat.update",
+            status,
+        };
+        assert!(http(503).is_transient() && http(503).may_have_taken_effect());
+        assert!(!http(404).is_transient() && !http(404).may_have_taken_effect());
+        let said_no = SlackError::Api {
+            method: "chat.postMessage",
+            code: ApiErrorCode::ChannelNotFound,
+        };
+        assert!(!said_no.may_have_taken_effect() && !said_no.is_transient());
     }
 
     #[test]

@@ -1,15 +1,23 @@
 //! The Slack Web API, as Janus uses it: slack-morphism underneath, typed
 //! errors on top, and rate limits waited out rather than surfaced.
 //!
-//! Every call goes through [`SlackApi::call`], which is the one place that
-//! knows about `ok:false`, HTTP 429 and `Retry-After`. Write methods send our
-//! rendered Block Kit JSON as it is (slack-morphism's typed blocks would
-//! silently drop fields they do not model).
+//! Every call goes through one loop (`SlackApi::with_retry`), the one place
+//! that knows about `ok:false`, HTTP 429, `Retry-After` and deadlines. Write
+//! methods send our rendered Block Kit JSON as it is (slack-morphism's typed
+//! blocks would silently drop fields they do not model).
+//!
+//! Time is bounded twice ([`SlackTuning`]): each HTTP attempt has a timeout,
+//! and the whole call (429 waits and retries included) a budget, after which
+//! it returns an error rather than waiting on. Which methods are sent again
+//! after a timeout, and how 429s are shared between callers, is in `retry`.
 
 mod error;
+mod retry;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -29,13 +37,53 @@ pub use error::{ApiErrorCode, SlackError};
 /// tunnel), with TLS inside it.
 type Connector = SlackClientHyperConnector<HttpsTunnelConnector>;
 
-/// How often a rate-limited call is retried before giving up. Slack's
-/// `Retry-After` is usually seconds, so this covers minutes of throttling.
-const MAX_RATE_LIMIT_RETRIES: u32 = 20;
 /// The wait used when a 429 carries no `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// The longest single wait we accept from `Retry-After`.
+/// The longest block one 429 sets on its method: a larger `Retry-After`
+/// (a proxy's mistake, say) would otherwise silence the method for hours.
+/// Calls give up at their budget anyway.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// How long Slack calls may take. Not user configuration: the defaults suit
+/// Slack, and tests shorten them to meet timeouts without waiting for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlackTuning {
+    /// One HTTP attempt of a Web API call. A request that hangs (a
+    /// half-dead connection, a stuck proxy) must not block its caller.
+    pub call_timeout: Duration,
+    /// One attempt of a paged list read (`conversations.list`/`history`/
+    /// `replies`, `usergroups.*`), which Slack may answer more slowly.
+    pub list_timeout: Duration,
+    /// A POST to a `response_url` (sent once, never repeated).
+    pub respond_timeout: Duration,
+    /// A whole call, from its start to its answer: 429 waits, timed-out
+    /// attempts and pauses between them included. Past it the call returns
+    /// its last error (or [`SlackError::RateLimited`] when it was still
+    /// blocked by a 429), so a caller is never held for more.
+    pub effect_budget: Duration,
+}
+
+impl Default for SlackTuning {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(15),
+            list_timeout: Duration::from_secs(30),
+            respond_timeout: Duration::from_secs(10),
+            effect_budget: Duration::from_secs(120),
+        }
+    }
+}
+
+impl SlackTuning {
+    /// The timeout of one attempt of `method`.
+    fn attempt_timeout(&self, method: &str) -> Duration {
+        if retry::is_list_read(method) {
+            self.list_timeout
+        } else {
+            self.call_timeout
+        }
+    }
+}
 
 /// Which of the two tokens a call uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,10 +156,16 @@ impl BotIdentity {
     }
 }
 
-/// A cheap, cloneable Slack Web API client.
+/// A cheap, cloneable Slack Web API client. Clones share their
+/// connections and their rate-limit state: a 429 met by one holds back
+/// every clone's calls of that method.
 #[derive(Clone)]
 pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
+    /// Timeouts and the per-call budget.
+    tuning: SlackTuning,
+    /// Which methods Slack answered 429, until when, and who waits for them.
+    gates: Arc<retry::RateGates>,
     bot_token: Arc<SlackApiToken>,
     app_token: Arc<SlackApiToken>,
     /// Where calls and 429s are counted; `None` counts nothing.
@@ -148,6 +202,8 @@ impl SlackApi {
         };
         Ok(Self {
             client: Arc::new(SlackClient::new(connector)),
+            tuning: SlackTuning::default(),
+            gates: Arc::default(),
             bot_token: token(bot_token),
             app_token: token(app_token),
             metrics: None,
@@ -166,6 +222,13 @@ impl SlackApi {
     /// of [`SlackApi::new`] so callers that do not count need not care.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// The same client with other timeouts and budget (tests shorten them).
+    /// A builder so [`SlackApi::new`]'s callers keep the defaults unasked.
+    pub fn with_tuning(mut self, tuning: SlackTuning) -> Self {
+        self.tuning = tuning;
         self
     }
 
@@ -188,49 +251,103 @@ impl SlackApi {
         }
     }
 
-    /// Runs one request, retrying while Slack answers 429, after the
-    /// `Retry-After` it gives.
+    /// Runs one request of `method` within the call's budget: each attempt
+    /// waits for the method's 429 block (shared by every clone) and has its
+    /// timeout; a 429 blocks the method and the call waits its turn again; a
+    /// transient failure (timeout, lost connection, 5xx) is tried again with
+    /// backoff only for retry-safe methods (`retry::is_retry_safe`), at most
+    /// `retry::MAX_ATTEMPTS` times. Anything else, or the end of the
+    /// budget, returns the last error.
     async fn with_retry<RS, F, Fut>(&self, method: &'static str, send: F) -> Result<RS, SlackError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<RS, SlackClientError>>,
     {
-        let mut attempt = 0;
+        let started = Instant::now();
+        let deadline = started + self.tuning.effect_budget;
+        let per_attempt = self.tuning.attempt_timeout(method);
+        let retry_safe = retry::is_retry_safe(method);
+        let (mut sent, mut limited, mut failed) = (0, 0, 0);
         let result = loop {
-            match send().await {
-                Ok(rs) => break Ok(rs),
-                Err(SlackClientError::RateLimitError(e)) if attempt < MAX_RATE_LIMIT_RETRIES => {
-                    if let Some(metrics) = &self.metrics {
-                        metrics.rate_limited(method);
-                    }
-                    attempt += 1;
+            let Ok(turn) = self.gates.wait_turn(method, deadline).await else {
+                tracing::warn!(
+                    method,
+                    rate_limited = limited,
+                    "Slack method rate limited past the call's time budget; giving up"
+                );
+                break Err(SlackError::RateLimited {
+                    method,
+                    attempts: limited,
+                });
+            };
+            let Some(timeout) = retry::attempt_timeout(per_attempt, Instant::now(), deadline)
+            else {
+                break Err(SlackError::Timeout {
+                    method,
+                    attempts: sent,
+                    elapsed: started.elapsed(),
+                });
+            };
+            sent += 1;
+            let error = match tokio::time::timeout(timeout, send()).await {
+                Ok(Ok(rs)) => break Ok(rs),
+                Ok(Err(SlackClientError::RateLimitError(e))) => {
                     let wait = e
                         .retry_after
                         .unwrap_or(DEFAULT_RETRY_AFTER)
                         .min(MAX_RETRY_AFTER);
-                    tracing::warn!(
-                        method,
-                        attempt,
-                        retry_after_ms = wait.as_millis() as u64,
-                        "Slack rate limit hit; waiting Retry-After before retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => {
-                    if let (SlackClientError::RateLimitError(_), Some(metrics)) =
-                        (&e, &self.metrics)
-                    {
+                    // Recorded before the turn is given back, so the next
+                    // caller in line already sees it.
+                    self.gates.block(method, Instant::now() + wait);
+                    drop(turn);
+                    if let Some(metrics) = &self.metrics {
                         metrics.rate_limited(method);
                     }
-                    break Err(SlackError::from_client(method, attempt, e));
+                    limited += 1;
+                    tracing::warn!(
+                        method,
+                        rate_limited = limited,
+                        retry_after_ms = wait.as_millis() as u64,
+                        "Slack rate limit hit; this method waits Retry-After, for every caller"
+                    );
+                    continue;
                 }
+                Ok(Err(e)) => SlackError::from_client(method, limited, e),
+                Err(_) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.timed_out(method);
+                    }
+                    SlackError::Timeout {
+                        method,
+                        attempts: sent,
+                        elapsed: started.elapsed(),
+                    }
+                }
+            };
+            drop(turn);
+            failed += 1;
+            if !(retry_safe && error.is_transient() && failed < retry::MAX_ATTEMPTS) {
+                break Err(error);
             }
+            let pause = retry::backoff(failed, fastrand::f64());
+            if !retry::fits(Instant::now() + pause, deadline) {
+                break Err(error);
+            }
+            tracing::warn!(
+                method,
+                attempt = sent,
+                pause_ms = pause.as_millis() as u64,
+                error = %error,
+                "Slack call failed; trying again (safe to repeat)"
+            );
+            tokio::time::sleep(pause).await;
         };
         self.count(method, &result);
         result
     }
 
-    /// Calls a write `method` with a JSON body, waiting out rate limits.
+    /// Calls a write `method` with a JSON body, waiting out rate limits,
+    /// within the call's budget ([`SlackTuning`]).
     pub async fn call<RS: DeserializeOwned + Send>(
         &self,
         token: TokenKind,
@@ -245,7 +362,8 @@ impl SlackApi {
     }
 
     /// Calls a read `method` with query parameters (Slack's read methods do
-    /// not take JSON bodies), waiting out rate limits.
+    /// not take JSON bodies), waiting out rate limits, within the call's
+    /// budget ([`SlackTuning`]).
     pub async fn get<RS: DeserializeOwned + Send>(
         &self,
         method: &'static str,
@@ -585,8 +703,11 @@ impl SlackApi {
 
     /// Posts to an interaction's `response_url` (ephemeral unless the
     /// payload says otherwise). Used for replies that come after the ack.
-    /// The URL itself authorises the post: no token is sent with it.
+    /// The URL itself authorises the post: no token is sent with it. Sent
+    /// once, within `SlackTuning::respond_timeout`: a timeout may still have
+    /// shown the message, so it is never repeated here.
     pub async fn respond(&self, response_url: &Url, payload: &Value) -> Result<(), SlackError> {
+        let started = Instant::now();
         let span = tracing::debug_span!("slack_response_url");
         let context = SlackClientApiCallContext {
             rate_control_params: None,
@@ -595,20 +716,78 @@ impl SlackApi {
             // The URL is a credential of its own: keep it out of logs.
             is_sensitive_url: true,
         };
-        let result: Result<Value, SlackClientError> = self
-            .client
-            .http_api
-            .connector
-            .http_post_uri(response_url.clone(), payload, context)
-            .await;
-        if let (Err(SlackClientError::RateLimitError(_)), Some(metrics)) = (&result, &self.metrics)
-        {
-            metrics.rate_limited("response_url");
-        }
-        let result = result
-            .map(|_| ())
-            .map_err(|e| SlackError::from_client("response_url", 0, e));
+        let post = self.client.http_api.connector.http_post_uri::<_, Value>(
+            response_url.clone(),
+            payload,
+            context,
+        );
+        let result = match tokio::time::timeout(self.tuning.respond_timeout, post).await {
+            Ok(answer) => {
+                if let (Err(SlackClientError::RateLimitError(_)), Some(metrics)) =
+                    (&answer, &self.metrics)
+                {
+                    metrics.rate_limited("response_url");
+                }
+                answer
+                    .map(|_| ())
+                    .map_err(|e| SlackError::from_client("response_url", 0, e))
+            }
+            Err(_) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.timed_out("response_url");
+                }
+                Err(SlackError::Timeout {
+                    method: "response_url",
+                    attempts: 1,
+                    elapsed: started.elapsed(),
+                })
+            }
+        };
         self.count("response_url", &result);
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paged_list_reads_get_the_longer_timeout_and_everything_else_the_call_timeout() {
+        let tuning = SlackTuning {
+            call_timeout: Duration::from_secs(1),
+            list_timeout: Duration::from_secs(2),
+            ..SlackTuning::default()
+        };
+        assert_eq!(
+            tuning.attempt_timeout("conversations.list"),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            tuning.attempt_timeout("usergroups.users.list"),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            tuning.attempt_timeout("chat.update"),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            tuning.attempt_timeout("conversations.create"),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            SlackTuning::default(),
+            SlackTuning {
+                call_timeout: secs(15),
+                list_timeout: secs(30),
+                respond_timeout: secs(10),
+                effect_budget: secs(120),
+            }
+        );
     }
 }

@@ -18,6 +18,7 @@ mod isolation;
 mod payloads;
 mod providers;
 mod proxy;
+mod slack_client;
 mod socket_mode;
 mod statuspage;
 mod statuspage_slack;

@@ -200,6 +200,15 @@ impl FakeSlack {
         });
     }
 
+    /// The next `times` requests to `method` are answered 429 with
+    /// `Retry-After: retry_after_secs` (queued like `inject`, ahead of any
+    /// fault injected after this).
+    pub fn throttle(&self, method: &str, retry_after_secs: u64, times: usize) {
+        for _ in 0..times {
+            self.inject(method, Fault::RateLimited { retry_after_secs });
+        }
+    }
+
     /// Enforces a rate tier on `method`: at most `max_calls` per `window`,
     /// then HTTP 429 with `Retry-After`, as Slack does.
     pub fn set_tier(&self, method: &str, max_calls: usize, window: Duration) {

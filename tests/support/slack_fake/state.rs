@@ -55,6 +55,9 @@ pub enum Fault {
     ApplyThenDelay(Duration),
     /// That HTTP status with a plain-text body; nothing happens.
     HttpStatus(u16),
+    /// Nothing happens and no answer is ever sent; the connection stays
+    /// open until the client gives up on it. The request is recorded.
+    Hang,
 }
 
 impl Fault {

@@ -180,6 +180,7 @@ async fn with_fault(fault: Option<Fault>, handle: impl FnOnce() -> Value) -> Res
             tokio::time::sleep(d).await;
             json_response(StatusCode::OK, body)
         }
+        Some(Fault::Hang) => std::future::pending().await,
     }
 }
 
