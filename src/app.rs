@@ -26,6 +26,8 @@ use crate::store::{Store, StoreError};
 pub struct Options {
     /// Socket Mode timings.
     pub socket: Tuning,
+    /// Web API deadlines and the time budget of one call.
+    pub slack: crate::slack::SlackTuning,
 }
 
 /// Why Janus could not start. Each names what to fix.
@@ -120,7 +122,8 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         &config.slack.app_token,
         &egress,
     )?
-    .with_metrics(metrics.clone());
+    .with_metrics(metrics.clone())
+    .with_tuning(options.slack);
 
     // The database and Slack are independent: check both at once.
     let (store, bot) = tokio::join!(
@@ -222,7 +225,8 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
         &config.slack.app_token,
         &egress,
     )?
-    .with_metrics(metrics.clone());
+    .with_metrics(metrics.clone())
+    .with_tuning(options.slack);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let result = socket::SocketMode {

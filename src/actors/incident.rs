@@ -885,7 +885,19 @@ impl IncidentActor {
             if let Err(e) = self.ctx.store.set_intended_name(id, name.as_str()).await {
                 tracing::error!(incident = %id, error = %e, "cannot record the channel name");
             }
-            match self.ctx.slack.create_channel(name.as_str()).await {
+            let mut created = self.ctx.slack.create_channel(name.as_str()).await;
+            if let Err(e) = &created
+                && e.may_have_taken_effect()
+            {
+                // No answer: Slack may have made it. Look before asking again.
+                tracing::warn!(incident = %id, name = name.as_str(), error = %e,
+                    "no answer to conversations.create; looking for the channel");
+                created = match self.ctx.slack.find_channel(name.as_str()).await {
+                    Ok(Some(channel)) => Ok(channel),
+                    _ => self.ctx.slack.create_channel(name.as_str()).await,
+                };
+            }
+            match created {
                 Ok(channel) => return Some((channel, name)),
                 Err(e) if e.code() == Some(&ApiErrorCode::NameTaken) => continue,
                 Err(e) => {
@@ -962,12 +974,27 @@ impl IncidentActor {
             }
         };
         let text = view::control_text(&incident);
-        let ts = match self
+        let mut posted = self
             .ctx
             .slack
             .post_message(channel, &text, &blocks, None)
-            .await
+            .await;
+        if let Err(e) = &posted
+            && e.may_have_taken_effect()
         {
+            // No answer: it may be in the channel. Look before posting again.
+            tracing::warn!(incident = %id, error = %e, "no answer posting the control message; looking for it");
+            posted = match self.find_own(channel, "janus.status").await {
+                Some(ts) => Ok(ts),
+                None => {
+                    self.ctx
+                        .slack
+                        .post_message(channel, &text, &blocks, None)
+                        .await
+                }
+            };
+        }
+        let ts = match posted {
             Ok(ts) => ts,
             Err(e) => {
                 tracing::error!(incident = %id, error = %e, "cannot post the control message");

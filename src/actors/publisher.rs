@@ -415,6 +415,17 @@ impl Publisher {
             }
             other => other,
         };
+        let posted = match posted {
+            // No answer: it may be in the channel. Look before posting again.
+            Err(e) if e.may_have_taken_effect() => {
+                tracing::warn!(incident = %id, error = %e, "no answer posting the digest message; looking for it");
+                match self.find_digest(&channel, incident).await {
+                    Some(ts) => Ok(ts),
+                    None => self.post_digest(&channel, &text, &blocks).await,
+                }
+            }
+            other => other,
+        };
         let ts = posted.map_err(|e| self.problem(e))?;
         self.ctx
             .store

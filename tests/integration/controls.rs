@@ -42,7 +42,7 @@ pub fn control_text(app: &TestApp, channel: &Channel) -> String {
 
 /// The value a select of the control message shows (`janus.status`,
 /// `janus.severity`): its `initial_option`.
-fn control_choice(app: &TestApp, channel: &Channel, action_id: &str) -> Option<String> {
+pub fn control_choice(app: &TestApp, channel: &Channel, action_id: &str) -> Option<String> {
     let control = app.slack.message(&channel.id, &channel.pins[0])?;
     fn find(v: &Value, action_id: &str) -> Option<String> {
         match v {

@@ -435,6 +435,7 @@ async fn a_taken_health_port_stops_the_start_naming_the_key() {
     let config = app.config(&[("JANUS_HEALTH__LISTEN", &addr)]);
     let options = janus::app::Options {
         socket: crate::support::harness::fast_tuning(),
+        ..Default::default()
     };
     let error = match janus::app::start(&config, options).await {
         Ok(_) => panic!("started on a port already in use"),

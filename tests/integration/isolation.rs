@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::controls::{click, control_text, digest_text};
+use crate::controls::{click, control_choice, control_text, digest_text};
 use crate::declare::{created_channel, declare, workspace};
 use crate::payloads::{self, ALICE, BOT};
 use crate::support::harness::all_text;
 use crate::support::slack_fake::{self, Fault};
+use janus::slack::SlackTuning;
 
 /// Well under the `Retry-After` the throttled method answers: what the rest
 /// must be done within to prove it did not wait for the throttled call.
@@ -60,7 +61,7 @@ async fn while_a_declaration_waits_out_429s_another_incident_changes_and_help_is
                     && !m.ts.eq(&b.pins[0])
             });
             (line
-                && control_text(&app, &b).contains("Identified")
+                && control_choice(&app, &b, "janus.status").as_deref() == Some("identified")
                 && digest_text(&app, &digest).contains("Identified"))
             .then_some(())
         })
@@ -107,4 +108,60 @@ async fn while_a_declaration_waits_out_429s_another_incident_changes_and_help_is
         2,
         "one digest message each"
     );
+}
+
+#[tokio::test]
+async fn a_chat_update_that_never_answers_is_retried_and_lands_while_another_incident_goes_on() {
+    let (mut app, general, digest) = workspace(&[]).await;
+    app.slack_tuning = SlackTuning {
+        call_timeout: Duration::from_secs(3),
+        ..SlackTuning::default()
+    };
+    app.restart_with(&[]).await;
+    declare(&app, &general, "db down").await;
+    declare(&app, &general, "www down").await;
+    let (a, b) = (created_channel(&app, 0), created_channel(&app, 1));
+
+    // Incident A's next chat.update gets no answer at all.
+    app.slack.inject("chat.update", Fault::Hang);
+    click(
+        &app,
+        &a,
+        ALICE,
+        payloads::select("janus.status", "identified"),
+    )
+    .await;
+    app.slack.wait_for_calls("chat.update", 1, SOON).await;
+
+    // Meanwhile B changes, and is shown at once: while A still waits.
+    click(&app, &b, ALICE, payloads::select("janus.severity", "sev1")).await;
+    app.slack
+        .wait_for("B shown everywhere", SOON, |_| {
+            let b_digest = &app.slack.messages(&digest)[1];
+            (control_choice(&app, &b, "janus.severity").as_deref() == Some("sev1")
+                && all_text(b_digest.blocks.as_ref().unwrap()).contains("SEV1"))
+            .then_some(())
+        })
+        .await;
+    assert!(
+        control_choice(&app, &a, "janus.status").as_deref() == Some("investigating"),
+        "B's update waited for A's hung call"
+    );
+
+    // A's update is timed out, sent again, and lands.
+    app.slack
+        .wait_for(
+            "A's control message updated",
+            Duration::from_secs(15),
+            |_| control_text(&app, &a).contains("Identified").then_some(()),
+        )
+        .await;
+    app.idle().await;
+    let a_updates = app
+        .slack
+        .calls_to("chat.update")
+        .iter()
+        .filter(|c| c.param("channel").as_deref() == Some(a.id.as_str()))
+        .count();
+    assert_eq!(a_updates, 2, "the hung update, then its retry");
 }

@@ -40,6 +40,7 @@ async fn start_error(extra: &[(&str, &str)]) -> String {
         &config(&slack, &db, extra),
         Options {
             socket: fast_tuning(),
+            ..Default::default()
         },
     )
     .await
@@ -275,6 +276,7 @@ async fn with_only_https_proxy_and_a_ca_file_janus_connects_acks_and_declares_ov
     slack.set_ping_interval(Duration::from_millis(300));
     let (api_url, api_tls) = behind_tls(&slack, &ca).await;
     let mut app = TestApp {
+        slack_tuning: Default::default(),
         slack,
         db: TestDb::create().await,
         running: None,
@@ -349,6 +351,7 @@ async fn a_server_signed_by_an_unknown_ca_is_refused_with_a_clear_error() {
         &config,
         Options {
             socket: fast_tuning(),
+            ..Default::default()
         },
     )
     .await

@@ -319,6 +319,7 @@ fn janus_dropped_with_its_runtime_closes_its_sockets() {
             &config,
             janus::app::Options {
                 socket: fast_tuning(),
+                ..Default::default()
             },
         )
         .await

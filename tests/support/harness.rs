@@ -145,6 +145,8 @@ pub fn fast_tuning() -> Tuning {
 
 /// Janus, the fake and the database of one test.
 pub struct TestApp {
+    /// Web API deadlines for this app (the defaults unless a test shortens them).
+    pub slack_tuning: janus::slack::SlackTuning,
     pub slack: FakeSlack,
     pub db: TestDb,
     pub running: Option<Running>,
@@ -160,6 +162,7 @@ impl TestApp {
         slack.set_ping_interval(Duration::from_millis(300));
         let db = TestDb::create().await;
         let mut app = TestApp {
+            slack_tuning: Default::default(),
             slack,
             db,
             running: None,
@@ -191,6 +194,7 @@ impl TestApp {
             &self.config(extra),
             Options {
                 socket: fast_tuning(),
+                slack: self.slack_tuning,
             },
         )
         .await
@@ -212,6 +216,7 @@ impl TestApp {
             &self.config(&[]),
             Options {
                 socket: fast_tuning(),
+                slack: self.slack_tuning,
             },
         )
         .await
