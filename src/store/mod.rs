@@ -260,11 +260,6 @@ pub trait Store: Send + Sync + 'static {
     /// time the key is seen, `false` for every redelivery afterwards.
     async fn first_delivery(&self, key: &str) -> Result<bool, StoreError>;
 
-    /// Takes the incident's message lock: renders and `chat.update`s of one
-    /// incident never interleave, even between replicas, so the last update
-    /// Slack receives was rendered after the last change.
-    async fn lock_messages(&self, id: IncidentId) -> Result<MessageLock, StoreError>;
-
     /// Stores a new incident (no channel yet) and logs `declared`.
     async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError>;
 

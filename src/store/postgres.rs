@@ -12,10 +12,8 @@ use super::{
     StatuspageLink, Store, StoreError,
 };
 
-/// Tags Janus's advisory-lock keys for incident messages, so they cannot
-/// collide with other advisory locks on the same database.
-const MESSAGE_LOCK_TAG: i64 = 1 << 62;
-/// Likewise for declaration locks.
+/// Tags Janus's advisory-lock keys for declarations, so they cannot collide
+/// with other advisory locks on the same database.
 const DECLARATION_LOCK_TAG: i64 = 1 << 61;
 /// The lock held by the replica that runs recovery.
 const LEADER_LOCK_KEY: i64 = (1 << 60) | 1;
@@ -211,17 +209,6 @@ impl Store for PgStore {
         .await?
         .rows_affected();
         Ok(inserted == 1)
-    }
-
-    async fn lock_messages(&self, id: IncidentId) -> Result<MessageLock, StoreError> {
-        // A transaction-scoped lock: dropping the transaction (rolled back)
-        // releases it, even if the holder panics.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MESSAGE_LOCK_TAG | id.0)
-            .execute(&mut *tx)
-            .await?;
-        Ok(MessageLock::new(tokio::sync::Mutex::new(tx)))
     }
 
     async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError> {

@@ -52,7 +52,6 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The database file, absolute, for messages.
     path: PathBuf,
-    message_locks: KeyedLocks,
     declaration_locks: KeyedLocks,
     /// Held by the recovery leader; a second taker in this process gets `None`.
     leader: Arc<tokio::sync::Mutex<()>>,
@@ -113,7 +112,6 @@ impl SqliteStore {
         Ok(Self {
             pool,
             path,
-            message_locks: KeyedLocks::default(),
             declaration_locks: KeyedLocks::default(),
             leader: Arc::default(),
             _process_lock: process_lock,
@@ -350,11 +348,6 @@ impl Store for SqliteStore {
         .await?
         .rows_affected();
         Ok(inserted == 1)
-    }
-
-    async fn lock_messages(&self, id: IncidentId) -> Result<MessageLock, StoreError> {
-        let guard = self.message_locks.get(id.0).lock_owned().await;
-        Ok(MessageLock::new(guard))
     }
 
     async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError> {

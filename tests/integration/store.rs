@@ -139,7 +139,6 @@ on_both_backends!(migrated:
     of_many_simultaneous_react_claims_exactly_one_wins,
     the_statuspage_link_keeps_the_message_and_the_union_of_touched_components,
     unpublished_changes_are_completed_incidents_changed_after_their_last_publication,
-    a_message_lock_makes_the_second_taker_wait_until_the_first_is_dropped,
     a_declaration_lock_is_refused_while_held,
     one_leader_at_a_time,
 );
@@ -874,29 +873,6 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
 }
 
 // --- locks ---------------------------------------------------------------------------------
-
-async fn a_message_lock_makes_the_second_taker_wait_until_the_first_is_dropped(db: Db) {
-    let (id, other) = (declared(&*db.store, 1).await, declared(&*db.store, 2).await);
-    let first = db.store.lock_messages(id).await.unwrap();
-    let store = db.store.clone();
-    let mut second = tokio::spawn(async move { store.lock_messages(id).await.map(|_| ()) });
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut second)
-            .await
-            .is_err(),
-        "the second taker waits"
-    );
-    let unrelated = tokio::time::timeout(PATIENCE, db.store.lock_messages(other))
-        .await
-        .expect("another incident's lock is free");
-    drop(unrelated.unwrap());
-    drop(first);
-    tokio::time::timeout(PATIENCE, second)
-        .await
-        .expect("the second taker gets it once the first is dropped")
-        .unwrap()
-        .unwrap();
-}
 
 async fn a_declaration_lock_is_refused_while_held(db: Db) {
     let (id, other) = (declared(&*db.store, 1).await, declared(&*db.store, 2).await);
