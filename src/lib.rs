@@ -8,12 +8,15 @@
 //!   then hands the envelope to the bus. It only knows the wire protocol.
 //! - [`bus`] holds what was acked within one memory budget, parses the
 //!   payload, types it into an event, records its dedupe key in the
-//!   store (one effect per delivery, across restarts and replicas) and runs
-//!   it in the lane of its channel, so one incident's events stay in order.
-//! - [`actors`] act: each is a handle plus a task with a bounded inbox —
-//!   incident (declare, status, severity, list), role, publisher (the only
-//!   writer of control and digest messages), react_trigger, snapshot and
-//!   statuspage.
+//!   store (at most one effect per delivery, across restarts and replicas)
+//!   and handles it: in the lane of its incident's channel, which runs the
+//!   actors' work itself so one incident's changes stay in order, or in a
+//!   task of its own for what concerns no incident yet (help, list,
+//!   declarations), so nothing waits for another incident.
+//! - [`actors`] act, each a cheap handle whose calls run in the caller's
+//!   task — incident (declare, status, severity, list), role, publisher
+//!   (the only writer of control and digest messages, one task per
+//!   incident), react_trigger, snapshot and statuspage.
 //! - They use [`store`] (SQLite for one process, Postgres for replicas),
 //!   [`slack`] (the Web API), [`providers`] (third-party status pages,
 //!   read-only), [`statuspage`] (Statuspage's Manage API) and [`render`]
