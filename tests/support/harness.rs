@@ -139,6 +139,7 @@ pub fn fast_tuning() -> Tuning {
         backoff_base: Duration::from_millis(50),
         backoff_cap: Duration::from_millis(500),
         close_grace: Duration::from_millis(500),
+        stable_after: Duration::from_secs(1),
         ..Tuning::default()
     }
 }
