@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
     Change, ClaimOutcome, Incident, IncidentId, MessageLock, NewIncident, OwnedMessage,
@@ -29,9 +29,21 @@ const INCIDENT_COLUMNS: &str = "id, channel_id, channel_name, description, statu
 /// The schema this binary expects, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How long start-up waits for a first connection before calling the
-/// database unreachable.
+/// How long opening a connection may take, and how long a query waits for
+/// a pooled one, before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The server cancels any statement running longer than this
+/// (`statement_timeout`, set on every connection unless the URL's
+/// `options` set it): Janus's queries take milliseconds, so a longer one is
+/// stuck (a lock held by a wedged session, an overloaded server) and is
+/// better reported than waited on. See [`WAIT_FOR_MESSAGE_LOCK`] for the
+/// one wait that is longer on purpose.
+const STATEMENT_TIMEOUT: &str = "15s";
+/// How long a publisher waits for another replica's lock on an incident's
+/// messages (2 minutes): that replica holds it across its Slack calls,
+/// rate-limit waits included. A publish that gives up is caught up by
+/// recovery.
+const WAIT_FOR_MESSAGE_LOCK: &str = "SET LOCAL statement_timeout = '2min'";
 
 /// A Postgres-backed [`Store`].
 #[derive(Clone, Debug)]
@@ -43,25 +55,45 @@ impl PgStore {
     /// Connects (one connection at once, so an unreachable database is
     /// reported at start-up, not at the first click).
     pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url.expose_secret())
+        let mut options = PgConnectOptions::from_str(url.expose_secret())
             .map_err(|e| StoreError::InvalidUrl(redact_driver_error(&e.to_string())))?
             // Statement logging at INFO would flood the log with every dedupe insert.
             .log_statements(log::LevelFilter::Debug);
+        if !options
+            .get_options()
+            .is_some_and(|o| o.contains("statement_timeout"))
+        {
+            options = options.options([("statement_timeout", STATEMENT_TIMEOUT)]);
+        }
         let target = format!(
             "{}:{}/{}",
             options.get_host(),
             options.get_port(),
             options.get_database().unwrap_or("")
         );
+        let failed = |source| StoreError::Connect {
+            target: target.clone(),
+            source,
+        };
+        // One connection of our own first: the pool retries a refused
+        // connection until its acquire timeout and then only says it timed
+        // out; this says why (refused, bad password, no such database).
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+            .await
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                )))
+            })
+            .map_err(failed)?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Connect {
-                target,
-                reason: e.to_string(),
-            })?;
+            .map_err(failed)?;
         Ok(Self { pool })
     }
 
@@ -178,7 +210,7 @@ impl Store for PgStore {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Migrate(e.to_string()))
+            .map_err(|source| StoreError::Migrate { file: None, source })
     }
 
     async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
@@ -217,6 +249,7 @@ impl Store for PgStore {
         // A transaction-scoped lock: dropping the transaction (rolled back)
         // releases it, even if the holder panics.
         let mut tx = self.pool.begin().await?;
+        sqlx::query(WAIT_FOR_MESSAGE_LOCK).execute(&mut *tx).await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MESSAGE_LOCK_TAG | id.0)
             .execute(&mut *tx)
