@@ -18,6 +18,7 @@ mod payloads;
 mod providers;
 mod proxy;
 mod socket_mode;
+mod start;
 mod statuspage;
 mod statuspage_slack;
 mod store;

@@ -331,7 +331,7 @@ async fn bus_held_bytes(app: &TestApp) -> u64 {
 /// end, not reconnect to whatever later listens on a gone Slack's port.
 #[test]
 fn janus_dropped_with_its_runtime_closes_its_sockets() {
-    use crate::support::harness::{TestDb, env_for, fast_tuning};
+    use crate::support::harness::{TestDb, env_for};
     use crate::support::slack_fake::FakeSlack;
 
     let outer = tokio::runtime::Builder::new_multi_thread()
@@ -351,14 +351,9 @@ fn janus_dropped_with_its_runtime_closes_its_sockets() {
         .build()
         .unwrap();
     let shutdown = inner.block_on(async {
-        let running = janus::app::start(
-            &config,
-            janus::app::Options {
-                socket: fast_tuning(),
-            },
-        )
-        .await
-        .expect("janus starts");
+        let running = janus::app::start(&config, crate::support::harness::fast_options())
+            .await
+            .expect("janus starts");
         assert!(running.wait_connected(2, WAIT).await);
         running.shutdown_token()
     });

@@ -144,6 +144,14 @@ pub fn fast_tuning() -> Tuning {
     }
 }
 
+/// Non-user knobs for tests: [`fast_tuning`], the rest as shipped.
+pub fn fast_options() -> Options {
+    Options {
+        socket: fast_tuning(),
+        ..Options::default()
+    }
+}
+
 /// Janus, the fake and the database of one test.
 pub struct TestApp {
     pub slack: FakeSlack,
@@ -188,14 +196,9 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("clean stop");
         }
-        let running = janus::app::start(
-            &self.config(extra),
-            Options {
-                socket: fast_tuning(),
-            },
-        )
-        .await
-        .expect("janus starts");
+        let running = janus::app::start(&self.config(extra), fast_options())
+            .await
+            .expect("janus starts");
         assert!(
             running
                 .wait_connected(self.sockets, Duration::from_secs(10))
@@ -209,14 +212,9 @@ impl TestApp {
     /// and actors — on the same fake and database, like a replica.
     pub async fn spawn_replica(&self) -> Running {
         let before = self.slack.open_sockets().len();
-        let replica = janus::app::start(
-            &self.config(&[]),
-            Options {
-                socket: fast_tuning(),
-            },
-        )
-        .await
-        .expect("the replica starts");
+        let replica = janus::app::start(&self.config(&[]), fast_options())
+            .await
+            .expect("the replica starts");
         assert!(
             replica
                 .wait_connected(self.sockets, Duration::from_secs(10))
