@@ -369,6 +369,35 @@ fn the_slack_manifest_turns_socket_mode_on_and_names_no_request_url() {
     }
 }
 
+/// The systemd unit restarts Janus however often it fails (a long outage
+/// must not leave it dead), and gives start-up time to wait out a short
+/// one before it must say it is ready.
+#[test]
+fn the_systemd_unit_restarts_forever_and_outwaits_the_start_up_patience() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/janus.service"))
+            .expect("deploy/janus.service");
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key}= in the unit"))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(value("StartLimitIntervalSec"), "0", "never gives up");
+    assert_eq!(value("Restart"), "on-failure");
+    let start = value("TimeoutStartSec");
+    let start: u64 = start
+        .strip_suffix('s')
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("TimeoutStartSec in seconds: {start}"));
+    let patience = janus::app::StartPatience::default().0;
+    assert!(
+        Duration::from_secs(start) >= patience + Duration::from_secs(10),
+        "TimeoutStartSec={start}s leaves the sockets no time after {patience:?} of waiting"
+    );
+}
+
 /// What a binary-level test runs against: the Slack fake with #general,
 /// #incidents and Alice, a fresh database, and a working directory.
 struct World {
