@@ -423,7 +423,7 @@ fn connection_trouble(error: &sqlx::Error) -> bool {
 /// Error codes of a database that is away or busy. Postgres (SQLSTATE, five
 /// characters): class 08 (connection exception), class 53 (insufficient
 /// resources: too many connections, disk full), 57014 (cancelled by
-/// `statement_timeout`, e.g. waiting for another replica's migration),
+/// `statement_timeout`: a server too slow for now),
 /// 57P01–57P03 (shutting down or starting up), 40001 and 40P01
 /// (serialization failure, deadlock). SQLite (a number): `SQLITE_BUSY` and
 /// its extended codes, another process writing. Refused credentials (28…)

@@ -37,7 +37,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `options` set it): Janus's queries take milliseconds, so a longer one is
 /// stuck (a lock held by a wedged session, an overloaded server) and is
 /// better reported than waited on. See [`WAIT_FOR_MESSAGE_LOCK`] for the
-/// one wait that is longer on purpose.
+/// one wait that is longer on purpose; migrations run without it.
 const STATEMENT_TIMEOUT: &str = "15s";
 /// How long a publisher waits for another replica's lock on an incident's
 /// messages (2 minutes): that replica holds it across its Slack calls,
@@ -207,10 +207,23 @@ fn redact_driver_error(message: &str) -> String {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.pool)
+        let failed = |source| StoreError::Migrate { file: None, source };
+        let execute = |e| failed(sqlx::migrate::MigrateError::Execute(e));
+        // On a connection of its own, without the statement timeout: a
+        // migration on a big table, or the wait for another replica's, may
+        // take longer than any query should. Closed afterwards rather than
+        // returned to the pool with the timeout off.
+        let mut conn = self.pool.acquire().await.map_err(execute)?.detach();
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut conn)
             .await
-            .map_err(|source| StoreError::Migrate { file: None, source })
+            .map_err(execute)?;
+        let result = MIGRATOR
+            .run_direct(None, &mut conn, false)
+            .await
+            .map_err(failed);
+        let _ = conn.close().await;
+        result
     }
 
     async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
