@@ -2,18 +2,21 @@
 //! sockets. `main` and the integration tests start Janus the same way,
 //! through [`start`], so the tests exercise exactly what ships.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::actors::{Actors, Context};
+use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::egress::Egress;
+use crate::egress::{Egress, EgressFailure};
 use crate::health::{BindError, Probe};
 use crate::metrics::Metrics;
 use crate::render::{RenderError, Renderer};
@@ -28,7 +31,31 @@ pub struct Options {
     pub socket: Tuning,
     /// Web API deadlines and the time budget of one call.
     pub slack: crate::slack::SlackTuning,
+    /// How long start-up waits for the database and Slack.
+    pub start_patience: StartPatience,
 }
+
+/// How long start-up keeps trying a database or Slack that does not answer
+/// yet, so a short outage (a database restarting beside Janus, a network
+/// still coming up at boot) delays the start instead of failing it. The
+/// default, 75 s, fits inside the 90 s systemd gives Janus to say it is
+/// ready (`TimeoutStartSec=` in `deploy/janus.service`), with time left for
+/// the sockets to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartPatience(pub Duration);
+
+impl Default for StartPatience {
+    fn default() -> Self {
+        Self(Duration::from_secs(75))
+    }
+}
+
+/// The first pause between two tries at start-up; it doubles (with jitter)
+/// after each failure up to [`START_RETRY_CAP`].
+const START_RETRY_BASE: Duration = Duration::from_millis(500);
+/// The longest pause between two tries at start-up: a database that comes
+/// back is found within this.
+const START_RETRY_CAP: Duration = Duration::from_secs(5);
 
 /// Why Janus could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +66,21 @@ pub enum StartError {
     /// The database is unreachable or could not be migrated.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The database or Slack still failed, in a way waiting could fix, when
+    /// the start-up patience ran out: `last` is how it last failed.
+    #[error(
+        "{what} was still unavailable after {:.0} s of trying: {}",
+        waited.as_secs_f64(),
+        last.as_deref().map_or_else(|| "it did not answer".to_owned(), ToString::to_string)
+    )]
+    GaveUp {
+        /// `the database` or `Slack`.
+        what: &'static str,
+        /// How long start-up tried.
+        waited: Duration,
+        /// The last failure, if a try finished before the patience ran out.
+        last: Option<Box<StartError>>,
+    },
     /// The bot token was refused.
     #[error("SLACK_BOT_TOKEN (slack.bot_token) was refused by Slack ({0}); check the bot token")]
     BotTokenRefused(String),
@@ -96,7 +138,10 @@ pub struct Running {
 
 /// Builds everything and opens the sockets. Returns once the bot token has
 /// been checked and the database migrated; sockets connect in the
-/// background (see [`Running::wait_connected`]).
+/// background (see [`Running::wait_connected`]). A database or Slack that
+/// does not answer yet is tried again for up to `options.start_patience`;
+/// what waiting cannot fix (a refused token, a bad URL, a migration's SQL)
+/// fails at once.
 pub async fn start(config: &Config, options: Options) -> Result<Running, StartError> {
     let renderer = Renderer::load(config.templates_dir.as_deref())?;
     for warning in renderer.warnings() {
@@ -125,23 +170,33 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     .with_metrics(metrics.clone())
     .with_tuning(options.slack);
 
-    // The database and Slack are independent: check both at once.
-    let (store, bot) = tokio::join!(
-        async {
-            let store =
-                crate::store::open(&config.database, config.database.max_connections).await?;
-            store.migrate().await?;
-            Ok::<_, StoreError>(store)
-        },
-        slack.auth_test()
-    );
-    let store: Arc<dyn Store> = store?;
-    let bot = bot
-        .map_err(|e| match e.code() {
-            Some(code) if code.is_auth_failure() => StartError::BotTokenRefused(code.to_string()),
-            _ => StartError::Slack(e),
-        })?
-        .with_workspace_id(config.slack.workspace_id.as_deref());
+    // The database and Slack are independent: check both at once, each
+    // tried until it answers; the first failure for good stops both.
+    let started = Instant::now();
+    let deadline = started + options.start_patience.0;
+    let (store, bot) = tokio::try_join!(
+        patiently(
+            "the database",
+            started,
+            deadline,
+            start_backoff(),
+            || async {
+                let store =
+                    crate::store::open(&config.database, config.database.max_connections).await?;
+                store.migrate().await?;
+                Ok::<_, StartError>(store)
+            }
+        ),
+        patiently("Slack", started, deadline, start_backoff(), || async {
+            slack.auth_test().await.map_err(|e| match e.code() {
+                Some(code) if code.is_auth_failure() => {
+                    StartError::BotTokenRefused(code.to_string())
+                }
+                _ => StartError::Slack(e),
+            })
+        }),
+    )?;
+    let bot = bot.with_workspace_id(config.slack.workspace_id.as_deref());
     tracing::info!(bot_user_id = %bot.user_id, team_id = %bot.team_id, "bot token accepted");
 
     let statuspage = config
@@ -263,6 +318,181 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     })
 }
 
+/// The pauses between tries at start-up.
+fn start_backoff() -> Backoff {
+    Backoff::new(START_RETRY_BASE, START_RETRY_CAP)
+}
+
+/// Runs `attempt` until it succeeds, fails in a way waiting cannot fix (see
+/// [`heals_by_waiting`]), or the next try would start after `deadline`,
+/// pausing as `backoff` says between tries. Each failure worth waiting out
+/// is logged with when the next try is, and shown on systemd's status line.
+async fn patiently<T, F, Fut>(
+    what: &'static str,
+    started: Instant,
+    deadline: Instant,
+    mut backoff: Backoff,
+    mut attempt: F,
+) -> Result<T, StartError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StartError>>,
+{
+    let mut last = None;
+    let mut tries = 0u32;
+    loop {
+        tries += 1;
+        let error = match tokio::time::timeout_at(deadline, attempt()).await {
+            Ok(Ok(value)) => {
+                if tries > 1 {
+                    tracing::info!(
+                        tries,
+                        waited_s = started.elapsed().as_secs(),
+                        "{what} answered; starting"
+                    );
+                }
+                return Ok(value);
+            }
+            Ok(Err(error)) if !heals_by_waiting(&error) => return Err(error),
+            Ok(Err(error)) => error,
+            // The try itself outlasted the patience.
+            Err(_) => break,
+        };
+        let wait = backoff.next();
+        if Instant::now() + wait >= deadline {
+            last = Some(error);
+            break;
+        }
+        // Every message here names a host at most, never a password or token.
+        tracing::warn!(
+            error = %error,
+            attempt = tries,
+            retry_in_ms = wait.as_millis() as u64,
+            gives_up_in_s = deadline.saturating_duration_since(Instant::now()).as_secs(),
+            "{what} is not available yet; trying again in {:.1} s",
+            wait.as_secs_f64()
+        );
+        crate::systemd::status(&format!(
+            "waiting for {what}: {error}; next try in {:.0} s",
+            wait.as_secs_f64().ceil()
+        ));
+        last = Some(error);
+        tokio::time::sleep(wait).await;
+    }
+    Err(StartError::GaveUp {
+        what,
+        waited: started.elapsed(),
+        last: last.map(Box::new),
+    })
+}
+
+/// Whether `error` can go away by itself, so that start-up tries again: the
+/// one place that tells a database or Slack that is not there yet (down,
+/// restarting, unreachable, overloaded) from something an operator must
+/// fix (a refused token or password, a bad URL, a migration's SQL, a SQLite
+/// file another process holds). Matches are exhaustive on purpose: a new
+/// kind of error needs a decision here.
+fn heals_by_waiting(error: &StartError) -> bool {
+    match error {
+        StartError::Store(error) => match error {
+            StoreError::Connect { source, .. } | StoreError::Query(source) => {
+                connection_trouble(source)
+            }
+            StoreError::Migrate { source, .. } => match source {
+                // The connection failed, or a migration's statement did:
+                // the error itself says which.
+                sqlx::migrate::MigrateError::Execute(e)
+                | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => connection_trouble(e),
+                // Migrations missing, changed or half applied.
+                _ => false,
+            },
+            StoreError::InvalidUrl(_) | StoreError::Sqlite { .. } | StoreError::InUse { .. } => {
+                false
+            }
+        },
+        StartError::Slack(error) => slack_away(error),
+        StartError::BotTokenRefused(_)
+        | StartError::Templates(_)
+        | StartError::Health(_)
+        | StartError::Statuspage(_)
+        | StartError::Providers(_)
+        | StartError::GaveUp { .. } => false,
+    }
+}
+
+/// A database error that says the server is away or busy rather than that
+/// the request is wrong.
+fn connection_trouble(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        // What a server that closes the connection during the handshake
+        // looks like to sqlx (no byte where an answer should be).
+        sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| passing_code(&code)),
+        _ => false,
+    }
+}
+
+/// Error codes of a database that is away or busy. Postgres (SQLSTATE, five
+/// characters): class 08 (connection exception), class 53 (insufficient
+/// resources: too many connections, disk full), 57014 (cancelled by
+/// `statement_timeout`: a server too slow for now),
+/// 57P01–57P03 (shutting down or starting up), 40001 and 40P01
+/// (serialization failure, deadlock). SQLite (a number): `SQLITE_BUSY` and
+/// its extended codes, another process writing. Refused credentials (28…)
+/// and a missing database (3D000) are not among them.
+fn passing_code(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+        )
+        || (code.len() < 5 && code.parse::<u32>().is_ok_and(|c| c & 0xff == 5))
+}
+
+/// A Slack failure that says Slack (or the way to it) is away rather than
+/// that a setting is wrong.
+fn slack_away(error: &SlackError) -> bool {
+    match error {
+        SlackError::Transport { egress, .. } => match egress {
+            // The connection opened, then the request broke off.
+            None => true,
+            Some(
+                EgressFailure::ProxyUnreachable
+                | EgressFailure::ProxyBroken
+                | EgressFailure::Unreachable
+                | EgressFailure::Timeout
+                | EgressFailure::TlsTimeout,
+            ) => true,
+            // Credentials, a proxy's policy, a certificate, the URL: settings.
+            Some(
+                EgressFailure::ProxyAuth
+                | EgressFailure::ProxyRefused
+                | EgressFailure::Tls
+                | EgressFailure::NoHost,
+            ) => false,
+        },
+        SlackError::RateLimited { .. } => true,
+        SlackError::Http { status, .. } => *status >= 500 || *status == 408,
+        // Slack's own words for "not now" (documented for every method).
+        SlackError::Api { code, .. } => matches!(
+            code.as_str(),
+            "internal_error"
+                | "fatal_error"
+                | "service_unavailable"
+                | "request_timeout"
+                | "ratelimited"
+                | "team_added_to_org"
+        ),
+        // An answer that does not parse: a maintenance page, a proxy's error page.
+        SlackError::Protocol { .. } => true,
+        // No answer in time: Slack is slow or the way to it is.
+        SlackError::Timeout { .. } => true,
+        SlackError::Setup(_) => false,
+    }
+}
+
 /// Recovery while running: one replica (the leader, elected with a
 /// database lock it holds until it dies) looks every `interval` for work a
 /// crashed replica left: unfinished declarations and changes Slack does not
@@ -365,5 +595,265 @@ impl Running {
     pub async fn stop(self) -> Result<(), RunError> {
         self.shutdown.cancel();
         self.wait().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::io;
+
+    use super::*;
+    use crate::slack::ApiErrorCode;
+
+    /// A database error with just a code, as a server or SQLite would give it.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn connect(source: sqlx::Error) -> StartError {
+        StartError::Store(StoreError::Connect {
+            target: "db.internal:5432/janus".into(),
+            source,
+        })
+    }
+
+    fn coded(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Coded(code)))
+    }
+
+    fn migrate(source: sqlx::migrate::MigrateError) -> StartError {
+        StartError::Store(StoreError::Migrate { file: None, source })
+    }
+
+    fn transport(egress: Option<EgressFailure>) -> StartError {
+        StartError::Slack(SlackError::Transport {
+            method: "auth.test",
+            detail: "…".into(),
+            sent: egress.is_none(),
+            egress,
+        })
+    }
+
+    #[test]
+    fn a_database_that_is_down_restarting_or_busy_is_waited_for() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(heals_by_waiting(&connect(sqlx::Error::Io(refused))));
+        assert!(heals_by_waiting(&connect(sqlx::Error::PoolTimedOut)));
+        assert!(heals_by_waiting(&connect(sqlx::Error::Protocol(
+            "unexpected response from SSLRequest: 0x00".into()
+        ))));
+        for code in ["57P03", "53300", "08006", "57P01", "57014"] {
+            assert!(heals_by_waiting(&connect(coded(code))), "{code}");
+        }
+        // SQLite: SQLITE_BUSY and SQLITE_BUSY_SNAPSHOT.
+        for code in ["5", "517"] {
+            assert!(heals_by_waiting(&connect(coded(code))), "{code}");
+        }
+    }
+
+    #[test]
+    fn refused_credentials_or_a_missing_database_fail_at_once() {
+        // invalid_password, invalid_authorization_specification, no such database.
+        for code in ["28P01", "28000", "3D000"] {
+            assert!(!heals_by_waiting(&connect(coded(code))), "{code}");
+        }
+        let tls = sqlx::Error::Tls("invalid peer certificate: UnknownIssuer".into());
+        assert!(!heals_by_waiting(&connect(tls)));
+        // SQLITE_CANTOPEN (14) is not SQLITE_BUSY, nor is a five-digit SQLSTATE ending in 5.
+        assert!(!heals_by_waiting(&connect(coded("14"))));
+        assert!(!heals_by_waiting(&connect(coded("22005"))));
+    }
+
+    #[test]
+    fn a_bad_url_or_a_sqlite_file_in_use_fails_at_once() {
+        let invalid = StoreError::InvalidUrl("expected a postgres:// or sqlite: URL".into());
+        assert!(!heals_by_waiting(&StartError::Store(invalid)));
+        let in_use = StoreError::InUse {
+            path: "/var/lib/janus/janus.db".into(),
+        };
+        assert!(!heals_by_waiting(&StartError::Store(in_use)));
+        let sqlite = StoreError::Sqlite {
+            path: "/nowhere/janus.db".into(),
+            reason: "the directory /nowhere does not exist".into(),
+        };
+        assert!(!heals_by_waiting(&StartError::Store(sqlite)));
+    }
+
+    #[test]
+    fn a_migration_is_retried_when_its_connection_failed_not_when_its_sql_did() {
+        use sqlx::migrate::MigrateError;
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(heals_by_waiting(&migrate(MigrateError::Execute(
+            sqlx::Error::Io(reset)
+        ))));
+        assert!(heals_by_waiting(&migrate(MigrateError::ExecuteMigration(
+            coded("57P01"),
+            3
+        ))));
+        // syntax_error, duplicate_table: the migration's own SQL.
+        for code in ["42601", "42P07"] {
+            let failed = MigrateError::ExecuteMigration(coded(code), 3);
+            assert!(!heals_by_waiting(&migrate(failed)), "{code}");
+        }
+        assert!(!heals_by_waiting(&migrate(MigrateError::VersionMismatch(
+            3
+        ))));
+        assert!(!heals_by_waiting(&migrate(MigrateError::Dirty(3))));
+    }
+
+    #[test]
+    fn slack_out_of_reach_is_waited_for_but_a_refused_token_or_proxy_is_not() {
+        for kind in [
+            None,
+            Some(EgressFailure::Unreachable),
+            Some(EgressFailure::ProxyUnreachable),
+            Some(EgressFailure::Timeout),
+            Some(EgressFailure::TlsTimeout),
+        ] {
+            assert!(heals_by_waiting(&transport(kind)), "{kind:?}");
+        }
+        for kind in [
+            EgressFailure::ProxyAuth,
+            EgressFailure::ProxyRefused,
+            EgressFailure::Tls,
+            EgressFailure::NoHost,
+        ] {
+            assert!(!heals_by_waiting(&transport(Some(kind))), "{kind:?}");
+        }
+        let http = |status| {
+            StartError::Slack(SlackError::Http {
+                method: "auth.test",
+                status,
+            })
+        };
+        assert!(heals_by_waiting(&http(503)));
+        assert!(!heals_by_waiting(&http(404)));
+        let api = |code: &str| {
+            StartError::Slack(SlackError::Api {
+                method: "auth.test",
+                code: ApiErrorCode::from_wire(code),
+            })
+        };
+        assert!(heals_by_waiting(&api("service_unavailable")));
+        assert!(!heals_by_waiting(&api("missing_scope")));
+        assert!(!heals_by_waiting(&StartError::BotTokenRefused(
+            "invalid_auth".into()
+        )));
+    }
+
+    /// Start-up's backoff in milliseconds instead of seconds.
+    fn quick() -> Backoff {
+        Backoff::new(Duration::from_millis(20), Duration::from_millis(200))
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_waiting_cannot_fix_is_returned_after_one_try() {
+        let mut tries = 0;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(5);
+        let result: Result<(), _> = patiently("Slack", started, deadline, quick(), || {
+            tries += 1;
+            async { Err(StartError::BotTokenRefused("invalid_auth".into())) }
+        })
+        .await;
+        assert!(matches!(result, Err(StartError::BotTokenRefused(_))));
+        assert_eq!(tries, 1);
+        assert!(started.elapsed() < Duration::from_millis(20));
+    }
+
+    #[tokio::test]
+    async fn a_passing_failure_is_retried_with_growing_pauses_until_it_answers() {
+        let mut at = Vec::new();
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(5);
+        let result = patiently("the database", started, deadline, quick(), || {
+            at.push(started.elapsed());
+            let n = at.len();
+            async move {
+                match n {
+                    1..=4 => Err(connect(sqlx::Error::PoolTimedOut)),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 5);
+        let pauses: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        // 20, 40, 80, 160 ms steps, each drawn from its upper half: never shorter.
+        for (pause, step) in pauses.iter().zip([20u64, 40, 80, 160]) {
+            assert!(*pause >= Duration::from_millis(step) / 2, "{pauses:?}");
+        }
+        assert!(pauses[3] > pauses[0], "{pauses:?}");
+    }
+
+    #[tokio::test]
+    async fn when_patience_runs_out_the_error_names_what_was_waited_for_and_why() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(600);
+        let mut tries = 0;
+        let result: Result<(), _> = patiently("the database", started, deadline, quick(), || {
+            tries += 1;
+            async {
+                let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+                Err(connect(sqlx::Error::Io(refused)))
+            }
+        })
+        .await;
+        let error = result.unwrap_err();
+        assert!(matches!(error, StartError::GaveUp { .. }), "{error}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with("the database was still unavailable after"),
+            "{message}"
+        );
+        assert!(message.contains("db.internal:5432/janus"), "{message}");
+        assert!(message.contains("refused"), "{message}");
+        assert!(tries > 3, "{tries}");
+        assert!(started.elapsed() < Duration::from_millis(600));
+    }
+
+    #[tokio::test]
+    async fn a_try_that_hangs_past_the_patience_gives_up_on_time() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let result: Result<(), _> =
+            patiently("Slack", started, deadline, quick(), std::future::pending).await;
+        let message = result.unwrap_err().to_string();
+        assert!(
+            message.starts_with("Slack was still unavailable after")
+                && message.ends_with("of trying: it did not answer"),
+            "{message}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

@@ -33,6 +33,7 @@
 
 pub mod actors;
 pub mod app;
+mod backoff;
 pub mod bus;
 pub mod config;
 pub mod doctor;

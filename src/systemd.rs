@@ -44,6 +44,12 @@ pub async fn report(
     }
 }
 
+/// Sets the status line `systemctl status janus` shows: what start-up is
+/// waiting for, before the socket count takes over.
+pub fn status(text: &str) {
+    notify(&[NotifyState::Status(text)]);
+}
+
 /// Tells systemd Janus is shutting down, so a slow drain is not mistaken for a hang.
 pub fn stopping() {
     notify(&[

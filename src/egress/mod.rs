@@ -21,7 +21,7 @@ use url::Url;
 
 pub use no_proxy::NoProxy;
 pub use proxy_url::ProxyUrl;
-pub use tunnel::{EgressError, HttpsTunnelConnector, TunnelConnector};
+pub use tunnel::{EgressError, EgressFailure, HttpsTunnelConnector, TunnelConnector};
 
 /// The settings the configuration resolves: proxies, exemptions and extra trust.
 #[derive(Clone, Debug, Default)]

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,6 +18,24 @@ use super::{Egress, ProxyUrl};
 /// own, usually shorter, deadlines; this one only keeps a silent proxy from holding a
 /// connection attempt forever where no caller set one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the TLS handshake may take once the connection (or tunnel) is open. A peer
+/// or a proxy that accepts the connection and then says nothing would otherwise hold
+/// the request until whatever deadline its caller has, if any.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keepalive: the first probe after this much idle time, then one every
+/// [`KEEPALIVE_INTERVAL`], giving up after [`KEEPALIVE_PROBES`] unanswered ones. A
+/// connection whose peer vanished (a NAT or proxy that forgot it, a host that
+/// died) is noticed within about a minute, not the kernel's two hours.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// See [`KEEPALIVE_IDLE`].
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// See [`KEEPALIVE_IDLE`].
+const KEEPALIVE_PROBES: u32 = 3;
+/// Keepalive only probes an idle connection. With data sent and not acknowledged the
+/// kernel retransmits for ~15 minutes (`tcp_retries2`) before giving up; this cuts
+/// that to a minute too.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const UNACKED_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most we read of a proxy's answer to `CONNECT` before giving up on it.
 const MAX_ANSWER_BYTES: usize = 16 * 1024;
 
@@ -95,9 +114,61 @@ pub enum EgressError {
         /// What rustls said, e.g. `invalid peer certificate: UnknownIssuer`.
         detail: String,
     },
+    /// The connection opened, but the TLS handshake did not finish in time.
+    #[error("the TLS handshake with {target}{} did not finish within {after:?}", via.as_deref().map(|p| format!(" through proxy {p}")).unwrap_or_default())]
+    TlsTimeout {
+        /// `host:port` asked for.
+        target: String,
+        /// `host:port` of the proxy, when one was used.
+        via: Option<String>,
+        /// The deadline that passed.
+        after: Duration,
+    },
     /// The URL has no host to connect to.
     #[error("cannot connect to {0}: it has no host")]
     NoHost(String),
+}
+
+/// What kind of failure an [`EgressError`] is, without its details: for callers that
+/// decide what to do next (start-up waits out an unreachable network, not a proxy
+/// that refuses or a certificate nobody trusts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EgressFailure {
+    /// The proxy did not accept a TCP connection.
+    ProxyUnreachable,
+    /// The proxy wants other credentials (407).
+    ProxyAuth,
+    /// The proxy would not open the tunnel (403…).
+    ProxyRefused,
+    /// The proxy broke off the exchange.
+    ProxyBroken,
+    /// The target did not accept a direct connection (refused, no route, DNS).
+    Unreachable,
+    /// Nothing answered in time.
+    Timeout,
+    /// TLS failed: a certificate or the protocol.
+    Tls,
+    /// The TLS handshake did not finish in time.
+    TlsTimeout,
+    /// The URL has no host.
+    NoHost,
+}
+
+impl EgressError {
+    /// Its kind, for deciding whether to try again.
+    pub fn failure(&self) -> EgressFailure {
+        match self {
+            Self::ProxyUnreachable { .. } => EgressFailure::ProxyUnreachable,
+            Self::ProxyAuth { .. } => EgressFailure::ProxyAuth,
+            Self::ProxyRefused { .. } => EgressFailure::ProxyRefused,
+            Self::ProxyBroken { .. } => EgressFailure::ProxyBroken,
+            Self::Direct { .. } => EgressFailure::Unreachable,
+            Self::Timeout { .. } => EgressFailure::Timeout,
+            Self::Tls { .. } => EgressFailure::Tls,
+            Self::TlsTimeout { .. } => EgressFailure::TlsTimeout,
+            Self::NoHost(_) => EgressFailure::NoHost,
+        }
+    }
 }
 
 /// `host:port`, with brackets around an IPv6 host as a request line needs.
@@ -143,6 +214,7 @@ pub(super) async fn connect(
             // with Nagle on, each waited for the TCP ACK of the previous one,
             // which a delayed-ACK peer holds ~40 ms (BENCHMARKS.md).
             let _ = stream.set_nodelay(true);
+            keep_alive(&stream);
             Ok(stream)
         }
         Err(error) => {
@@ -151,6 +223,24 @@ pub(super) async fn connect(
             }
             Err(error)
         }
+    }
+}
+
+/// Turns on TCP keepalive (see [`KEEPALIVE_IDLE`]) and, where the OS has it, the
+/// unacknowledged-data timeout. A failure only costs the early warning, so it is
+/// logged, never fatal.
+fn keep_alive(stream: &TcpStream) {
+    let socket = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    if let Err(error) = socket.set_tcp_keepalive(&keepalive) {
+        tracing::debug!(%error, "cannot turn on TCP keepalive");
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(error) = socket.set_tcp_user_timeout(Some(UNACKED_TIMEOUT)) {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
     }
 }
 
@@ -222,27 +312,34 @@ async fn tunnel(proxy: &ProxyUrl, target: &str) -> Result<TcpStream, EgressError
     }
 }
 
-/// The Web API's connector: [`TunnelConnector`] with TLS inside, whose TLS failures name
-/// the target and the proxy like every other connection failure does.
+/// The Web API's connector: a connection opened under the policy (directly or through
+/// a `CONNECT` tunnel, see [`connect`]) with TLS inside it, whose TLS failures name the
+/// target and the proxy like every other connection failure does. The connection and
+/// the handshake each have their own deadline.
 #[derive(Clone, Debug)]
 pub struct HttpsTunnelConnector {
-    inner: hyper_rustls::HttpsConnector<TunnelConnector>,
+    /// The policy's TLS settings with ALPN for HTTP/2 and HTTP/1.1.
+    tls: Arc<rustls::ClientConfig>,
     egress: Egress,
+    tls_timeout: Duration,
 }
 
 impl HttpsTunnelConnector {
     /// HTTP/1.1 and HTTP/2 over TLS (or plain `http://`), following `egress`.
     pub fn new(egress: &Egress) -> Self {
-        let inner = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*egress.tls_config()).clone())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(TunnelConnector::new(egress.clone()));
+        let mut tls = (*egress.tls_config()).clone();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         HttpsTunnelConnector {
-            inner,
+            tls: Arc::new(tls),
             egress: egress.clone(),
+            tls_timeout: TLS_HANDSHAKE_TIMEOUT,
         }
+    }
+
+    /// The same connector with another TLS handshake deadline (tests shorten it).
+    pub fn with_tls_timeout(mut self, timeout: Duration) -> Self {
+        self.tls_timeout = timeout;
+        self
     }
 }
 
@@ -251,45 +348,75 @@ impl tower_service::Service<Uri> for HttpsTunnelConnector {
     type Error = EgressError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(|e| EgressError::Tls {
-            target: String::new(),
-            via: None,
-            detail: e.to_string(),
-        })
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.inner.call(uri.clone());
-        let egress = self.egress.clone();
+        let (egress, tls, tls_timeout) = (self.egress.clone(), self.tls.clone(), self.tls_timeout);
         Box::pin(async move {
-            connecting.await.map_err(|error| {
-                // Connection failures are ours already, named and logged.
-                let error = match error.downcast::<EgressError>() {
-                    Ok(egress_error) => return *egress_error,
-                    Err(other) => other,
-                };
-                let secure = uri.scheme_str() == Some("https");
-                let host = uri.host().unwrap_or_default();
-                let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-                let proxy = egress.proxy_for_host(secure, host, port);
-                let mut detail = error_chain(error.as_ref());
-                if proxy.is_some() && detail.contains("certificate") {
-                    detail.push_str(
-                        " (a TLS-inspecting proxy's CA belongs in tls.ca_file or SSL_CERT_FILE)",
-                    );
-                }
-                let error = EgressError::Tls {
-                    target: target_of(host, port),
+            let secure = uri.scheme_str() == Some("https");
+            let host = uri
+                .host()
+                .ok_or_else(|| EgressError::NoHost(uri.to_string()))?
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+            // Connection failures are ours already, named and logged.
+            let stream = egress.connect(secure, &host, port).await?;
+            // hyper-rustls starts TLS (or not, for `http://`) on the stream just opened,
+            // so the deadline below is the handshake's alone.
+            let mut https =
+                hyper_rustls::HttpsConnector::from((Handoff(Some(TokioIo::new(stream))), tls));
+            let handshake = tokio::time::timeout(tls_timeout, https.call(uri.clone())).await;
+            let proxy = egress.proxy_for_host(secure, &host, port);
+            let error = match handshake {
+                Ok(Ok(stream)) => return Ok(stream),
+                Err(_) => EgressError::TlsTimeout {
+                    target: target_of(&host, port),
                     via: proxy.map(ProxyUrl::authority),
-                    detail,
-                };
-                if let Some(proxy) = proxy {
-                    tracing::warn!(proxy = %proxy.authority(), %error, "TLS through the proxy failed");
+                    after: tls_timeout,
+                },
+                Ok(Err(error)) => {
+                    let mut detail = error_chain(error.as_ref());
+                    if proxy.is_some() && detail.contains("certificate") {
+                        detail.push_str(
+                            " (a TLS-inspecting proxy's CA belongs in tls.ca_file or SSL_CERT_FILE)",
+                        );
+                    }
+                    EgressError::Tls {
+                        target: target_of(&host, port),
+                        via: proxy.map(ProxyUrl::authority),
+                        detail,
+                    }
                 }
-                error
-            })
+            };
+            if let Some(proxy) = proxy {
+                tracing::warn!(proxy = %proxy.authority(), %error, "TLS through the proxy failed");
+            }
+            Err(error)
         })
+    }
+}
+
+/// A connector that hands over a connection already open, once: how
+/// [`HttpsTunnelConnector`] runs hyper-rustls' TLS on a stream it opened itself.
+struct Handoff(Option<TokioIo<TcpStream>>);
+
+impl tower_service::Service<Uri> for Handoff {
+    type Response = TokioIo<TcpStream>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        std::future::ready(
+            self.0
+                .take()
+                .ok_or_else(|| std::io::Error::other("the connection was already handed over")),
+        )
     }
 }
 
@@ -341,5 +468,55 @@ impl tower_service::Service<Uri> for TunnelConnector {
             let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
             egress.connect(secure, &host, port).await.map(TokioIo::new)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_service::Service;
+
+    #[tokio::test]
+    async fn every_connection_notices_a_vanished_peer_within_about_a_minute() {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stream = connect(None, "127.0.0.1", port).await.unwrap();
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(socket.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), KEEPALIVE_PROBES);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert_eq!(socket.tcp_user_timeout().unwrap(), Some(UNACKED_TIMEOUT));
+        let silent_for = KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_PROBES;
+        assert!(silent_for <= Duration::from_secs(90), "{silent_for:?}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_never_answers_the_tls_handshake_is_given_up_on() {
+        crate::install_crypto_provider();
+        // Never accepted: the kernel completes the TCP handshake, then nothing
+        // answers the ClientHello.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut connector = HttpsTunnelConnector::new(&Egress::direct())
+            .with_tls_timeout(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let uri: Uri = format!("https://127.0.0.1:{port}/").parse().unwrap();
+        let error = match connector.call(uri).await {
+            Ok(_) => panic!("a handshake with a silent peer finished"),
+            Err(error) => error,
+        };
+        assert_eq!(error.failure(), EgressFailure::TlsTimeout, "{error}");
+        assert!(
+            error.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{error}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(listener);
     }
 }

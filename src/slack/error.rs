@@ -145,6 +145,10 @@ pub enum SlackError {
         /// Whether the request may have gone out: `false` only when the
         /// connection itself could not be opened (refused, proxy, TLS, DNS).
         sent: bool,
+        /// The kind of connection failure, when opening the connection is
+        /// what failed: start-up retries an unreachable Slack, not a proxy
+        /// that refuses.
+        egress: Option<crate::egress::EgressFailure>,
     },
     /// Slack answered something we could not read.
     #[error("Slack {method} gave an unexpected answer: {detail}")]
@@ -177,19 +181,23 @@ impl SlackError {
             },
             // Transport-level failures: their Display carries the cause
             // (connection refused, DNS…) and never the request headers.
-            other => Self::Transport {
-                method,
-                sent: !is_connect_failure(&other),
-                detail: match &other {
-                    // Its `Display` is the `Debug` of the cause, and it has
-                    // no `source()`: start from the cause itself.
+            other => {
+                // Its `Display` is the `Debug` of the cause, and it has no
+                // `source()`: start from the cause itself.
+                let cause: &(dyn std::error::Error + 'static) = match &other {
                     SlackClientError::HttpProtocolError(SlackClientHttpProtocolError {
                         cause: Some(cause),
                         ..
-                    }) => transport_detail(cause.as_ref()),
-                    other => transport_detail(other),
-                },
-            },
+                    }) => cause.as_ref(),
+                    other => other,
+                };
+                Self::Transport {
+                    method,
+                    sent: !is_connect_failure(&other),
+                    detail: transport_detail(cause),
+                    egress: egress_error(cause).map(crate::egress::EgressError::failure),
+                }
+            }
         }
     }
 
@@ -274,17 +282,31 @@ pub(crate) fn is_connect_failure(e: &SlackClientError) -> bool {
     }
 }
 
+/// The egress error in `error`'s chain, when opening the connection failed.
+fn egress_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a crate::egress::EgressError> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(egress) = current.downcast_ref::<crate::egress::EgressError>() {
+            return Some(egress);
+        }
+        next = current.source();
+    }
+    None
+}
+
 /// One line for a failed request: the egress error when the connection
 /// failed (it names the proxy and what it said), else the error and its
 /// causes, `outer: inner`, without repeats. slack-morphism's own text is the
 /// `Debug` of the cause, which reads badly and would hide the proxy's name.
 fn transport_detail(error: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(egress) = egress_error(error) {
+        return egress.to_string();
+    }
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(current) = next {
-        if let Some(egress) = current.downcast_ref::<crate::egress::EgressError>() {
-            return egress.to_string();
-        }
         let text = current.to_string();
         if !parts.iter().any(|seen| seen.contains(&text)) {
             parts.push(text);
@@ -344,6 +366,7 @@ mod tests {
             method: "chat.postMessage",
             detail: "connection reset".into(),
             sent,
+            egress: None,
         };
         assert!(transport(true).may_have_taken_effect());
         assert!(transport(true).is_transient());

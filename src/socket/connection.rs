@@ -60,6 +60,9 @@ pub(crate) enum EndReason {
 /// A live socket, owned by one slot of the manager.
 pub(crate) struct Connection {
     pub(crate) id: u64,
+    /// When it said hello: how long it stayed open decides whether its end
+    /// starts the reconnect backoff over.
+    pub(crate) opened_at: Instant,
     pub(crate) events: mpsc::Receiver<ConnEvent>,
     close: CancellationToken,
     task: JoinHandle<()>,
@@ -130,14 +133,16 @@ impl Connection {
             responses,
         ));
         let hello = tokio::time::timeout(tuning.connect_timeout, events.recv()).await;
-        let conn = Connection {
+        let mut conn = Connection {
             id,
+            opened_at: Instant::now(),
             events,
             close,
             task,
         };
         match hello {
             Ok(Some(ConnEvent::Hello(hello))) => {
+                conn.opened_at = Instant::now();
                 tracing::info!(
                     socket = id,
                     num_connections = hello.num_connections,

@@ -6,7 +6,10 @@
 //! replacement first and close the old socket only once the new one said
 //! hello (so there is never a gap); `too_many_websockets` closes first;
 //! `link_disabled` stops the slot. A socket that dies or goes silent is
-//! replaced with capped exponential backoff and jitter.
+//! replaced with capped exponential backoff and jitter; the backoff starts
+//! over only once a socket has stayed open for [`Tuning::stable_after`], so
+//! a socket that Slack (or a proxy) closes right after `hello` is retried
+//! ever more slowly, not twice a second forever.
 //!
 //! This module only speaks the wire protocol; what an envelope means is the
 //! bus's business.
@@ -23,6 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backoff::Backoff;
 use crate::bus::BusHandle;
 use crate::metrics::Metrics;
 use crate::slack::{SlackApi, SlackError};
@@ -45,6 +49,10 @@ pub struct Tuning {
     pub backoff_base: Duration,
     /// Longest reconnect delay.
     pub backoff_cap: Duration,
+    /// How long a socket must stay open before its end starts the backoff
+    /// over. Saying hello is not enough: a socket closed right after it
+    /// would otherwise be reopened at once, forever.
+    pub stable_after: Duration,
 }
 
 impl Default for Tuning {
@@ -56,6 +64,9 @@ impl Default for Tuning {
             close_grace: Duration::from_secs(2),
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
+            // Slack's sockets live for hours; ten seconds tells a working
+            // one from one that is closed as soon as it opens.
+            stable_after: Duration::from_secs(10),
         }
     }
 }
@@ -254,6 +265,7 @@ impl Slot {
                         socket = current.id,
                         "too many websockets for this app; closing this one before reconnecting"
                     );
+                    self.settle(&mut backoff, &current);
                     current.close().await;
                     if !self.sleep(backoff.next()).await {
                         return Ok(SlotEnd::Shutdown);
@@ -267,6 +279,7 @@ impl Slot {
                     // warning, refresh_requested, or a reason we do not know:
                     // replacement first, so no envelope finds us without a socket.
                     tracing::info!(socket = current.id, ?reason, "opening a replacement socket");
+                    self.settle(&mut backoff, &current);
                     let old = current;
                     let replacement = self.reconnect(&mut backoff).await;
                     old.close().await;
@@ -276,19 +289,27 @@ impl Slot {
                     }
                 }
                 Some(ConnEvent::Hello(_)) => {}
-                Some(ConnEvent::Ended(end)) => {
-                    if !matches!(end, EndReason::ClosedByUs) && !self.sleep(backoff.next()).await {
-                        return Ok(SlotEnd::Shutdown);
+                // `None`: the connection's task is gone without a word (a
+                // panic); paused like any other end, so it cannot spin.
+                ended @ (Some(ConnEvent::Ended(_)) | None) => {
+                    self.settle(&mut backoff, &current);
+                    if !matches!(ended, Some(ConnEvent::Ended(EndReason::ClosedByUs))) {
+                        let wait = backoff.next();
+                        tracing::info!(
+                            socket = current.id,
+                            open_for_ms = current.opened_at.elapsed().as_millis() as u64,
+                            retry_in_ms = wait.as_millis() as u64,
+                            "socket ended; reconnecting after a pause"
+                        );
+                        if !self.sleep(wait).await {
+                            return Ok(SlotEnd::Shutdown);
+                        }
                     }
                     match self.reconnect(&mut backoff).await? {
                         Some(next) => current = next,
                         None => return Ok(SlotEnd::Shutdown),
                     }
                 }
-                None => match self.reconnect(&mut backoff).await? {
-                    Some(next) => current = next,
-                    None => return Ok(SlotEnd::Shutdown),
-                },
             }
         }
     }
@@ -325,10 +346,8 @@ impl Slot {
                 result = attempt => result,
             };
             match result {
-                Ok(conn) => {
-                    backoff.reset();
-                    return Ok(Some(conn));
-                }
+                // Not a reason to reset the backoff yet: see `settle`.
+                Ok(conn) => return Ok(Some(conn)),
                 Err(SocketError::Open(e)) if e.is_auth_failure() => {
                     let code = e.code().map(|c| c.to_string()).unwrap_or_default();
                     return Err(SocketError::AppTokenRefused(code));
@@ -345,64 +364,19 @@ impl Slot {
         }
     }
 
+    /// Starts the backoff over if `conn`, now ending, stayed open long
+    /// enough to count as a working link ([`Tuning::stable_after`]).
+    fn settle(&self, backoff: &mut Backoff, conn: &Connection) {
+        if conn.opened_at.elapsed() >= self.tuning.stable_after {
+            backoff.reset();
+        }
+    }
+
     /// Sleeps unless shut down first; `false` means shutdown.
     async fn sleep(&self, d: Duration) -> bool {
         tokio::select! {
             _ = self.shutdown.cancelled() => false,
             _ = tokio::time::sleep(d) => true,
         }
-    }
-}
-
-/// Capped exponential backoff with jitter: each delay is drawn from the
-/// upper half of the current step, so replicas that lost Slack at the same
-/// moment do not come back in lockstep.
-#[derive(Debug)]
-struct Backoff {
-    base: Duration,
-    cap: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    fn new(base: Duration, cap: Duration) -> Self {
-        Self {
-            base,
-            cap,
-            attempt: 0,
-        }
-    }
-
-    fn next(&mut self) -> Duration {
-        let step = self
-            .base
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(self.cap);
-        self.attempt = self.attempt.saturating_add(1);
-        let half = step / 2;
-        half + half.mul_f64(fastrand::f64())
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_stays_under_the_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        let first = b.next();
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        for _ in 0..40 {
-            assert!(b.next() <= Duration::from_secs(2));
-        }
-        let late = b.next();
-        assert!(late >= Duration::from_secs(1), "{late:?}");
-        b.reset();
-        assert!(b.next() <= Duration::from_millis(100));
     }
 }

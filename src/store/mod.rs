@@ -207,12 +207,13 @@ pub enum OwnedMessage {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or refused us.
-    #[error("cannot connect to the database at {target}: {reason}")]
+    #[error("cannot connect to the database at {target}: {source}")]
     Connect {
         /// `host:port/database`, without credentials.
         target: String,
-        /// What the driver said.
-        reason: String,
+        /// What the driver said: start-up tells an unreachable server (wait
+        /// for it) from refused credentials (fail at once) by it.
+        source: sqlx::Error,
     },
     /// The SQLite database file cannot be opened or created.
     #[error("cannot open the SQLite database {path}: {reason}")]
@@ -236,8 +237,14 @@ pub enum StoreError {
     #[error("the database URL is not valid: {0}")]
     InvalidUrl(String),
     /// Migrations failed.
-    #[error("database migration failed: {0}")]
-    Migrate(String),
+    #[error("database migration failed: {}{source}", file.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
+    Migrate {
+        /// The SQLite file; `None` for Postgres.
+        file: Option<String>,
+        /// What failed: the connection (worth waiting for) or a migration's
+        /// SQL (not).
+        source: sqlx::migrate::MigrateError,
+    },
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),

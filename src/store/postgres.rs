@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
     Change, ClaimOutcome, Incident, IncidentId, MessageLock, NewIncident, OwnedMessage,
@@ -27,9 +27,15 @@ const INCIDENT_COLUMNS: &str = "id, channel_id, channel_name, description, statu
 /// The schema this binary expects, embedded at build time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How long start-up waits for a first connection before calling the
-/// database unreachable.
+/// How long opening a connection may take, and how long a query waits for
+/// a pooled one, before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The server cancels any statement running longer than this
+/// (`statement_timeout`, set on every connection unless the URL's
+/// `options` set it): Janus's queries take milliseconds, so a longer one is
+/// stuck (a lock held by a wedged session, an overloaded server) and is
+/// better reported than waited on. Migrations run without it.
+const STATEMENT_TIMEOUT: &str = "15s";
 
 /// A Postgres-backed [`Store`].
 #[derive(Clone, Debug)]
@@ -41,25 +47,45 @@ impl PgStore {
     /// Connects (one connection at once, so an unreachable database is
     /// reported at start-up, not at the first click).
     pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url.expose_secret())
+        let mut options = PgConnectOptions::from_str(url.expose_secret())
             .map_err(|e| StoreError::InvalidUrl(redact_driver_error(&e.to_string())))?
             // Statement logging at INFO would flood the log with every dedupe insert.
             .log_statements(log::LevelFilter::Debug);
+        if !options
+            .get_options()
+            .is_some_and(|o| o.contains("statement_timeout"))
+        {
+            options = options.options([("statement_timeout", STATEMENT_TIMEOUT)]);
+        }
         let target = format!(
             "{}:{}/{}",
             options.get_host(),
             options.get_port(),
             options.get_database().unwrap_or("")
         );
+        let failed = |source| StoreError::Connect {
+            target: target.clone(),
+            source,
+        };
+        // One connection of our own first: the pool retries a refused
+        // connection until its acquire timeout and then only says it timed
+        // out; this says why (refused, bad password, no such database).
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+            .await
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                )))
+            })
+            .map_err(failed)?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Connect {
-                target,
-                reason: e.to_string(),
-            })?;
+            .map_err(failed)?;
         Ok(Self { pool })
     }
 
@@ -173,10 +199,23 @@ fn redact_driver_error(message: &str) -> String {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.pool)
+        let failed = |source| StoreError::Migrate { file: None, source };
+        let execute = |e| failed(sqlx::migrate::MigrateError::Execute(e));
+        // On a connection of its own, without the statement timeout: a
+        // migration on a big table, or the wait for another replica's, may
+        // take longer than any query should. Closed afterwards rather than
+        // returned to the pool with the timeout off.
+        let mut conn = self.pool.acquire().await.map_err(execute)?.detach();
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut conn)
             .await
-            .map_err(|e| StoreError::Migrate(e.to_string()))
+            .map_err(execute)?;
+        let result = MIGRATOR
+            .run_direct(None, &mut conn, false)
+            .await
+            .map_err(failed);
+        let _ = conn.close().await;
+        result
     }
 
     async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {

@@ -47,6 +47,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// something outside Janus (a backup, an `sqlite3` shell) holds the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a query waits for a free pooled connection before failing.
+/// Connections are only held for a statement or a short transaction (and
+/// [`BUSY_TIMEOUT`] bounds each of those), so a longer wait means something
+/// is stuck, and saying so beats hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// A SQLite-backed [`Store`] for one process.
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -105,6 +111,7 @@ impl SqliteStore {
             .log_statements(log::LevelFilter::Debug);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| fail(e.to_string()))?;
@@ -312,7 +319,10 @@ impl Store for SqliteStore {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Migrate(format!("{}: {e}", self.path.display())))
+            .map_err(|source| StoreError::Migrate {
+                file: Some(self.path.display().to_string()),
+                source,
+            })
     }
 
     async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {

@@ -100,10 +100,58 @@ fn a_missing_token_stops_start_up_naming_it() {
     assert_one_line_error(&out, "SLACK_BOT_TOKEN");
 }
 
-#[test]
-fn an_unreachable_database_stops_start_up_naming_it() {
-    let out = janus(&["run"], &offline_env());
-    assert_one_line_error(&out, "127.0.0.1:1");
+/// A database that is not there is waited for, not given up on at once:
+/// the real binary keeps running and says on each try what failed and when
+/// the next try is, naming the database but never its password.
+#[tokio::test]
+async fn an_unreachable_database_is_retried_naming_it_and_never_its_password() {
+    use tokio::io::AsyncBufReadExt;
+    janus::install_crypto_provider();
+    let slack = FakeSlack::start().await;
+    let mut env = offline_env();
+    env.retain(|(k, _)| k != "DATABASE_URL");
+    env.push((
+        "DATABASE_URL".into(),
+        "postgres://janus:s3cret-db-pw@127.0.0.1:1/janus".into(),
+    ));
+    env.push(("SLACK_API_URL".into(), slack.api_url()));
+    env.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(JANUS)
+        .arg("run")
+        .env_clear()
+        .envs(env)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn janus");
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let retries = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut retries = 0;
+        while let Ok(Some(line)) = lines.next_line().await {
+            retries += usize::from(line.contains("the database is not available yet"));
+            seen.push(line);
+            if retries == 2 {
+                break;
+            }
+        }
+        retries
+    })
+    .await;
+    let log = seen.join("\n");
+    assert_eq!(retries, Ok(2), "two tries logged: {log}");
+    assert!(child.try_wait().unwrap().is_none(), "still running: {log}");
+    assert!(
+        log.contains("127.0.0.1:1/janus"),
+        "names the database: {log}"
+    );
+    assert!(log.contains("trying again in"), "says when: {log}");
+    assert!(log.contains("refused"), "says what failed: {log}");
+    assert!(!log.contains("s3cret-db-pw"), "never the password: {log}");
+    child.kill().await.unwrap();
 }
 
 #[test]
@@ -274,11 +322,15 @@ async fn a_refused_bot_token_stops_start_up_naming_it() {
     slack.set_bot_token_valid(false);
     let db = TestDb::create().await;
     let config = janus::config::Config::load_from(None, env_for(&slack, &db)).unwrap();
+    let started = std::time::Instant::now();
     let err = janus::app::start(&config, Default::default())
         .await
         .err()
         .expect("start-up fails");
     assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
+    // No waiting fixes a refused token: at once, not after the patience.
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    assert_eq!(slack.calls_to("auth.test").len(), 1, "asked once");
     assert!(slack.open_sockets().is_empty(), "no socket opened");
 }
 
@@ -315,6 +367,35 @@ fn the_slack_manifest_turns_socket_mode_on_and_names_no_request_url() {
     ] {
         assert!(manifest.contains(&format!("- {scope} ")), "scope {scope}");
     }
+}
+
+/// The systemd unit restarts Janus however often it fails (a long outage
+/// must not leave it dead), and gives start-up time to wait out a short
+/// one before it must say it is ready.
+#[test]
+fn the_systemd_unit_restarts_forever_and_outwaits_the_start_up_patience() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/janus.service"))
+            .expect("deploy/janus.service");
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key}= in the unit"))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(value("StartLimitIntervalSec"), "0", "never gives up");
+    assert_eq!(value("Restart"), "on-failure");
+    let start = value("TimeoutStartSec");
+    let start: u64 = start
+        .strip_suffix('s')
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("TimeoutStartSec in seconds: {start}"));
+    let patience = janus::app::StartPatience::default().0;
+    assert!(
+        Duration::from_secs(start) >= patience + Duration::from_secs(10),
+        "TimeoutStartSec={start}s leaves the sockets no time after {patience:?} of waiting"
+    );
 }
 
 /// What a binary-level test runs against: the Slack fake with #general,

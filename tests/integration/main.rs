@@ -20,6 +20,7 @@ mod providers;
 mod proxy;
 mod slack_client;
 mod socket_mode;
+mod start;
 mod statuspage;
 mod statuspage_slack;
 mod store;

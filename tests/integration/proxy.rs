@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
-use janus::app::Options;
+use janus::app::{Options, StartPatience};
 use janus::config::Config;
 use janus::egress::Egress;
 use janus::providers::{ProviderClient, ProviderResult};
 use janus::statuspage::{ClientOptions, StatuspageClient};
 
 use crate::support::connect_proxy::{ConnectProxy, Mode};
-use crate::support::harness::{TestApp, TestDb, env_for, fast_tuning};
+use crate::support::harness::{TestApp, TestDb, env_for, fast_options};
 use crate::support::providers_fake::ProvidersFake;
 use crate::support::slack_fake::{self, FakeSlack};
 use crate::support::statuspage_fake::FakeStatuspage;
@@ -31,23 +31,32 @@ fn config(slack: &FakeSlack, db: &TestDb, extra: &[(&str, &str)]) -> Config {
     Config::load_from(None, env).expect("test config")
 }
 
-/// Starts Janus and returns its one-line start error.
-async fn start_error(extra: &[(&str, &str)]) -> String {
+/// Starts Janus, waiting at most `patience` for Slack, and returns its
+/// one-line start error and how long it took to come.
+async fn start_error_within(extra: &[(&str, &str)], patience: Duration) -> (String, Duration) {
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
     let db = TestDb::create().await;
-    match janus::app::start(
-        &config(&slack, &db, extra),
-        Options {
-            socket: fast_tuning(),
-            ..Default::default()
-        },
-    )
-    .await
-    {
+    let options = Options {
+        start_patience: StartPatience(patience),
+        ..fast_options()
+    };
+    let started = std::time::Instant::now();
+    match janus::app::start(&config(&slack, &db, extra), options).await {
         Ok(_) => panic!("janus started through a proxy that should have stopped it"),
-        Err(e) => e.to_string(),
+        Err(e) => (e.to_string(), started.elapsed()),
     }
+}
+
+/// The start error for a proxy that refuses: no waiting fixes that, so it
+/// must come at once, well within start-up's patience.
+async fn start_error(extra: &[(&str, &str)]) -> String {
+    let (error, took) = start_error_within(extra, Duration::from_secs(30)).await;
+    assert!(
+        took < Duration::from_secs(10),
+        "failed at once, not after retrying for {took:?}: {error}"
+    );
+    error
 }
 
 /// Waits until the proxy was asked for `target`.
@@ -174,13 +183,20 @@ async fn a_proxy_that_refuses_the_tunnel_fails_start_naming_it() {
 }
 
 #[tokio::test]
-async fn a_proxy_that_is_down_fails_start_naming_it() {
+async fn a_proxy_that_is_down_is_waited_for_then_fails_start_naming_it() {
     let port = ConnectProxy::down();
     let down = port.url();
-    let error = start_error(&[("ALL_PROXY", &down)]).await;
+    let patience = Duration::from_secs(2);
+    let (error, took) = start_error_within(&[("ALL_PROXY", &down)], patience).await;
     let authority = down.trim_start_matches("http://").to_owned();
     assert!(error.contains(&authority), "{error}");
     assert!(error.contains("unreachable"), "{error}");
+    assert!(
+        error.starts_with("Slack was still unavailable after"),
+        "{error}"
+    );
+    assert!(took >= Duration::from_millis(500), "tried again: {took:?}");
+    assert!(took <= patience + Duration::from_secs(5), "{took:?}");
 }
 
 #[tokio::test]
@@ -347,15 +363,7 @@ async fn a_server_signed_by_an_unknown_ca_is_refused_with_a_clear_error() {
             ("JANUS_TLS__CA_FILE", trusted.to_str().unwrap()),
         ],
     );
-    let error = match janus::app::start(
-        &config,
-        Options {
-            socket: fast_tuning(),
-            ..Default::default()
-        },
-    )
-    .await
-    {
+    let error = match janus::app::start(&config, fast_options()).await {
         Ok(_) => panic!("janus trusted a certificate from an unknown CA"),
         Err(e) => e.to_string(),
     };

@@ -141,6 +141,42 @@ async fn a_socket_closed_by_slack_is_reopened() {
     assert_eq!(app.slack.wait_ack(&id, WAIT).await.socket, new);
 }
 
+/// A socket that is closed right after its `hello` is not reopened in a
+/// steady fast loop: each reopening waits longer than the one before, up to
+/// the cap; once a socket has stayed open a while, the next one is quick
+/// again. (`fast_tuning`: 50 ms doubling to 500 ms, stable after 1 s.)
+#[tokio::test]
+async fn sockets_closed_right_after_hello_are_reopened_ever_more_slowly() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    let mut socket = app.slack.open_sockets()[0];
+    let mut opened = vec![app.slack.socket_opened_at(socket)];
+    for _ in 0..7 {
+        app.slack.close(socket).await;
+        socket = replacement_of(&app, socket).await;
+        opened.push(app.slack.socket_opened_at(socket));
+    }
+    let gaps: Vec<Duration> = opened.windows(2).map(|w| w[1] - w[0]).collect();
+    // Steps 50, 100, 200, 400, then 500 ms, each drawn from its upper half:
+    // from the fifth reopening on, no gap can be under 250 ms.
+    for gap in &gaps[4..] {
+        assert!(*gap >= Duration::from_millis(250), "gaps grow: {gaps:?}");
+        assert!(*gap < Duration::from_secs(3), "and stay capped: {gaps:?}");
+    }
+    assert!(gaps[0] < gaps[6], "later gaps are longer: {gaps:?}");
+    assert_eq!(app.slack.sockets_opened_total(), 8, "one socket at a time");
+
+    // A socket that stays open past `stable_after` starts the backoff over.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let closed_at = std::time::Instant::now();
+    app.slack.close(socket).await;
+    let next = replacement_of(&app, socket).await;
+    let gap = app.slack.socket_opened_at(next) - closed_at;
+    assert!(
+        gap < Duration::from_millis(250),
+        "reopened at the base delay after a stable socket: {gap:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_failing_connections_open_is_retried() {
     let app = TestApp::spawn_with(&[("JANUS_SLACK__SOCKETS", "1")]).await;
@@ -295,7 +331,7 @@ async fn bus_held_bytes(app: &TestApp) -> u64 {
 /// end, not reconnect to whatever later listens on a gone Slack's port.
 #[test]
 fn janus_dropped_with_its_runtime_closes_its_sockets() {
-    use crate::support::harness::{TestDb, env_for, fast_tuning};
+    use crate::support::harness::{TestDb, env_for};
     use crate::support::slack_fake::FakeSlack;
 
     let outer = tokio::runtime::Builder::new_multi_thread()
@@ -315,15 +351,9 @@ fn janus_dropped_with_its_runtime_closes_its_sockets() {
         .build()
         .unwrap();
     let shutdown = inner.block_on(async {
-        let running = janus::app::start(
-            &config,
-            janus::app::Options {
-                socket: fast_tuning(),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("janus starts");
+        let running = janus::app::start(&config, crate::support::harness::fast_options())
+            .await
+            .expect("janus starts");
         assert!(running.wait_connected(2, WAIT).await);
         running.shutdown_token()
     });

@@ -979,3 +979,23 @@ async fn store_errors_never_show_a_database_password() {
         assert!(!message.contains("hunter2"), "{message}");
     }
 }
+
+/// Every Postgres connection runs with a `statement_timeout`, so a query
+/// stuck behind a wedged lock or server fails instead of hanging; one set
+/// in the URL's `options` is kept.
+#[tokio::test]
+async fn postgres_connections_time_out_stuck_statements() {
+    async fn timeout_of(url: &str) -> String {
+        let store = janus::store::PgStore::connect(&SecretString::from(url.to_owned()), 2)
+            .await
+            .expect("connect");
+        sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(store.pool())
+            .await
+            .expect("SHOW")
+    }
+    let db = TestDb::create().await;
+    assert_eq!(timeout_of(&db.url).await, "15s");
+    let own = format!("{}?options=-c%20statement_timeout%3D7s", db.url);
+    assert_eq!(timeout_of(&own).await, "7s");
+}

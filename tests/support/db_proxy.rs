@@ -3,7 +3,7 @@
 //! uses.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 pub struct DbProxy {
     port: u16,
     down: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
     cut: watch::Sender<u64>,
 }
 
@@ -26,11 +27,18 @@ impl DbProxy {
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
         let (cut, _) = watch::channel(0u64);
-        let proxy = DbProxy { port, down, cut };
+        let refused = Arc::new(AtomicUsize::new(0));
+        let proxy = DbProxy {
+            port,
+            down,
+            refused,
+            cut,
+        };
         let this = proxy.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if this.down.load(Ordering::SeqCst) {
+                    this.refused.fetch_add(1, Ordering::SeqCst);
                     drop(client);
                     continue;
                 }
@@ -62,6 +70,12 @@ impl DbProxy {
     pub fn go_down(&self) {
         self.down.store(true, Ordering::SeqCst);
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Connections closed at once because the database was down: how often
+    /// a client tried.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 
     /// The database is back.

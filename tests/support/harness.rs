@@ -139,7 +139,16 @@ pub fn fast_tuning() -> Tuning {
         backoff_base: Duration::from_millis(50),
         backoff_cap: Duration::from_millis(500),
         close_grace: Duration::from_millis(500),
+        stable_after: Duration::from_secs(1),
         ..Tuning::default()
+    }
+}
+
+/// Non-user knobs for tests: [`fast_tuning`], the rest as shipped.
+pub fn fast_options() -> Options {
+    Options {
+        socket: fast_tuning(),
+        ..Options::default()
     }
 }
 
@@ -193,8 +202,8 @@ impl TestApp {
         let running = janus::app::start(
             &self.config(extra),
             Options {
-                socket: fast_tuning(),
                 slack: self.slack_tuning,
+                ..fast_options()
             },
         )
         .await
@@ -215,8 +224,8 @@ impl TestApp {
         let replica = janus::app::start(
             &self.config(&[]),
             Options {
-                socket: fast_tuning(),
                 slack: self.slack_tuning,
+                ..fast_options()
             },
         )
         .await
