@@ -30,6 +30,10 @@ pub struct Click {
     pub selected_user: Option<UserId>,
     /// For opening a modal in answer (valid 3 s, once).
     pub trigger_id: Option<String>,
+    /// This click's dedupe key (its envelope's, and its place among the
+    /// envelope's actions): a change it makes is stored with it, in one
+    /// transaction, so a redelivery finds it and changes nothing.
+    pub delivery: String,
 }
 
 /// What a click on the control message asks for.
@@ -96,6 +100,7 @@ mod tests {
             value: value.map(Into::into),
             selected_user: user.map(|u| UserId::parse(u).unwrap()),
             trigger_id: None,
+            delivery: "envelope:e-1/0".into(),
         }
     }
 

@@ -106,7 +106,7 @@ pub fn slash_command(
 /// Reads a `block_actions` payload from its JSON. slack-morphism's typed
 /// action drops `selected_user` (the users select), so this reads the few
 /// fields Janus needs itself.
-fn clicks(payload: &Value) -> Option<Vec<Click>> {
+fn clicks(payload: &Value, delivery: &DedupeKey) -> Option<Vec<Click>> {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let user = UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?;
     let channel = payload
@@ -124,8 +124,10 @@ fn clicks(payload: &Value) -> Option<Vec<Click>> {
     Some(
         actions
             .iter()
-            .filter_map(|a| {
+            .enumerate()
+            .filter_map(|(i, a)| {
                 Some(Click {
+                    delivery: format!("{}/{i}", delivery.as_str()),
                     user: user.clone(),
                     channel: channel.clone(),
                     message_ts: message_ts.clone(),
@@ -347,7 +349,7 @@ pub fn classify(envelope: &Envelope) -> Event {
             }
         }
         EnvelopeKind::Interactive if payload.get("type") == Some(&Value::from("block_actions")) => {
-            match clicks(payload) {
+            match clicks(payload, &dedupe_key(envelope)) {
                 Some(clicks) => Event::Clicks(clicks),
                 // Janus has no modals with actions yet.
                 None if payload.pointer("/container/type") == Some(&Value::from("view")) => {
