@@ -98,6 +98,10 @@ pub enum StartError {
     Providers(String),
 }
 
+/// How old an unannounced change must be before recovery announces it: a
+/// replica that made it a moment ago may still be posting its line.
+const ANNOUNCE_SETTLED: Duration = Duration::from_secs(10);
+
 /// Why a running Janus stopped on its own.
 pub type RunError = SocketError;
 
@@ -239,7 +243,10 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
     // Finish what a crash interrupted, beside new work (start-up does not
     // wait for Slack): declarations, and changes Slack does not show yet.
     let resuming = actors.incident.clone();
-    actors.tasks.spawn(async move { resuming.resume().await });
+    actors.tasks.spawn(async move {
+        resuming.announce_missed(ANNOUNCE_SETTLED).await;
+        resuming.resume().await;
+    });
     match store.unpublished_changes(Duration::ZERO).await {
         Ok(ids) => actors.publisher.catch_up(ids),
         Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
@@ -406,9 +413,10 @@ fn heals_by_waiting(error: &StartError) -> bool {
                 // Migrations missing, changed or half applied.
                 _ => false,
             },
-            StoreError::InvalidUrl(_) | StoreError::Sqlite { .. } | StoreError::InUse { .. } => {
-                false
-            }
+            StoreError::InvalidUrl(_)
+            | StoreError::Sqlite { .. }
+            | StoreError::InUse { .. }
+            | StoreError::Redelivered(_) => false,
         },
         StartError::Slack(error) => slack_away(error),
         StartError::BotTokenRefused(_)
@@ -522,8 +530,9 @@ async fn recover(
                 }
             }
         }
-        actors.incident.resume().await;
         // Changes younger than this may still be on their way to Slack.
+        actors.incident.announce_missed(ANNOUNCE_SETTLED).await;
+        actors.incident.resume().await;
         match store.unpublished_changes(Duration::from_secs(30)).await {
             Ok(ids) => actors.publisher.catch_up(ids),
             Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),

@@ -20,7 +20,7 @@ use super::control::Click;
 use super::publisher::PublisherHandle;
 use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
-use super::{Context, view};
+use super::{Context, announce, view};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentName;
 use crate::domain::text::{SlackText, decode_mrkdwn};
@@ -173,6 +173,12 @@ impl IncidentHandle {
     /// recovery leader now and then).
     pub async fn resume(&self) {
         self.actor.resume().await;
+    }
+
+    /// Announces the changes to incidents that a crash left unannounced and
+    /// that are at least `settled` old (at start, and on the recovery leader).
+    pub async fn announce_missed(&self, settled: std::time::Duration) {
+        self.actor.announce_missed(settled).await;
     }
 
     /// Opens the declare form (the usage message's button).
@@ -397,17 +403,16 @@ impl IncidentActor {
         let changed = self
             .ctx
             .with_store(&click, || async {
+                let store = &self.ctx.store;
                 match field {
                     Field::Status => {
-                        self.ctx
-                            .store
-                            .set_status(incident.id, &value, resolved, &click.user)
+                        store
+                            .set_status(incident.id, &value, resolved, &click.user, &click.delivery)
                             .await
                     }
                     Field::Severity => {
-                        self.ctx
-                            .store
-                            .set_severity(incident.id, &value, &click.user)
+                        store
+                            .set_severity(incident.id, &value, &click.user, &click.delivery)
                             .await
                     }
                 }
@@ -417,6 +422,13 @@ impl IncidentActor {
             Ok(Some(change)) => change,
             // Already that value (a double click, or someone was quicker).
             Ok(None) => return,
+            Err(e) if e.is_redelivery() => {
+                tracing::info!(
+                    delivery = click.delivery,
+                    "click already applied; redelivery ignored"
+                );
+                return;
+            }
             Err(e) => {
                 self.ctx.database_trouble(&click, e).await;
                 return;
@@ -426,35 +438,26 @@ impl IncidentActor {
         // The control and digest messages follow from what is stored, beside
         // the line in the channel.
         self.publisher.refresh(incident.id);
-        let Some(channel) = &incident.channel_id else {
-            return;
-        };
-        let label = |v: &str| {
-            let choice = match field {
-                Field::Status => catalog.status(v),
-                Field::Severity => catalog.severity(v),
-            };
-            json!({ "value": v, "label": choice.map(|c| c.label()).unwrap_or(v) })
-        };
         let fresh = match self.ctx.store.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };
-        let incident_data = view::incident(&fresh, catalog, view::SHORT_DESCRIPTION_CHARS);
-        let data = json!({
-            "incident": incident_data, "actor": click.user.as_str(), "field": field.name(),
-            "from": label(&change.from), "to": label(&change.to),
-        });
-        let text = format!("{} is now {}", field.name(), change.to);
-        self.ctx
-            .post_rendered(channel, "status_changed", &data, &text)
-            .await;
-        if matches!(field, Field::Status) && resolved {
-            let data = json!({ "incident": incident_data, "actor": click.user.as_str() });
-            self.ctx
-                .post_rendered(channel, "resolved", &data, "The incident is resolved")
-                .await;
-        }
+        announce::field_changed(
+            &self.ctx,
+            &fresh,
+            click.user.as_str(),
+            field.name(),
+            &change.from,
+            &change.to,
+        )
+        .await;
+        announce::done(&self.ctx, change.event).await;
+    }
+
+    /// Announces the changes a crash left unannounced (see
+    /// [`announce::missed`]).
+    async fn announce_missed(&self, settled: std::time::Duration) {
+        announce::missed(&self.ctx, settled).await;
     }
 
     async fn list(&self, m: &Mention) {

@@ -9,6 +9,7 @@
 //! (publishing, snapshots) runs in tasks of the [`Context::tasks`] tracker,
 //! which `app` waits for on shutdown.
 
+pub mod announce;
 pub mod control;
 mod groups;
 pub mod incident;
@@ -130,7 +131,7 @@ impl Context {
         loop {
             match op().await {
                 Ok(value) => return Ok(value),
-                Err(e) if started.elapsed() < STORE_PATIENCE => {
+                Err(e) if !e.is_redelivery() && started.elapsed() < STORE_PATIENCE => {
                     tracing::error!(user = %click.user, action = click.action_id, error = %e,
                         "store failed; retrying");
                     if !told {

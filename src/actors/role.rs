@@ -8,13 +8,11 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::control::Click;
 use super::publisher::PublisherHandle;
-use super::{Context, view};
+use super::{Context, announce};
 use crate::domain::ids::UserId;
-use crate::store::{ClaimOutcome, Incident};
+use crate::store::{Assigned, ClaimOutcome, Incident};
 
 /// Cheap handle to the role actor. Calls run in the caller's task: the
 /// incident's lane.
@@ -52,15 +50,19 @@ impl RoleActor {
         let Some((incident, label)) = self.incident_and_role(&click, &role).await else {
             return;
         };
-        match self
+        let claimed = self
             .ctx
-            .store
-            .claim_role(incident.id, &role, &click.user)
-            .await
-        {
-            Ok(ClaimOutcome::Claimed) => {
+            .with_store(&click, || {
+                self.ctx
+                    .store
+                    .claim_role(incident.id, &role, &click.user, &click.delivery)
+            })
+            .await;
+        match claimed {
+            Ok(ClaimOutcome::Claimed(event)) => {
                 self.announce(&incident, &click.user, &role, &click.user, None)
                     .await;
+                announce::done(&self.ctx, event).await;
             }
             Ok(ClaimOutcome::AlreadyYours) => {
                 let text = format!("You are already the {label} of this incident.");
@@ -71,6 +73,12 @@ impl RoleActor {
                     "<@{holder}> is already the {label}. To take over, pick yourself in Assign."
                 );
                 self.ctx.tell(&click, &text).await;
+            }
+            Err(e) if e.is_redelivery() => {
+                tracing::info!(
+                    delivery = click.delivery,
+                    "click already applied; redelivery ignored"
+                );
             }
             Err(e) => self.ctx.database_trouble(&click, e).await,
         }
@@ -89,19 +97,33 @@ impl RoleActor {
         let assigned = self
             .ctx
             .with_store(&click, || {
-                self.ctx
-                    .store
-                    .assign_role(incident.id, &role, &holder, &click.user)
+                self.ctx.store.assign_role(
+                    incident.id,
+                    &role,
+                    &holder,
+                    &click.user,
+                    &click.delivery,
+                )
             })
             .await;
         match assigned {
-            Ok(Some(previous)) if previous == holder => {
+            Ok(Assigned {
+                event: Some(event),
+                previous,
+            }) => {
+                self.announce(&incident, &click.user, &role, &holder, previous.as_ref())
+                    .await;
+                announce::done(&self.ctx, event).await;
+            }
+            Ok(Assigned { event: None, .. }) => {
                 let text = format!("<@{holder}> is already the {label}.");
                 self.ctx.tell(&click, &text).await;
             }
-            Ok(previous) => {
-                self.announce(&incident, &click.user, &role, &holder, previous.as_ref())
-                    .await;
+            Err(e) if e.is_redelivery() => {
+                tracing::info!(
+                    delivery = click.delivery,
+                    "click already applied; redelivery ignored"
+                );
             }
             Err(e) => self.ctx.database_trouble(&click, e).await,
         }
@@ -126,7 +148,7 @@ impl RoleActor {
         }
     }
 
-    /// Channel line, holder invited and DMed, messages refreshed.
+    /// Messages refreshed; channel line, holder invited and DMed.
     async fn announce(
         &self,
         incident: &Incident,
@@ -135,51 +157,15 @@ impl RoleActor {
         holder: &UserId,
         previous: Option<&UserId>,
     ) {
+        tracing::info!(incident = %incident.id, role, holder = %holder, actor = %actor, "role assigned");
         // The control and digest messages follow from what is stored, beside
         // the line, the invite and the DM.
         self.publisher.refresh(incident.id);
-        let Some(channel) = &incident.channel_id else {
-            return;
-        };
-        let catalog = &self.ctx.config.incident.catalog;
-        let Some(def) = catalog.role(role) else {
-            return;
-        };
-        let role_data = json!({ "key": def.key(), "label": def.label(), "duties": def.duties() });
         // Render from the database as it is now, with the new holder.
         let fresh = match self.ctx.store.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };
-        let incident_data = view::incident(&fresh, catalog, view::SHORT_DESCRIPTION_CHARS);
-        tracing::info!(incident = %incident.id, role, holder = %holder, actor = %actor, "role assigned");
-
-        if let Err(e) = self
-            .ctx
-            .slack
-            .invite(channel, std::slice::from_ref(holder))
-            .await
-        {
-            tracing::warn!(incident = %incident.id, holder = %holder, error = %e, "cannot invite the role holder");
-        }
-        let line = json!({
-            "incident": incident_data, "actor": actor.as_str(), "role": role_data,
-            "holder": holder.as_str(), "previous": previous.map(UserId::as_str),
-        });
-        let text = format!("<@{holder}> is now the {}", def.label());
-        self.ctx
-            .post_rendered(channel, "role_assigned", &line, &text)
-            .await;
-
-        let dm = json!({ "incident": incident_data, "role": role_data, "actor": actor.as_str() });
-        match self.ctx.slack.open_dm(holder).await {
-            Ok(im) => {
-                let text = format!("You are the {} of an incident", def.label());
-                self.ctx.post_rendered(&im, "role_dm", &dm, &text).await;
-            }
-            Err(e) => {
-                tracing::warn!(holder = %holder, error = %e, "cannot open a DM with the role holder")
-            }
-        }
+        announce::role_changed(&self.ctx, &fresh, actor.as_str(), role, holder, previous).await;
     }
 }

@@ -1,11 +1,15 @@
 //! The bus: envelopes in (already acked), typed events out to the actors.
 //!
 //! What the code here promises, exactly:
-//! - **At most one effect per delivery**: each envelope's dedupe key is
-//!   recorded in the store before anything acts on it, so a redelivery (on
-//!   another socket, after a restart, on another replica) is ignored. The
-//!   record and the effect do not commit together yet: a crash between
-//!   them loses that one delivery (Slack's redelivery is then ignored too).
+//! - **One effect per delivery**: a click that changes an incident
+//!   (status, severity, a role) has its dedupe key stored *with* the
+//!   change, in one transaction: a redelivery (on another socket, after a
+//!   restart, on another replica) finds it and changes nothing, and a crash
+//!   before the commit leaves nothing behind for a redelivery to trip on.
+//!   The change's line in the channel follows from what is stored (see
+//!   `actors::announce`), its control and digest messages too. Every other
+//!   envelope's key is recorded before it is acted on: at most once (a
+//!   crash between the record and the work loses that one, e.g. a help).
 //! - **Order per incident, and only there**: envelopes about an incident's
 //!   messages (clicks in its channel, its Statuspage forms) go through the
 //!   lane of that channel and are *handled in that lane*, one after
@@ -343,17 +347,19 @@ impl Handler {
     }
 
     async fn handle(&self, envelope: Envelope) {
-        let key = event::dedupe_key(&envelope);
-        if !self.first_delivery(&key, &envelope).await {
-            tracing::info!(
-                envelope_id = %envelope.envelope_id,
-                dedupe_key = key.as_str(),
-                retry_attempt = envelope.retry_attempt,
-                "duplicate delivery ignored"
-            );
+        let event = event::classify(&envelope);
+        // Clicks are deduplicated one by one: a click that changes the
+        // incident stores its key with the change, in one transaction.
+        if let Event::Clicks(clicks) = event {
+            for click in clicks {
+                self.route_click(click, &envelope).await;
+            }
             return;
         }
-        let event = event::classify(&envelope);
+        let key = event::dedupe_key(&envelope);
+        if !self.first_delivery(key.as_str(), &envelope).await {
+            return;
+        }
         match event {
             Event::Unparsed { reason } => {
                 tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}");
@@ -388,11 +394,7 @@ impl Handler {
                     self.actors.incident.form(form).await;
                 }
             }
-            Event::Clicks(clicks) => {
-                for click in clicks {
-                    self.route_click(click).await;
-                }
-            }
+            Event::Clicks(_) => {}
             Event::Interaction(interaction) => {
                 tracing::info!(envelope_id = %envelope.envelope_id,
                     kind = event::interaction_kind(&interaction), "interaction not handled yet");
@@ -400,8 +402,24 @@ impl Handler {
         }
     }
 
-    async fn route_click(&self, click: Click) {
-        match ControlAction::from_click(&click) {
+    /// Acts on one click. A change (status, severity, a role) is recorded
+    /// with the click's key by the store, in the change's transaction; any
+    /// other click's key is recorded here first.
+    async fn route_click(&self, click: Click, envelope: &Envelope) {
+        let action = ControlAction::from_click(&click);
+        let changes = matches!(
+            action,
+            Some(
+                ControlAction::Status(_)
+                    | ControlAction::Severity(_)
+                    | ControlAction::Claim(_)
+                    | ControlAction::Assign(..)
+            )
+        );
+        if !changes && !self.first_delivery(&click.delivery, envelope).await {
+            return;
+        }
+        match action {
             Some(ControlAction::Status(v)) => self.actors.incident.status(click, v).await,
             Some(ControlAction::Severity(v)) => self.actors.incident.severity(click, v).await,
             Some(ControlAction::Claim(role)) => self.actors.role.claim(click, role).await,
@@ -431,14 +449,23 @@ impl Handler {
     /// twice or dropping the event.
     /// The person who clicked or typed is told once that their request
     /// waits for the database, rather than left in silence.
-    async fn first_delivery(&self, key: &event::DedupeKey, envelope: &Envelope) -> bool {
+    async fn first_delivery(&self, key: &str, envelope: &Envelope) -> bool {
         let mut wait = Duration::from_millis(100);
         let mut told = false;
         loop {
-            match self.store.first_delivery(key.as_str()).await {
-                Ok(first) => return first,
+            match self.store.first_delivery(key).await {
+                Ok(true) => return true,
+                Ok(false) => {
+                    tracing::info!(
+                        envelope_id = %envelope.envelope_id,
+                        dedupe_key = key,
+                        retry_attempt = envelope.retry_attempt,
+                        "duplicate delivery ignored"
+                    );
+                    return false;
+                }
                 Err(e) => {
-                    tracing::error!(dedupe_key = key.as_str(), error = %e,
+                    tracing::error!(dedupe_key = key, error = %e,
                         "cannot record delivery; retrying");
                     if !told {
                         told = true;

@@ -164,8 +164,8 @@ pub struct StatuspageLink {
 /// What a claim did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
-    /// The role was free and is now the claimer's.
-    Claimed,
+    /// The role was free and is now the claimer's (its history entry).
+    Claimed(EventId),
     /// The claimer already held it: nothing changed.
     AlreadyYours,
     /// Someone else holds it: nothing changed.
@@ -179,7 +179,42 @@ pub struct Change<T> {
     pub from: T,
     /// The value now.
     pub to: T,
+    /// Its entry in the incident's history, to be announced in Slack.
+    pub event: EventId,
 }
+
+/// An entry of an incident's history (`incident_events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventId(pub i64);
+
+/// A change the incident channel has not been told about yet: stored with
+/// the change itself, in its transaction, and marked once announced, so a
+/// crash in between is announced after the restart instead of lost.
+#[derive(Debug, Clone)]
+pub struct Unannounced {
+    /// The history entry.
+    pub id: EventId,
+    /// Its incident.
+    pub incident: IncidentId,
+    /// Who made the change (a Slack user id).
+    pub actor: String,
+    /// `status`, `severity` or `role`.
+    pub kind: String,
+    /// What changed (`from`/`to`, or `role`/`holder`/`previous`).
+    pub detail: serde_json::Value,
+}
+
+/// What an assignment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assigned {
+    /// Who held the role before; the new holder itself means nothing changed.
+    pub previous: Option<UserId>,
+    /// The history entry, when something changed.
+    pub event: Option<EventId>,
+}
+
+/// The history kinds whose changes get a line in the incident channel.
+pub const ANNOUNCED_KINDS: [&str; 3] = ["status", "severity", "role"];
 
 /// Held while one incident's messages are rendered and sent to Slack; the
 /// lock is released when this is dropped.
@@ -248,6 +283,18 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// The delivery that asked for this change was already applied (a
+    /// redelivery, on any socket or replica): nothing was done.
+    #[error("delivery {0} was already applied")]
+    Redelivered(String),
+}
+
+impl StoreError {
+    /// Whether this is a redelivery of something already applied: not a
+    /// failure, and never worth retrying.
+    pub fn is_redelivery(&self) -> bool {
+        matches!(self, Self::Redelivered(_))
+    }
 }
 
 /// What Janus keeps. Object-safe, so `open` can return either backend.
@@ -341,21 +388,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sets the status (and `resolved_at`: set when `resolved`, cleared
     /// otherwise) and logs it. `None` when it already had that status.
+    /// `delivery` (the click's dedupe key) is recorded in the same
+    /// transaction: a second delivery gets [`StoreError::Redelivered`].
     async fn set_status(
         &self,
         id: IncidentId,
         status: &str,
         resolved: bool,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError>;
 
-    /// Sets the severity and logs it. `None` when unchanged.
+    /// Sets the severity and logs it. `None` when unchanged. `delivery` as
+    /// for [`Store::set_status`].
     async fn set_severity(
         &self,
         id: IncidentId,
         severity: &str,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError>;
+
+    /// Changes whose channel line was not posted yet, changed at least
+    /// `settled` ago (younger ones may still be on their way), oldest first.
+    async fn unannounced(
+        &self,
+        settled: std::time::Duration,
+    ) -> Result<Vec<Unannounced>, StoreError>;
+
+    /// Records that the change's line (and DM) went out.
+    async fn mark_announced(&self, event: EventId) -> Result<(), StoreError>;
 
     /// Claims `message` as the trigger of an incident. `true` for the first
     /// claim; every later reaction, person or redelivery gets `false`.
@@ -403,21 +465,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives a free role to `user`. Atomic: of two simultaneous claims
     /// (even from two replicas), exactly one wins.
+    /// `delivery` as for [`Store::set_status`].
     async fn claim_role(
         &self,
         id: IncidentId,
         role: &str,
         user: &UserId,
+        delivery: &str,
     ) -> Result<ClaimOutcome, StoreError>;
 
-    /// Gives a role to `user`, replacing any holder, and returns the
-    /// previous holder: `Some(user)` itself means nothing changed (and
-    /// nothing was logged).
+    /// Gives a role to `user`, replacing any holder, and says whom it
+    /// replaced: `previous == Some(user)` means nothing changed (and
+    /// nothing was logged). `delivery` as for [`Store::set_status`].
     async fn assign_role(
         &self,
         id: IncidentId,
         role: &str,
         user: &UserId,
         actor: &UserId,
-    ) -> Result<Option<UserId>, StoreError>;
+        delivery: &str,
+    ) -> Result<Assigned, StoreError>;
 }

@@ -8,8 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::{
-    Change, ClaimOutcome, Incident, IncidentId, MessageLock, NewIncident, OwnedMessage,
-    StatuspageLink, Store, StoreError,
+    ANNOUNCED_KINDS, Assigned, Change, ClaimOutcome, EventId, Incident, IncidentId, MessageLock,
+    NewIncident, OwnedMessage, StatuspageLink, Store, StoreError, Unannounced,
 };
 
 /// Tags Janus's advisory-lock keys for declarations, so they cannot collide
@@ -161,6 +161,7 @@ impl PgStore {
 
 /// Appends to an incident's history, inside the caller's transaction so the
 /// change and its record commit together; `touch` also bumps `updated_at`.
+/// Kinds that get a line in the channel start unannounced.
 async fn record(
     conn: &mut sqlx::PgConnection,
     id: i64,
@@ -168,15 +169,18 @@ async fn record(
     kind: &str,
     detail: serde_json::Value,
     touch: bool,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4)",
+) -> Result<EventId, StoreError> {
+    let announced = !ANNOUNCED_KINDS.contains(&kind);
+    let event: i64 = sqlx::query_scalar(
+        "INSERT INTO incident_events (incident_id, actor, kind, detail, announced_at) \
+         VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END) RETURNING id",
     )
     .bind(id)
     .bind(actor)
     .bind(kind)
     .bind(detail)
-    .execute(&mut *conn)
+    .bind(announced)
+    .fetch_one(&mut *conn)
     .await?;
     if touch {
         sqlx::query("UPDATE incidents SET updated_at = now() WHERE id = $1")
@@ -184,7 +188,27 @@ async fn record(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(EventId(event))
+}
+
+/// Records a delivery inside the caller's transaction, so the delivery and
+/// the change it asks for commit together (or neither does). A delivery
+/// already recorded is [`StoreError::Redelivered`]; a concurrent one waits
+/// for the first to commit, then is refused the same way.
+async fn claim_delivery(conn: &mut sqlx::PgConnection, key: &str) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_envelopes (dedupe_key) VALUES ($1) \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(key)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Redelivered(key.to_owned()))
+    }
 }
 
 /// sqlx's URL errors can echo the URL; keep only the first clause.
@@ -470,8 +494,9 @@ impl Store for PgStore {
         status: &str,
         resolved: bool,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError> {
-        self.change_field(id, "status", status, resolved, actor)
+        self.change_field(id, "status", status, resolved, actor, delivery)
             .await
     }
 
@@ -480,9 +505,39 @@ impl Store for PgStore {
         id: IncidentId,
         severity: &str,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError> {
-        self.change_field(id, "severity", severity, false, actor)
+        self.change_field(id, "severity", severity, false, actor, delivery)
             .await
+    }
+
+    async fn unannounced(&self, settled: Duration) -> Result<Vec<Unannounced>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, incident_id, actor, kind, detail FROM incident_events \
+             WHERE announced_at IS NULL AND at < now() - make_interval(secs => $1) ORDER BY id",
+        )
+        .bind(settled.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Unannounced {
+                    id: EventId(row.try_get("id")?),
+                    incident: IncidentId(row.try_get("incident_id")?),
+                    actor: row.try_get("actor")?,
+                    kind: row.try_get("kind")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_announced(&self, event: EventId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incident_events SET announced_at = now() WHERE id = $1")
+            .bind(event.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn statuspage_link(&self, id: IncidentId) -> Result<Option<StatuspageLink>, StoreError> {
@@ -601,40 +656,48 @@ impl Store for PgStore {
         id: IncidentId,
         role: &str,
         user: &UserId,
+        delivery: &str,
     ) -> Result<ClaimOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO role_assignments (incident_id, role, user_id, assigned_by) \
-             VALUES ($1, $2, $3, $3) ON CONFLICT (incident_id, role) DO NOTHING",
-        )
-        .bind(id.0)
-        .bind(role)
-        .bind(user.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            let detail =
-                serde_json::json!({ "role": role, "holder": user.as_str(), "how": "claimed" });
-            record(&mut tx, id.0, user.as_str(), "role", detail, true).await?;
-            tx.commit().await?;
-            return Ok(ClaimOutcome::Claimed);
+        claim_delivery(&mut tx, delivery).await?;
+        // The holder can be released between the insert and the read: then
+        // try again, inside the same transaction (the delivery is ours).
+        for _ in 0..3 {
+            let inserted = sqlx::query(
+                "INSERT INTO role_assignments (incident_id, role, user_id, assigned_by) \
+                 VALUES ($1, $2, $3, $3) ON CONFLICT (incident_id, role) DO NOTHING",
+            )
+            .bind(id.0)
+            .bind(role)
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                let detail =
+                    serde_json::json!({ "role": role, "holder": user.as_str(), "how": "claimed" });
+                let event = record(&mut tx, id.0, user.as_str(), "role", detail, true).await?;
+                tx.commit().await?;
+                return Ok(ClaimOutcome::Claimed(event));
+            }
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT user_id FROM role_assignments WHERE incident_id = $1 AND role = $2",
+            )
+            .bind(id.0)
+            .bind(role)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(holder) = holder.and_then(|h| UserId::parse(&h).ok()) {
+                tx.commit().await?;
+                return Ok(if &holder == user {
+                    ClaimOutcome::AlreadyYours
+                } else {
+                    ClaimOutcome::HeldBy(holder)
+                });
+            }
         }
-        tx.commit().await?;
-        let holder: Option<String> = sqlx::query_scalar(
-            "SELECT user_id FROM role_assignments WHERE incident_id = $1 AND role = $2",
-        )
-        .bind(id.0)
-        .bind(role)
-        .fetch_optional(&self.pool)
-        .await?;
-        match holder.and_then(|h| UserId::parse(&h).ok()) {
-            Some(h) if &h == user => Ok(ClaimOutcome::AlreadyYours),
-            Some(h) => Ok(ClaimOutcome::HeldBy(h)),
-            // Released between the two statements: try again.
-            None => Box::pin(self.claim_role(id, role, user)).await,
-        }
+        Err(StoreError::Query(sqlx::Error::RowNotFound))
     }
 
     async fn assign_role(
@@ -643,8 +706,10 @@ impl Store for PgStore {
         role: &str,
         user: &UserId,
         actor: &UserId,
-    ) -> Result<Option<UserId>, StoreError> {
+        delivery: &str,
+    ) -> Result<Assigned, StoreError> {
         let mut tx = self.pool.begin().await?;
+        claim_delivery(&mut tx, delivery).await?;
         // Lock the incident row: assignments to one incident are serialised
         // even across replicas, so "previous" is always the real previous.
         sqlx::query("SELECT id FROM incidents WHERE id = $1 FOR UPDATE")
@@ -670,19 +735,24 @@ impl Store for PgStore {
         .bind(actor.as_str())
         .execute(&mut *tx)
         .await?;
+        let mut event = None;
         if previous.as_deref() != Some(user.as_str()) {
             let detail = serde_json::json!({
                 "role": role, "holder": user.as_str(), "previous": previous, "how": "assigned",
             });
-            record(&mut tx, id.0, actor.as_str(), "role", detail, true).await?;
+            event = Some(record(&mut tx, id.0, actor.as_str(), "role", detail, true).await?);
         }
         tx.commit().await?;
-        Ok(previous.and_then(|p| UserId::parse(&p).ok()))
+        Ok(Assigned {
+            previous: previous.and_then(|p| UserId::parse(&p).ok()),
+            event,
+        })
     }
 }
 
 impl PgStore {
-    /// Changes `status` or `severity` under a row lock and logs it.
+    /// Changes `status` or `severity` under a row lock and logs it, with
+    /// the delivery that asked for it.
     async fn change_field(
         &self,
         id: IncidentId,
@@ -690,20 +760,24 @@ impl PgStore {
         value: &str,
         resolved: bool,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        claim_delivery(&mut tx, delivery).await?;
         let current: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT {field} FROM incidents WHERE id = $1 FOR UPDATE"
         )))
         .bind(id.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(current) = current else {
-            return Ok(None);
+        // Nothing to change: the delivery is still recorded as handled.
+        let current = match current {
+            Some(current) if current != value => current,
+            _ => {
+                tx.commit().await?;
+                return Ok(None);
+            }
         };
-        if current == value {
-            return Ok(None);
-        }
         let resolved_sql = match (field, resolved) {
             ("status", true) => ", resolved_at = now()",
             ("status", false) => ", resolved_at = NULL",
@@ -717,11 +791,12 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         let detail = serde_json::json!({ "from": current, "to": value });
-        record(&mut tx, id.0, actor.as_str(), field, detail, false).await?;
+        let event = record(&mut tx, id.0, actor.as_str(), field, detail, false).await?;
         tx.commit().await?;
         Ok(Some(Change {
             from: current,
             to: value.to_owned(),
+            event,
         }))
     }
 }

@@ -29,8 +29,8 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Row, Sqlite, Transaction};
 
 use super::{
-    Change, ClaimOutcome, Incident, IncidentId, MessageLock, NewIncident, OwnedMessage,
-    StatuspageLink, Store, StoreError,
+    ANNOUNCED_KINDS, Assigned, Change, ClaimOutcome, EventId, Incident, IncidentId, MessageLock,
+    NewIncident, OwnedMessage, StatuspageLink, Store, StoreError, Unannounced,
 };
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 
@@ -291,17 +291,20 @@ async fn record(
     detail: serde_json::Value,
     touch: bool,
     at: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO incident_events (incident_id, actor, kind, detail, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+) -> Result<EventId, StoreError> {
+    // Kinds that get a line in the channel start unannounced.
+    let announced = (!ANNOUNCED_KINDS.contains(&kind)).then_some(at);
+    let event: i64 = sqlx::query_scalar(
+        "INSERT INTO incident_events (incident_id, actor, kind, detail, at, announced_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     )
     .bind(id)
     .bind(actor)
     .bind(kind)
     .bind(detail.to_string())
     .bind(at)
-    .execute(&mut *conn)
+    .bind(announced)
+    .fetch_one(&mut *conn)
     .await?;
     if touch {
         sqlx::query("UPDATE incidents SET updated_at = ?2 WHERE id = ?1")
@@ -310,7 +313,27 @@ async fn record(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(EventId(event))
+}
+
+/// Records a delivery inside the caller's (write) transaction, so the
+/// delivery and the change it asks for commit together (or neither does).
+/// A delivery already recorded is [`StoreError::Redelivered`].
+async fn claim_delivery(conn: &mut SqliteConnection, key: &str) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO processed_envelopes (dedupe_key, received_at) VALUES (?1, ?2) \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Redelivered(key.to_owned()))
+    }
 }
 
 #[async_trait::async_trait]
@@ -581,8 +604,9 @@ impl Store for SqliteStore {
         status: &str,
         resolved: bool,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError> {
-        self.change_field(id, "status", status, resolved, actor)
+        self.change_field(id, "status", status, resolved, actor, delivery)
             .await
     }
 
@@ -591,9 +615,47 @@ impl Store for SqliteStore {
         id: IncidentId,
         severity: &str,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError> {
-        self.change_field(id, "severity", severity, false, actor)
+        self.change_field(id, "severity", severity, false, actor, delivery)
             .await
+    }
+
+    async fn unannounced(&self, settled: Duration) -> Result<Vec<Unannounced>, StoreError> {
+        let cutoff = chrono::Duration::from_std(settled)
+            .ok()
+            .and_then(|settled| Utc::now().checked_sub_signed(settled));
+        let Some(cutoff) = cutoff else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(
+            "SELECT id, incident_id, actor, kind, detail FROM incident_events \
+             WHERE announced_at IS NULL AND at < ?1 ORDER BY id",
+        )
+        .bind(stamp(cutoff))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: String = row.try_get("detail")?;
+                Ok(Unannounced {
+                    id: EventId(row.try_get("id")?),
+                    incident: IncidentId(row.try_get("incident_id")?),
+                    actor: row.try_get("actor")?,
+                    kind: row.try_get("kind")?,
+                    detail: serde_json::from_str(&detail).map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_announced(&self, event: EventId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incident_events SET announced_at = ?2 WHERE id = ?1")
+            .bind(event.0)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn statuspage_link(&self, id: IncidentId) -> Result<Option<StatuspageLink>, StoreError> {
@@ -718,11 +780,13 @@ impl Store for SqliteStore {
         id: IncidentId,
         role: &str,
         user: &UserId,
+        delivery: &str,
     ) -> Result<ClaimOutcome, StoreError> {
         // One write transaction: the insert and the read of the holder see
         // the same state, so no retry is needed (Postgres's has one).
         let at = now();
         let mut tx = self.write().await?;
+        claim_delivery(&mut tx, delivery).await?;
         let inserted = sqlx::query(
             "INSERT INTO role_assignments (incident_id, role, user_id, assigned_by, assigned_at) \
              VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (incident_id, role) DO NOTHING",
@@ -738,9 +802,9 @@ impl Store for SqliteStore {
         if inserted {
             let detail =
                 serde_json::json!({ "role": role, "holder": user.as_str(), "how": "claimed" });
-            record(&mut tx, id.0, user.as_str(), "role", detail, true, &at).await?;
+            let event = record(&mut tx, id.0, user.as_str(), "role", detail, true, &at).await?;
             tx.commit().await?;
-            return Ok(ClaimOutcome::Claimed);
+            return Ok(ClaimOutcome::Claimed(event));
         }
         let holder: Option<String> = sqlx::query_scalar(
             "SELECT user_id FROM role_assignments WHERE incident_id = ?1 AND role = ?2",
@@ -766,11 +830,13 @@ impl Store for SqliteStore {
         role: &str,
         user: &UserId,
         actor: &UserId,
-    ) -> Result<Option<UserId>, StoreError> {
+        delivery: &str,
+    ) -> Result<Assigned, StoreError> {
         // The write lock serialises assignments, so "previous" is always the
         // real previous.
         let at = now();
         let mut tx = self.write().await?;
+        claim_delivery(&mut tx, delivery).await?;
         let previous: Option<String> = sqlx::query_scalar(
             "SELECT user_id FROM role_assignments WHERE incident_id = ?1 AND role = ?2",
         )
@@ -791,14 +857,18 @@ impl Store for SqliteStore {
         .bind(&at)
         .execute(&mut *tx)
         .await?;
+        let mut event = None;
         if previous.as_deref() != Some(user.as_str()) {
             let detail = serde_json::json!({
                 "role": role, "holder": user.as_str(), "previous": previous, "how": "assigned",
             });
-            record(&mut tx, id.0, actor.as_str(), "role", detail, true, &at).await?;
+            event = Some(record(&mut tx, id.0, actor.as_str(), "role", detail, true, &at).await?);
         }
         tx.commit().await?;
-        Ok(previous.and_then(|p| UserId::parse(&p).ok()))
+        Ok(Assigned {
+            previous: previous.and_then(|p| UserId::parse(&p).ok()),
+            event,
+        })
     }
 }
 
@@ -811,21 +881,25 @@ impl SqliteStore {
         value: &str,
         resolved: bool,
         actor: &UserId,
+        delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError> {
         let at = now();
         let mut tx = self.write().await?;
+        claim_delivery(&mut tx, delivery).await?;
         let current: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT {field} FROM incidents WHERE id = ?1"
         )))
         .bind(id.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(current) = current else {
-            return Ok(None);
+        // Nothing to change: the delivery is still recorded as handled.
+        let current = match current {
+            Some(current) if current != value => current,
+            _ => {
+                tx.commit().await?;
+                return Ok(None);
+            }
         };
-        if current == value {
-            return Ok(None);
-        }
         let resolved_sql = match (field, resolved) {
             ("status", true) => ", resolved_at = ?3",
             ("status", false) => ", resolved_at = NULL",
@@ -840,11 +914,12 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         let detail = serde_json::json!({ "from": current, "to": value });
-        record(&mut tx, id.0, actor.as_str(), field, detail, false, &at).await?;
+        let event = record(&mut tx, id.0, actor.as_str(), field, detail, false, &at).await?;
         tx.commit().await?;
         Ok(Some(Change {
             from: current,
             to: value.to_owned(),
+            event,
         }))
     }
 }

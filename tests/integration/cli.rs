@@ -960,3 +960,116 @@ fn the_container_files_build_in_stages_run_as_non_root_and_wait_for_postgres() {
         assert!(compose.contains(needle), "compose.yaml lacks {needle:?}");
     }
 }
+
+/// A crash after a click's change committed but before its line reached
+/// the channel: after the restart the line is posted once, and Slack's
+/// redelivery of the same click changes nothing (the delivery was stored
+/// with the change, in one transaction).
+#[tokio::test]
+async fn a_click_killed_before_its_line_was_posted_is_announced_once_and_its_redelivery_ignored() {
+    use crate::support::slack_fake::Fault;
+    let World {
+        slack,
+        db,
+        general,
+        digest: _,
+        dir,
+    } = world().await;
+    let mut env = env_for(&slack, &db);
+    env.push(("JANUS_RECOVERY_INTERVAL".into(), "1".into()));
+
+    let mut first = start_binary(env.clone(), dir.path());
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+    slack
+        .send_envelope(slack_fake::envelope(
+            "slash_commands",
+            payloads::slash_incident(&general, "db failover", &slack.response_url()),
+            true,
+        ))
+        .await;
+    db.eventually_count(
+        "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",
+        1,
+    )
+    .await;
+    let channel = slack
+        .channels()
+        .into_iter()
+        .find(|c| c.name.starts_with("inc-"))
+        .unwrap();
+    let lines_before = slack.messages(&channel.id).len();
+    // The change's line never gets through before the crash.
+    slack.inject("chat.postMessage", Fault::Hang);
+    let click = slack_fake::envelope(
+        "interactive",
+        payloads::block_action(
+            &channel.id,
+            crate::payloads::ALICE,
+            &channel.pins[0],
+            payloads::select("janus.status", "monitoring"),
+            &slack.response_url(),
+        ),
+        false,
+    );
+    slack.send_envelope(click.clone()).await;
+    let posts = slack.calls_to("chat.postMessage").len();
+    slack
+        .wait_for_calls("chat.postMessage", posts + 1, Duration::from_secs(10))
+        .await;
+    first.start_kill().unwrap(); // SIGKILL: no shutdown, no cleanup
+    first.wait().await.unwrap();
+    assert_eq!(
+        db.count("SELECT count(*) FROM incidents WHERE status = 'monitoring'")
+            .await,
+        1,
+        "the change committed before the crash"
+    );
+    assert_eq!(
+        slack.messages(&channel.id).len(),
+        lines_before,
+        "no line yet"
+    );
+
+    let _second = start_binary(env, dir.path());
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+    // Slack delivers the click again (as it does an event whose ack it missed).
+    let mut again = click;
+    again["retry_attempt"] = 1.into();
+    again["retry_reason"] = "timeout".into();
+    let id = slack_fake::envelope_id_of(&again);
+    slack.send_envelope(again).await;
+    slack.wait_ack(&id, Duration::from_secs(10)).await;
+
+    let line_of = |m: &crate::support::slack_fake::Message| {
+        crate::support::harness::all_text(m.blocks.as_ref().unwrap_or(&serde_json::Value::Null))
+            .contains("Monitoring")
+            && !m.ts.eq(&channel.pins[0])
+    };
+    slack
+        .wait_for(
+            "the line, after the restart",
+            Duration::from_secs(20),
+            |s| s.messages(&channel.id).iter().any(line_of).then_some(()),
+        )
+        .await;
+    db.eventually_count(
+        "SELECT count(*) FROM incident_events WHERE announced_at IS NULL",
+        0,
+    )
+    .await;
+    assert_eq!(
+        slack
+            .messages(&channel.id)
+            .iter()
+            .filter(|m| line_of(m))
+            .count(),
+        1,
+        "the line is posted once"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind = 'status'")
+            .await,
+        1,
+        "the redelivery changed nothing"
+    );
+}

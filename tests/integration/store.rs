@@ -9,7 +9,7 @@ use std::time::Duration;
 use janus::config::DatabaseConfig;
 use janus::domain::ids::{ChannelId, MessageTs, UserId};
 use janus::store::{
-    Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, Store, StoreError,
+    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, Store, StoreError,
 };
 use secrecy::SecretString;
 use tokio::task::JoinSet;
@@ -139,6 +139,8 @@ on_both_backends!(migrated:
     of_many_simultaneous_react_claims_exactly_one_wins,
     the_statuspage_link_keeps_the_message_and_the_union_of_touched_components,
     unpublished_changes_are_completed_incidents_changed_after_their_last_publication,
+    a_redelivered_change_is_refused_and_changes_nothing,
+    changes_start_unannounced_and_are_listed_until_marked,
     a_declaration_lock_is_refused_while_held,
     one_leader_at_a_time,
 );
@@ -399,11 +401,11 @@ async fn open_incidents_are_unresolved_with_a_channel_newest_first_and_counted(d
         .await
         .unwrap();
     db.store
-        .set_status(resolved, "resolved", true, &user(2))
+        .set_status(resolved, "resolved", true, &user(2), &delivery())
         .await
         .unwrap();
     db.store
-        .claim_role(newest, "commander", &user(5))
+        .claim_role(newest, "commander", &user(5), &delivery())
         .await
         .unwrap();
 
@@ -421,11 +423,11 @@ async fn open_incidents_are_unresolved_with_a_channel_newest_first_and_counted(d
     assert_eq!(total, 2, "a limit of 0 asks for the count alone");
 
     db.store
-        .set_status(newest, "resolved", true, &user(2))
+        .set_status(newest, "resolved", true, &user(2), &delivery())
         .await
         .unwrap();
     db.store
-        .set_status(oldest, "resolved", true, &user(2))
+        .set_status(oldest, "resolved", true, &user(2), &delivery())
         .await
         .unwrap();
     let (none, total) = db.store.open_incidents(10).await.unwrap();
@@ -440,7 +442,7 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
     let actor = user(2);
     assert_eq!(
         db.store
-            .set_status(id, "investigating", false, &actor)
+            .set_status(id, "investigating", false, &actor, &delivery())
             .await
             .unwrap(),
         None,
@@ -450,13 +452,11 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
         db.store
-            .set_status(id, "identified", false, &actor)
+            .set_status(id, "identified", false, &actor, &delivery())
             .await
-            .unwrap(),
-        Some(Change {
-            from: "investigating".to_owned(),
-            to: "identified".to_owned()
-        })
+            .unwrap()
+            .map(|c| (c.from, c.to)),
+        Some(("investigating".to_owned(), "identified".to_owned()))
     );
     let identified = db.store.incident(id).await.unwrap().unwrap();
     assert_eq!(identified.status, "identified");
@@ -464,7 +464,7 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
     assert_eq!(identified.resolved_at, None);
 
     db.store
-        .set_status(id, "resolved", true, &actor)
+        .set_status(id, "resolved", true, &actor, &delivery())
         .await
         .unwrap();
     let resolved = db.store.incident(id).await.unwrap().unwrap();
@@ -472,7 +472,7 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
     assert_eq!(resolved.resolved_at, Some(resolved.updated_at));
 
     db.store
-        .set_status(id, "monitoring", false, &actor)
+        .set_status(id, "monitoring", false, &actor, &delivery())
         .await
         .unwrap();
     assert_eq!(
@@ -488,7 +488,13 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
     );
     assert_eq!(
         db.store
-            .set_status(IncidentId(id.0 + 1000), "resolved", true, &actor)
+            .set_status(
+                IncidentId(id.0 + 1000),
+                "resolved",
+                true,
+                &actor,
+                &delivery()
+            )
             .await
             .unwrap(),
         None,
@@ -499,15 +505,19 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
 async fn a_severity_change_reports_from_and_to_and_an_unchanged_one_nothing(db: Db) {
     let id = declared(&*db.store, 1).await;
     assert_eq!(
-        db.store.set_severity(id, "sev4", &user(2)).await.unwrap(),
+        db.store
+            .set_severity(id, "sev4", &user(2), &delivery())
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
-        db.store.set_severity(id, "sev1", &user(2)).await.unwrap(),
-        Some(Change {
-            from: "sev4".to_owned(),
-            to: "sev1".to_owned()
-        })
+        db.store
+            .set_severity(id, "sev1", &user(2), &delivery())
+            .await
+            .unwrap()
+            .map(|c| (c.from, c.to)),
+        Some(("sev4".to_owned(), "sev1".to_owned()))
     );
     let incident = db.store.incident(id).await.unwrap().unwrap();
     assert_eq!(incident.severity, "sev1");
@@ -526,7 +536,10 @@ async fn simultaneous_changes_of_one_incident_each_see_the_one_before(db: Db) {
         let store = db.store.clone();
         tasks.spawn(async move {
             let severity = format!("sev-{n}");
-            store.set_severity(id, &severity, &user(2)).await.unwrap()
+            store
+                .set_severity(id, &severity, &user(2), &delivery())
+                .await
+                .unwrap()
         });
     }
     let changes: Vec<Change<String>> = tasks
@@ -554,37 +567,121 @@ async fn simultaneous_changes_of_one_incident_each_see_the_one_before(db: Db) {
     );
 }
 
+async fn a_redelivered_change_is_refused_and_changes_nothing(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let key = delivery();
+    let first = db
+        .store
+        .set_status(id, "identified", false, &user(2), &key)
+        .await
+        .unwrap();
+    assert!(first.is_some());
+    let again = db.store.set_severity(id, "sev1", &user(2), &key).await;
+    assert!(
+        matches!(&again, Err(e) if e.is_redelivery()),
+        "the same delivery is refused, whatever it asks: {again:?}"
+    );
+    let again = db.store.claim_role(id, "commander", &user(2), &key).await;
+    assert!(matches!(&again, Err(e) if e.is_redelivery()), "{again:?}");
+    let incident = db.store.incident(id).await.unwrap().unwrap();
+    assert_eq!(
+        (incident.status.as_str(), incident.severity.as_str()),
+        ("identified", "sev4")
+    );
+    assert_eq!(incident.holder("commander"), None);
+    // A delivery whose change was a no-op is still recorded.
+    let noop = delivery();
+    assert_eq!(
+        db.store
+            .set_status(id, "identified", false, &user(2), &noop)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!db.store.first_delivery(&noop).await.unwrap());
+}
+
+async fn changes_start_unannounced_and_are_listed_until_marked(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let none = db.store.unannounced(Duration::ZERO).await.unwrap();
+    assert!(none.is_empty(), "a declaration has no line: {none:?}");
+    let status = db
+        .store
+        .set_status(id, "identified", false, &user(2), &delivery())
+        .await
+        .unwrap()
+        .unwrap()
+        .event;
+    let ClaimOutcome::Claimed(role) = db
+        .store
+        .claim_role(id, "commander", &user(3), &delivery())
+        .await
+        .unwrap()
+    else {
+        panic!("claimed")
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let pending = db.store.unannounced(Duration::ZERO).await.unwrap();
+    let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![status, role], "oldest first");
+    assert_eq!(pending[0].kind, "status");
+    assert_eq!(pending[0].actor, "U0002");
+    assert_eq!(pending[0].detail["to"], "identified");
+    assert_eq!(pending[1].detail["holder"], "U0003");
+    assert!(
+        db.store
+            .unannounced(Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "younger than `settled`: not yet"
+    );
+    db.store.mark_announced(status).await.unwrap();
+    let left: Vec<_> = db
+        .store
+        .unannounced(Duration::ZERO)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, vec![role]);
+}
+
 // --- roles ---------------------------------------------------------------------------------
 
 async fn claim_role_gives_a_free_role_once_and_names_the_holder_otherwise(db: Db) {
     let id = declared(&*db.store, 1).await;
     let before = db.store.incident(id).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    assert_eq!(
+    assert!(matches!(
         db.store
-            .claim_role(id, "commander", &user(2))
+            .claim_role(id, "commander", &user(2), &delivery())
             .await
             .unwrap(),
-        ClaimOutcome::Claimed
-    );
+        ClaimOutcome::Claimed(_)
+    ));
     assert_eq!(
         db.store
-            .claim_role(id, "commander", &user(2))
+            .claim_role(id, "commander", &user(2), &delivery())
             .await
             .unwrap(),
         ClaimOutcome::AlreadyYours
     );
     assert_eq!(
         db.store
-            .claim_role(id, "commander", &user(3))
+            .claim_role(id, "commander", &user(3), &delivery())
             .await
             .unwrap(),
         ClaimOutcome::HeldBy(user(2))
     );
-    assert_eq!(
-        db.store.claim_role(id, "liaison", &user(3)).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
+    assert!(matches!(
+        db.store
+            .claim_role(id, "liaison", &user(3), &delivery())
+            .await
+            .unwrap(),
+        ClaimOutcome::Claimed(_)
+    ));
     let incident = db.store.incident(id).await.unwrap().unwrap();
     assert_eq!(incident.holder("commander"), Some(&user(2)));
     assert_eq!(incident.holder("liaison"), Some(&user(3)));
@@ -609,7 +706,7 @@ async fn of_many_simultaneous_claims_of_a_role_exactly_one_wins(db: Db) {
             (
                 n,
                 store
-                    .claim_role(id, "commander", &user(100 + n))
+                    .claim_role(id, "commander", &user(100 + n), &delivery())
                     .await
                     .unwrap(),
             )
@@ -618,7 +715,7 @@ async fn of_many_simultaneous_claims_of_a_role_exactly_one_wins(db: Db) {
     let outcomes = tasks.join_all().await;
     let winners: Vec<u32> = outcomes
         .iter()
-        .filter(|(_, o)| *o == ClaimOutcome::Claimed)
+        .filter(|(_, o)| matches!(o, ClaimOutcome::Claimed(_)))
         .map(|(n, _)| *n)
         .collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
@@ -649,30 +746,35 @@ async fn assign_role_replaces_the_holder_and_returns_the_previous_one(db: Db) {
     let lead = user(9);
     assert_eq!(
         db.store
-            .assign_role(id, "commander", &user(2), &lead)
+            .assign_role(id, "commander", &user(2), &lead, &delivery())
             .await
-            .unwrap(),
+            .unwrap()
+            .previous,
         None,
         "it was free"
     );
     assert_eq!(
         db.store
-            .assign_role(id, "commander", &user(3), &lead)
+            .assign_role(id, "commander", &user(3), &lead, &delivery())
             .await
-            .unwrap(),
+            .unwrap()
+            .previous,
         Some(user(2))
     );
     assert_eq!(
         db.store
-            .assign_role(id, "commander", &user(3), &lead)
+            .assign_role(id, "commander", &user(3), &lead, &delivery())
             .await
             .unwrap(),
-        Some(user(3)),
+        Assigned {
+            previous: Some(user(3)),
+            event: None
+        },
         "already theirs: nothing changed"
     );
     assert_eq!(
         db.store
-            .claim_role(id, "commander", &user(2))
+            .claim_role(id, "commander", &user(2), &delivery())
             .await
             .unwrap(),
         ClaimOutcome::HeldBy(user(3))
@@ -846,7 +948,10 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
     store.mark_published(id, shown).await.unwrap();
     assert!(unpublished().await.is_empty(), "published as it is");
 
-    store.set_severity(id, "sev2", &user(2)).await.unwrap();
+    store
+        .set_severity(id, "sev2", &user(2), &delivery())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(unpublished().await, vec![id], "changed since");
 
@@ -863,7 +968,10 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
 
     let other = declared(store, 2).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
-    store.claim_role(id, "commander", &user(3)).await.unwrap();
+    store
+        .claim_role(id, "commander", &user(3), &delivery())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
         unpublished().await,
@@ -957,7 +1065,10 @@ async fn what_a_sqlite_store_wrote_is_there_after_reopening() {
     let store = open(url.clone()).await.unwrap();
     store.migrate().await.unwrap();
     let id = declared(&*store, 1).await;
-    store.claim_role(id, "commander", &user(2)).await.unwrap();
+    store
+        .claim_role(id, "commander", &user(2), &delivery())
+        .await
+        .unwrap();
     drop(store);
 
     let store = open(url).await.unwrap();
@@ -998,4 +1109,14 @@ async fn postgres_connections_time_out_stuck_statements() {
     assert_eq!(timeout_of(&db.url).await, "15s");
     let own = format!("{}?options=-c%20statement_timeout%3D7s", db.url);
     assert_eq!(timeout_of(&own).await, "7s");
+}
+
+/// A delivery key no other call in the process has used: each change in
+/// these tests is a click of its own.
+fn delivery() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "envelope:test-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }

@@ -1,0 +1,162 @@
+//! Telling the incident channel about a stored change: the line for a new
+//! status or severity (and the resolution message), or for a new role
+//! holder (who is also invited and DMed their duties).
+//!
+//! A change is stored first, unannounced, in the transaction that records
+//! the click that asked for it; its line goes out after the commit, and the
+//! change is then marked announced. A crash in between leaves it
+//! unannounced, and [`missed`] (at start, and on the recovery leader)
+//! announces it then — from the stored change alone, so it reads the same.
+//! A crash after the post but before the mark repeats that one line.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Context, view};
+use crate::domain::ids::UserId;
+use crate::store::{EventId, Incident, Unannounced};
+
+/// A status or severity change: a line in the channel, and the resolution
+/// message when the status became the resolved one.
+pub async fn field_changed(
+    ctx: &Context,
+    incident: &Incident,
+    actor: &str,
+    field: &str,
+    from: &str,
+    to: &str,
+) {
+    let Some(channel) = &incident.channel_id else {
+        return;
+    };
+    let catalog = &ctx.config.incident.catalog;
+    let label = |v: &str| {
+        let choice = match field {
+            "status" => catalog.status(v),
+            _ => catalog.severity(v),
+        };
+        json!({ "value": v, "label": choice.map(|c| c.label()).unwrap_or(v) })
+    };
+    let incident_data = view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS);
+    let data = json!({
+        "incident": incident_data, "actor": actor, "field": field,
+        "from": label(from), "to": label(to),
+    });
+    let text = format!("{field} is now {to}");
+    ctx.post_rendered(channel, "status_changed", &data, &text)
+        .await;
+    if field == "status" && catalog.resolved_status().value() == to {
+        let data = json!({ "incident": incident_data, "actor": actor });
+        ctx.post_rendered(channel, "resolved", &data, "The incident is resolved")
+            .await;
+    }
+}
+
+/// A new role holder: invited to the channel, a line there, and a DM with
+/// the role's duties.
+pub async fn role_changed(
+    ctx: &Context,
+    incident: &Incident,
+    actor: &str,
+    role: &str,
+    holder: &UserId,
+    previous: Option<&UserId>,
+) {
+    let Some(channel) = &incident.channel_id else {
+        return;
+    };
+    let catalog = &ctx.config.incident.catalog;
+    let Some(def) = catalog.role(role) else {
+        return;
+    };
+    let role_data = json!({ "key": def.key(), "label": def.label(), "duties": def.duties() });
+    let incident_data = view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS);
+    if let Err(e) = ctx
+        .slack
+        .invite(channel, std::slice::from_ref(holder))
+        .await
+    {
+        tracing::warn!(incident = %incident.id, holder = %holder, error = %e, "cannot invite the role holder");
+    }
+    let line = json!({
+        "incident": incident_data, "actor": actor, "role": role_data,
+        "holder": holder.as_str(), "previous": previous.map(UserId::as_str),
+    });
+    let text = format!("<@{holder}> is now the {}", def.label());
+    ctx.post_rendered(channel, "role_assigned", &line, &text)
+        .await;
+    let dm = json!({ "incident": incident_data, "role": role_data, "actor": actor });
+    match ctx.slack.open_dm(holder).await {
+        Ok(im) => {
+            let text = format!("You are the {} of an incident", def.label());
+            ctx.post_rendered(&im, "role_dm", &dm, &text).await;
+        }
+        Err(e) => {
+            tracing::warn!(holder = %holder, error = %e, "cannot open a DM with the role holder")
+        }
+    }
+}
+
+/// Records that `event` was announced; a failure only means it may be
+/// announced once more after a restart.
+pub async fn done(ctx: &Context, event: EventId) {
+    if let Err(e) = ctx.store.mark_announced(event).await {
+        tracing::warn!(event = event.0, error = %e, "cannot record a change as announced");
+    }
+}
+
+/// Announces every change a crash left unannounced that is at least
+/// `settled` old (younger ones may still be on their way), in the order
+/// they were made.
+pub async fn missed(ctx: &Context, settled: Duration) {
+    let events = match ctx.store.unannounced(settled).await {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for changes the channel was not told about");
+            return;
+        }
+    };
+    for event in events {
+        replay(ctx, &event).await;
+    }
+}
+
+/// Announces one stored change from what was stored, then marks it.
+async fn replay(ctx: &Context, event: &Unannounced) {
+    let incident = match ctx.store.incident(event.incident).await {
+        Ok(Some(incident)) => incident,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(incident = %event.incident, error = %e, "cannot load the incident of a change");
+            return;
+        }
+    };
+    let text = |key: &str| event.detail.get(key).and_then(Value::as_str);
+    let user = |key: &str| text(key).and_then(|u| UserId::parse(u).ok());
+    tracing::info!(incident = %event.incident, kind = event.kind, event = event.id.0,
+        "announcing a change a restart interrupted");
+    match event.kind.as_str() {
+        "status" | "severity" => {
+            if let (Some(from), Some(to)) = (text("from"), text("to")) {
+                field_changed(ctx, &incident, &event.actor, &event.kind, from, to).await;
+            }
+        }
+        "role" => {
+            if let (Some(role), Some(holder)) = (text("role"), user("holder")) {
+                let previous = user("previous");
+                role_changed(
+                    ctx,
+                    &incident,
+                    &event.actor,
+                    role,
+                    &holder,
+                    previous.as_ref(),
+                )
+                .await;
+            }
+        }
+        other => tracing::warn!(kind = other, "a change of an unknown kind; not announced"),
+    }
+    done(ctx, event.id).await;
+}
