@@ -7,7 +7,11 @@
 //! change is then marked announced. A crash in between leaves it
 //! unannounced, and [`missed`] (at start, and on the recovery leader)
 //! announces it then — from the stored change alone, so it reads the same.
-//! A crash after the post but before the mark repeats that one line.
+//! A crash after the post but before the mark repeats that one line. A
+//! line Slack did not take for a passing reason (rate limited past the
+//! call's budget, unreachable) is left unannounced too, for recovery to
+//! post; one Slack refused (`ok:false`) or may have posted (no answer) is
+//! not tried again.
 
 use std::time::Duration;
 
@@ -16,6 +20,45 @@ use serde_json::{Value, json};
 use super::{Context, view};
 use crate::domain::ids::UserId;
 use crate::store::{EventId, Incident, Unannounced};
+
+/// Whether an announcement is finished (`Done`: mark it) or should be
+/// tried again later (`Later`: Slack was not reached, nothing was posted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Posted, or not worth trying again.
+    Done,
+    /// Not posted for a passing reason: leave it for recovery.
+    Later,
+}
+
+/// Renders and posts one line; `Later` when Slack could not be reached
+/// (nothing posted, and another try may go through).
+async fn post(
+    ctx: &Context,
+    channel: &crate::domain::ids::ChannelId,
+    template: &str,
+    data: &Value,
+    text: &str,
+) -> Outcome {
+    let blocks = match ctx.renderer.render(template, data) {
+        Ok(blocks) => blocks,
+        Err(e) => {
+            tracing::error!(template, error = %e, "cannot render");
+            return Outcome::Done;
+        }
+    };
+    match ctx.slack.post_message(channel, text, &blocks, None).await {
+        Ok(_) => Outcome::Done,
+        Err(e) => {
+            tracing::warn!(template, channel = %channel, error = %e, "cannot post");
+            if e.code().is_none() && !e.may_have_taken_effect() {
+                Outcome::Later
+            } else {
+                Outcome::Done
+            }
+        }
+    }
+}
 
 /// A status or severity change: a line in the channel, and the resolution
 /// message when the status became the resolved one.
@@ -26,9 +69,9 @@ pub async fn field_changed(
     field: &str,
     from: &str,
     to: &str,
-) {
+) -> Outcome {
     let Some(channel) = &incident.channel_id else {
-        return;
+        return Outcome::Done;
     };
     let catalog = &ctx.config.incident.catalog;
     let label = |v: &str| {
@@ -44,13 +87,12 @@ pub async fn field_changed(
         "from": label(from), "to": label(to),
     });
     let text = format!("{field} is now {to}");
-    ctx.post_rendered(channel, "status_changed", &data, &text)
-        .await;
-    if field == "status" && catalog.resolved_status().value() == to {
+    let outcome = post(ctx, channel, "status_changed", &data, &text).await;
+    if outcome == Outcome::Done && field == "status" && catalog.resolved_status().value() == to {
         let data = json!({ "incident": incident_data, "actor": actor });
-        ctx.post_rendered(channel, "resolved", &data, "The incident is resolved")
-            .await;
+        return post(ctx, channel, "resolved", &data, "The incident is resolved").await;
     }
+    outcome
 }
 
 /// A new role holder: invited to the channel, a line there, and a DM with
@@ -62,13 +104,13 @@ pub async fn role_changed(
     role: &str,
     holder: &UserId,
     previous: Option<&UserId>,
-) {
+) -> Outcome {
     let Some(channel) = &incident.channel_id else {
-        return;
+        return Outcome::Done;
     };
     let catalog = &ctx.config.incident.catalog;
     let Some(def) = catalog.role(role) else {
-        return;
+        return Outcome::Done;
     };
     let role_data = json!({ "key": def.key(), "label": def.label(), "duties": def.duties() });
     let incident_data = view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS);
@@ -84,23 +126,33 @@ pub async fn role_changed(
         "holder": holder.as_str(), "previous": previous.map(UserId::as_str),
     });
     let text = format!("<@{holder}> is now the {}", def.label());
-    ctx.post_rendered(channel, "role_assigned", &line, &text)
-        .await;
+    if post(ctx, channel, "role_assigned", &line, &text).await == Outcome::Later {
+        return Outcome::Later;
+    }
+    // The DM is best effort: the line in the channel is the record.
     let dm = json!({ "incident": incident_data, "role": role_data, "actor": actor });
     match ctx.slack.open_dm(holder).await {
         Ok(im) => {
             let text = format!("You are the {} of an incident", def.label());
-            ctx.post_rendered(&im, "role_dm", &dm, &text).await;
+            post(ctx, &im, "role_dm", &dm, &text).await;
         }
         Err(e) => {
             tracing::warn!(holder = %holder, error = %e, "cannot open a DM with the role holder")
         }
     }
+    Outcome::Done
 }
 
-/// Records that `event` was announced; a failure only means it may be
-/// announced once more after a restart.
-pub async fn done(ctx: &Context, event: EventId) {
+/// Records that `event` was announced, when it was (`Later` leaves it for
+/// recovery); a failure to record only means it may be announced once more.
+pub async fn finish(ctx: &Context, event: EventId, outcome: Outcome) {
+    if outcome == Outcome::Later {
+        tracing::info!(
+            event = event.0,
+            "change not announced yet; recovery will try again"
+        );
+        return;
+    }
     if let Err(e) = ctx.store.mark_announced(event).await {
         tracing::warn!(event = event.0, error = %e, "cannot record a change as announced");
     }
@@ -136,14 +188,15 @@ async fn replay(ctx: &Context, event: &Unannounced) {
     let user = |key: &str| text(key).and_then(|u| UserId::parse(u).ok());
     tracing::info!(incident = %event.incident, kind = event.kind, event = event.id.0,
         "announcing a change a restart interrupted");
-    match event.kind.as_str() {
-        "status" | "severity" => {
-            if let (Some(from), Some(to)) = (text("from"), text("to")) {
-                field_changed(ctx, &incident, &event.actor, &event.kind, from, to).await;
+    let outcome = match event.kind.as_str() {
+        "status" | "severity" => match (text("from"), text("to")) {
+            (Some(from), Some(to)) => {
+                field_changed(ctx, &incident, &event.actor, &event.kind, from, to).await
             }
-        }
-        "role" => {
-            if let (Some(role), Some(holder)) = (text("role"), user("holder")) {
+            _ => Outcome::Done,
+        },
+        "role" => match (text("role"), user("holder")) {
+            (Some(role), Some(holder)) => {
                 let previous = user("previous");
                 role_changed(
                     ctx,
@@ -153,10 +206,14 @@ async fn replay(ctx: &Context, event: &Unannounced) {
                     &holder,
                     previous.as_ref(),
                 )
-                .await;
+                .await
             }
+            _ => Outcome::Done,
+        },
+        other => {
+            tracing::warn!(kind = other, "a change of an unknown kind; not announced");
+            Outcome::Done
         }
-        other => tracing::warn!(kind = other, "a change of an unknown kind; not announced"),
-    }
-    done(ctx, event.id).await;
+    };
+    finish(ctx, event.id, outcome).await;
 }

@@ -437,12 +437,13 @@ impl IncidentActor {
         tracing::info!(incident = %incident.id, field = field.name(), from = change.from, to = change.to, user = %click.user, "changed");
         // The control and digest messages follow from what is stored, beside
         // the line in the channel.
-        self.publisher.refresh(incident.id);
+        self.publisher
+            .refresh_for(incident.id, click.response_url.as_ref());
         let fresh = match self.ctx.store.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };
-        announce::field_changed(
+        let outcome = announce::field_changed(
             &self.ctx,
             &fresh,
             click.user.as_str(),
@@ -451,7 +452,7 @@ impl IncidentActor {
             &change.to,
         )
         .await;
-        announce::done(&self.ctx, change.event).await;
+        announce::finish(&self.ctx, change.event, outcome).await;
     }
 
     /// Announces the changes a crash left unannounced (see

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
+use url::Url;
 
 use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs};
@@ -56,7 +57,15 @@ pub enum DigestProblem {
     /// Anything else; logged in full.
     #[error("I could not update the digest channel #{0}: {1}")]
     Failed(String, String),
+    /// The pinned control message could not be updated (Slack did not
+    /// answer in time, or refused).
+    #[error("I could not update the pinned control message: {0}")]
+    Control(String),
 }
+
+/// What the person whose change Slack did not take in time reads.
+pub const NOT_SHOWN: &str = "Your change is saved, but Slack did not take the update of the \
+     pinned message in time. It will show there within a few minutes, or at the next change.";
 
 /// What one publishing round is asked to do, merged over the requests that
 /// arrived while the previous round ran.
@@ -76,6 +85,9 @@ struct Pending {
     waiters: Vec<oneshot::Sender<Result<(), DigestProblem>>>,
     /// Refreshes merged so far: the burst wait ends when this stops moving.
     changes: u64,
+    /// Where to tell the people whose changes these are, should Slack not
+    /// take the update (their clicks' `response_url`s).
+    tell: Vec<Url>,
 }
 
 /// Cheap handle to the publisher. Requests return at once (except
@@ -139,9 +151,17 @@ impl PublisherHandle {
 
     /// Queues an update of the control and digest messages without waiting.
     pub fn refresh(&self, id: IncidentId) {
+        self.refresh_for(id, None);
+    }
+
+    /// [`PublisherHandle::refresh`] for a change someone made: if Slack does
+    /// not take the update within its deadlines, they are told (through
+    /// `response_url`) that their change is saved and will show later.
+    pub fn refresh_for(&self, id: IncidentId, response_url: Option<&Url>) {
         self.request(id, |p| {
             p.control = true;
             p.changes += 1;
+            p.tell.extend(response_url.cloned());
         });
     }
 
@@ -169,6 +189,7 @@ struct Round {
     post: bool,
     reconcile: bool,
     waiters: Vec<oneshot::Sender<Result<(), DigestProblem>>>,
+    tell: Vec<Url>,
 }
 
 impl Publisher {
@@ -194,11 +215,17 @@ impl Publisher {
                     post: std::mem::take(&mut entry.post),
                     reconcile: std::mem::take(&mut entry.reconcile),
                     waiters: std::mem::take(&mut entry.waiters),
+                    tell: std::mem::take(&mut entry.tell),
                 }
             };
             let result = self.publish(id, &round, &mut shown).await;
             if let Err(problem) = &result {
                 tracing::warn!(incident = %id, "{problem}");
+                // Not shown: recovery brings it to Slack later (the version
+                // was not recorded as shown). Say so to whoever made it.
+                for url in &round.tell {
+                    self.tell_not_shown(url).await;
+                }
             }
             for waiter in round.waiters {
                 let _ = waiter.send(result.clone());
@@ -283,13 +310,16 @@ impl Publisher {
             return Ok(());
         }
         for _ in 0..MAX_ROUNDS {
-            if control {
-                self.update_control(&incident).await;
-            }
+            let controlled = match control {
+                true => self.update_control(&incident).await,
+                false => Ok(()),
+            };
             // Only the declaration posts the first digest message: a click
             // racing it (even on another replica) must not post a second.
             let may_post = round.post || incident.completed;
             self.publish_digest(&incident, may_post, reconcile).await?;
+            // A failed update is not recorded as shown: recovery retries it.
+            controlled.map_err(DigestProblem::Control)?;
             if let Err(e) = self.ctx.store.mark_published(id, incident.updated_at).await {
                 tracing::warn!(incident = %id, error = %e, "cannot record what Slack shows");
             }
@@ -315,10 +345,22 @@ impl Publisher {
         }
     }
 
-    /// Re-renders the pinned control message, if it was posted.
-    async fn update_control(&self, incident: &Incident) {
+    /// Tells the person behind `url` that their change is saved but not on
+    /// screen yet.
+    async fn tell_not_shown(&self, url: &Url) {
+        let payload = serde_json::json!({
+            "response_type": "ephemeral", "replace_original": false, "text": NOT_SHOWN,
+        });
+        if let Err(e) = self.ctx.slack.respond(url, &payload).await {
+            tracing::warn!(error = %e, "cannot tell the person their change is not shown yet");
+        }
+    }
+
+    /// Re-renders the pinned control message, if it was posted. A message
+    /// someone deleted is not an error here (it is not posted again).
+    async fn update_control(&self, incident: &Incident) -> Result<(), String> {
         let (Some(channel), Some(ts)) = (&incident.channel_id, &incident.control_ts) else {
-            return;
+            return Ok(());
         };
         let data = view::message(
             incident,
@@ -329,17 +371,29 @@ impl Publisher {
         let result = match self.ctx.renderer.render("control", &data) {
             Ok(blocks) => {
                 let text = view::control_text(incident);
-                self.ctx
+                match self
+                    .ctx
                     .slack
                     .update_message(channel, ts, &text, &blocks)
                     .await
-                    .map_err(|e| e.to_string())
+                {
+                    Err(e) if message_gone(&e) => {
+                        tracing::warn!(incident = %incident.id, error = %e, "the control message is gone");
+                        Ok(())
+                    }
+                    other => other.map_err(|e| e.to_string()),
+                }
             }
-            Err(e) => Err(e.to_string()),
+            // A template problem: no retry will fix it.
+            Err(e) => {
+                tracing::error!(incident = %incident.id, error = %e, "cannot render the control message");
+                Ok(())
+            }
         };
-        if let Err(e) = result {
+        if let Err(e) = &result {
             tracing::warn!(incident = %incident.id, error = %e, "cannot update the control message");
         }
+        result
     }
 
     /// Updates the digest message, or posts it when there is none (or it

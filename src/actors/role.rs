@@ -60,9 +60,10 @@ impl RoleActor {
             .await;
         match claimed {
             Ok(ClaimOutcome::Claimed(event)) => {
-                self.announce(&incident, &click.user, &role, &click.user, None)
+                let outcome = self
+                    .announce(&incident, &click, &role, &click.user, None)
                     .await;
-                announce::done(&self.ctx, event).await;
+                announce::finish(&self.ctx, event, outcome).await;
             }
             Ok(ClaimOutcome::AlreadyYours) => {
                 let text = format!("You are already the {label} of this incident.");
@@ -111,9 +112,10 @@ impl RoleActor {
                 event: Some(event),
                 previous,
             }) => {
-                self.announce(&incident, &click.user, &role, &holder, previous.as_ref())
+                let outcome = self
+                    .announce(&incident, &click, &role, &holder, previous.as_ref())
                     .await;
-                announce::done(&self.ctx, event).await;
+                announce::finish(&self.ctx, event, outcome).await;
             }
             Ok(Assigned { event: None, .. }) => {
                 let text = format!("<@{holder}> is already the {label}.");
@@ -152,20 +154,22 @@ impl RoleActor {
     async fn announce(
         &self,
         incident: &Incident,
-        actor: &UserId,
+        click: &Click,
         role: &str,
         holder: &UserId,
         previous: Option<&UserId>,
-    ) {
+    ) -> announce::Outcome {
+        let actor = &click.user;
         tracing::info!(incident = %incident.id, role, holder = %holder, actor = %actor, "role assigned");
         // The control and digest messages follow from what is stored, beside
         // the line, the invite and the DM.
-        self.publisher.refresh(incident.id);
+        self.publisher
+            .refresh_for(incident.id, click.response_url.as_ref());
         // Render from the database as it is now, with the new holder.
         let fresh = match self.ctx.store.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };
-        announce::role_changed(&self.ctx, &fresh, actor.as_str(), role, holder, previous).await;
+        announce::role_changed(&self.ctx, &fresh, actor.as_str(), role, holder, previous).await
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::controls::{click, control_choice, control_text, digest_text};
 use crate::declare::{created_channel, declare, workspace};
 use crate::payloads::{self, ALICE, BOT};
-use crate::support::harness::all_text;
+use crate::support::harness::{all_text, ephemeral_containing};
 use crate::support::slack_fake::{self, Fault};
 use janus::slack::SlackTuning;
 
@@ -164,4 +164,49 @@ async fn a_chat_update_that_never_answers_is_retried_and_lands_while_another_inc
         .filter(|c| c.param("channel").as_deref() == Some(a.id.as_str()))
         .count();
     assert_eq!(a_updates, 2, "the hung update, then its retry");
+}
+
+#[tokio::test]
+async fn a_change_slack_does_not_take_in_time_is_kept_and_the_clicker_is_told() {
+    let (mut app, general, _digest) = workspace(&[]).await;
+    app.slack_tuning = SlackTuning {
+        call_timeout: Duration::from_millis(300),
+        effect_budget: Duration::from_secs(2),
+        ..SlackTuning::default()
+    };
+    app.restart_with(&[]).await;
+    declare(&app, &general, "db down").await;
+    let a = created_channel(&app, 0);
+
+    // Every chat.update of the control message goes unanswered.
+    for _ in 0..10 {
+        app.slack.inject("chat.update", Fault::Hang);
+    }
+    click(
+        &app,
+        &a,
+        ALICE,
+        payloads::select("janus.status", "identified"),
+    )
+    .await;
+    let told = ephemeral_containing(&app.slack, "Your change is saved").await;
+    assert!(
+        told.text.unwrap_or_default().contains("will show"),
+        "the clicker hears it is not lost"
+    );
+    app.idle().await;
+    // Stored, and not recorded as shown, so recovery brings it to Slack.
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE status = 'identified'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE published_at IS NULL OR updated_at > published_at")
+            .await,
+        1,
+        "the change is left for recovery to show"
+    );
 }
