@@ -1,6 +1,7 @@
 //! The Postgres backend: the production store, shared by replicas.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -41,6 +42,51 @@ const STATEMENT_TIMEOUT: &str = "15s";
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Declaration locks: see [`DeclarationLocks`].
+    declarations: Arc<tokio::sync::Mutex<DeclarationLocks>>,
+}
+
+/// Declaration locks, all held as session advisory locks on one connection
+/// of their own, outside the pool: holding one keeps no transaction open
+/// and no pooled connection busy however long the declaration's Slack calls
+/// take, and the server releases them all when the process (that
+/// connection) dies, so another replica's recovery can finish its work.
+/// Session locks are re-entrant within their session, so the keys this
+/// process holds are also kept here, to refuse a second taker in it.
+#[derive(Debug, Default)]
+struct DeclarationLocks {
+    conn: Option<sqlx::PgConnection>,
+    held: std::collections::HashSet<i64>,
+}
+
+/// One declaration lock; released (on its connection) when dropped.
+struct DeclarationLock {
+    key: i64,
+    locks: Arc<tokio::sync::Mutex<DeclarationLocks>>,
+}
+
+impl Drop for DeclarationLock {
+    fn drop(&mut self) {
+        let (key, locks) = (self.key, self.locks.clone());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let mut locks = locks.lock().await;
+            locks.held.remove(&key);
+            if let Some(conn) = locks.conn.as_mut() {
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(key)
+                    .execute(conn)
+                    .await;
+                if unlocked.is_err() {
+                    // A broken connection has lost every lock on it anyway.
+                    locks.conn = None;
+                    locks.held.clear();
+                }
+            }
+        });
+    }
 }
 
 impl PgStore {
@@ -86,7 +132,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(failed)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            declarations: Default::default(),
+        })
     }
 
     /// The pool, for tests and future backends' shared code.
@@ -383,12 +432,35 @@ impl Store for PgStore {
         &self,
         id: IncidentId,
     ) -> Result<Option<MessageLock>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(DECLARATION_LOCK_TAG | id.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok(locked.then(|| MessageLock::new(tokio::sync::Mutex::new(tx))))
+        let key = DECLARATION_LOCK_TAG | id.0;
+        let mut locks = self.declarations.lock().await;
+        if locks.held.contains(&key) {
+            return Ok(None);
+        }
+        let conn = match &mut locks.conn {
+            Some(conn) => conn,
+            empty => empty.insert(self.pool.acquire().await?.detach()),
+        };
+        let locked = sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(conn)
+            .await;
+        match locked {
+            Ok(true) => {
+                locks.held.insert(key);
+                Ok(Some(MessageLock::new(DeclarationLock {
+                    key,
+                    locks: self.declarations.clone(),
+                })))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => {
+                // Its locks went with it; the next taker opens another.
+                locks.conn = None;
+                locks.held.clear();
+                Err(e.into())
+            }
+        }
     }
 
     async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError> {

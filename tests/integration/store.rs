@@ -1111,6 +1111,49 @@ async fn postgres_connections_time_out_stuck_statements() {
     assert_eq!(timeout_of(&own).await, "7s");
 }
 
+/// Declarations hold their locks on one connection outside the pool: many
+/// at once leave the pool free for everything else, another process is
+/// refused them, and dropping one releases it.
+#[tokio::test]
+async fn postgres_declaration_locks_hold_no_pooled_connection_and_are_released_when_dropped() {
+    use janus::store::Store;
+    let db = TestDb::create().await;
+    let url = SecretString::from(db.url.clone());
+    let store = janus::store::PgStore::connect(&url, 2)
+        .await
+        .expect("connect");
+    store.migrate().await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(declared(&store, n).await);
+    }
+    let mut held = Vec::new();
+    for id in &ids {
+        held.push(
+            store
+                .try_lock_declaration(*id)
+                .await
+                .unwrap()
+                .expect("free"),
+        );
+    }
+    // A pool of two serves queries while six declarations are held.
+    tokio::time::timeout(Duration::from_secs(2), store.incident(ids[0]))
+        .await
+        .expect("the pool is not held by the locks")
+        .unwrap();
+    let other = janus::store::PgStore::connect(&url, 2)
+        .await
+        .expect("connect");
+    assert!(other.try_lock_declaration(ids[0]).await.unwrap().is_none());
+    drop(held);
+    drop(store);
+    eventually("the locks are released once dropped", || async {
+        other.try_lock_declaration(ids[5]).await.unwrap()
+    })
+    .await;
+}
+
 /// A delivery key no other call in the process has used: each change in
 /// these tests is a click of its own.
 fn delivery() -> String {
