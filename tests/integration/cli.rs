@@ -565,25 +565,21 @@ async fn a_declaration_killed_while_pinning_is_finished_with_one_pin() {
     killed_during("pins.add", vec![Fault::Delay(Duration::from_secs(30))], 1).await;
 }
 
-/// A crash between a change and its Slack update: on restart the control
-/// and digest messages are brought up to what the database holds.
-#[tokio::test]
-async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
-    use crate::support::slack_fake::Fault;
-    let World {
-        slack,
-        db,
-        general,
-        digest,
-        dir,
-    } = world().await;
-
-    let mut first = start_binary(env_for(&slack, &db), dir.path());
+/// Starts the binary with `env` and declares one incident through it;
+/// returns the running binary and the incident's channel.
+async fn binary_with_an_incident(
+    slack: &FakeSlack,
+    db: &TestDb,
+    general: &str,
+    env: Vec<(String, String)>,
+    dir: &std::path::Path,
+) -> (tokio::process::Child, crate::support::slack_fake::Channel) {
+    let binary = start_binary(env, dir);
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
     slack
         .send_envelope(slack_fake::envelope(
             "slash_commands",
-            payloads::slash_incident(&general, "db failover", &slack.response_url()),
+            payloads::slash_incident(general, "db failover", &slack.response_url()),
             true,
         ))
         .await;
@@ -597,6 +593,24 @@ async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
         .into_iter()
         .find(|c| c.name.starts_with("inc-"))
         .unwrap();
+    (binary, channel)
+}
+
+/// A crash between a change and its Slack update: on restart the control
+/// and digest messages are brought up to what the database holds.
+#[tokio::test]
+async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
+    use crate::support::slack_fake::Fault;
+    let World {
+        slack,
+        db,
+        general,
+        digest,
+        dir,
+    } = world().await;
+
+    let (mut first, channel) =
+        binary_with_an_incident(&slack, &db, &general, env_for(&slack, &db), dir.path()).await;
     // The update after the change never gets through before the crash.
     slack.inject("chat.update", Fault::Delay(Duration::from_secs(60)));
     let click = payloads::block_action(
@@ -978,25 +992,8 @@ async fn a_click_killed_before_its_line_was_posted_is_announced_once_and_its_red
     let mut env = env_for(&slack, &db);
     env.push(("JANUS_RECOVERY_INTERVAL".into(), "1".into()));
 
-    let mut first = start_binary(env.clone(), dir.path());
-    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
-    slack
-        .send_envelope(slack_fake::envelope(
-            "slash_commands",
-            payloads::slash_incident(&general, "db failover", &slack.response_url()),
-            true,
-        ))
-        .await;
-    db.eventually_count(
-        "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",
-        1,
-    )
-    .await;
-    let channel = slack
-        .channels()
-        .into_iter()
-        .find(|c| c.name.starts_with("inc-"))
-        .unwrap();
+    let (mut first, channel) =
+        binary_with_an_incident(&slack, &db, &general, env.clone(), dir.path()).await;
     let lines_before = slack.messages(&channel.id).len();
     // The change's line never gets through before the crash.
     slack.inject("chat.postMessage", Fault::Hang);
