@@ -14,6 +14,7 @@ use crate::actors::incident::{DeclareForm, Mention, SlashCommand};
 use crate::actors::react_trigger::Reaction;
 use crate::actors::statuspage::StatuspageForm;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
+use crate::domain::text::{LOG_SNIPPET_CHARS, snippet};
 use crate::store::IncidentId;
 
 /// What identifies one delivery of one thing, across sockets, restarts and
@@ -324,7 +325,7 @@ fn unparsed(what: &str, err: impl std::fmt::Display, payload: &Value) -> Event {
     Event::Unparsed {
         reason: format!(
             "{what}: {err}; payload: {}",
-            crate::socket::frame::snippet(&payload.to_string(), 500)
+            snippet(&payload.to_string(), LOG_SNIPPET_CHARS)
         ),
     }
 }
