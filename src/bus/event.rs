@@ -5,6 +5,7 @@
 //! The keys are read from the raw JSON, not from the typed payload, so that
 //! an envelope slack-morphism cannot type is still deduplicated and ordered.
 
+use serde::Deserialize;
 use serde_json::Value;
 use slack_morphism::prelude::*;
 
@@ -330,25 +331,23 @@ fn unparsed(what: &str, err: impl std::fmt::Display, payload: &Value) -> Event {
     }
 }
 
-/// Types an envelope's payload.
+/// Types an envelope's payload. The payload's tree was built once, when the
+/// envelope was parsed; slack-morphism's types are read from it by
+/// reference (`&Value` is a deserializer), never from a clone of it.
 pub fn classify(envelope: &Envelope) -> Event {
     let payload = &envelope.payload;
     match &envelope.kind {
-        EnvelopeKind::EventsApi => {
-            match serde_json::from_value::<SlackPushEventCallback>(payload.clone()) {
-                Ok(callback) => classify_push(callback.event, payload),
-                Err(e) => unparsed("events_api payload", e, payload),
-            }
-        }
-        EnvelopeKind::SlashCommands => {
-            match serde_json::from_value::<SlackCommandEvent>(payload.clone()) {
-                Ok(command) => Event::Command {
-                    command,
-                    answered_in_ack: envelope.answered_in_ack,
-                },
-                Err(e) => unparsed("slash command payload", e, payload),
-            }
-        }
+        EnvelopeKind::EventsApi => match SlackPushEventCallback::deserialize(payload) {
+            Ok(callback) => classify_push(callback.event, payload),
+            Err(e) => unparsed("events_api payload", e, payload),
+        },
+        EnvelopeKind::SlashCommands => match SlackCommandEvent::deserialize(payload) {
+            Ok(command) => Event::Command {
+                command,
+                answered_in_ack: envelope.answered_in_ack,
+            },
+            Err(e) => unparsed("slash command payload", e, payload),
+        },
         EnvelopeKind::Interactive if payload.get("type") == Some(&Value::from("block_actions")) => {
             match clicks(payload, &dedupe_key(envelope)) {
                 Some(clicks) => Event::Clicks(clicks),
@@ -375,7 +374,7 @@ pub fn classify(envelope: &Envelope) -> Event {
                     rejected_in_ack,
                 };
             }
-            match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
+            match SlackInteractionEvent::deserialize(payload) {
                 Ok(interaction) => Event::Interaction(Box::new(interaction)),
                 Err(e) => unparsed("interactive payload", e, payload),
             }
@@ -497,6 +496,39 @@ mod tests {
                 "{payload}"
             );
         }
+    }
+
+    fn fixture(text: &str) -> Value {
+        serde_json::from_str::<Value>(text).unwrap()["payload"].take()
+    }
+
+    #[test]
+    fn each_kind_of_payload_is_typed_from_its_tree() {
+        let mention = json!({
+            "token": "t", "team_id": "T0FAKE", "api_app_id": "A0FAKE",
+            "type": "event_callback", "event_id": "Ev1", "event_time": 1700000100,
+            "event": {"type": "app_mention", "user": "U0ALICE01", "text": "<@U0JANUS> help",
+                "ts": "1700000100.000200", "channel": "C0GENERAL1",
+                "event_ts": "1700000100.000200"},
+        });
+        match classify(&envelope(EnvelopeKind::EventsApi, mention)) {
+            Event::Mention(m) => assert_eq!(m.text, "<@U0JANUS> help"),
+            other => panic!("{other:?}"),
+        }
+        let command = fixture(include_str!(
+            "../../tests/fixtures/payloads/slash_commands.json"
+        ));
+        assert!(matches!(
+            classify(&envelope(EnvelopeKind::SlashCommands, command)),
+            Event::Command { .. }
+        ));
+        let shortcut = fixture(include_str!(
+            "../../tests/fixtures/payloads/interactive_shortcut.json"
+        ));
+        assert!(matches!(
+            classify(&envelope(EnvelopeKind::Interactive, shortcut)),
+            Event::Interaction(_)
+        ));
     }
 
     #[test]
