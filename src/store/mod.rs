@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
+pub use crate::domain::incident::IncidentId;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -67,16 +68,6 @@ pub async fn open(
         _ => Err(StoreError::InvalidUrl(
             "expected a postgres:// or sqlite: URL".to_owned(),
         )),
-    }
-}
-
-/// The database's id of an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IncidentId(pub i64);
-
-impl std::fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
     }
 }
 
