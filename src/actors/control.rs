@@ -1,4 +1,4 @@
-//! Clicks on the control message: what was clicked, by whom, where.
+//! What a click ([`Click`], built by the bus) asks Janus to do.
 //!
 //! The action ids are the control template's contract (`janus.status`,
 //! `janus.severity`, `janus.claim.<role>`, `janus.assign.<role>`,
@@ -7,34 +7,8 @@
 //! snapshot's `janus.providers.refresh`. Anything else is not ours and is
 //! ignored.
 
-use url::Url;
-
-use crate::domain::ids::{ChannelId, MessageTs, UserId};
-
-/// One action of a `block_actions` payload.
-#[derive(Debug, Clone)]
-pub struct Click {
-    /// Who clicked.
-    pub user: UserId,
-    /// The channel of the message clicked.
-    pub channel: ChannelId,
-    /// The message clicked.
-    pub message_ts: Option<MessageTs>,
-    /// Where to answer only the clicker.
-    pub response_url: Option<Url>,
-    /// The element's `action_id`.
-    pub action_id: String,
-    /// A button's `value`, or a select's chosen option value.
-    pub value: Option<String>,
-    /// A users select's chosen user.
-    pub selected_user: Option<UserId>,
-    /// For opening a modal in answer (valid 3 s, once).
-    pub trigger_id: Option<String>,
-    /// This click's dedupe key (its envelope's, and its place among the
-    /// envelope's actions): a change it makes is stored with it, in one
-    /// transaction, so a redelivery finds it and changes nothing.
-    pub delivery: String,
-}
+use crate::domain::event::Click;
+use crate::domain::ids::UserId;
 
 /// What a click on the control message asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +63,7 @@ impl ControlAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::ChannelId;
 
     fn click(action_id: &str, value: Option<&str>, user: Option<&str>) -> Click {
         Click {

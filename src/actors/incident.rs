@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::control::Click;
 use super::publisher::PublisherHandle;
 use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
 use super::{Context, view};
+use crate::domain::event::{Click, DeclareForm, Mention, SlashCommand};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentName;
 use crate::domain::text::{SlackText, decode_mrkdwn};
@@ -36,38 +36,6 @@ pub const DECLARATIONS_AT_ONCE: usize = 4;
 const MAX_NAME_SUFFIX: u32 = 50;
 /// Incidents `@janus list` shows; the rest are counted.
 const LIST_LIMIT: u32 = 45;
-
-/// `@janus …` in a channel.
-#[derive(Debug, Clone)]
-pub struct Mention {
-    /// Where the mention was posted.
-    pub channel: ChannelId,
-    /// Who wrote it.
-    pub user: UserId,
-    /// The message text, as Slack sent it (with `<@U…>` tokens).
-    pub text: String,
-    /// The mention's own ts.
-    pub ts: MessageTs,
-    /// Set when the mention is a thread reply: answers go to that thread.
-    pub thread_ts: Option<MessageTs>,
-}
-
-/// A slash command, reduced to what Janus uses.
-#[derive(Debug, Clone)]
-pub struct SlashCommand {
-    /// The command as typed, e.g. `/incident`.
-    pub command: String,
-    /// Everything after the command.
-    pub text: String,
-    /// Who typed it.
-    pub user: UserId,
-    /// Where it was typed.
-    pub channel: ChannelId,
-    /// Where replies after the ack go.
-    pub response_url: Url,
-    /// Whether the ack already answered the person.
-    pub answered_in_ack: bool,
-}
 
 /// A declaration, from the slash command or from the declare form. Stored
 /// with the incident, so a restart can finish it.
@@ -113,19 +81,6 @@ pub enum Reply {
     Person,
     /// A reply in the source message's thread, for everyone there.
     Thread(MessageTs),
-}
-
-/// The declare form's fields, as submitted.
-#[derive(Debug, Clone)]
-pub struct DeclareForm {
-    /// Who submitted it.
-    pub user: UserId,
-    /// The description field.
-    pub description: String,
-    /// The severity select's value.
-    pub severity: Option<String>,
-    /// The channel the form was opened from (its `private_metadata`).
-    pub source: Option<ChannelId>,
 }
 
 /// Cheap handle to the incident actor.

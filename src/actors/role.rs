@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::control::Click;
 use super::publisher::PublisherHandle;
 use super::{Context, view};
+use crate::domain::event::Click;
 use crate::domain::ids::UserId;
 use crate::store::{ClaimOutcome, Incident};
 

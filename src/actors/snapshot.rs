@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::Context;
-use super::control::Click;
+use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::providers::{self, ProviderClient};
 use crate::store::IncidentId;

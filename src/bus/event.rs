@@ -4,19 +4,21 @@
 //!
 //! The keys are read from the raw JSON, not from the typed payload, so that
 //! an envelope slack-morphism cannot type is still deduplicated and ordered.
+//!
+//! All reading of Slack's payload JSON is here. The types it produces (a
+//! [`Mention`], a [`Click`], a submitted form…) are plain data in
+//! `crate::domain::event`, not here: the actors take them as arguments, and
+//! since the bus calls the actors, the actors must not depend on the bus.
 
 use serde::Deserialize;
 use serde_json::Value;
 use slack_morphism::prelude::*;
 
 use super::envelope::{Envelope, EnvelopeKind};
-use crate::actors::control::Click;
-use crate::actors::incident::{DeclareForm, Mention, SlashCommand};
-use crate::actors::react_trigger::Reaction;
-use crate::actors::statuspage::StatuspageForm;
+use crate::domain::event::{Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
+use crate::domain::incident::IncidentId;
 use crate::domain::text::{LOG_SNIPPET_CHARS, snippet};
-use crate::store::IncidentId;
 
 /// What identifies one delivery of one thing, across sockets, restarts and
 /// replicas: Slack's `event_id` for events (redeliveries get a new envelope

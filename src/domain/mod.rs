@@ -1,6 +1,8 @@
-//! Domain types: Slack ids, text, and incidents (channel names, statuses, severities,
-//! roles). No IO, no tokio, no sqlx.
+//! Domain types: Slack ids, text, incidents (channel names, statuses,
+//! severities, roles) and the events people cause in Slack. No IO, no
+//! tokio, no sqlx.
 
+pub mod event;
 pub mod ids;
 pub mod incident;
 pub mod text;
