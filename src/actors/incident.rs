@@ -20,6 +20,7 @@ use super::publisher::PublisherHandle;
 use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
 use super::{Context, view};
+use crate::domain::block_ids::{action, block};
 use crate::domain::event::{Click, DeclareForm, Mention, SlashCommand};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentName;
@@ -678,7 +679,7 @@ impl IncidentActor {
                     &channel,
                     resuming,
                     "snapshot",
-                    "janus.providers.refresh",
+                    action::PROVIDERS_REFRESH,
                     async { snapshot.post(channel.clone(), Some(id)) },
                 )
                 .await;
@@ -689,7 +690,7 @@ impl IncidentActor {
                     &channel,
                     resuming,
                     "statuspage",
-                    "janus.statuspage.open",
+                    action::STATUSPAGE_OPEN,
                     async { statuspage.prompt(id, channel.clone()) },
                 )
                 .await;
@@ -902,7 +903,7 @@ impl IncidentActor {
                 .await;
             return true;
         }
-        if resuming && let Some(ts) = self.find_own(channel, "janus.status").await {
+        if resuming && let Some(ts) = self.find_own(channel, action::STATUS).await {
             if let Err(e) = self
                 .ctx
                 .store
@@ -939,7 +940,7 @@ impl IncidentActor {
         {
             // No answer: it may be in the channel. Look before posting again.
             tracing::warn!(incident = %id, error = %e, "no answer posting the control message; looking for it");
-            posted = match self.find_own(channel, "janus.status").await {
+            posted = match self.find_own(channel, action::STATUS).await {
                 Some(ts) => Ok(ts),
                 None => {
                     self.ctx
@@ -1005,7 +1006,7 @@ fn form_errors(
     let mut errors = serde_json::Map::new();
     if form.description.trim().is_empty() {
         errors.insert(
-            "janus.description".into(),
+            block::DESCRIPTION.into(),
             json!("Say what is wrong, e.g. “checkout returns 500 errors”."),
         );
     }
@@ -1013,7 +1014,7 @@ fn form_errors(
         && catalog.severity(severity).is_none()
     {
         errors.insert(
-            "janus.severity".into(),
+            block::SEVERITY.into(),
             json!("Pick one of the listed severities."),
         );
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{Context, view};
+use crate::domain::block_ids::block;
 use crate::domain::event::{Click, StatuspageForm};
 use crate::domain::ids::{ChannelId, UserId};
 use crate::statuspage::{
@@ -38,34 +39,34 @@ pub fn form_errors(form: &StatuspageForm) -> serde_json::Map<String, Value> {
             ..
         } => {
             need(
-                "sp.name",
+                block::SP_NAME,
                 !name.trim().is_empty(),
                 "Give the incident a title.",
             );
             need(
-                "sp.body",
+                block::SP_BODY,
                 !body.trim().is_empty(),
                 "Tell customers what is happening.",
             );
             need(
-                "sp.impact",
+                block::SP_IMPACT,
                 Impact::from_wire(impact).is_some(),
                 "Pick an impact.",
             );
             need(
-                "sp.component_status",
+                block::SP_COMPONENT_STATUS,
                 ComponentStatus::from_wire(component_status).is_some(),
                 "Pick a status.",
             );
         }
         StatuspageForm::Update { status, body, .. } => {
             need(
-                "sp.status",
+                block::SP_STATUS,
                 IncidentStatus::from_wire(status).is_some(),
                 "Pick a status.",
             );
             need(
-                "sp.body",
+                block::SP_BODY,
                 !body.trim().is_empty(),
                 "Tell customers what changed.",
             );

@@ -15,6 +15,7 @@ use serde_json::Value;
 use slack_morphism::prelude::*;
 
 use super::envelope::{Envelope, EnvelopeKind};
+use crate::domain::block_ids::{action, block, callback};
 use crate::domain::event::{Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentId;
@@ -162,43 +163,49 @@ fn reaction(payload: &Value) -> Option<Reaction> {
     })
 }
 
+/// The one element of input block `block` in a submitted view's
+/// `state.values`.
+fn input<'a>(values: &'a Value, block: &str) -> Option<&'a Value> {
+    values.get(block)?.get(action::INPUT)
+}
+
 /// Reads a submission of a Statuspage form (`janus.statuspage.create` or
 /// `janus.statuspage.update`); `None` for any other payload.
 pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
     if payload.get("type")?.as_str()? != "view_submission" {
         return None;
     }
-    let callback = payload.pointer("/view/callback_id")?.as_str()?;
-    if !callback.starts_with("janus.statuspage.") {
+    let callback_id = payload.pointer("/view/callback_id")?.as_str()?;
+    if !callback_id.starts_with(callback::STATUSPAGE_PREFIX) {
         return None;
     }
     let values = payload.pointer("/view/state/values")?;
     let text = |block: &str| {
-        values
-            .pointer(&format!("/{block}/value/value"))
+        input(values, block)
+            .and_then(|i| i.get("value"))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned()
     };
     let selected = |block: &str| {
-        values
-            .pointer(&format!("/{block}/value/selected_option/value"))
+        input(values, block)
+            .and_then(|i| i.pointer("/selected_option/value"))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned()
     };
     let incident = IncidentId(statuspage_metadata(payload)?.0.parse().ok()?);
     let user = UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?;
-    let notify = selected("sp.notify") != "no";
-    match callback {
-        "janus.statuspage.create" => Some(StatuspageForm::Create {
+    let notify = selected(block::SP_NOTIFY) != "no";
+    match callback_id {
+        callback::STATUSPAGE_CREATE => Some(StatuspageForm::Create {
             incident,
             user,
-            name: text("sp.name"),
-            body: text("sp.body"),
-            impact: selected("sp.impact"),
-            components: values
-                .pointer("/sp.components/value/selected_options")
+            name: text(block::SP_NAME),
+            body: text(block::SP_BODY),
+            impact: selected(block::SP_IMPACT),
+            components: input(values, block::SP_COMPONENTS)
+                .and_then(|i| i.get("selected_options"))
                 .and_then(Value::as_array)
                 .map(|options| {
                     options
@@ -207,14 +214,14 @@ pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            component_status: selected("sp.component_status"),
+            component_status: selected(block::SP_COMPONENT_STATUS),
             notify,
         }),
-        "janus.statuspage.update" => Some(StatuspageForm::Update {
+        callback::STATUSPAGE_UPDATE => Some(StatuspageForm::Update {
             incident,
             user,
-            status: selected("sp.status"),
-            body: text("sp.body"),
+            status: selected(block::SP_STATUS),
+            body: text(block::SP_BODY),
             notify,
         }),
         _ => None,
@@ -225,22 +232,20 @@ pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
 /// callback id `janus.declare`); `None` for any other payload.
 pub fn declare_form(payload: &Value) -> Option<DeclareForm> {
     if payload.get("type")?.as_str()? != "view_submission"
-        || payload.pointer("/view/callback_id")?.as_str()? != "janus.declare"
+        || payload.pointer("/view/callback_id")?.as_str()? != callback::DECLARE
     {
         return None;
     }
     let values = payload.pointer("/view/state/values")?;
-    let field = |block: &str, key: &str| {
-        values
-            .pointer(&format!("/{block}/value/{key}"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
     Some(DeclareForm {
         user: UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?,
-        description: field("janus.description", "value").unwrap_or_default(),
-        severity: values
-            .pointer("/janus.severity/value/selected_option/value")
+        description: input(values, block::DESCRIPTION)
+            .and_then(|i| i.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        severity: input(values, block::SEVERITY)
+            .and_then(|i| i.pointer("/selected_option/value"))
             .and_then(Value::as_str)
             .map(str::to_owned),
         source: payload
@@ -304,7 +309,7 @@ pub fn route(envelope: &Envelope) -> Route {
             }
             Some("view_submission")
                 if text("/view/callback_id")
-                    .is_some_and(|c| c.starts_with("janus.statuspage.")) =>
+                    .is_some_and(|c| c.starts_with(callback::STATUSPAGE_PREFIX)) =>
             {
                 lane(statuspage_metadata(p).and_then(|(_, channel)| channel))
             }
@@ -458,7 +463,7 @@ mod tests {
             json!({"type": "block_actions", "channel": {"id": "C1"}}),
             json!({"type": "block_actions", "container": {"channel_id": "C1"}}),
             json!({"type": "view_submission",
-                "view": {"callback_id": "janus.statuspage.update", "private_metadata": "7:C1"}}),
+                "view": {"callback_id": callback::STATUSPAGE_UPDATE, "private_metadata": "7:C1"}}),
         ];
         for payload in cases {
             let route = route(&envelope(EnvelopeKind::Interactive, payload.clone()));
@@ -466,7 +471,7 @@ mod tests {
         }
         // A form rendered by a template from before the channel was added.
         let old = json!({"type": "view_submission",
-            "view": {"callback_id": "janus.statuspage.create", "private_metadata": "7"}});
+            "view": {"callback_id": callback::STATUSPAGE_CREATE, "private_metadata": "7"}});
         assert_eq!(
             route(&envelope(EnvelopeKind::Interactive, old)),
             Route::Lane(LaneKey::global())
@@ -487,7 +492,7 @@ mod tests {
             (EnvelopeKind::SlashCommands, json!({"channel_id": "C1"})),
             (
                 EnvelopeKind::Interactive,
-                json!({"type": "view_submission", "view": {"callback_id": "janus.declare"}}),
+                json!({"type": "view_submission", "view": {"callback_id": callback::DECLARE}}),
             ),
             (EnvelopeKind::Interactive, json!({"type": "shortcut"})),
         ];
@@ -497,6 +502,83 @@ mod tests {
                 Route::Alone,
                 "{payload}"
             );
+        }
+    }
+
+    /// A `view_submission` of modal `callback_id` with `values` as its state.
+    fn submission(callback_id: &str, metadata: &str, values: Value) -> Value {
+        json!({"type": "view_submission", "user": {"id": "U0ALICE01"},
+            "view": {"callback_id": callback_id, "private_metadata": metadata,
+                "state": {"values": values}}})
+    }
+
+    fn typed(value: &str) -> Value {
+        json!({ action::INPUT: {"type": "plain_text_input", "value": value} })
+    }
+
+    fn chosen(value: &str) -> Value {
+        json!({ action::INPUT: {"type": "static_select", "selected_option": {"value": value}} })
+    }
+
+    #[test]
+    fn a_declare_form_is_read_from_its_input_blocks() {
+        let values =
+            json!({ block::DESCRIPTION: typed("checkout down"), block::SEVERITY: chosen("sev2") });
+        let form = declare_form(&submission(callback::DECLARE, "C0GENERAL1", values)).unwrap();
+        assert_eq!(form.description, "checkout down");
+        assert_eq!(form.severity.as_deref(), Some("sev2"));
+        assert_eq!(form.source.unwrap().as_str(), "C0GENERAL1");
+        let other = submission("someone.else", "", json!({}));
+        assert!(declare_form(&other).is_none());
+    }
+
+    #[test]
+    fn both_statuspage_forms_are_read_from_their_input_blocks() {
+        let create = json!({
+            block::SP_NAME: typed("Checkout errors"), block::SP_BODY: typed("Looking"),
+            block::SP_IMPACT: chosen("major"), block::SP_COMPONENT_STATUS: chosen("major_outage"),
+            block::SP_NOTIFY: chosen("no"),
+            block::SP_COMPONENTS: { action::INPUT: {"type": "multi_static_select",
+                "selected_options": [{"value": "c1"}, {"value": "c2"}]}},
+        });
+        match statuspage_form(&submission(callback::STATUSPAGE_CREATE, "7:C1", create)) {
+            Some(StatuspageForm::Create {
+                incident,
+                name,
+                body,
+                impact,
+                components,
+                component_status,
+                notify,
+                ..
+            }) => {
+                assert_eq!(incident, IncidentId(7));
+                assert_eq!(
+                    (name.as_str(), body.as_str()),
+                    ("Checkout errors", "Looking")
+                );
+                assert_eq!(
+                    (impact.as_str(), component_status.as_str()),
+                    ("major", "major_outage")
+                );
+                assert_eq!(components, ["c1", "c2"]);
+                assert!(!notify);
+            }
+            other => panic!("{other:?}"),
+        }
+        let update =
+            json!({ block::SP_STATUS: chosen("monitoring"), block::SP_BODY: typed("Fixed") });
+        match statuspage_form(&submission(callback::STATUSPAGE_UPDATE, "7", update)) {
+            Some(StatuspageForm::Update {
+                status,
+                body,
+                notify,
+                ..
+            }) => {
+                assert_eq!((status.as_str(), body.as_str()), ("monitoring", "Fixed"));
+                assert!(notify, "notifying is the default");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Domain types: Slack ids, text, incidents (channel names, statuses,
-//! severities, roles) and the events people cause in Slack. No IO, no
-//! tokio, no sqlx.
+//! severities, roles), the events people cause in Slack and the Block Kit
+//! ids Janus's templates and handlers share. No IO, no tokio, no sqlx.
 
+pub mod block_ids;
 pub mod event;
 pub mod ids;
 pub mod incident;
