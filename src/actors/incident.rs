@@ -21,6 +21,7 @@ use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
 use super::{Context, view};
 use crate::domain::block_ids::{action, block};
+use crate::domain::declaration::DeclarationStep;
 use crate::domain::event::{Click, DeclareForm, Mention, SlashCommand};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentName;
@@ -619,9 +620,13 @@ impl IncidentActor {
         // in it, the control message (and the posts after it), and the
         // digest. Each step is recorded on its own, so a restart finishes
         // whichever a crash cut short.
-        let answer = self.step(&incident, "answered", self.answer_declared(id, c, &channel));
+        let answer = self.step(
+            &incident,
+            DeclarationStep::Answered,
+            self.answer_declared(id, c, &channel),
+        );
         let people = async {
-            self.step(&incident, "invited", async {
+            self.step(&incident, DeclarationStep::Invited, async {
                 if let Err(e) = self.ctx.slack.invite(&channel, std::slice::from_ref(&c.user)).await {
                     tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
                 }
@@ -629,7 +634,7 @@ impl IncidentActor {
             .await;
             let mut group_problem = None;
             if let Some(auto) = &self.ctx.config.auto_invite {
-                self.step(&incident, "group", async {
+                self.step(&incident, DeclarationStep::Group, async {
                     group_problem = self
                         .ctx
                         .groups
@@ -640,7 +645,7 @@ impl IncidentActor {
                 .await;
             }
             if let Some(link) = &self.ctx.config.incident.video_link {
-                self.step(&incident, "topic", async {
+                self.step(&incident, DeclarationStep::Topic, async {
                     if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
                         tracing::warn!(incident = %id, error = %e, "cannot set the topic");
                     }
@@ -667,7 +672,7 @@ impl IncidentActor {
                     &incident,
                     &channel,
                     resuming,
-                    "origin",
+                    DeclarationStep::Origin,
                     "Declared from",
                     self.quote_origin(&channel, origin),
                 )
@@ -678,7 +683,7 @@ impl IncidentActor {
                     &incident,
                     &channel,
                     resuming,
-                    "snapshot",
+                    DeclarationStep::Snapshot,
                     action::PROVIDERS_REFRESH,
                     async { snapshot.post(channel.clone(), Some(id)) },
                 )
@@ -689,7 +694,7 @@ impl IncidentActor {
                     &incident,
                     &channel,
                     resuming,
-                    "statuspage",
+                    DeclarationStep::Statuspage,
                     action::STATUSPAGE_OPEN,
                     async { statuspage.prompt(id, channel.clone()) },
                 )
@@ -730,7 +735,7 @@ impl IncidentActor {
         incident: &Incident,
         channel: &ChannelId,
         resuming: bool,
-        step: &str,
+        step: DeclarationStep,
         marker: &str,
         post: impl std::future::Future<Output = ()>,
     ) {
@@ -742,7 +747,7 @@ impl IncidentActor {
             return;
         }
         post.await;
-        if step == "origin" {
+        if step == DeclarationStep::Origin {
             let _ = self.ctx.store.mark_step(incident.id, step).await;
         }
     }
@@ -751,15 +756,15 @@ impl IncidentActor {
     async fn step(
         &self,
         incident: &Incident,
-        name: &str,
+        step: DeclarationStep,
         work: impl std::future::Future<Output = ()>,
     ) {
-        if incident.done(name) {
+        if incident.done(step) {
             return;
         }
         work.await;
-        if let Err(e) = self.ctx.store.mark_step(incident.id, name).await {
-            tracing::error!(incident = %incident.id, step = name, error = %e, "cannot record a declaration step");
+        if let Err(e) = self.ctx.store.mark_step(incident.id, step).await {
+            tracing::error!(incident = %incident.id, step = step.as_str(), error = %e, "cannot record a declaration step");
         }
     }
 
@@ -899,8 +904,12 @@ impl IncidentActor {
             }
         };
         if let Some(ts) = &incident.control_ts {
-            self.step(&incident, "pinned", self.pin(id, channel, ts))
-                .await;
+            self.step(
+                &incident,
+                DeclarationStep::Pinned,
+                self.pin(id, channel, ts),
+            )
+            .await;
             return true;
         }
         if resuming && let Some(ts) = self.find_own(channel, action::STATUS).await {
@@ -912,8 +921,12 @@ impl IncidentActor {
             {
                 tracing::error!(incident = %id, error = %e, "cannot record the control message");
             }
-            self.step(&incident, "pinned", self.pin(id, channel, &ts))
-                .await;
+            self.step(
+                &incident,
+                DeclarationStep::Pinned,
+                self.pin(id, channel, &ts),
+            )
+            .await;
             return true;
         }
         let data = view::message(
@@ -965,8 +978,12 @@ impl IncidentActor {
         {
             tracing::error!(incident = %id, error = %e, "cannot record the control message");
         }
-        self.step(&incident, "pinned", self.pin(id, channel, &ts))
-            .await;
+        self.step(
+            &incident,
+            DeclarationStep::Pinned,
+            self.pin(id, channel, &ts),
+        )
+        .await;
         true
     }
 

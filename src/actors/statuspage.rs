@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{Context, view};
 use crate::domain::block_ids::block;
+use crate::domain::declaration::DeclarationStep;
 use crate::domain::event::{Click, StatuspageForm};
 use crate::domain::ids::{ChannelId, UserId};
 use crate::statuspage::{
@@ -138,7 +139,11 @@ impl StatuspageActor {
             if let Err(e) = self.ctx.store.set_statuspage_message(id, &ts).await {
                 tracing::error!(incident = %id, error = %e, "cannot record the Statuspage message");
             }
-            let _ = self.ctx.store.mark_step(id, "statuspage").await;
+            let _ = self
+                .ctx
+                .store
+                .mark_step(id, DeclarationStep::Statuspage)
+                .await;
         }
         // Warm the component cache now: the modal must open within the
         // 3 s a trigger_id lives.
