@@ -7,9 +7,10 @@
 //!   at once** (with a response payload when one can be computed cheaply),
 //!   then hands the envelope to the bus. It only knows the wire protocol.
 //! - [`bus`] holds what was acked within one memory budget, parses the
-//!   payload, types it into an event, records its dedupe key in the
-//!   store (at most one effect per delivery, across restarts and replicas)
-//!   and handles it: in the lane of its incident's channel, which runs the
+//!   payload once, types it into an event (plain data from
+//!   `domain::event`, so the actors never import the bus), records its
+//!   dedupe key in the store (at most one effect per delivery, across
+//!   restarts and replicas) and handles it: in the lane of its incident's channel, which runs the
 //!   actors' work itself so one incident's changes stay in order, or in a
 //!   task of its own for what concerns no incident yet (help, list,
 //!   declarations), so nothing waits for another incident.
@@ -21,7 +22,13 @@
 //!   [`slack`] (the Web API), [`providers`] (third-party status pages,
 //!   read-only), [`statuspage`] (Statuspage's Manage API) and [`render`]
 //!   (Handlebars → Block Kit JSON, validated),
-//!   which rest on [`domain`] (ids, names, catalogs and text types, no IO).
+//!   which rest on [`domain`] (ids, names, catalogs and text types, the
+//!   typed events, the Block Kit ids templates and handlers share, and the
+//!   declaration steps; no IO).
+//!
+//! Dependencies point one way: socket → bus → actors → (store, slack,
+//! render) → domain. The envelope types are the bus's (its input), which
+//! the socket builds and hands on.
 //!
 //! [`egress`] is the one outbound-connection policy (proxy, `NO_PROXY`, extra CA) every
 //! client follows.

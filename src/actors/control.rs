@@ -1,40 +1,14 @@
-//! Clicks on the control message: what was clicked, by whom, where.
+//! What a click ([`Click`], built by the bus) asks Janus to do.
 //!
-//! The action ids are the control template's contract (`janus.status`,
-//! `janus.severity`, `janus.claim.<role>`, `janus.assign.<role>`,
-//! `janus.join`, `janus.call`), the usage message's `janus.declare_form`
-//! the Statuspage message's `janus.statuspage.open|update` and the provider
-//! snapshot's `janus.providers.refresh`. Anything else is not ours and is
-//! ignored.
+//! The action ids are the templates' contract, spelled once in
+//! [`crate::domain::block_ids::action`]: the control message's selects and
+//! role buttons, the digest's and declared reply's links, the usage
+//! message's declare button, the Statuspage messages' buttons and the
+//! provider snapshot's Refresh. Anything else is not ours and is ignored.
 
-use url::Url;
-
-use crate::domain::ids::{ChannelId, MessageTs, UserId};
-
-/// One action of a `block_actions` payload.
-#[derive(Debug, Clone)]
-pub struct Click {
-    /// Who clicked.
-    pub user: UserId,
-    /// The channel of the message clicked.
-    pub channel: ChannelId,
-    /// The message clicked.
-    pub message_ts: Option<MessageTs>,
-    /// Where to answer only the clicker.
-    pub response_url: Option<Url>,
-    /// The element's `action_id`.
-    pub action_id: String,
-    /// A button's `value`, or a select's chosen option value.
-    pub value: Option<String>,
-    /// A users select's chosen user.
-    pub selected_user: Option<UserId>,
-    /// For opening a modal in answer (valid 3 s, once).
-    pub trigger_id: Option<String>,
-    /// This click's dedupe key (its envelope's, and its place among the
-    /// envelope's actions): a change it makes is stored with it, in one
-    /// transaction, so a redelivery finds it and changes nothing.
-    pub delivery: String,
-}
+use crate::domain::block_ids::action;
+use crate::domain::event::Click;
+use crate::domain::ids::UserId;
 
 /// What a click on the control message asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,16 +38,16 @@ impl ControlAction {
     pub fn from_click(click: &Click) -> Option<Self> {
         let id = click.action_id.as_str();
         match id {
-            "janus.status" => click.value.clone().map(Self::Status),
-            "janus.severity" => click.value.clone().map(Self::Severity),
-            "janus.join" | "janus.call" => Some(Self::Link),
-            "janus.declare_form" => Some(Self::OpenDeclareForm),
-            "janus.statuspage.open" | "janus.statuspage.update" => Some(Self::Statuspage),
-            "janus.providers.refresh" => Some(Self::RefreshSnapshot),
+            action::STATUS => click.value.clone().map(Self::Status),
+            action::SEVERITY => click.value.clone().map(Self::Severity),
+            action::JOIN | action::CALL => Some(Self::Link),
+            action::DECLARE_FORM => Some(Self::OpenDeclareForm),
+            action::STATUSPAGE_OPEN | action::STATUSPAGE_UPDATE => Some(Self::Statuspage),
+            action::PROVIDERS_REFRESH => Some(Self::RefreshSnapshot),
             _ => {
-                if let Some(role) = id.strip_prefix("janus.claim.") {
+                if let Some(role) = action::claimed_role(id) {
                     Some(Self::Claim(role.to_owned()))
-                } else if let Some(role) = id.strip_prefix("janus.assign.") {
+                } else if let Some(role) = action::assigned_role(id) {
                     click
                         .selected_user
                         .clone()
@@ -89,6 +63,7 @@ impl ControlAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::ChannelId;
 
     fn click(action_id: &str, value: Option<&str>, user: Option<&str>) -> Click {
         Click {
@@ -109,23 +84,47 @@ mod tests {
         let bob = UserId::parse("U0BOB0001").unwrap();
         let cases = [
             (
-                click("janus.status", Some("identified"), None),
+                click(action::STATUS, Some("identified"), None),
                 Some(ControlAction::Status("identified".into())),
             ),
             (
-                click("janus.severity", Some("sev1"), None),
+                click(action::SEVERITY, Some("sev1"), None),
                 Some(ControlAction::Severity("sev1".into())),
             ),
             (
-                click("janus.claim.technical_lead", Some("technical_lead"), None),
+                click(
+                    &format!("{}technical_lead", action::CLAIM_PREFIX),
+                    Some("technical_lead"),
+                    None,
+                ),
                 Some(ControlAction::Claim("technical_lead".into())),
             ),
             (
-                click("janus.assign.technical_lead", None, Some("U0BOB0001")),
+                click(
+                    &format!("{}technical_lead", action::ASSIGN_PREFIX),
+                    None,
+                    Some("U0BOB0001"),
+                ),
                 Some(ControlAction::Assign("technical_lead".into(), bob)),
             ),
-            (click("janus.join", None, None), Some(ControlAction::Link)),
-            (click("janus.call", None, None), Some(ControlAction::Link)),
+            (click(action::JOIN, None, None), Some(ControlAction::Link)),
+            (click(action::CALL, None, None), Some(ControlAction::Link)),
+            (
+                click(action::DECLARE_FORM, None, None),
+                Some(ControlAction::OpenDeclareForm),
+            ),
+            (
+                click(action::STATUSPAGE_OPEN, None, None),
+                Some(ControlAction::Statuspage),
+            ),
+            (
+                click(action::STATUSPAGE_UPDATE, None, None),
+                Some(ControlAction::Statuspage),
+            ),
+            (
+                click(action::PROVIDERS_REFRESH, None, None),
+                Some(ControlAction::RefreshSnapshot),
+            ),
         ];
         for (click, want) in cases {
             assert_eq!(
@@ -141,8 +140,12 @@ mod tests {
     fn foreign_or_incomplete_actions_are_not_ours() {
         for c in [
             click("approve_button", Some("x"), None),
-            click("janus.status", None, None),
-            click("janus.assign.technical_lead", None, None),
+            click(action::STATUS, None, None),
+            click(
+                &format!("{}technical_lead", action::ASSIGN_PREFIX),
+                None,
+                None,
+            ),
         ] {
             assert_eq!(ControlAction::from_click(&c), None, "{}", c.action_id);
         }

@@ -16,11 +16,13 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::control::Click;
 use super::publisher::PublisherHandle;
 use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
 use super::{Context, announce, view};
+use crate::domain::block_ids::{action, block};
+use crate::domain::declaration::DeclarationStep;
+use crate::domain::event::{Click, DeclareForm, Mention, SlashCommand};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::incident::IncidentName;
 use crate::domain::text::{SlackText, decode_mrkdwn};
@@ -36,38 +38,6 @@ pub const DECLARATIONS_AT_ONCE: usize = 4;
 const MAX_NAME_SUFFIX: u32 = 50;
 /// Incidents `@janus list` shows; the rest are counted.
 const LIST_LIMIT: u32 = 45;
-
-/// `@janus …` in a channel.
-#[derive(Debug, Clone)]
-pub struct Mention {
-    /// Where the mention was posted.
-    pub channel: ChannelId,
-    /// Who wrote it.
-    pub user: UserId,
-    /// The message text, as Slack sent it (with `<@U…>` tokens).
-    pub text: String,
-    /// The mention's own ts.
-    pub ts: MessageTs,
-    /// Set when the mention is a thread reply: answers go to that thread.
-    pub thread_ts: Option<MessageTs>,
-}
-
-/// A slash command, reduced to what Janus uses.
-#[derive(Debug, Clone)]
-pub struct SlashCommand {
-    /// The command as typed, e.g. `/incident`.
-    pub command: String,
-    /// Everything after the command.
-    pub text: String,
-    /// Who typed it.
-    pub user: UserId,
-    /// Where it was typed.
-    pub channel: ChannelId,
-    /// Where replies after the ack go.
-    pub response_url: Url,
-    /// Whether the ack already answered the person.
-    pub answered_in_ack: bool,
-}
 
 /// A declaration, from the slash command or from the declare form. Stored
 /// with the incident, so a restart can finish it.
@@ -113,19 +83,6 @@ pub enum Reply {
     Person,
     /// A reply in the source message's thread, for everyone there.
     Thread(MessageTs),
-}
-
-/// The declare form's fields, as submitted.
-#[derive(Debug, Clone)]
-pub struct DeclareForm {
-    /// Who submitted it.
-    pub user: UserId,
-    /// The description field.
-    pub description: String,
-    /// The severity select's value.
-    pub severity: Option<String>,
-    /// The channel the form was opened from (its `private_metadata`).
-    pub source: Option<ChannelId>,
 }
 
 /// Cheap handle to the incident actor.
@@ -667,9 +624,13 @@ impl IncidentActor {
         // in it, the control message (and the posts after it), and the
         // digest. Each step is recorded on its own, so a restart finishes
         // whichever a crash cut short.
-        let answer = self.step(&incident, "answered", self.answer_declared(id, c, &channel));
+        let answer = self.step(
+            &incident,
+            DeclarationStep::Answered,
+            self.answer_declared(id, c, &channel),
+        );
         let people = async {
-            self.step(&incident, "invited", async {
+            self.step(&incident, DeclarationStep::Invited, async {
                 if let Err(e) = self.ctx.slack.invite(&channel, std::slice::from_ref(&c.user)).await {
                     tracing::warn!(incident = %id, user = %c.user, error = %e, "cannot invite the declarer");
                 }
@@ -677,7 +638,7 @@ impl IncidentActor {
             .await;
             let mut group_problem = None;
             if let Some(auto) = &self.ctx.config.auto_invite {
-                self.step(&incident, "group", async {
+                self.step(&incident, DeclarationStep::Group, async {
                     group_problem = self
                         .ctx
                         .groups
@@ -688,7 +649,7 @@ impl IncidentActor {
                 .await;
             }
             if let Some(link) = &self.ctx.config.incident.video_link {
-                self.step(&incident, "topic", async {
+                self.step(&incident, DeclarationStep::Topic, async {
                     if let Err(e) = self.ctx.slack.set_topic(&channel, link.as_str()).await {
                         tracing::warn!(incident = %id, error = %e, "cannot set the topic");
                     }
@@ -715,7 +676,7 @@ impl IncidentActor {
                     &incident,
                     &channel,
                     resuming,
-                    "origin",
+                    DeclarationStep::Origin,
                     "Declared from",
                     self.quote_origin(&channel, origin),
                 )
@@ -726,8 +687,8 @@ impl IncidentActor {
                     &incident,
                     &channel,
                     resuming,
-                    "snapshot",
-                    "janus.providers.refresh",
+                    DeclarationStep::Snapshot,
+                    action::PROVIDERS_REFRESH,
                     async { snapshot.post(channel.clone(), Some(id)) },
                 )
                 .await;
@@ -737,8 +698,8 @@ impl IncidentActor {
                     &incident,
                     &channel,
                     resuming,
-                    "statuspage",
-                    "janus.statuspage.open",
+                    DeclarationStep::Statuspage,
+                    action::STATUSPAGE_OPEN,
                     async { statuspage.prompt(id, channel.clone()) },
                 )
                 .await;
@@ -778,7 +739,7 @@ impl IncidentActor {
         incident: &Incident,
         channel: &ChannelId,
         resuming: bool,
-        step: &str,
+        step: DeclarationStep,
         marker: &str,
         post: impl std::future::Future<Output = ()>,
     ) {
@@ -790,7 +751,7 @@ impl IncidentActor {
             return;
         }
         post.await;
-        if step == "origin" {
+        if step == DeclarationStep::Origin {
             let _ = self.ctx.store.mark_step(incident.id, step).await;
         }
     }
@@ -799,15 +760,15 @@ impl IncidentActor {
     async fn step(
         &self,
         incident: &Incident,
-        name: &str,
+        step: DeclarationStep,
         work: impl std::future::Future<Output = ()>,
     ) {
-        if incident.done(name) {
+        if incident.done(step) {
             return;
         }
         work.await;
-        if let Err(e) = self.ctx.store.mark_step(incident.id, name).await {
-            tracing::error!(incident = %incident.id, step = name, error = %e, "cannot record a declaration step");
+        if let Err(e) = self.ctx.store.mark_step(incident.id, step).await {
+            tracing::error!(incident = %incident.id, step = step.as_str(), error = %e, "cannot record a declaration step");
         }
     }
 
@@ -947,11 +908,15 @@ impl IncidentActor {
             }
         };
         if let Some(ts) = &incident.control_ts {
-            self.step(&incident, "pinned", self.pin(id, channel, ts))
-                .await;
+            self.step(
+                &incident,
+                DeclarationStep::Pinned,
+                self.pin(id, channel, ts),
+            )
+            .await;
             return true;
         }
-        if resuming && let Some(ts) = self.find_own(channel, "janus.status").await {
+        if resuming && let Some(ts) = self.find_own(channel, action::STATUS).await {
             if let Err(e) = self
                 .ctx
                 .store
@@ -960,8 +925,12 @@ impl IncidentActor {
             {
                 tracing::error!(incident = %id, error = %e, "cannot record the control message");
             }
-            self.step(&incident, "pinned", self.pin(id, channel, &ts))
-                .await;
+            self.step(
+                &incident,
+                DeclarationStep::Pinned,
+                self.pin(id, channel, &ts),
+            )
+            .await;
             return true;
         }
         let data = view::message(
@@ -988,7 +957,7 @@ impl IncidentActor {
         {
             // No answer: it may be in the channel. Look before posting again.
             tracing::warn!(incident = %id, error = %e, "no answer posting the control message; looking for it");
-            posted = match self.find_own(channel, "janus.status").await {
+            posted = match self.find_own(channel, action::STATUS).await {
                 Some(ts) => Ok(ts),
                 None => {
                     self.ctx
@@ -1013,8 +982,12 @@ impl IncidentActor {
         {
             tracing::error!(incident = %id, error = %e, "cannot record the control message");
         }
-        self.step(&incident, "pinned", self.pin(id, channel, &ts))
-            .await;
+        self.step(
+            &incident,
+            DeclarationStep::Pinned,
+            self.pin(id, channel, &ts),
+        )
+        .await;
         true
     }
 
@@ -1054,7 +1027,7 @@ fn form_errors(
     let mut errors = serde_json::Map::new();
     if form.description.trim().is_empty() {
         errors.insert(
-            "janus.description".into(),
+            block::DESCRIPTION.into(),
             json!("Say what is wrong, e.g. “checkout returns 500 errors”."),
         );
     }
@@ -1062,7 +1035,7 @@ fn form_errors(
         && catalog.severity(severity).is_none()
     {
         errors.insert(
-            "janus.severity".into(),
+            block::SEVERITY.into(),
             json!("Pick one of the listed severities."),
         );
     }

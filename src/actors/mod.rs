@@ -26,12 +26,12 @@ use serde_json::{Value, json};
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::render::{RenderError, Renderer};
 use crate::slack::{BotIdentity, SlackApi};
 use crate::store::Store;
 use crate::store::{Incident, StoreError};
-use control::Click;
 use incident::IncidentHandle;
 use publisher::PublisherHandle;
 use react_trigger::ReactHandle;

@@ -10,22 +10,10 @@ use std::sync::Arc;
 
 use super::Context;
 use super::incident::{Declaration, IncidentHandle, Origin, Reply};
-use crate::domain::ids::{ChannelId, MessageTs, UserId};
+use crate::domain::event::Reaction;
+use crate::domain::ids::{ChannelId, MessageTs};
 use crate::domain::text::decode_mrkdwn;
 use crate::slack::ApiErrorCode;
-
-/// A `reaction_added` on a message.
-#[derive(Debug, Clone)]
-pub struct Reaction {
-    /// Who reacted: the incident's creator.
-    pub user: UserId,
-    /// The emoji name, without colons (may carry `::skin-tone-N`).
-    pub emoji: String,
-    /// Where the message is.
-    pub channel: ChannelId,
-    /// Which message.
-    pub ts: MessageTs,
-}
 
 /// Cheap handle to the react-trigger actor. A reaction is handled in the
 /// caller's task (the bus gives each one a task of its own).

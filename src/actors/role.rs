@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use super::control::Click;
 use super::publisher::PublisherHandle;
 use super::{Context, announce};
+use crate::domain::event::Click;
 use crate::domain::ids::UserId;
 use crate::store::{Assigned, ClaimOutcome, Incident};
 

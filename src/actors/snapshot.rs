@@ -10,7 +10,8 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use super::Context;
-use super::control::Click;
+use crate::domain::declaration::DeclarationStep;
+use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::providers::{self, ProviderClient};
 use crate::store::IncidentId;
@@ -37,7 +38,11 @@ impl SnapshotHandle {
         self.actor.ctx.tasks.spawn(async move {
             actor.show(&channel, None).await;
             if let Some(id) = incident
-                && let Err(e) = actor.ctx.store.mark_step(id, "snapshot").await
+                && let Err(e) = actor
+                    .ctx
+                    .store
+                    .mark_step(id, DeclarationStep::Snapshot)
+                    .await
             {
                 tracing::warn!(incident = %id, error = %e, "cannot record the snapshot step");
             }

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::control::Click;
 use super::{Context, view};
+use crate::domain::block_ids::block;
+use crate::domain::declaration::DeclarationStep;
+use crate::domain::event::{Click, StatuspageForm};
 use crate::domain::ids::{ChannelId, UserId};
 use crate::statuspage::{
     ComponentId, ComponentStatus, Impact, Incident as PageIncident, IncidentId as PageId,
@@ -19,96 +21,59 @@ use crate::statuspage::{
 };
 use crate::store::IncidentId;
 
-/// A submitted Statuspage form.
-#[derive(Debug, Clone)]
-pub enum StatuspageForm {
-    /// The create modal.
-    Create {
-        /// Janus's incident.
-        incident: IncidentId,
-        /// Who submitted.
-        user: UserId,
-        /// Title.
-        name: String,
-        /// First message.
-        body: String,
-        /// Impact key.
-        impact: String,
-        /// Chosen component ids.
-        components: Vec<String>,
-        /// Their status key.
-        component_status: String,
-        /// Whether subscribers are notified.
-        notify: bool,
-    },
-    /// The update modal.
-    Update {
-        /// Janus's incident.
-        incident: IncidentId,
-        /// Who submitted.
-        user: UserId,
-        /// New status key.
-        status: String,
-        /// The message.
-        body: String,
-        /// Whether subscribers are notified.
-        notify: bool,
-    },
-}
-
-impl StatuspageForm {
-    /// Field errors for the ack (`response_action: errors`), by block id.
-    pub fn errors(&self) -> serde_json::Map<String, Value> {
-        let mut errors = serde_json::Map::new();
-        let mut need = |block: &str, ok: bool, text: &str| {
-            if !ok {
-                errors.insert(block.into(), json!(text));
-            }
-        };
-        match self {
-            Self::Create {
-                name,
-                body,
-                impact,
-                component_status,
-                ..
-            } => {
-                need(
-                    "sp.name",
-                    !name.trim().is_empty(),
-                    "Give the incident a title.",
-                );
-                need(
-                    "sp.body",
-                    !body.trim().is_empty(),
-                    "Tell customers what is happening.",
-                );
-                need(
-                    "sp.impact",
-                    Impact::from_wire(impact).is_some(),
-                    "Pick an impact.",
-                );
-                need(
-                    "sp.component_status",
-                    ComponentStatus::from_wire(component_status).is_some(),
-                    "Pick a status.",
-                );
-            }
-            Self::Update { status, body, .. } => {
-                need(
-                    "sp.status",
-                    IncidentStatus::from_wire(status).is_some(),
-                    "Pick a status.",
-                );
-                need(
-                    "sp.body",
-                    !body.trim().is_empty(),
-                    "Tell customers what changed.",
-                );
-            }
+/// A submitted Statuspage form's field errors for the ack
+/// (`response_action: errors`), by block id. Here, not on the form, because
+/// what is valid is the Statuspage API's vocabulary (impacts, statuses).
+pub fn form_errors(form: &StatuspageForm) -> serde_json::Map<String, Value> {
+    let mut errors = serde_json::Map::new();
+    let mut need = |block: &str, ok: bool, text: &str| {
+        if !ok {
+            errors.insert(block.into(), json!(text));
         }
-        errors
+    };
+    match form {
+        StatuspageForm::Create {
+            name,
+            body,
+            impact,
+            component_status,
+            ..
+        } => {
+            need(
+                block::SP_NAME,
+                !name.trim().is_empty(),
+                "Give the incident a title.",
+            );
+            need(
+                block::SP_BODY,
+                !body.trim().is_empty(),
+                "Tell customers what is happening.",
+            );
+            need(
+                block::SP_IMPACT,
+                Impact::from_wire(impact).is_some(),
+                "Pick an impact.",
+            );
+            need(
+                block::SP_COMPONENT_STATUS,
+                ComponentStatus::from_wire(component_status).is_some(),
+                "Pick a status.",
+            );
+        }
+        StatuspageForm::Update { status, body, .. } => {
+            need(
+                block::SP_STATUS,
+                IncidentStatus::from_wire(status).is_some(),
+                "Pick a status.",
+            );
+            need(
+                block::SP_BODY,
+                !body.trim().is_empty(),
+                "Tell customers what changed.",
+            );
+        }
     }
+    errors
 }
 
 /// Cheap handle to the Statuspage actor. Opening and submitting run in the
@@ -174,7 +139,11 @@ impl StatuspageActor {
             if let Err(e) = self.ctx.store.set_statuspage_message(id, &ts).await {
                 tracing::error!(incident = %id, error = %e, "cannot record the Statuspage message");
             }
-            let _ = self.ctx.store.mark_step(id, "statuspage").await;
+            let _ = self
+                .ctx
+                .store
+                .mark_step(id, DeclarationStep::Statuspage)
+                .await;
         }
         // Warm the component cache now: the modal must open within the
         // 3 s a trigger_id lives.

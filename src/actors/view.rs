@@ -119,7 +119,7 @@ mod tests {
             digest_ts: None,
             roles: Vec::new(),
             intended_name: None,
-            steps: Vec::new(),
+            steps: Default::default(),
             declaration: None,
             completed: true,
         }

@@ -1,4 +1,9 @@
 //! The envelope: the unit Slack delivers over a socket and the bus routes.
+//!
+//! These types are the bus's input, so they live here rather than in
+//! `socket::frame` (which builds them from the wire): the socket hands
+//! envelopes to the bus, and dependencies point socket → bus only. Were
+//! they the socket's, the bus would have to import the socket back.
 
 use serde_json::Value;
 use serde_json::value::RawValue;

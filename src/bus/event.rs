@@ -4,17 +4,22 @@
 //!
 //! The keys are read from the raw JSON, not from the typed payload, so that
 //! an envelope slack-morphism cannot type is still deduplicated and ordered.
+//!
+//! All reading of Slack's payload JSON is here. The types it produces (a
+//! [`Mention`], a [`Click`], a submitted form…) are plain data in
+//! `crate::domain::event`, not here: the actors take them as arguments, and
+//! since the bus calls the actors, the actors must not depend on the bus.
 
+use serde::Deserialize;
 use serde_json::Value;
 use slack_morphism::prelude::*;
 
 use super::envelope::{Envelope, EnvelopeKind};
-use crate::actors::control::Click;
-use crate::actors::incident::{DeclareForm, Mention, SlashCommand};
-use crate::actors::react_trigger::Reaction;
-use crate::actors::statuspage::StatuspageForm;
+use crate::domain::block_ids::{action, block, callback};
+use crate::domain::event::{Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-use crate::store::IncidentId;
+use crate::domain::incident::IncidentId;
+use crate::domain::text::{LOG_SNIPPET_CHARS, snippet};
 
 /// What identifies one delivery of one thing, across sockets, restarts and
 /// replicas: Slack's `event_id` for events (redeliveries get a new envelope
@@ -158,43 +163,49 @@ fn reaction(payload: &Value) -> Option<Reaction> {
     })
 }
 
+/// The one element of input block `block` in a submitted view's
+/// `state.values`.
+fn input<'a>(values: &'a Value, block: &str) -> Option<&'a Value> {
+    values.get(block)?.get(action::INPUT)
+}
+
 /// Reads a submission of a Statuspage form (`janus.statuspage.create` or
 /// `janus.statuspage.update`); `None` for any other payload.
 pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
     if payload.get("type")?.as_str()? != "view_submission" {
         return None;
     }
-    let callback = payload.pointer("/view/callback_id")?.as_str()?;
-    if !callback.starts_with("janus.statuspage.") {
+    let callback_id = payload.pointer("/view/callback_id")?.as_str()?;
+    if !callback_id.starts_with(callback::STATUSPAGE_PREFIX) {
         return None;
     }
     let values = payload.pointer("/view/state/values")?;
     let text = |block: &str| {
-        values
-            .pointer(&format!("/{block}/value/value"))
+        input(values, block)
+            .and_then(|i| i.get("value"))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned()
     };
     let selected = |block: &str| {
-        values
-            .pointer(&format!("/{block}/value/selected_option/value"))
+        input(values, block)
+            .and_then(|i| i.pointer("/selected_option/value"))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned()
     };
     let incident = IncidentId(statuspage_metadata(payload)?.0.parse().ok()?);
     let user = UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?;
-    let notify = selected("sp.notify") != "no";
-    match callback {
-        "janus.statuspage.create" => Some(StatuspageForm::Create {
+    let notify = selected(block::SP_NOTIFY) != "no";
+    match callback_id {
+        callback::STATUSPAGE_CREATE => Some(StatuspageForm::Create {
             incident,
             user,
-            name: text("sp.name"),
-            body: text("sp.body"),
-            impact: selected("sp.impact"),
-            components: values
-                .pointer("/sp.components/value/selected_options")
+            name: text(block::SP_NAME),
+            body: text(block::SP_BODY),
+            impact: selected(block::SP_IMPACT),
+            components: input(values, block::SP_COMPONENTS)
+                .and_then(|i| i.get("selected_options"))
                 .and_then(Value::as_array)
                 .map(|options| {
                     options
@@ -203,14 +214,14 @@ pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            component_status: selected("sp.component_status"),
+            component_status: selected(block::SP_COMPONENT_STATUS),
             notify,
         }),
-        "janus.statuspage.update" => Some(StatuspageForm::Update {
+        callback::STATUSPAGE_UPDATE => Some(StatuspageForm::Update {
             incident,
             user,
-            status: selected("sp.status"),
-            body: text("sp.body"),
+            status: selected(block::SP_STATUS),
+            body: text(block::SP_BODY),
             notify,
         }),
         _ => None,
@@ -221,22 +232,20 @@ pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
 /// callback id `janus.declare`); `None` for any other payload.
 pub fn declare_form(payload: &Value) -> Option<DeclareForm> {
     if payload.get("type")?.as_str()? != "view_submission"
-        || payload.pointer("/view/callback_id")?.as_str()? != "janus.declare"
+        || payload.pointer("/view/callback_id")?.as_str()? != callback::DECLARE
     {
         return None;
     }
     let values = payload.pointer("/view/state/values")?;
-    let field = |block: &str, key: &str| {
-        values
-            .pointer(&format!("/{block}/value/{key}"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
     Some(DeclareForm {
         user: UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?,
-        description: field("janus.description", "value").unwrap_or_default(),
-        severity: values
-            .pointer("/janus.severity/value/selected_option/value")
+        description: input(values, block::DESCRIPTION)
+            .and_then(|i| i.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        severity: input(values, block::SEVERITY)
+            .and_then(|i| i.pointer("/selected_option/value"))
             .and_then(Value::as_str)
             .map(str::to_owned),
         source: payload
@@ -300,7 +309,7 @@ pub fn route(envelope: &Envelope) -> Route {
             }
             Some("view_submission")
                 if text("/view/callback_id")
-                    .is_some_and(|c| c.starts_with("janus.statuspage.")) =>
+                    .is_some_and(|c| c.starts_with(callback::STATUSPAGE_PREFIX)) =>
             {
                 lane(statuspage_metadata(p).and_then(|(_, channel)| channel))
             }
@@ -324,30 +333,28 @@ fn unparsed(what: &str, err: impl std::fmt::Display, payload: &Value) -> Event {
     Event::Unparsed {
         reason: format!(
             "{what}: {err}; payload: {}",
-            crate::socket::frame::snippet(&payload.to_string(), 500)
+            snippet(&payload.to_string(), LOG_SNIPPET_CHARS)
         ),
     }
 }
 
-/// Types an envelope's payload.
+/// Types an envelope's payload. The payload's tree was built once, when the
+/// envelope was parsed; slack-morphism's types are read from it by
+/// reference (`&Value` is a deserializer), never from a clone of it.
 pub fn classify(envelope: &Envelope) -> Event {
     let payload = &envelope.payload;
     match &envelope.kind {
-        EnvelopeKind::EventsApi => {
-            match serde_json::from_value::<SlackPushEventCallback>(payload.clone()) {
-                Ok(callback) => classify_push(callback.event, payload),
-                Err(e) => unparsed("events_api payload", e, payload),
-            }
-        }
-        EnvelopeKind::SlashCommands => {
-            match serde_json::from_value::<SlackCommandEvent>(payload.clone()) {
-                Ok(command) => Event::Command {
-                    command,
-                    answered_in_ack: envelope.answered_in_ack,
-                },
-                Err(e) => unparsed("slash command payload", e, payload),
-            }
-        }
+        EnvelopeKind::EventsApi => match SlackPushEventCallback::deserialize(payload) {
+            Ok(callback) => classify_push(callback.event, payload),
+            Err(e) => unparsed("events_api payload", e, payload),
+        },
+        EnvelopeKind::SlashCommands => match SlackCommandEvent::deserialize(payload) {
+            Ok(command) => Event::Command {
+                command,
+                answered_in_ack: envelope.answered_in_ack,
+            },
+            Err(e) => unparsed("slash command payload", e, payload),
+        },
         EnvelopeKind::Interactive if payload.get("type") == Some(&Value::from("block_actions")) => {
             match clicks(payload, &dedupe_key(envelope)) {
                 Some(clicks) => Event::Clicks(clicks),
@@ -374,7 +381,7 @@ pub fn classify(envelope: &Envelope) -> Event {
                     rejected_in_ack,
                 };
             }
-            match serde_json::from_value::<SlackInteractionEvent>(payload.clone()) {
+            match SlackInteractionEvent::deserialize(payload) {
                 Ok(interaction) => Event::Interaction(Box::new(interaction)),
                 Err(e) => unparsed("interactive payload", e, payload),
             }
@@ -456,7 +463,7 @@ mod tests {
             json!({"type": "block_actions", "channel": {"id": "C1"}}),
             json!({"type": "block_actions", "container": {"channel_id": "C1"}}),
             json!({"type": "view_submission",
-                "view": {"callback_id": "janus.statuspage.update", "private_metadata": "7:C1"}}),
+                "view": {"callback_id": callback::STATUSPAGE_UPDATE, "private_metadata": "7:C1"}}),
         ];
         for payload in cases {
             let route = route(&envelope(EnvelopeKind::Interactive, payload.clone()));
@@ -464,7 +471,7 @@ mod tests {
         }
         // A form rendered by a template from before the channel was added.
         let old = json!({"type": "view_submission",
-            "view": {"callback_id": "janus.statuspage.create", "private_metadata": "7"}});
+            "view": {"callback_id": callback::STATUSPAGE_CREATE, "private_metadata": "7"}});
         assert_eq!(
             route(&envelope(EnvelopeKind::Interactive, old)),
             Route::Lane(LaneKey::global())
@@ -485,7 +492,7 @@ mod tests {
             (EnvelopeKind::SlashCommands, json!({"channel_id": "C1"})),
             (
                 EnvelopeKind::Interactive,
-                json!({"type": "view_submission", "view": {"callback_id": "janus.declare"}}),
+                json!({"type": "view_submission", "view": {"callback_id": callback::DECLARE}}),
             ),
             (EnvelopeKind::Interactive, json!({"type": "shortcut"})),
         ];
@@ -496,6 +503,116 @@ mod tests {
                 "{payload}"
             );
         }
+    }
+
+    /// A `view_submission` of modal `callback_id` with `values` as its state.
+    fn submission(callback_id: &str, metadata: &str, values: Value) -> Value {
+        json!({"type": "view_submission", "user": {"id": "U0ALICE01"},
+            "view": {"callback_id": callback_id, "private_metadata": metadata,
+                "state": {"values": values}}})
+    }
+
+    fn typed(value: &str) -> Value {
+        json!({ action::INPUT: {"type": "plain_text_input", "value": value} })
+    }
+
+    fn chosen(value: &str) -> Value {
+        json!({ action::INPUT: {"type": "static_select", "selected_option": {"value": value}} })
+    }
+
+    #[test]
+    fn a_declare_form_is_read_from_its_input_blocks() {
+        let values =
+            json!({ block::DESCRIPTION: typed("checkout down"), block::SEVERITY: chosen("sev2") });
+        let form = declare_form(&submission(callback::DECLARE, "C0GENERAL1", values)).unwrap();
+        assert_eq!(form.description, "checkout down");
+        assert_eq!(form.severity.as_deref(), Some("sev2"));
+        assert_eq!(form.source.unwrap().as_str(), "C0GENERAL1");
+        let other = submission("someone.else", "", json!({}));
+        assert!(declare_form(&other).is_none());
+    }
+
+    #[test]
+    fn both_statuspage_forms_are_read_from_their_input_blocks() {
+        let create = json!({
+            block::SP_NAME: typed("Checkout errors"), block::SP_BODY: typed("Looking"),
+            block::SP_IMPACT: chosen("major"), block::SP_COMPONENT_STATUS: chosen("major_outage"),
+            block::SP_NOTIFY: chosen("no"),
+            block::SP_COMPONENTS: { action::INPUT: {"type": "multi_static_select",
+                "selected_options": [{"value": "c1"}, {"value": "c2"}]}},
+        });
+        match statuspage_form(&submission(callback::STATUSPAGE_CREATE, "7:C1", create)) {
+            Some(StatuspageForm::Create {
+                incident,
+                name,
+                body,
+                impact,
+                components,
+                component_status,
+                notify,
+                ..
+            }) => {
+                assert_eq!(incident, IncidentId(7));
+                assert_eq!(
+                    (name.as_str(), body.as_str()),
+                    ("Checkout errors", "Looking")
+                );
+                assert_eq!(
+                    (impact.as_str(), component_status.as_str()),
+                    ("major", "major_outage")
+                );
+                assert_eq!(components, ["c1", "c2"]);
+                assert!(!notify);
+            }
+            other => panic!("{other:?}"),
+        }
+        let update =
+            json!({ block::SP_STATUS: chosen("monitoring"), block::SP_BODY: typed("Fixed") });
+        match statuspage_form(&submission(callback::STATUSPAGE_UPDATE, "7", update)) {
+            Some(StatuspageForm::Update {
+                status,
+                body,
+                notify,
+                ..
+            }) => {
+                assert_eq!((status.as_str(), body.as_str()), ("monitoring", "Fixed"));
+                assert!(notify, "notifying is the default");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn fixture(text: &str) -> Value {
+        serde_json::from_str::<Value>(text).unwrap()["payload"].take()
+    }
+
+    #[test]
+    fn each_kind_of_payload_is_typed_from_its_tree() {
+        let mention = json!({
+            "token": "t", "team_id": "T0FAKE", "api_app_id": "A0FAKE",
+            "type": "event_callback", "event_id": "Ev1", "event_time": 1700000100,
+            "event": {"type": "app_mention", "user": "U0ALICE01", "text": "<@U0JANUS> help",
+                "ts": "1700000100.000200", "channel": "C0GENERAL1",
+                "event_ts": "1700000100.000200"},
+        });
+        match classify(&envelope(EnvelopeKind::EventsApi, mention)) {
+            Event::Mention(m) => assert_eq!(m.text, "<@U0JANUS> help"),
+            other => panic!("{other:?}"),
+        }
+        let command = fixture(include_str!(
+            "../../tests/fixtures/payloads/slash_commands.json"
+        ));
+        assert!(matches!(
+            classify(&envelope(EnvelopeKind::SlashCommands, command)),
+            Event::Command { .. }
+        ));
+        let shortcut = fixture(include_str!(
+            "../../tests/fixtures/payloads/interactive_shortcut.json"
+        ));
+        assert!(matches!(
+            classify(&envelope(EnvelopeKind::Interactive, shortcut)),
+            Event::Interaction(_)
+        ));
     }
 
     #[test]

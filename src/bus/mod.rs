@@ -45,7 +45,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::Actors;
-use crate::actors::control::{Click, ControlAction};
+use crate::actors::control::ControlAction;
+use crate::domain::event::Click;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -126,7 +127,7 @@ impl BusHandle {
     pub async fn quick_response(&self, envelope: &Envelope) -> Option<Value> {
         if envelope.kind == EnvelopeKind::Interactive {
             if let Some(form) = event::statuspage_form(&envelope.payload) {
-                let errors = form.errors();
+                let errors = crate::actors::statuspage::form_errors(&form);
                 return (!errors.is_empty())
                     .then(|| serde_json::json!({ "response_action": "errors", "errors": errors }));
             }

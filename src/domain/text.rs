@@ -11,6 +11,9 @@
 //! `SlackText` values, so forgetting to escape a description is a type error
 //! rather than an `@channel` at 3 a.m.
 //!
+//! [`snippet`] is the other direction: text out of Slack (a frame or
+//! payload that did not parse) cut short for a log line.
+//!
 //! JSON escaping is a different layer: the renderer's escape function does it
 //! for every value, so nothing here worries about `"` or control characters.
 
@@ -163,6 +166,19 @@ pub fn decode_mrkdwn(encoded: &str) -> String {
     out
 }
 
+/// How much of an unparseable frame or payload goes into a log line.
+pub const LOG_SNIPPET_CHARS: usize = 500;
+
+/// The first `max` characters of `text`, marked when cut: enough of
+/// something unparseable to recognise it in a log line, never all of it.
+pub fn snippet(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if out.len() < text.len() {
+        out.push_str("…(truncated)");
+    }
+    out
+}
+
 /// Byte length of the entity (`&name;` or `&#123;`) at the start of `s`.
 fn entity_len(s: &str) -> Option<usize> {
     let body = s.strip_prefix('&')?;
@@ -177,6 +193,12 @@ fn entity_len(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snippet_cuts_on_character_boundaries() {
+        assert_eq!(snippet("ééé", 2), "éé…(truncated)");
+        assert_eq!(snippet("ab", 5), "ab");
+    }
 
     fn user(s: &str) -> String {
         SlackText::from_user(s).into_string()

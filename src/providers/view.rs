@@ -351,7 +351,10 @@ mod tests {
             "{context}"
         );
         let button = &blocks[5]["elements"][0];
-        assert_eq!(button["action_id"], "janus.providers.refresh");
+        assert_eq!(
+            button["action_id"],
+            crate::domain::block_ids::action::PROVIDERS_REFRESH
+        );
         assert_eq!(button["text"]["text"], "Refresh");
         assert_eq!(blocks.len(), 6);
     }

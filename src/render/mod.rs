@@ -853,6 +853,7 @@ mod incident_template_tests {
 
     use super::samples::{hostile_description, incident, view_model};
     use super::*;
+    use crate::domain::block_ids::action;
     use crate::domain::text::SlackText;
 
     const INCIDENT_TEMPLATES: &[&str] = &[
@@ -1003,11 +1004,11 @@ mod incident_template_tests {
             data["incident"]["status"] = data["statuses"][i].clone();
             data["incident"]["severity"] = data["severities"][3 - i].clone();
             let out = render("control", &data);
-            let select = element(&out, "janus.status");
+            let select = element(&out, action::STATUS);
             assert_eq!(select["initial_option"]["value"], json!(status));
             assert_eq!(select["initial_option"], select["options"][i]);
             assert_eq!(select["options"].as_array().unwrap().len(), 4);
-            let select = element(&out, "janus.severity");
+            let select = element(&out, action::SEVERITY);
             assert_eq!(select["initial_option"], data["severities"][3 - i]
                 .as_object()
                 .map(|c| json!({"text": {"type": "plain_text", "text": c["label"]}, "value": c["value"]}))
@@ -1021,12 +1022,12 @@ mod incident_template_tests {
         data["incident"]["status"] = json!({"value": "triage", "label": "triage"});
         let out = render("control", &data);
         assert!(
-            element(&out, "janus.status")
+            element(&out, action::STATUS)
                 .get("initial_option")
                 .is_none()
         );
         assert!(
-            element(&out, "janus.severity")
+            element(&out, action::SEVERITY)
                 .get("initial_option")
                 .is_some()
         );
@@ -1038,25 +1039,22 @@ mod incident_template_tests {
         let ids = action_ids(&out);
         let unique: HashSet<_> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "{ids:?}");
-        assert_eq!(
-            ids,
-            [
-                "janus.status",
-                "janus.severity",
-                "janus.claim.incident_commander",
-                "janus.assign.incident_commander",
-                "janus.claim.communications_liaison",
-                "janus.assign.communications_liaison",
-                "janus.claim.technical_lead",
-                "janus.assign.technical_lead",
-            ]
-        );
+        let mut want = vec![action::STATUS.to_owned(), action::SEVERITY.to_owned()];
+        for key in [
+            "incident_commander",
+            "communications_liaison",
+            "technical_lead",
+        ] {
+            want.push(format!("{}{key}", action::CLAIM_PREFIX));
+            want.push(format!("{}{key}", action::ASSIGN_PREFIX));
+        }
+        assert_eq!(ids, want);
         for role in view_model(false)["incident"]["roles"].as_array().unwrap() {
             let key = role["key"].as_str().unwrap();
-            let claim = element(&out, &format!("janus.claim.{key}"));
+            let claim = element(&out, &format!("{}{key}", action::CLAIM_PREFIX));
             assert_eq!(claim["value"], json!(key));
             assert_eq!(claim["type"], "button");
-            let assign = element(&out, &format!("janus.assign.{key}"));
+            let assign = element(&out, &format!("{}{key}", action::ASSIGN_PREFIX));
             assert_eq!(assign["type"], "users_select");
             // The holder is preselected; an empty role has no initial user.
             assert_eq!(
@@ -1099,7 +1097,7 @@ mod incident_template_tests {
         );
         assert_eq!(action_ids(&resolved), action_ids(&open));
         assert_eq!(
-            element(&resolved, "janus.status")["initial_option"]["value"],
+            element(&resolved, action::STATUS)["initial_option"]["value"],
             "resolved"
         );
     }
@@ -1118,9 +1116,9 @@ mod incident_template_tests {
         ] {
             assert!(all.contains(part), "{part} in {all}");
         }
-        let join = element(&out, "janus.join");
+        let join = element(&out, action::JOIN);
         assert_eq!(join["url"], "https://acme.slack.com/archives/C0INC00042");
-        assert_eq!(action_ids(&out), ["janus.join"]);
+        assert_eq!(action_ids(&out), [action::JOIN]);
     }
 
     #[test]
@@ -1134,7 +1132,7 @@ mod incident_template_tests {
         assert!(all.contains("*Status*\\n✅ Resolved"), "{all}");
         assert!(all.contains("This incident is resolved."), "{all}");
         assert!(!all.contains("🚨"), "{all}");
-        assert!(element(&out, "janus.join").get("style").is_none());
+        assert!(element(&out, action::JOIN).get("style").is_none());
     }
 
     #[test]
@@ -1145,7 +1143,7 @@ mod incident_template_tests {
         assert!(all.contains("claim *Incident commander*"), "{all}");
         assert!(all.contains("it is *SEV2* for now"), "{all}");
         assert_eq!(
-            element(&with_call, "janus.call")["url"],
+            element(&with_call, action::CALL)["url"],
             "https://meet.example.com/inc-42"
         );
 
@@ -1261,5 +1259,139 @@ mod incident_template_tests {
         );
         assert!(all.contains("post-mortem"), "{all}");
         assert!(all.contains("reopen"), "{all}");
+    }
+}
+
+/// Templates cannot import `crate::domain::block_ids`, so these tests keep
+/// the ids the built-in templates write and the ids the code reads from
+/// drifting apart, both ways.
+#[cfg(test)]
+mod block_id_tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::domain::block_ids::{action, block, callback};
+
+    /// Which built-in template writes which id, in which field. A prefix
+    /// (claim, assign) is written once per role, followed by its key.
+    const WRITTEN: &[(&str, &str, &str)] = &[
+        ("control", "action_id", action::STATUS),
+        ("control", "action_id", action::SEVERITY),
+        ("control", "action_id", action::CLAIM_PREFIX),
+        ("control", "action_id", action::ASSIGN_PREFIX),
+        ("digest", "action_id", action::JOIN),
+        ("declared", "action_id", action::CALL),
+        ("usage", "action_id", action::DECLARE_FORM),
+        ("statuspage_prompt", "action_id", action::STATUSPAGE_OPEN),
+        ("statuspage_message", "action_id", action::STATUSPAGE_UPDATE),
+        ("provider_snapshot", "action_id", action::PROVIDERS_REFRESH),
+        ("declare_modal", "callback_id", callback::DECLARE),
+        ("declare_modal", "block_id", block::DESCRIPTION),
+        ("declare_modal", "block_id", block::SEVERITY),
+        (
+            "statuspage_create",
+            "callback_id",
+            callback::STATUSPAGE_CREATE,
+        ),
+        ("statuspage_create", "block_id", block::SP_NAME),
+        ("statuspage_create", "block_id", block::SP_BODY),
+        ("statuspage_create", "block_id", block::SP_IMPACT),
+        ("statuspage_create", "block_id", block::SP_COMPONENTS),
+        ("statuspage_create", "block_id", block::SP_COMPONENT_STATUS),
+        ("statuspage_create", "block_id", block::SP_NOTIFY),
+        (
+            "statuspage_update",
+            "callback_id",
+            callback::STATUSPAGE_UPDATE,
+        ),
+        ("statuspage_update", "block_id", block::SP_STATUS),
+        ("statuspage_update", "block_id", block::SP_BODY),
+        ("statuspage_update", "block_id", block::SP_NOTIFY),
+    ];
+
+    const PREFIXES: [&str; 2] = [action::CLAIM_PREFIX, action::ASSIGN_PREFIX];
+
+    /// Whether `id` (as rendered) is the listed id `listed`.
+    fn is(id: &str, listed: &str) -> bool {
+        id == listed
+            || PREFIXES.contains(&listed)
+                && id.strip_prefix(listed).is_some_and(|key| !key.is_empty())
+    }
+
+    /// Every value of `field` in `v`, at any depth.
+    fn collect(v: &Value, field: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(id)) = map.get(field) {
+                    out.push(id.clone());
+                }
+                map.values().for_each(|v| collect(v, field, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, field, out)),
+            _ => {}
+        }
+    }
+
+    fn rendered(name: &str) -> Value {
+        let data = Renderer::sample(name).unwrap();
+        Renderer::load(None)
+            .unwrap()
+            .render(name, &data)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn every_id_the_code_reads_is_written_by_its_template() {
+        for &(template, field, id) in WRITTEN {
+            let mut found = Vec::new();
+            collect(&rendered(template), field, &mut found);
+            assert!(
+                found.iter().any(|f| is(f, id)),
+                "{template} writes no {field} {id}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_id_a_template_writes_is_one_the_code_reads() {
+        for name in Renderer::names() {
+            let out = rendered(name);
+            for field in ["action_id", "block_id", "callback_id"] {
+                let mut found = Vec::new();
+                collect(&out, field, &mut found);
+                for id in found {
+                    let known = (field == "action_id" && id == action::INPUT)
+                        || WRITTEN
+                            .iter()
+                            .any(|&(t, f, listed)| t == name && f == field && is(&id, listed));
+                    assert!(
+                        known,
+                        "{name} writes {field} {id:?}, which is not in domain::block_ids \
+                         (or not listed here as this template's)"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_modal_input_is_where_the_bus_reads_it() {
+        for name in MODALS {
+            let out = rendered(name);
+            let inputs: Vec<&Value> = out["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|b| b["type"] == "input")
+                .collect();
+            assert!(!inputs.is_empty(), "{name}");
+            for input in inputs {
+                assert_eq!(
+                    input["element"]["action_id"],
+                    action::INPUT,
+                    "{name}: {input}"
+                );
+            }
+        }
     }
 }

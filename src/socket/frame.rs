@@ -9,9 +9,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::bus::{EnvelopeKind, RawEnvelope};
-
-/// How much of an unparseable frame goes into a log line.
-pub const LOG_SNIPPET_CHARS: usize = 500;
+use crate::domain::text::{LOG_SNIPPET_CHARS, snippet};
 
 /// One inbound text frame, parsed.
 #[derive(Debug)]
@@ -95,15 +93,6 @@ struct WireFrame {
 pub struct FrameError {
     reason: String,
     snippet: String,
-}
-
-/// The first `max` characters of `text`, marked when cut.
-pub fn snippet(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().take(max).collect();
-    if out.len() < text.len() {
-        out.push_str("…(truncated)");
-    }
-    out
 }
 
 /// Parses one text frame.
@@ -222,11 +211,5 @@ mod tests {
         let with = ack("e2", Some(&serde_json::json!({"text":"hi"})));
         let v: Value = serde_json::from_str(&with).unwrap();
         assert_eq!(v["payload"]["text"], "hi");
-    }
-
-    #[test]
-    fn snippet_cuts_on_character_boundaries() {
-        assert_eq!(snippet("ééé", 2), "éé…(truncated)");
-        assert_eq!(snippet("ab", 5), "ab");
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::declaration::{DeclarationStep, DeclarationSteps};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
+pub use crate::domain::incident::IncidentId;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -70,16 +72,6 @@ pub async fn open(
     }
 }
 
-/// The database's id of an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IncidentId(pub i64);
-
-impl std::fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
 /// What a declaration starts with, before any Slack call.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
@@ -129,7 +121,7 @@ pub struct Incident {
     /// The channel name asked for, recorded before asking.
     pub intended_name: Option<String>,
     /// Declaration steps done.
-    pub steps: Vec<String>,
+    pub steps: DeclarationSteps,
     /// What finishing the declaration needs (see [`NewIncident`]).
     pub declaration: Option<serde_json::Value>,
     /// Set once the declaration finished.
@@ -138,8 +130,8 @@ pub struct Incident {
 
 impl Incident {
     /// Whether the declaration step `step` is done.
-    pub fn done(&self, step: &str) -> bool {
-        self.steps.iter().any(|s| s == step)
+    pub fn done(&self, step: DeclarationStep) -> bool {
+        self.steps.contains(step)
     }
 
     /// The holder of `role`, if any.
@@ -324,7 +316,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_intended_name(&self, id: IncidentId, name: &str) -> Result<(), StoreError>;
 
     /// Records that a declaration step is done.
-    async fn mark_step(&self, id: IncidentId, step: &str) -> Result<(), StoreError>;
+    async fn mark_step(&self, id: IncidentId, step: DeclarationStep) -> Result<(), StoreError>;
 
     /// Records that the declaration finished.
     async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError>;

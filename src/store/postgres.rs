@@ -360,13 +360,17 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn mark_step(&self, id: IncidentId, step: &str) -> Result<(), StoreError> {
+    async fn mark_step(
+        &self,
+        id: IncidentId,
+        step: crate::domain::declaration::DeclarationStep,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE incidents SET steps = steps || to_jsonb($2::text) \
              WHERE id = $1 AND NOT steps ? $2",
         )
         .bind(id.0)
-        .bind(step)
+        .bind(step.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())

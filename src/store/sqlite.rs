@@ -424,14 +424,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn mark_step(&self, id: IncidentId, step: &str) -> Result<(), StoreError> {
+    async fn mark_step(
+        &self,
+        id: IncidentId,
+        step: crate::domain::declaration::DeclarationStep,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE incidents SET steps = json_insert(steps, '$[#]', ?2) \
              WHERE id = ?1 AND NOT EXISTS \
              (SELECT 1 FROM json_each(incidents.steps) WHERE json_each.value = ?2)",
         )
         .bind(id.0)
-        .bind(step)
+        .bind(step.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())

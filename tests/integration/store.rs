@@ -306,13 +306,18 @@ async fn declaration_steps_are_recorded_once_and_completion_ends_the_declaration
     );
 
     db.store.set_intended_name(first, "inc-one").await.unwrap();
-    for step in ["channel", "channel", "control", "channel"] {
+    use janus::domain::declaration::DeclarationStep::{Invited, Pinned, Topic};
+    for step in [Invited, Invited, Pinned, Invited] {
         db.store.mark_step(first, step).await.unwrap();
     }
     let incident = db.store.incident(first).await.unwrap().unwrap();
     assert_eq!(incident.intended_name.as_deref(), Some("inc-one"));
-    assert_eq!(incident.steps, vec!["channel", "control"]);
-    assert!(incident.done("control") && !incident.done("digest"));
+    assert_eq!(incident.steps.as_slice(), [Invited, Pinned]);
+    assert!(incident.done(Pinned) && !incident.done(Topic));
+    // Stored by name, as every earlier build stored them.
+    let by_name = r#"SELECT COUNT(*) FROM incidents
+        WHERE CAST(steps AS TEXT) LIKE '%"invited"%' AND CAST(steps AS TEXT) LIKE '%"pinned"%'"#;
+    assert_eq!(db.count(by_name).await, 1);
 
     db.store.complete_declaration(first).await.unwrap();
     assert!(db.store.incident(first).await.unwrap().unwrap().completed);
