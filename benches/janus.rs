@@ -3,7 +3,7 @@
 //! on loopback and a real Postgres (or the embedded SQLite default).
 //!
 //! Scenarios (all by default, in this order): `size`, `start`, `declare`,
-//! `ack`, `burst`, `rss`. Each starts its own fake, database and `janus`
+//! `ack`, `burst`, `clicks`, `rss`. Each starts its own fake, database and `janus`
 //! process, so one scenario's backlog never leaks into the next.
 //!
 //! Why a subprocess and not `janus::app::start` in this process: the fake
@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use payloads::{ALICE, BOB, BOT};
 use support::harness::{TestDb, all_text};
-use support::slack_fake::{self, FakeSlack, Fault};
+use support::slack_fake::{self, ApiCall, FakeSlack, Fault};
 
 /// The release binary `cargo bench` built alongside this target, unless
 /// `JANUS_BENCH_BINARY` names another (a build with symbols, to profile).
@@ -133,6 +133,9 @@ fn main() {
         }
         if run("burst") {
             declaration_burst(&mut table, 100).await;
+        }
+        if run("clicks") {
+            click_latency(&mut table, Duration::from_millis(50)).await;
         }
         if run("rss") {
             rss(&mut table, 1_000).await;
@@ -857,6 +860,303 @@ async fn declaration_burst(table: &mut Table, n: usize) {
         format!("{failures} / {} / {limited}", created - 1),
         "0 failures",
     );
+}
+
+/// Issue #13's click load: this many incidents declared first…
+const CLICK_INCIDENTS: usize = 20;
+/// …then this many status clicks, round-robin over them…
+const CLICKS: usize = 200;
+/// …one every this long (so one incident's clicks are 20 × this apart)…
+const CLICK_PACE: Duration = Duration::from_millis(25);
+/// …while one more declaration is answered 429 with this `Retry-After`, this
+/// many times: 180 s, longer than the run and than either build keeps
+/// retrying (2e4f319: 20 retries, 60 s; now: a 120 s budget per call).
+const CLICK_RETRY_AFTER_SECS: u64 = 3;
+const CLICK_THROTTLES: usize = 60;
+/// A click whose update has not arrived this long after it was sent never
+/// arrived.
+const CLICK_BOUND: Duration = Duration::from_secs(30);
+/// `per_call` delays queued: one per Web API request, more than a run makes.
+const CLICK_DELAYS: usize = 5_000;
+/// Each incident's status goes round these, starting from `investigating`,
+/// so every click is a real change.
+const CLICK_STATUSES: [&str; 3] = ["identified", "monitoring", "investigating"];
+
+/// One status click as sent.
+struct Click {
+    /// Index into the incidents (`(channel, control message ts)`).
+    incident: usize,
+    value: &'static str,
+    envelope_id: String,
+    /// When the fake wrote the envelope to the socket (its ack's stamp),
+    /// or handed it over, if it was never acked.
+    sent: Instant,
+}
+
+/// The status a `chat.update` call shows: the `initial_option` of the
+/// `janus.status` select in the blocks it sent (JSON, or JSON text in a form).
+fn status_shown(call: &ApiCall) -> Option<String> {
+    fn find(v: &Value) -> Option<String> {
+        match v {
+            Value::Object(m) => {
+                if m.get("action_id").and_then(Value::as_str) == Some("janus.status") {
+                    return m
+                        .get("initial_option")
+                        .and_then(|o| o["value"].as_str())
+                        .map(str::to_owned);
+                }
+                m.values().find_map(find)
+            }
+            Value::Array(a) => a.iter().find_map(find),
+            _ => None,
+        }
+    }
+    match call.params.get("blocks")? {
+        Value::String(text) => find(&serde_json::from_str(text).ok()?),
+        blocks => find(blocks),
+    }
+}
+
+/// When each click was shown: the arrival of the first `chat.update` of its
+/// incident's control message that shows its value or that of a later click
+/// of the same incident, counting only clicks sent before the update
+/// arrived. An incident's updates show its clicks in order (one lane, one
+/// publishing task per incident), so an update showing value `v` shows the
+/// latest click sent before it that set `v`, and every earlier click not
+/// shown yet. (Statuses come round every 3 clicks: were the bot 3 clicks of
+/// one incident behind, an older state equal to a newer click's value would
+/// be counted as the newer click.)
+fn click_updates(
+    updates: &[ApiCall],
+    incidents: &[(String, String)],
+    clicks: &[Click],
+) -> Vec<Option<Instant>> {
+    let mut shown = vec![None; clicks.len()];
+    for (n, (channel, ts)) in incidents.iter().enumerate() {
+        let mine: Vec<usize> = (0..clicks.len())
+            .filter(|&i| clicks[i].incident == n)
+            .collect();
+        let mut next = 0;
+        for call in updates.iter().filter(|c| {
+            c.param("channel").as_deref() == Some(channel) && c.param("ts").as_deref() == Some(ts)
+        }) {
+            let Some(value) = status_shown(call) else {
+                continue;
+            };
+            let latest = (next..mine.len()).rev().find(|&k| {
+                let click = &clicks[mine[k]];
+                click.sent < call.at && click.value == value
+            });
+            if let Some(latest) = latest {
+                for &i in &mine[next..=latest] {
+                    shown[i] = Some(call.at);
+                }
+                next = latest + 1;
+            }
+        }
+    }
+    shown
+}
+
+/// Click latency (issue #13): status clicks on the pinned control messages
+/// of `CLICK_INCIDENTS` incidents while another declaration waits out 429s
+/// and the fake takes `per_call` to answer each Web API call; from the fake
+/// writing a click's envelope to the fake receiving the `chat.update` that
+/// shows it (see [`click_updates`]).
+async fn click_latency(table: &mut Table, per_call: Duration) {
+    let (slack, general, digest) = workspace().await;
+    let db = TestDb::create().await;
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    new_sockets(&slack, 0, 2).await;
+    // Let anything the bot does once after connecting finish first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // As in `declare`: one delay per request, to any method without a fault
+    // of its own; enough for every call of the run.
+    let delayed_from = slack.call_count();
+    for _ in 0..CLICK_DELAYS {
+        slack.inject("*", Fault::Delay(per_call));
+    }
+
+    // One after another: 20 sent at once exhaust the Postgres pool (each
+    // declaration holds a connection from its record to its end, also while
+    // it waits for a turn), and the ones that lose are finished only by the
+    // recovery sweep a minute later (BENCHMARKS.md, click latency).
+    let pinned = |slack: &FakeSlack| -> Vec<(String, String)> {
+        let mut found: Vec<_> = slack
+            .channels()
+            .into_iter()
+            .filter(|c| c.name.starts_with("inc-") && !c.pins.is_empty())
+            .map(|c| (c.name, c.id, c.pins[0].clone()))
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, id, ts)| (id, ts)).collect()
+    };
+    let declaring = Instant::now();
+    for i in 0..CLICK_INCIDENTS {
+        send_declaration(&slack, &general, &format!("outage {i}")).await;
+        poll(&format!("declaration {i}"), WAIT, || {
+            slack.message_count(&digest) > i && pinned(&slack).len() > i
+        })
+        .await;
+    }
+    let declared_in = declaring.elapsed();
+    // Calls that trail the last declaration (the declarer's answer).
+    tokio::time::sleep(Duration::from_millis(500) + per_call * 4).await;
+    let incidents = pinned(&slack);
+
+    // One more declaration, held in 429s at `conversations.create` from its
+    // first attempt to the end of the run.
+    let creates = slack.calls_to("conversations.create").len();
+    slack.throttle(
+        "conversations.create",
+        CLICK_RETRY_AFTER_SECS,
+        CLICK_THROTTLES,
+    );
+    send_declaration(&slack, &general, "throttled").await;
+    poll("the held declaration's first 429", WAIT, || {
+        slack.calls_to("conversations.create").len() > creates
+    })
+    .await;
+
+    let response_url = slack.response_url();
+    let started = Instant::now();
+    let mut clicks = Vec::with_capacity(CLICKS);
+    for i in 0..CLICKS {
+        tokio::time::sleep_until((started + CLICK_PACE * i as u32).into()).await;
+        let incident = i % CLICK_INCIDENTS;
+        let value = CLICK_STATUSES[(i / CLICK_INCIDENTS) % CLICK_STATUSES.len()];
+        let (channel, control_ts) = &incidents[incident];
+        let action = payloads::select("janus.status", value);
+        let payload = payloads::block_action(channel, ALICE, control_ts, action, &response_url);
+        let envelope = slack_fake::envelope("interactive", payload, false);
+        let envelope_id = slack_fake::envelope_id_of(&envelope);
+        let handed = Instant::now();
+        slack.send_envelope(envelope).await;
+        clicks.push(Click {
+            incident,
+            value,
+            envelope_id,
+            sent: handed,
+        });
+    }
+    let sent_in = started.elapsed();
+    let deadline = Instant::now() + CLICK_BOUND;
+    loop {
+        let shown = click_updates(&slack.calls_to("chat.update"), &incidents, &clicks);
+        if shown.iter().all(Option::is_some) || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bot.assert_alive();
+
+    let written: BTreeMap<String, Instant> = slack
+        .acks()
+        .into_iter()
+        .filter(|a| !a.latency.is_zero())
+        .map(|a| (a.envelope_id, a.at - a.latency))
+        .collect();
+    for click in &mut clicks {
+        if let Some(at) = written.get(&click.envelope_id) {
+            click.sent = *at;
+        }
+    }
+    let updates = slack.calls_to("chat.update");
+    let shown = click_updates(&updates, &incidents, &clicks);
+    let latencies: Vec<Option<Duration>> = clicks
+        .iter()
+        .zip(&shown)
+        .map(|(click, at)| at.map(|at| at - click.sent).filter(|d| *d <= CLICK_BOUND))
+        .collect();
+    if let Ok(path) = std::env::var("JANUS_BENCH_CLICK_TRACE") {
+        trace_clicks(&path, started, &clicks, &latencies);
+    }
+    let missing = latencies.iter().filter(|l| l.is_none()).count();
+    // Sorted with the missing last, as longer than any bound.
+    let mut sorted = latencies.clone();
+    sorted.sort_by_key(|l| l.unwrap_or(Duration::MAX));
+    let show = |l: Option<Duration>| l.map_or(format!("> {} s", CLICK_BOUND.as_secs()), ms);
+    let at = |p: f64| {
+        let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+        show(sorted[i])
+    };
+    let load = format!(
+        "{CLICKS} status clicks round-robin over {CLICK_INCIDENTS} incidents, one every {} ms \
+         (sent in {}), while a declaration waits out 429s; fake takes {} ms per call",
+        CLICK_PACE.as_millis(),
+        ms(sent_in),
+        per_call.as_millis()
+    );
+    table.add(
+        "clicks",
+        &format!("{load}: click → control update p50 / p99 / max"),
+        format!("{} / {} / {}", at(0.50), at(0.99), show(sorted[CLICKS - 1])),
+        "p99 < 500 ms",
+    );
+    table.add(
+        "clicks",
+        &format!(
+            "clicks whose control update never arrived within {} s",
+            CLICK_BOUND.as_secs()
+        ),
+        format!("{missing} of {CLICKS}"),
+        "0",
+    );
+    let controls: HashSet<(&str, &str)> = incidents
+        .iter()
+        .map(|(c, ts)| (c.as_str(), ts.as_str()))
+        .collect();
+    let control_updates = updates
+        .iter()
+        .filter(|c| {
+            let (channel, ts) = (c.param("channel"), c.param("ts"));
+            controls.contains(&(
+                channel.as_deref().unwrap_or(""),
+                ts.as_deref().unwrap_or(""),
+            ))
+        })
+        .count();
+    let limited = slack.calls_to("conversations.create").len() - creates;
+    let created = slack
+        .channels()
+        .iter()
+        .filter(|c| c.name.starts_with("inc-"))
+        .count();
+    table.add(
+        "clicks",
+        &format!(
+            "the {CLICK_INCIDENTS} declarations before (one after another, each to its digest); \
+             control-message chat.updates in the run; 429s the held declaration got; its channel created"
+        ),
+        format!(
+            "{}; {control_updates} for {CLICKS} clicks; {limited}; {}",
+            ms(declared_in),
+            if created > CLICK_INCIDENTS { "yes" } else { "no" }
+        ),
+        "—",
+    );
+    let calls = slack.call_count() - delayed_from;
+    assert!(
+        calls < CLICK_DELAYS,
+        "{calls} calls: more than the {CLICK_DELAYS} delays queued"
+    );
+}
+
+/// `JANUS_BENCH_CLICK_TRACE=<file>`: one line per click in send order —
+/// incident, value, ms from the first click to this one's send, and its
+/// latency in ms (empty: never arrived).
+fn trace_clicks(path: &str, started: Instant, clicks: &[Click], latencies: &[Option<Duration>]) {
+    let mut csv = String::from("incident,value,sent_ms,latency_ms\n");
+    for (click, latency) in clicks.iter().zip(latencies) {
+        csv.push_str(&format!(
+            "{},{},{:.1},{}\n",
+            click.incident,
+            click.value,
+            click.sent.saturating_duration_since(started).as_secs_f64() * 1e3,
+            latency.map_or(String::new(), |l| format!("{:.1}", l.as_secs_f64() * 1e3))
+        ));
+    }
+    std::fs::write(path, csv).unwrap_or_else(|e| panic!("{path}: {e}"));
 }
 
 /// RSS at idle after start, after declaring `n` incidents, and after a
