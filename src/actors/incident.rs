@@ -579,7 +579,7 @@ impl IncidentActor {
     /// nothing. `resuming`: look in Slack for what a crash may have done
     /// without recording it (a channel, the control message, the digest).
     async fn finish(&self, id: IncidentId, c: &Declaration, resuming: bool) -> Option<IncidentId> {
-        let incident = self.ctx.store.incident(id).await.ok().flatten()?;
+        let incident = self.load_declaration(id).await?;
         let channel = match &incident.channel_id {
             Some(channel) => channel.clone(),
             None => {
@@ -728,6 +728,29 @@ impl IncidentActor {
             tracing::error!(incident = %id, error = %e, "cannot record the declaration as finished");
         }
         Some(id)
+    }
+
+    /// The declaration's incident, read again while the database is away
+    /// (up to [`super::STORE_PATIENCE`]); `None` (logged) leaves the
+    /// declaration unfinished for recovery to take up.
+    async fn load_declaration(&self, id: IncidentId) -> Option<Incident> {
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(200);
+        loop {
+            match self.ctx.store.incident(id).await {
+                Ok(found) => return found,
+                Err(e) if started.elapsed() < super::STORE_PATIENCE => {
+                    tracing::warn!(incident = %id, error = %e, "cannot read the declaration; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(incident = %id, error = %e,
+                        "cannot read the declaration; recovery will finish it");
+                    return None;
+                }
+            }
+        }
     }
 
     /// A post the declaration makes once (`step`): skipped when recorded;
