@@ -25,7 +25,8 @@
 //!   never block clicks and a busy incident never delays `help`.
 //! - **Acks never wait for work**: a burst is acked as fast as it is read
 //!   and held here until handled, however slow one incident's handling is.
-//! - **Bounded memory**: every envelope held (in the inbox or a lane) is
+//! - **Bounded memory**: every envelope held (in the inbox, a lane or a task
+//!   of its own) is
 //!   charged its frame's bytes against one budget, [`MEMORY_BUDGET`], until
 //!   it has been handled. Only when the budget is spent does the socket
 //!   reader wait; then Slack's ack deadline passes and Slack redelivers —
