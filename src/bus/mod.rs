@@ -26,9 +26,8 @@
 //! - **Acks never wait for work**: a burst is acked as fast as it is read
 //!   and held here until handled, however slow one incident's handling is.
 //! - **Bounded memory**: every envelope held (in the inbox, a lane or a task
-//!   of its own) is
-//!   charged its frame's bytes against one budget, [`MEMORY_BUDGET`], until
-//!   it has been handled. Only when the budget is spent does the socket
+//!   of its own) is charged its frame's bytes against one budget,
+//!   [`MEMORY_BUDGET`], until it has been handled. Only when the budget is spent does the socket
 //!   reader wait; then Slack's ack deadline passes and Slack redelivers —
 //!   which dedupe absorbs. Nothing is dropped here. One budget rather than a
 //!   bound per queue, so a busy incident's lane never holds up the others.
