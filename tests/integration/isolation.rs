@@ -210,3 +210,40 @@ async fn a_change_slack_does_not_take_in_time_is_kept_and_the_clicker_is_told() 
         "the change is left for recovery to show"
     );
 }
+
+#[tokio::test]
+async fn a_channel_created_without_an_answer_is_found_by_name_not_created_twice() {
+    let (mut app, general, digest) = workspace(&[]).await;
+    app.slack_tuning = SlackTuning {
+        call_timeout: Duration::from_millis(500),
+        ..SlackTuning::default()
+    };
+    app.restart_with(&[]).await;
+    // Slack makes the channel, but its answer comes after our deadline.
+    app.slack.inject(
+        "conversations.create",
+        Fault::ApplyThenDelay(Duration::from_secs(3)),
+    );
+    let answer = declare(&app, &general, "www down").await;
+
+    let channels: Vec<_> = app
+        .slack
+        .channels()
+        .into_iter()
+        .filter(|c| c.name.starts_with("inc-"))
+        .collect();
+    assert_eq!(channels.len(), 1, "one channel: {channels:?}");
+    assert_eq!(
+        app.slack.calls_to("conversations.create").len(),
+        1,
+        "looked for, not asked for again"
+    );
+    let said = all_text(answer.blocks.as_ref().expect("the declared message"));
+    assert!(said.contains(&format!("<#{}>", channels[0].id)), "{said}");
+    assert_eq!(app.slack.messages(&digest).len(), 1, "one digest message");
+    assert_eq!(
+        app.slack.channel(&channels[0].id).unwrap().pins.len(),
+        1,
+        "one control message, pinned"
+    );
+}
