@@ -247,3 +247,51 @@ async fn a_channel_created_without_an_answer_is_found_by_name_not_created_twice(
         "one control message, pinned"
     );
 }
+
+#[tokio::test]
+async fn a_post_slack_made_without_an_answer_in_time_is_found_not_posted_twice() {
+    let (mut app, general, digest) = workspace(&[]).await;
+    app.slack_tuning = SlackTuning {
+        call_timeout: Duration::from_millis(500),
+        ..SlackTuning::default()
+    };
+    app.restart_with(&[]).await;
+    // The first post of the declaration (its control message or its digest
+    // message, whichever goes first) is made, but answered too late.
+    app.slack.inject(
+        "chat.postMessage",
+        Fault::ApplyThenDelay(Duration::from_secs(3)),
+    );
+    declare(&app, &general, "www down").await;
+
+    let channel = created_channel(&app, 0);
+    let controls = app
+        .slack
+        .messages(&channel.id)
+        .iter()
+        .filter(|m| {
+            m.blocks
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains("janus.status"))
+        })
+        .count();
+    assert_eq!(controls, 1, "one control message");
+    assert_eq!(channel.pins.len(), 1, "pinned once");
+    assert_eq!(app.slack.messages(&digest).len(), 1, "one digest message");
+    assert_eq!(
+        app.slack.calls_to("chat.postMessage").len(),
+        2,
+        "each posted once: looked for, not posted again"
+    );
+    assert!(
+        !app.slack.calls_to("conversations.history").is_empty(),
+        "the unanswered one was looked for"
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE control_ts IS NOT NULL AND digest_ts IS NOT NULL")
+            .await,
+        1,
+        "and adopted: both are recorded, so nothing posts them again later"
+    );
+}
