@@ -496,16 +496,11 @@ async fn killed_during(method: &str, faults: Vec<crate::support::slack_fake::Fau
         "one channel: {incident_channels:?}"
     );
     let channel = &incident_channels[0];
-    let controls = slack
-        .messages(&channel.id)
-        .iter()
-        .filter(|m| {
-            m.blocks
-                .as_ref()
-                .is_some_and(|b| b.to_string().contains("janus.status"))
-        })
-        .count();
-    assert_eq!(controls, 1, "one control message");
+    assert_eq!(
+        crate::support::harness::control_messages(&slack, &channel.id),
+        1,
+        "one control message"
+    );
     assert_eq!(
         slack.channel(&channel.id).unwrap().pins.len(),
         1,

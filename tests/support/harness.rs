@@ -285,6 +285,20 @@ pub fn all_text(blocks: &serde_json::Value) -> String {
     out
 }
 
+/// How many control messages (messages with the status select) `channel` holds.
+pub fn control_messages(slack: &FakeSlack, channel: &str) -> usize {
+    slack
+        .messages(channel)
+        .iter()
+        .filter(|m| {
+            m.blocks.as_ref().is_some_and(|b| {
+                b.to_string()
+                    .contains(janus::domain::block_ids::action::STATUS)
+            })
+        })
+        .count()
+}
+
 /// Waits for an ephemeral answer whose text contains `needle`.
 pub async fn ephemeral_containing(slack: &FakeSlack, needle: &str) -> super::slack_fake::Ephemeral {
     slack
