@@ -532,7 +532,13 @@ impl IncidentActor {
         };
         // Held while this process works on it: another replica's resume
         // leaves it alone.
-        let _lock = self.ctx.store.try_lock_declaration(id).await.ok().flatten();
+        let _lock = self
+            .ctx
+            .store
+            .try_lease_declaration(id)
+            .await
+            .ok()
+            .flatten();
         // Recorded before waiting for a turn: a crash meanwhile is resumed.
         let _turn = self.declaring.acquire().await.ok()?;
         self.finish(id, c, false).await
@@ -549,7 +555,7 @@ impl IncidentActor {
         };
         for id in ids {
             // Another replica holds it: it is in flight there, not interrupted.
-            let Ok(Some(_lock)) = self.ctx.store.try_lock_declaration(id).await else {
+            let Ok(Some(_lock)) = self.ctx.store.try_lease_declaration(id).await else {
                 continue;
             };
             let declaration = match self.ctx.store.incident(id).await {

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use url::Url;
 
@@ -197,7 +196,7 @@ impl Publisher {
     /// The entry leaves the map under the same lock that sees nothing
     /// queued, so a request is either merged into a round or starts a task.
     async fn run(self: Arc<Self>, id: IncidentId) {
-        let mut shown: Option<DateTime<Utc>> = None;
+        let mut shown: Option<i64> = None;
         loop {
             self.settle(id).await;
             let round = {
@@ -301,12 +300,12 @@ impl Publisher {
         &self,
         id: IncidentId,
         round: &Round,
-        shown: &mut Option<DateTime<Utc>>,
+        shown: &mut Option<i64>,
     ) -> Result<(), DigestProblem> {
         let mut control = round.control;
         let mut reconcile = round.reconcile;
         let mut incident = self.load(id).await?;
-        if !round.post && !reconcile && *shown == Some(incident.updated_at) {
+        if !round.post && !reconcile && *shown == Some(incident.version) {
             return Ok(());
         }
         for _ in 0..MAX_ROUNDS {
@@ -320,12 +319,12 @@ impl Publisher {
             self.publish_digest(&incident, may_post, reconcile).await?;
             // A failed update is not recorded as shown: recovery retries it.
             controlled.map_err(DigestProblem::Control)?;
-            if let Err(e) = self.ctx.store.mark_published(id, incident.updated_at).await {
+            if let Err(e) = self.ctx.store.mark_published(id, incident.version).await {
                 tracing::warn!(incident = %id, error = %e, "cannot record what Slack shows");
             }
-            *shown = Some(incident.updated_at);
+            *shown = Some(incident.version);
             let fresh = self.load(id).await?;
-            if fresh.updated_at == incident.updated_at {
+            if fresh.version == incident.version {
                 return Ok(());
             }
             // Changed while we sent: our update may have landed after the

@@ -114,6 +114,7 @@ mod tests {
             created_by: UserId::parse("U0ALICE").expect("valid"),
             created_at: now,
             updated_at: now,
+            version: 1,
             resolved_at: None,
             control_ts: None,
             digest_ts: None,

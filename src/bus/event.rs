@@ -17,8 +17,8 @@ use slack_morphism::prelude::*;
 use super::envelope::{Envelope, EnvelopeKind};
 use crate::domain::block_ids::{action, block, callback};
 use crate::domain::event::{Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm};
+use crate::domain::ids::IncidentId;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-use crate::domain::incident::IncidentId;
 use crate::domain::text::{LOG_SNIPPET_CHARS, snippet};
 
 /// What identifies one delivery of one thing, across sockets, restarts and

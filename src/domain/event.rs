@@ -14,8 +14,8 @@
 
 use url::Url;
 
+use crate::domain::ids::IncidentId;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-use crate::domain::incident::IncidentId;
 
 /// `@janus …` in a channel.
 #[derive(Debug, Clone)]

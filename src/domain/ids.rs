@@ -143,6 +143,18 @@ impl fmt::Display for MessageTs {
     }
 }
 
+/// The database's id of an incident: in the domain rather than in `store`,
+/// so that types below the store (a submitted form names its incident) can
+/// carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IncidentId(pub i64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,17 +20,6 @@ use std::hash::{Hash, Hasher};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde::{Deserialize, Serialize};
 
-/// The database's id of an incident. Here rather than in `store` so that
-/// types below the store (a submitted form names its incident) can carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IncidentId(pub i64);
-
-impl fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
 /// Slack's limit on a channel name, in characters.
 pub const MAX_NAME_LEN: usize = 80;
 

@@ -1,12 +1,18 @@
-//! Persistence. The [`Store`] trait is what the rest of Janus sees; each
-//! backend implements it with its own SQL (sqlx's `Any` driver cannot carry
-//! timestamps or JSON, so one generic implementation is not an option).
+//! Persistence, as one trait per concept the rest of Janus needs:
+//! [`Schema`], [`Deliveries`], [`Leases`], [`Declarations`], [`Incidents`],
+//! [`Publications`], [`ReactTriggers`] and [`StatuspageLinks`]. A part of
+//! Janus takes the ones it uses; [`Store`] is all of them, what [`open`]
+//! returns.
 //!
-//! SQLite (`sqlite.rs`) is the default: one file, one process, nothing to
-//! run beside Janus. Postgres (`postgres.rs`) is for several replicas, which
-//! share their idempotency and locks through it.
+//! Both backends share one implementation of those traits (`sql/`): the
+//! control flow and the mapping from rows to these types exist once, and
+//! only the SQL text differs where the dialects do. SQLite (`sqlite.rs`) is
+//! the default: one file, one process, nothing to run beside Janus. Postgres
+//! (`postgres.rs`) is for several replicas, which share their idempotency and
+//! leases through it.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use std::time::Duration;
@@ -14,8 +20,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::declaration::{DeclarationStep, DeclarationSteps};
+pub use crate::domain::ids::IncidentId;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-pub use crate::domain::incident::IncidentId;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -75,13 +81,12 @@ pub async fn open(
 /// What a declaration starts with, before any Slack call.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
-    /// What is wrong, as plain text (Slack's entities decoded).
+    /// As plain text (Slack's entities decoded).
     pub description: String,
-    /// The initial status key.
+    /// A status key of the catalog.
     pub status: String,
-    /// The initial severity key.
+    /// A severity key of the catalog.
     pub severity: String,
-    /// Who declared it.
     pub created_by: UserId,
     /// Where `/incident` was typed.
     pub declared_in: Option<ChannelId>,
@@ -92,35 +97,34 @@ pub struct NewIncident {
 /// An incident as stored: everything needed to render any of its messages.
 #[derive(Debug, Clone)]
 pub struct Incident {
-    /// Database id.
     pub id: IncidentId,
     /// The incident channel, once created.
     pub channel_id: Option<ChannelId>,
-    /// Its name, once created.
+    /// The channel's name, once created.
     pub channel_name: Option<String>,
-    /// What is wrong, as plain text (escape before rendering).
+    /// As plain text: escape before rendering.
     pub description: String,
-    /// Status key.
+    /// A status key of the catalog.
     pub status: String,
-    /// Severity key.
+    /// A severity key of the catalog.
     pub severity: String,
-    /// Who declared it.
     pub created_by: UserId,
-    /// When.
     pub created_at: DateTime<Utc>,
-    /// Last change.
+    /// The last change Slack's messages show.
     pub updated_at: DateTime<Utc>,
+    /// Counts the changes Slack's messages show: what the publisher compares
+    /// (two changes in one clock tick are still two versions).
+    pub version: i64,
     /// Set while resolved.
     pub resolved_at: Option<DateTime<Utc>>,
     /// The pinned control message.
     pub control_ts: Option<MessageTs>,
-    /// The digest message.
+    /// The message in the digest channel.
     pub digest_ts: Option<MessageTs>,
-    /// Role key → holder, for roles that have one.
+    /// Role key → holder, for roles that have one, in the order assigned.
     pub roles: Vec<(String, UserId)>,
     /// The channel name asked for, recorded before asking.
     pub intended_name: Option<String>,
-    /// Declaration steps done.
     pub steps: DeclarationSteps,
     /// What finishing the declaration needs (see [`NewIncident`]).
     pub declaration: Option<serde_json::Value>,
@@ -184,11 +188,9 @@ pub struct EventId(pub i64);
 /// crash in between is announced after the restart instead of lost.
 #[derive(Debug, Clone)]
 pub struct Unannounced {
-    /// The history entry.
     pub id: EventId,
-    /// Its incident.
     pub incident: IncidentId,
-    /// Who made the change (a Slack user id).
+    /// Who made the change: a Slack user id, or `janus`.
     pub actor: String,
     /// `status`, `severity` or `role`.
     pub kind: String,
@@ -208,13 +210,14 @@ pub struct Assigned {
 /// The history kinds whose changes get a line in the incident channel.
 pub const ANNOUNCED_KINDS: [&str; 3] = ["status", "severity", "role"];
 
-/// Held while one incident's messages are rendered and sent to Slack; the
-/// lock is released when this is dropped.
-pub struct MessageLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+/// The right to do something no other process (replica) may do at the same
+/// time: lead recovery, or finish one declaration. Held until dropped, or
+/// until the process dies (the database then frees it for another replica).
+pub struct Lease(#[allow(dead_code)] Box<dyn Send + Sync>);
 
-impl MessageLock {
-    /// Wraps whatever keeps the backend's lock alive.
-    pub fn new(inner: impl Send + Sync + 'static) -> Self {
+impl Lease {
+    /// Wraps whatever keeps the backend's lease alive.
+    fn new(inner: impl Send + Sync + 'static) -> Self {
         Self(Box::new(inner))
     }
 }
@@ -289,9 +292,9 @@ impl StoreError {
     }
 }
 
-/// What Janus keeps. Object-safe, so `open` can return either backend.
+/// The database itself: its schema, and whether it answers.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Schema: Send + Sync {
     /// Applies pending migrations (safe to run from several replicas at once).
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -301,11 +304,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Round-trips a trivial query; returns how long it took.
     async fn ping(&self) -> Result<Duration, StoreError>;
+}
 
+/// Which deliveries of Slack's were handled, so a redelivery (another
+/// socket, another replica, a retry) is not handled twice.
+#[async_trait::async_trait]
+pub trait Deliveries: Send + Sync {
     /// Records that the delivery `key` is being handled. `true` the first
-    /// time the key is seen, `false` for every redelivery afterwards.
+    /// time the key is seen, `false` for every redelivery afterwards. A
+    /// change to an incident records its delivery in its own transaction
+    /// instead (see [`Incidents::set_status`]).
     async fn first_delivery(&self, key: &str) -> Result<bool, StoreError>;
+}
 
+/// What one process does while no other may.
+#[async_trait::async_trait]
+pub trait Leases: Send + Sync {
+    /// Tries to become the replica that runs recovery; the lease lasts as
+    /// long as this process (its connection) does, so when the leader dies
+    /// another replica takes over.
+    async fn try_become_leader(&self) -> Result<Option<Lease>, StoreError>;
+
+    /// Takes the lease on finishing an incident's declaration, if free: one
+    /// process finishes a declaration, never two.
+    async fn try_lease_declaration(&self, id: IncidentId) -> Result<Option<Lease>, StoreError>;
+}
+
+/// The declaration saga: every step's result recorded before the next, so a
+/// crash leaves a declaration that the next start finishes.
+#[async_trait::async_trait]
+pub trait Declarations: Send + Sync {
     /// Stores a new incident (no channel yet) and logs `declared`.
     async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError>;
 
@@ -314,40 +342,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records the channel name about to be asked of Slack.
     async fn set_intended_name(&self, id: IncidentId, name: &str) -> Result<(), StoreError>;
-
-    /// Records that a declaration step is done.
-    async fn mark_step(&self, id: IncidentId, step: DeclarationStep) -> Result<(), StoreError>;
-
-    /// Records that the declaration finished.
-    async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError>;
-
-    /// Records that Slack shows the incident as of `updated_at` (the value
-    /// read when rendering).
-    async fn mark_published(
-        &self,
-        id: IncidentId,
-        updated_at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Incidents changed at least `settled` ago that Slack does not show yet
-    /// (a crash between the change and the update).
-    async fn unpublished_changes(
-        &self,
-        settled: std::time::Duration,
-    ) -> Result<Vec<IncidentId>, StoreError>;
-
-    /// Tries to become the replica that runs recovery; the returned lock
-    /// lasts as long as this process (its connection) does, so when the
-    /// leader dies another replica takes over.
-    async fn try_become_leader(&self) -> Result<Option<MessageLock>, StoreError>;
-
-    /// Declarations that never finished (a crash), oldest first.
-    async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError>;
-
-    /// Takes the declaration lock of an incident if free: one process
-    /// finishes a declaration, never two. Released when dropped.
-    async fn try_lock_declaration(&self, id: IncidentId)
-    -> Result<Option<MessageLock>, StoreError>;
 
     /// Records the channel Slack created for the incident.
     async fn set_channel(
@@ -365,17 +359,30 @@ pub trait Store: Send + Sync + 'static {
         ts: &MessageTs,
     ) -> Result<(), StoreError>;
 
+    /// Records that a declaration step is done.
+    async fn mark_step(&self, id: IncidentId, step: DeclarationStep) -> Result<(), StoreError>;
+
+    /// Records that the declaration finished.
+    async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError>;
+
+    /// Declarations that never finished (a crash), oldest first.
+    async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError>;
+}
+
+/// Incidents as people see and change them.
+#[async_trait::async_trait]
+pub trait Incidents: Send + Sync {
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+
     /// The incident whose channel is `channel`.
     async fn incident_by_channel(
         &self,
         channel: &ChannelId,
     ) -> Result<Option<Incident>, StoreError>;
 
-    /// One incident by id.
-    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
-
-    /// Open (unresolved) incidents with a channel, newest first, at most `limit`;
-    /// and how many open ones there are in all (a `limit` of 0 gives the count alone).
+    /// Open (unresolved) incidents with a channel, newest first, at most
+    /// `limit`; and how many are open in all (a `limit` of 0 gives the count
+    /// alone).
     async fn open_incidents(&self, limit: u32) -> Result<(Vec<Incident>, u64), StoreError>;
 
     /// Sets the status (and `resolved_at`: set when `resolved`, cleared
@@ -392,7 +399,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Change<String>>, StoreError>;
 
     /// Sets the severity and logs it. `None` when unchanged. `delivery` as
-    /// for [`Store::set_status`].
+    /// for [`Incidents::set_status`].
     async fn set_severity(
         &self,
         id: IncidentId,
@@ -401,16 +408,53 @@ pub trait Store: Send + Sync + 'static {
         delivery: &str,
     ) -> Result<Option<Change<String>>, StoreError>;
 
+    /// Gives a free role to `user`. Atomic: of two simultaneous claims
+    /// (even from two replicas), exactly one wins. `delivery` as for
+    /// [`Incidents::set_status`].
+    async fn claim_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        user: &UserId,
+        delivery: &str,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Gives a role to `user`, replacing any holder, and says whom it
+    /// replaced: `previous == Some(user)` means nothing changed (and
+    /// nothing was logged). `delivery` as for [`Incidents::set_status`].
+    async fn assign_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        user: &UserId,
+        actor: &UserId,
+        delivery: &str,
+    ) -> Result<Assigned, StoreError>;
+}
+
+/// What Slack has been shown of each incident, so that a change a crash (or
+/// a failed Slack call) kept from Slack is shown after all.
+#[async_trait::async_trait]
+pub trait Publications: Send + Sync {
+    /// Records that the control and digest messages show `version` (the
+    /// value read when rendering). Never goes back.
+    async fn mark_published(&self, id: IncidentId, version: i64) -> Result<(), StoreError>;
+
+    /// Incidents changed at least `settled` ago that Slack does not show yet
+    /// (a crash between the change and the update).
+    async fn unpublished_changes(&self, settled: Duration) -> Result<Vec<IncidentId>, StoreError>;
+
     /// Changes whose channel line was not posted yet, changed at least
     /// `settled` ago (younger ones may still be on their way), oldest first.
-    async fn unannounced(
-        &self,
-        settled: std::time::Duration,
-    ) -> Result<Vec<Unannounced>, StoreError>;
+    async fn unannounced(&self, settled: Duration) -> Result<Vec<Unannounced>, StoreError>;
 
     /// Records that the change's line (and DM) went out.
     async fn mark_announced(&self, event: EventId) -> Result<(), StoreError>;
+}
 
+/// React-to-create: which message created which incident.
+#[async_trait::async_trait]
+pub trait ReactTriggers: Send + Sync {
     /// Claims `message` as the trigger of an incident. `true` for the first
     /// claim; every later reaction, person or redelivery gets `false`.
     async fn claim_react_trigger(
@@ -428,13 +472,18 @@ pub trait Store: Send + Sync + 'static {
         id: IncidentId,
     ) -> Result<(), StoreError>;
 
-    /// Releases a claim whose declaration failed, so a later reaction can try again.
+    /// Releases a claim whose declaration failed, so a later reaction can
+    /// try again.
     async fn release_react_trigger(
         &self,
         channel: &ChannelId,
         ts: &MessageTs,
     ) -> Result<(), StoreError>;
+}
 
+/// The Statuspage incident each incident drives.
+#[async_trait::async_trait]
+pub trait StatuspageLinks: Send + Sync {
     /// The Statuspage side of an incident, if any.
     async fn statuspage_link(&self, id: IncidentId) -> Result<Option<StatuspageLink>, StoreError>;
 
@@ -454,27 +503,32 @@ pub trait Store: Send + Sync + 'static {
         status: &str,
         touched: &[String],
     ) -> Result<(), StoreError>;
+}
 
-    /// Gives a free role to `user`. Atomic: of two simultaneous claims
-    /// (even from two replicas), exactly one wins.
-    /// `delivery` as for [`Store::set_status`].
-    async fn claim_role(
-        &self,
-        id: IncidentId,
-        role: &str,
-        user: &UserId,
-        delivery: &str,
-    ) -> Result<ClaimOutcome, StoreError>;
+/// Everything Janus keeps: what [`open`] returns, and what start-up hands
+/// out to the parts that each take the traits they use.
+pub trait Store:
+    Schema
+    + Deliveries
+    + Leases
+    + Declarations
+    + Incidents
+    + Publications
+    + ReactTriggers
+    + StatuspageLinks
+    + 'static
+{
+}
 
-    /// Gives a role to `user`, replacing any holder, and says whom it
-    /// replaced: `previous == Some(user)` means nothing changed (and
-    /// nothing was logged). `delivery` as for [`Store::set_status`].
-    async fn assign_role(
-        &self,
-        id: IncidentId,
-        role: &str,
-        user: &UserId,
-        actor: &UserId,
-        delivery: &str,
-    ) -> Result<Assigned, StoreError>;
+impl<T> Store for T where
+    T: Schema
+        + Deliveries
+        + Leases
+        + Declarations
+        + Incidents
+        + Publications
+        + ReactTriggers
+        + StatuspageLinks
+        + 'static
+{
 }

@@ -211,7 +211,7 @@ async fn a_change_slack_does_not_take_in_time_is_kept_and_the_clicker_is_told() 
     );
     assert_eq!(
         app.db
-            .count("SELECT count(*) FROM incidents WHERE published_at IS NULL OR updated_at > published_at")
+            .count("SELECT count(*) FROM incidents WHERE published_version IS NULL OR version > published_version")
             .await,
         1,
         "the change is left for recovery to show"

@@ -384,10 +384,8 @@ async fn a_channel_and_message_timestamps_are_found_again(db: Db) {
     );
     assert_eq!(incident.control_ts, Some(ts(1)));
     assert_eq!(incident.digest_ts, Some(ts(2)));
-    assert!(
-        incident.updated_at > before.updated_at,
-        "the channel is a change"
-    );
+    assert!(incident.version > before.version, "the channel is a change");
+    assert!(incident.updated_at >= before.updated_at);
     assert!(
         db.store
             .incident_by_channel(&channel(8))
@@ -465,7 +463,8 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
     );
     let identified = db.store.incident(id).await.unwrap().unwrap();
     assert_eq!(identified.status, "identified");
-    assert!(identified.updated_at > before.updated_at);
+    assert_eq!(identified.version, before.version + 1);
+    assert!(identified.updated_at >= before.updated_at);
     assert_eq!(identified.resolved_at, None);
 
     db.store
@@ -691,10 +690,7 @@ async fn claim_role_gives_a_free_role_once_and_names_the_holder_otherwise(db: Db
     assert_eq!(incident.holder("commander"), Some(&user(2)));
     assert_eq!(incident.holder("liaison"), Some(&user(3)));
     assert_eq!(incident.holder("tech_lead"), None);
-    assert!(
-        incident.updated_at > before.updated_at,
-        "a claim is a change"
-    );
+    assert!(incident.version > before.version, "a claim is a change");
     assert_eq!(
         db.count("SELECT count(*) FROM incident_events WHERE kind = 'role'")
             .await,
@@ -949,7 +945,7 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
         "not settled for an hour"
     );
 
-    let shown = store.incident(id).await.unwrap().unwrap().updated_at;
+    let shown = store.incident(id).await.unwrap().unwrap().version;
     store.mark_published(id, shown).await.unwrap();
     assert!(unpublished().await.is_empty(), "published as it is");
 
@@ -963,12 +959,12 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
     // A slow publisher reporting an older rendering never hides a newer change.
     store.mark_published(id, shown).await.unwrap();
     assert_eq!(unpublished().await, vec![id]);
-    let now_shown = store.incident(id).await.unwrap().unwrap().updated_at;
+    let now_shown = store.incident(id).await.unwrap().unwrap().version;
     store.mark_published(id, now_shown).await.unwrap();
     store.mark_published(id, shown).await.unwrap();
     assert!(
         unpublished().await.is_empty(),
-        "published_at never goes back"
+        "what is recorded as shown never goes back"
     );
 
     let other = declared(store, 2).await;
@@ -989,12 +985,12 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
 
 async fn a_declaration_lock_is_refused_while_held(db: Db) {
     let (id, other) = (declared(&*db.store, 1).await, declared(&*db.store, 2).await);
-    let held = db.store.try_lock_declaration(id).await.unwrap();
+    let held = db.store.try_lease_declaration(id).await.unwrap();
     assert!(held.is_some());
-    assert!(db.store.try_lock_declaration(id).await.unwrap().is_none());
+    assert!(db.store.try_lease_declaration(id).await.unwrap().is_none());
     assert!(
         db.store
-            .try_lock_declaration(other)
+            .try_lease_declaration(other)
             .await
             .unwrap()
             .is_some(),
@@ -1002,7 +998,7 @@ async fn a_declaration_lock_is_refused_while_held(db: Db) {
     );
     drop(held);
     let again = eventually("the declaration lock is free again", || async {
-        db.store.try_lock_declaration(id).await.unwrap()
+        db.store.try_lease_declaration(id).await.unwrap()
     })
     .await;
     drop(again);
@@ -1121,7 +1117,7 @@ async fn postgres_connections_time_out_stuck_statements() {
 /// refused them, and dropping one releases it.
 #[tokio::test]
 async fn postgres_declaration_locks_hold_no_pooled_connection_and_are_released_when_dropped() {
-    use janus::store::Store;
+    use janus::store::{Incidents, Leases, Schema};
     let db = TestDb::create().await;
     let url = SecretString::from(db.url.clone());
     let store = janus::store::PgStore::connect(&url, 2)
@@ -1136,7 +1132,7 @@ async fn postgres_declaration_locks_hold_no_pooled_connection_and_are_released_w
     for id in &ids {
         held.push(
             store
-                .try_lock_declaration(*id)
+                .try_lease_declaration(*id)
                 .await
                 .unwrap()
                 .expect("free"),
@@ -1150,11 +1146,11 @@ async fn postgres_declaration_locks_hold_no_pooled_connection_and_are_released_w
     let other = janus::store::PgStore::connect(&url, 2)
         .await
         .expect("connect");
-    assert!(other.try_lock_declaration(ids[0]).await.unwrap().is_none());
+    assert!(other.try_lease_declaration(ids[0]).await.unwrap().is_none());
     drop(held);
     drop(store);
     eventually("the locks are released once dropped", || async {
-        other.try_lock_declaration(ids[5]).await.unwrap()
+        other.try_lease_declaration(ids[5]).await.unwrap()
     })
     .await;
 }
