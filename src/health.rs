@@ -51,7 +51,6 @@ pub struct Probe {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} for health and metrics (health.listen): {source}")]
 pub struct BindError {
-    /// The configured address.
     pub addr: SocketAddr,
     /// What the OS said (address in use, permission denied…).
     #[source]

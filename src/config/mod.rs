@@ -225,7 +225,6 @@ pub struct StatuspageConfig {
     pub api_key: SecretString,
     /// The page incidents are created on.
     pub page_id: String,
-    /// API base URL.
     pub api_url: Url,
     /// Only members of this user group (handle or name) may create or update
     /// Statuspage incidents; `None`: everyone in the incident channel.

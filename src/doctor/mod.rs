@@ -43,7 +43,6 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How one check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Works.
     Ok,
     /// Broken: `janus run` would fail or misbehave.
     Fail,
@@ -106,7 +105,6 @@ impl fmt::Display for Finding {
 /// (config and template warnings, which do not fail anything).
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// One per line.
     pub findings: Vec<Finding>,
     /// For stderr, like `janus check` prints them.
     pub warnings: Vec<String>,

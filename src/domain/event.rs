@@ -22,7 +22,6 @@ use crate::domain::ids::{ChannelId, MessageTs, UserId};
 pub struct Mention {
     /// Where the mention was posted.
     pub channel: ChannelId,
-    /// Who wrote it.
     pub user: UserId,
     /// The message text, as Slack sent it (with `<@U…>` tokens).
     pub text: String,
@@ -39,7 +38,6 @@ pub struct SlashCommand {
     pub command: String,
     /// Everything after the command.
     pub text: String,
-    /// Who typed it.
     pub user: UserId,
     /// Where it was typed.
     pub channel: ChannelId,
@@ -58,14 +56,12 @@ pub struct Reaction {
     pub emoji: String,
     /// Where the message is.
     pub channel: ChannelId,
-    /// Which message.
     pub ts: MessageTs,
 }
 
 /// One action of a `block_actions` payload.
 #[derive(Debug, Clone)]
 pub struct Click {
-    /// Who clicked.
     pub user: UserId,
     /// The channel of the message clicked.
     pub channel: ChannelId,
@@ -90,9 +86,7 @@ pub struct Click {
 /// The declare form's fields, as submitted.
 #[derive(Debug, Clone)]
 pub struct DeclareForm {
-    /// Who submitted it.
     pub user: UserId,
-    /// The description field.
     pub description: String,
     /// The severity select's value.
     pub severity: Option<String>,
@@ -107,11 +101,8 @@ pub enum StatuspageForm {
     Create {
         /// Janus's incident.
         incident: IncidentId,
-        /// Who submitted.
         user: UserId,
-        /// Title.
         name: String,
-        /// First message.
         body: String,
         /// Impact key.
         impact: String,
@@ -126,11 +117,9 @@ pub enum StatuspageForm {
     Update {
         /// Janus's incident.
         incident: IncidentId,
-        /// Who submitted.
         user: UserId,
         /// New status key.
         status: String,
-        /// The message.
         body: String,
         /// Whether subscribers are notified.
         notify: bool,

@@ -363,13 +363,9 @@ pub struct RoleSpec {
 /// the right key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CatalogPart {
-    /// The statuses.
     Statuses,
-    /// The severities.
     Severities,
-    /// The default severity.
     DefaultSeverity,
-    /// The roles.
     Roles,
 }
 
@@ -393,11 +389,8 @@ pub enum CatalogError {
     /// Too few or too many entries.
     #[error("expected {min} to {max} {part}, found {found}")]
     Count {
-        /// The list.
         part: CatalogPart,
-        /// Fewest allowed.
         min: usize,
-        /// Most allowed.
         max: usize,
         /// How many were given.
         found: usize,
@@ -407,7 +400,6 @@ pub enum CatalogError {
         "{key:?} is not a valid key: expected 1 to {MAX_KEY_LEN} lowercase letters, digits and `_`"
     )]
     InvalidKey {
-        /// The list.
         part: CatalogPart,
         /// The key as given.
         key: String,
@@ -415,17 +407,13 @@ pub enum CatalogError {
     /// The same value or key twice.
     #[error("{key:?} appears more than once")]
     Duplicate {
-        /// The list.
         part: CatalogPart,
-        /// The repeated key.
         key: String,
     },
     /// A label that is blank or too long for a button.
     #[error("the label of {key:?} must be 1 to {MAX_LABEL_LEN} characters, found {found}")]
     InvalidLabel {
-        /// The list.
         part: CatalogPart,
-        /// Whose label.
         key: String,
         /// Its length in characters, after trimming.
         found: usize,
@@ -433,7 +421,6 @@ pub enum CatalogError {
     /// Duties that are blank or too long for one message.
     #[error("the duties of role {key:?} must be 1 to {MAX_DUTIES_LEN} characters, found {found}")]
     InvalidDuties {
-        /// Whose duties.
         key: String,
         /// Their length in characters, after trimming.
         found: usize,

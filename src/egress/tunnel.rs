@@ -84,7 +84,6 @@ pub enum EgressError {
         proxy: String,
         /// `host:port` asked for.
         target: String,
-        /// What went wrong.
         detail: String,
     },
     /// No proxy applies and the target did not accept the connection.

@@ -33,7 +33,6 @@ pub enum ApiErrorCode {
     ExpiredTriggerId,
     /// The workspace's plan lacks the feature (e.g. user groups).
     PlanUpgradeRequired,
-    /// Any other code.
     Other(String),
 }
 
@@ -97,7 +96,6 @@ pub enum SlackError {
     /// Slack answered `ok:false`.
     #[error("Slack {method} failed: {code}")]
     Api {
-        /// The Web API method.
         method: &'static str,
         /// Slack's error code.
         code: ApiErrorCode,
@@ -109,7 +107,6 @@ pub enum SlackError {
         "Slack {method} still rate limited after {attempts} tries; gave up within its time budget"
     )]
     RateLimited {
-        /// The Web API method.
         method: &'static str,
         /// How many requests were answered 429 (0: the method was
         /// already blocked past the budget, so none was sent).
@@ -130,17 +127,13 @@ pub enum SlackError {
     /// An HTTP status other than 200 and 429.
     #[error("Slack {method} answered HTTP {status}")]
     Http {
-        /// The Web API method.
         method: &'static str,
-        /// The status code.
         status: u16,
     },
     /// The request did not complete (connection refused, reset, TLS…).
     #[error("Slack {method} could not be reached: {detail}")]
     Transport {
-        /// The Web API method.
         method: &'static str,
-        /// What went wrong.
         detail: String,
         /// Whether the request may have gone out: `false` only when the
         /// connection itself could not be opened (refused, proxy, TLS, DNS).
@@ -153,7 +146,6 @@ pub enum SlackError {
     /// Slack answered something we could not read.
     #[error("Slack {method} gave an unexpected answer: {detail}")]
     Protocol {
-        /// The Web API method.
         method: &'static str,
         /// What did not parse.
         detail: String,

@@ -103,7 +103,6 @@ struct Id {
 /// A message as read back from Slack.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FetchedMessage {
-    /// Its ts.
     pub ts: MessageTs,
     /// Its author, when a person wrote it.
     #[serde(default)]
@@ -127,7 +126,6 @@ pub struct UserGroup {
     /// The `@handle`, without the `@`.
     #[serde(default)]
     pub handle: String,
-    /// The display name.
     #[serde(default)]
     pub name: String,
 }

@@ -17,21 +17,17 @@ pub enum StatuspageError {
     /// HTTP 401: the key is wrong or revoked.
     #[error("Statuspage {op}: the API key was refused (HTTP 401)")]
     Unauthorized {
-        /// The call.
         op: &'static str,
     },
     /// HTTP 404: the page id, or the incident id, does not exist.
     #[error("Statuspage {op}: not found (HTTP 404)")]
     NotFound {
-        /// The call.
         op: &'static str,
     },
     /// A 4xx (422 mostly) with Statuspage's reason.
     #[error("Statuspage {op} was rejected (HTTP {status}): {}", message.as_deref().unwrap_or("no reason given"))]
     Rejected {
-        /// The call.
         op: &'static str,
-        /// The HTTP status.
         status: u16,
         /// Statuspage's reason, flattened to one sentence, when it gave one.
         message: Option<String>,
@@ -39,7 +35,6 @@ pub enum StatuspageError {
     /// Still 420/429 after every retry, or told to wait longer than we will.
     #[error("Statuspage {op} still rate limited after {attempts} attempts")]
     RateLimited {
-        /// The call.
         op: &'static str,
         /// How many requests were sent.
         attempts: u32,
@@ -47,17 +42,13 @@ pub enum StatuspageError {
     /// A 5xx that retries did not clear (or that was not retried).
     #[error("Statuspage {op} failed on Statuspage's side (HTTP {status})")]
     Server {
-        /// The call.
         op: &'static str,
-        /// The HTTP status.
         status: u16,
     },
     /// No answer: connection refused, reset, DNS, TLS, timeout.
     #[error("Statuspage {op} could not be reached: {detail}")]
     Unreachable {
-        /// The call.
         op: &'static str,
-        /// What went wrong.
         detail: String,
     },
     /// A create whose outcome is unknown (timeout or 5xx). It was **not**
@@ -71,7 +62,6 @@ pub enum StatuspageError {
     /// An answer we could not read (bad JSON, a redirect, an unexpected status).
     #[error("Statuspage {op} gave an unexpected answer: {detail}")]
     Unexpected {
-        /// The call.
         op: &'static str,
         /// What was wrong with it.
         detail: String,
@@ -79,7 +69,6 @@ pub enum StatuspageError {
     /// Janus refused to send the request (e.g. a name over 255 characters).
     #[error("Statuspage {op} not sent: {reason}")]
     Invalid {
-        /// The call.
         op: &'static str,
         /// Why, in words for the user.
         reason: String,

@@ -151,7 +151,6 @@ id_type! {
 /// A component of the page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Component {
-    /// Its id.
     pub id: ComponentId,
     /// Its name on the page.
     pub name: String,
@@ -164,9 +163,7 @@ pub struct Component {
 /// An incident on the page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incident {
-    /// Its Statuspage id.
     pub id: IncidentId,
-    /// Its title.
     pub name: String,
     /// Where it stands.
     pub status: IncidentStatus,
@@ -192,7 +189,6 @@ impl Incident {
 /// One update of an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncidentUpdate {
-    /// The message.
     pub body: String,
     /// The status it set.
     pub status: IncidentStatus,

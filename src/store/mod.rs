@@ -171,9 +171,7 @@ pub enum ClaimOutcome {
 /// A change of one field, as it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change<T> {
-    /// The value before.
     pub from: T,
-    /// The value now.
     pub to: T,
     /// Its entry in the incident's history, to be announced in Slack.
     pub event: EventId,
@@ -250,7 +248,6 @@ pub enum StoreError {
     Sqlite {
         /// The file, absolute.
         path: String,
-        /// What went wrong.
         reason: String,
     },
     /// Another process already uses the SQLite database file.
@@ -266,7 +263,6 @@ pub enum StoreError {
     /// The connection string does not parse.
     #[error("the database URL is not valid: {0}")]
     InvalidUrl(String),
-    /// Migrations failed.
     #[error("database migration failed: {}{source}", file.as_deref().map(|f| format!("{f}: ")).unwrap_or_default())]
     Migrate {
         /// The SQLite file; `None` for Postgres.
@@ -275,7 +271,6 @@ pub enum StoreError {
         /// SQL (not).
         source: sqlx::migrate::MigrateError,
     },
-    /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
     /// The delivery that asked for this change was already applied (a
