@@ -49,6 +49,7 @@ pub mod egress;
 pub mod health;
 pub mod metrics;
 pub mod providers;
+mod recovery;
 pub mod render;
 pub mod slack;
 pub mod socket;
