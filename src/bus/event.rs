@@ -445,6 +445,7 @@ mod tests {
             retry_attempt: None,
             retry_reason: None,
             answered_in_ack: false,
+            span: tracing::Span::none(),
         }
     }
 

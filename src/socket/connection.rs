@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::frame::{self, DisconnectReason, Frame, Hello};
 use super::{ConnectError, SocketError, Tuning};
@@ -402,30 +403,39 @@ impl Reader {
                 // so the bus does not parse it again.
                 let (bus, out, budget) =
                     (self.bus.clone(), self.out.clone(), self.tuning.ack_budget);
-                self.responses.spawn(async move {
+                let span = raw.span.clone();
+                let respond = async move {
                     let size = raw.size;
                     let mut envelope = raw.parse();
                     let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
                         .await
                         .unwrap_or_else(|_| {
-                            tracing::warn!(envelope_id = %envelope.envelope_id,
-                                "response payload not ready within the ack budget; acking without it");
+                            tracing::warn!(
+                                "response payload not ready within the ack budget; acking without it"
+                            );
                             None
                         });
                     let ack = frame::ack(&envelope.envelope_id, response.as_ref());
                     envelope.answered_in_ack = response.is_some();
                     let _ = out.send(Outbound::ack(ack, read_at)).await;
-                    tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
-                        with_payload = response.is_some(), "acked");
+                    tracing::debug!(socket = id, with_payload = response.is_some(), "acked");
                     bus.deliver_parsed(envelope, size).await;
-                });
+                };
+                self.responses.spawn(respond.instrument(span));
             }
             Frame::Envelope(envelope) => {
-                let ack = frame::ack(&envelope.envelope_id, None);
-                let _ = self.out.send(Outbound::ack(ack, read_at)).await;
-                tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
-                    kind = ?envelope.kind, retry_attempt = envelope.retry_attempt, "acked");
-                self.bus.deliver(envelope).await;
+                let span = envelope.span.clone();
+                let ack = async {
+                    let ack = frame::ack(&envelope.envelope_id, None);
+                    let _ = self.out.send(Outbound::ack(ack, read_at)).await;
+                    tracing::debug!(
+                        socket = id,
+                        retry_attempt = envelope.retry_attempt,
+                        "acked"
+                    );
+                    self.bus.deliver(envelope).await;
+                };
+                ack.instrument(span).await;
             }
             Frame::Hello(hello) => {
                 if self.counted.is_none() {
