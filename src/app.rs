@@ -364,7 +364,6 @@ pub struct Running {
     task: JoinHandle<Result<(), RunError>>,
 }
 
-/// The pauses between tries at start-up.
 fn start_backoff() -> Backoff {
     Backoff::new(START_RETRY_BASE, START_RETRY_CAP)
 }

@@ -60,7 +60,6 @@ pub fn span(envelope_id: &str, kind: &EnvelopeKind) -> Span {
 pub struct RawEnvelope {
     /// What the ack must echo.
     pub envelope_id: String,
-    /// What the payload is.
     pub kind: EnvelopeKind,
     /// The payload, exactly as it came (syntax already checked); `None`
     /// when the frame had none.
@@ -116,7 +115,6 @@ impl RawEnvelope {
 pub struct Envelope {
     /// What the ack must echo.
     pub envelope_id: String,
-    /// What the payload is.
     pub kind: EnvelopeKind,
     /// Exactly what an HTTP request URL would have received.
     pub payload: Value,

@@ -39,9 +39,7 @@ const ACKS_PER_WRITE: usize = 64;
 #[derive(Debug)]
 pub(crate) enum ConnEvent {
     Hello(Hello),
-    /// Slack sent `disconnect`.
     Disconnect(DisconnectReason),
-    /// The socket is gone.
     Ended(EndReason),
 }
 
@@ -50,11 +48,9 @@ pub(crate) enum ConnEvent {
 pub enum EndReason {
     /// Slack closed it (or the TCP stream ended).
     ClosedByPeer,
-    /// We closed it.
     ClosedByUs,
     /// No frame of any kind within the liveness window: a zombie.
     Silent,
-    /// A websocket or IO error.
     Failed(WsError),
 }
 

@@ -47,9 +47,7 @@ pub struct Tuning {
     pub connect_timeout: Duration,
     /// How long to keep reading after our Close for Slack's.
     pub close_grace: Duration,
-    /// First reconnect delay.
     pub backoff_base: Duration,
-    /// Longest reconnect delay.
     pub backoff_cap: Duration,
     /// How long a socket must stay open before its end starts the backoff
     /// over. Saying hello is not enough: a socket closed right after it
@@ -129,7 +127,6 @@ pub enum ConnectError {
 
 /// Everything Socket Mode needs to keep its sockets open.
 pub struct SocketMode {
-    /// How many sockets to keep open.
     pub count: usize,
     /// A Web API client of its own (for `apps.connections.open`): see
     /// [`SocketMode::run_on_own_thread`].
