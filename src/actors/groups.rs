@@ -182,8 +182,11 @@ impl Groups {
         }
         // Stale, or not found in a fresh list (the group may be new): fetch.
         let group = group.to_owned();
-        let groups = ctx.slack.user_groups().await.map_err(|source| {
-            match source.code() {
+        let groups = ctx
+            .slack
+            .user_groups()
+            .await
+            .map_err(|source| match source.code() {
                 Some(ApiErrorCode::PlanUpgradeRequired) => GroupError::NoGroupsOnThisPlan {
                     group: group.clone(),
                 },
@@ -191,8 +194,7 @@ impl Groups {
                     group: group.clone(),
                     source,
                 },
-            }
-        })?;
+            })?;
         let found = groups.iter().find(|g| matches(g)).cloned();
         *cache = Some((Instant::now(), groups));
         found.ok_or(GroupError::NotFound { group })

@@ -137,7 +137,9 @@ impl Envelope {
     pub fn channel(&self) -> Option<&str> {
         let text = |pointer| self.payload.pointer(pointer).and_then(Value::as_str);
         match self.kind {
-            EnvelopeKind::EventsApi => text("/event/channel").or_else(|| text("/event/item/channel")),
+            EnvelopeKind::EventsApi => {
+                text("/event/channel").or_else(|| text("/event/item/channel"))
+            }
             EnvelopeKind::Interactive => {
                 text("/channel/id").or_else(|| text("/container/channel_id"))
             }
@@ -188,9 +190,15 @@ mod tests {
     fn the_channel_is_found_where_each_kind_of_envelope_names_it() {
         let channel = |kind, payload| raw(kind, payload).parse().channel().map(str::to_owned);
         let event = json!({"event": {"type": "reaction_added", "item": {"channel": "C1"}}});
-        assert_eq!(channel(EnvelopeKind::EventsApi, event).as_deref(), Some("C1"));
+        assert_eq!(
+            channel(EnvelopeKind::EventsApi, event).as_deref(),
+            Some("C1")
+        );
         let click = json!({"type": "block_actions", "channel": {"id": "C2"}});
-        assert_eq!(channel(EnvelopeKind::Interactive, click).as_deref(), Some("C2"));
+        assert_eq!(
+            channel(EnvelopeKind::Interactive, click).as_deref(),
+            Some("C2")
+        );
         let command = json!({"command": "/incident", "channel_id": "C3"});
         assert_eq!(
             channel(EnvelopeKind::SlashCommands, command).as_deref(),

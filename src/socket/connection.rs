@@ -14,8 +14,8 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -424,11 +424,7 @@ impl Reader {
                 let ack = async {
                     let ack = frame::ack(&envelope.envelope_id, None);
                     let _ = self.out.send(Outbound::ack(ack, read_at)).await;
-                    tracing::debug!(
-                        socket = id,
-                        retry_attempt = envelope.retry_attempt,
-                        "acked"
-                    );
+                    tracing::debug!(socket = id, retry_attempt = envelope.retry_attempt, "acked");
                     self.bus.deliver(envelope).await;
                 };
                 ack.instrument(span).await;

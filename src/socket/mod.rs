@@ -28,11 +28,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff::Backoff;
 use crate::bus::BusHandle;
+use crate::egress::EgressError;
 use crate::metrics::Metrics;
 use crate::slack::{SlackApi, SlackError};
-use crate::egress::EgressError;
-use connection::{ConnEvent, Connection};
 pub use connection::EndReason;
+use connection::{ConnEvent, Connection};
 use frame::DisconnectReason;
 
 /// Timings of the socket layer. Not user configuration: the defaults follow
