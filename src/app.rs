@@ -1,12 +1,20 @@
 //! The running bot, wired: templates, store, Slack client, actors, bus and
-//! sockets. `main` and the integration tests start Janus the same way,
-//! through [`start`], so the tests exercise exactly what ships.
+//! sockets.
+//!
+//! Start-up is two steps, so each can be driven on its own:
+//! [`App::build`] does everything that can fail (templates, the health
+//! port, the database, the bot token, the actors), and [`App::run`] opens
+//! the sockets and serves until a shutdown token the caller holds is
+//! cancelled. `main` and the integration tests start Janus the same way
+//! ([`start`] is both steps with a token of its own), so the tests exercise
+//! exactly what ships.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -20,18 +28,17 @@ use crate::egress::{Egress, EgressFailure};
 use crate::health::{BindError, Probe};
 use crate::metrics::Metrics;
 use crate::render::{RenderError, Renderer};
-use crate::slack::{SlackApi, SlackError};
+use crate::slack::{ApiErrorCode, SlackApi, SlackError};
 use crate::socket::{self, SocketError, Tuning};
+use crate::statuspage::StatuspageError;
 use crate::store::{Store, StoreError};
 
 /// Knobs that are not user configuration: the tests shorten them.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Socket Mode timings.
     pub socket: Tuning,
     /// Web API deadlines and the time budget of one call.
     pub slack: crate::slack::SlackTuning,
-    /// How long start-up waits for the database and Slack.
     pub start_patience: StartPatience,
 }
 
@@ -57,7 +64,8 @@ const START_RETRY_BASE: Duration = Duration::from_millis(500);
 /// back is found within this.
 const START_RETRY_CAP: Duration = Duration::from_secs(5);
 
-/// Why Janus could not start. Each names what to fix.
+/// Why Janus could not start. Each names what to fix; each message already
+/// says what its source says, so it is one line as it stands.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A template is missing or broken.
@@ -67,7 +75,7 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The database or Slack still failed, in a way waiting could fix, when
-    /// the start-up patience ran out: `last` is how it last failed.
+    /// the start-up patience ran out.
     #[error(
         "{what} was still unavailable after {:.0} s of trying: {}",
         waited.as_secs_f64(),
@@ -76,14 +84,16 @@ pub enum StartError {
     GaveUp {
         /// `the database` or `Slack`.
         what: &'static str,
-        /// How long start-up tried.
         waited: Duration,
-        /// The last failure, if a try finished before the patience ran out.
+        /// How the last try failed; `None` when no try finished before the
+        /// patience ran out.
+        #[source]
         last: Option<Box<StartError>>,
     },
-    /// The bot token was refused.
+    /// The bot token was refused, with Slack's code for why (`invalid_auth`,
+    /// `account_inactive`…): no retry will help.
     #[error("SLACK_BOT_TOKEN (slack.bot_token) was refused by Slack ({0}); check the bot token")]
-    BotTokenRefused(String),
+    BotTokenRefused(ApiErrorCode),
     /// Slack could not be reached or answered oddly.
     #[error(transparent)]
     Slack(#[from] SlackError),
@@ -92,15 +102,11 @@ pub enum StartError {
     Health(#[from] BindError),
     /// The Statuspage client could not be built from its settings.
     #[error("statuspage: {0}")]
-    Statuspage(String),
+    Statuspage(#[source] StatuspageError),
     /// The HTTP client for status providers could not be built.
     #[error("providers: {0}")]
-    Providers(String),
+    Providers(#[source] reqwest::Error),
 }
-
-/// How old an unannounced change must be before recovery announces it: a
-/// replica that made it a moment ago may still be posting its line.
-const ANNOUNCE_SETTLED: Duration = Duration::from_secs(10);
 
 /// Why a running Janus stopped on its own.
 pub type RunError = SocketError;
@@ -130,7 +136,225 @@ fn log_egress(egress: &Egress) {
     }
 }
 
-/// A started Janus.
+/// Builds Janus and runs it with a shutdown token of its own (cancelled by
+/// [`Running::stop`]): [`App::build`] then [`App::run`], for callers that
+/// need neither step alone, as the tests.
+pub async fn start(config: &Config, options: Options) -> Result<Running, StartError> {
+    let app = App::build(config, options).await?;
+    Ok(app.run(CancellationToken::new()).await)
+}
+
+/// A Janus that has passed every check start-up makes (templates, health
+/// port, database, bot token) and has its actors, but reads nothing from
+/// Slack yet. Dropping it stops it.
+pub struct App {
+    store: Arc<dyn Store>,
+    actors: Actors,
+    /// One registry per app, never a global: tests run several apps in one
+    /// process and each must count only its own.
+    metrics: Arc<Metrics>,
+    /// Bound in `build`, served by `run`.
+    health: Option<TcpListener>,
+    /// Socket Mode's own Web API client: see [`socket::SocketMode::run_on_own_thread`].
+    socket_api: SlackApi,
+    sockets: usize,
+    socket_tuning: Tuning,
+    recovery_interval: Duration,
+}
+
+impl App {
+    /// Builds everything that can fail at start-up. Returns once the bot
+    /// token has been checked and the database migrated. A database or
+    /// Slack that does not answer yet is tried again for up to
+    /// `options.start_patience`; what waiting cannot fix (a refused token,
+    /// a bad URL, a migration's SQL) fails at once.
+    pub async fn build(config: &Config, options: Options) -> Result<App, StartError> {
+        let renderer = Renderer::load(config.templates_dir.as_deref())?;
+        for warning in renderer.warnings() {
+            tracing::warn!("{warning}");
+        }
+        // Bound first: a taken port is the cheapest mistake to report, and
+        // nothing has started yet that would need stopping.
+        let health = match &config.health {
+            Some(health) => Some(crate::health::bind(health.listen).await?),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::new());
+        // One policy for every outbound connection: the Web API, the
+        // websocket, status providers and Statuspage.
+        let egress = Egress::new(&config.egress);
+        log_egress(&egress);
+        let web_api = || -> Result<SlackApi, SlackError> {
+            Ok(SlackApi::new(
+                &config.slack.api_url,
+                &config.slack.bot_token,
+                &config.slack.app_token,
+                &egress,
+            )?
+            .with_metrics(metrics.clone())
+            .with_tuning(options.slack))
+        };
+        let slack = web_api()?;
+        let socket_api = web_api()?;
+
+        // The database and Slack are independent: check both at once, each
+        // tried until it answers; the first failure for good stops both.
+        let started = Instant::now();
+        let deadline = started + options.start_patience.0;
+        let (store, bot) = tokio::try_join!(
+            patiently(
+                "the database",
+                started,
+                deadline,
+                start_backoff(),
+                || async {
+                    let store =
+                        crate::store::open(&config.database, config.database.max_connections)
+                            .await?;
+                    store.migrate().await?;
+                    Ok::<_, StartError>(store)
+                }
+            ),
+            patiently("Slack", started, deadline, start_backoff(), || async {
+                slack.auth_test().await.map_err(|e| match e.code() {
+                    Some(code) if code.is_auth_failure() => {
+                        StartError::BotTokenRefused(code.clone())
+                    }
+                    _ => StartError::Slack(e),
+                })
+            }),
+        )?;
+        let bot = bot.with_workspace_id(config.slack.workspace_id.as_deref());
+        tracing::info!(bot_user_id = %bot.user_id, team_id = %bot.team_id, "bot token accepted");
+
+        let statuspage = config
+            .statuspage
+            .as_ref()
+            .map(|statuspage| {
+                crate::statuspage::StatuspageClient::with_options(
+                    statuspage,
+                    crate::statuspage::ClientOptions {
+                        egress: egress.clone(),
+                        ..Default::default()
+                    },
+                )
+            })
+            .transpose()
+            .map_err(StartError::Statuspage)?;
+        let providers = match config.providers {
+            Some(_) => Some(
+                crate::providers::ProviderClient::with_egress(
+                    crate::providers::DEFAULT_TIMEOUT,
+                    &egress,
+                )
+                .map_err(StartError::Providers)?,
+            ),
+            None => None,
+        };
+        let actors = Actors::start(
+            Context {
+                slack,
+                store: store.clone(),
+                renderer,
+                bot,
+                config: Arc::new(config.clone()),
+                groups: Default::default(),
+                tasks: TaskTracker::new(),
+            },
+            statuspage,
+            providers,
+        );
+        Ok(App {
+            store,
+            actors,
+            metrics,
+            health,
+            socket_api,
+            sockets: config.slack.sockets.into(),
+            socket_tuning: options.socket,
+            recovery_interval: config.recovery_interval,
+        })
+    }
+
+    /// Starts serving: recovery of what a crash left, the health server,
+    /// the bus and the sockets, until `shutdown` is cancelled (or a fatal
+    /// socket error). Returns at once with the handle to watch and stop it;
+    /// sockets connect in the background (see [`Running::wait_connected`]),
+    /// and [`Running::wait`] returns when everything has finished.
+    pub async fn run(self, shutdown: CancellationToken) -> Running {
+        let App {
+            store,
+            actors,
+            metrics,
+            health,
+            socket_api,
+            sockets,
+            socket_tuning,
+            recovery_interval,
+        } = self;
+        crate::recovery::at_start(store.as_ref(), &actors).await;
+        let (connected_tx, connected) = watch::channel(0);
+        let (health_addr, health) = match health {
+            Some(listener) => {
+                let addr = listener.local_addr().ok();
+                if let Some(addr) = addr {
+                    tracing::info!(%addr, "serving /healthz and /metrics");
+                }
+                let probe = Probe {
+                    metrics: metrics.clone(),
+                    store: store.clone(),
+                    connected: connected.clone(),
+                };
+                let task = tokio::spawn(crate::health::serve(listener, probe, shutdown.clone()));
+                (addr, Some(task))
+            }
+            None => (None, None),
+        };
+        let recovery = tokio::spawn(crate::recovery::run(
+            store.clone(),
+            actors.clone(),
+            recovery_interval,
+            shutdown.clone(),
+        ));
+        let tasks = actors.tasks.clone();
+        let (bus, bus_task) = crate::bus::start(store, actors, metrics.clone(), shutdown.clone());
+        let socket_mode = socket::SocketMode {
+            count: sockets,
+            api: socket_api,
+            bus,
+            tuning: socket_tuning,
+            connected: connected_tx,
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let (stop, draining) = (shutdown.clone(), tasks.clone());
+        let task = tokio::spawn(async move {
+            let result = socket_mode.run_on_own_thread().await;
+            // The sockets held the last bus handles: the bus now drains its
+            // lanes, then the tasks the actors started (publishing,
+            // declarations and what runs alone) finish.
+            stop.cancel();
+            let _ = recovery.await;
+            if let Some(health) = health {
+                let _ = health.await;
+            }
+            let _ = bus_task.await;
+            draining.close();
+            draining.wait().await;
+            result
+        });
+        Running {
+            shutdown,
+            metrics,
+            tasks,
+            connected,
+            health_addr,
+            task,
+        }
+    }
+}
+
+/// A Janus that is serving: what tests and `main` watch and stop it through.
 pub struct Running {
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
@@ -140,192 +364,6 @@ pub struct Running {
     task: JoinHandle<Result<(), RunError>>,
 }
 
-/// Builds everything and opens the sockets. Returns once the bot token has
-/// been checked and the database migrated; sockets connect in the
-/// background (see [`Running::wait_connected`]). A database or Slack that
-/// does not answer yet is tried again for up to `options.start_patience`;
-/// what waiting cannot fix (a refused token, a bad URL, a migration's SQL)
-/// fails at once.
-pub async fn start(config: &Config, options: Options) -> Result<Running, StartError> {
-    let renderer = Renderer::load(config.templates_dir.as_deref())?;
-    for warning in renderer.warnings() {
-        tracing::warn!("{warning}");
-    }
-    // Bound first: a taken port is the cheapest mistake to report, and
-    // nothing has started yet that would need stopping. Served once the
-    // store is open.
-    let health_listener = match &config.health {
-        Some(health) => Some(crate::health::bind(health.listen).await?),
-        None => None,
-    };
-    // One registry per app, never a global: tests run several apps in one
-    // process and each must count only its own.
-    let metrics = Arc::new(Metrics::new());
-    // One policy for every outbound connection: the Web API, the websocket,
-    // status providers and Statuspage.
-    let egress = Egress::new(&config.egress);
-    log_egress(&egress);
-    let slack = SlackApi::new(
-        &config.slack.api_url,
-        &config.slack.bot_token,
-        &config.slack.app_token,
-        &egress,
-    )?
-    .with_metrics(metrics.clone())
-    .with_tuning(options.slack);
-
-    // The database and Slack are independent: check both at once, each
-    // tried until it answers; the first failure for good stops both.
-    let started = Instant::now();
-    let deadline = started + options.start_patience.0;
-    let (store, bot) = tokio::try_join!(
-        patiently(
-            "the database",
-            started,
-            deadline,
-            start_backoff(),
-            || async {
-                let store =
-                    crate::store::open(&config.database, config.database.max_connections).await?;
-                store.migrate().await?;
-                Ok::<_, StartError>(store)
-            }
-        ),
-        patiently("Slack", started, deadline, start_backoff(), || async {
-            slack.auth_test().await.map_err(|e| match e.code() {
-                Some(code) if code.is_auth_failure() => {
-                    StartError::BotTokenRefused(code.to_string())
-                }
-                _ => StartError::Slack(e),
-            })
-        }),
-    )?;
-    let bot = bot.with_workspace_id(config.slack.workspace_id.as_deref());
-    tracing::info!(bot_user_id = %bot.user_id, team_id = %bot.team_id, "bot token accepted");
-
-    let statuspage = config
-        .statuspage
-        .as_ref()
-        .map(|statuspage| {
-            crate::statuspage::StatuspageClient::with_options(
-                statuspage,
-                crate::statuspage::ClientOptions {
-                    egress: egress.clone(),
-                    ..Default::default()
-                },
-            )
-        })
-        .transpose()
-        .map_err(|e| StartError::Statuspage(e.to_string()))?;
-    let providers = match config.providers {
-        Some(_) => Some(
-            crate::providers::ProviderClient::with_egress(
-                crate::providers::DEFAULT_TIMEOUT,
-                &egress,
-            )
-            .map_err(|e| StartError::Providers(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let actors = Actors::start(
-        Context {
-            slack: slack.clone(),
-            store: store.clone(),
-            renderer,
-            bot,
-            config: Arc::new(config.clone()),
-            groups: Default::default(),
-            tasks: TaskTracker::new(),
-        },
-        statuspage,
-        providers,
-    );
-    // Finish what a crash interrupted, beside new work (start-up does not
-    // wait for Slack): declarations, and changes Slack does not show yet.
-    let resuming = actors.incident.clone();
-    actors.tasks.spawn(async move {
-        resuming.announce_missed(ANNOUNCE_SETTLED).await;
-        resuming.resume().await;
-    });
-    match store.unpublished_changes(Duration::ZERO).await {
-        Ok(ids) => actors.publisher.catch_up(ids),
-        Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
-    }
-    let (connected_tx, connected) = watch::channel(0);
-    let shutdown = CancellationToken::new();
-    let (health_addr, health) = match health_listener {
-        Some(listener) => {
-            let addr = listener.local_addr().ok();
-            if let Some(addr) = addr {
-                tracing::info!(%addr, "serving /healthz and /metrics");
-            }
-            let probe = Probe {
-                metrics: metrics.clone(),
-                store: store.clone(),
-                connected: connected.clone(),
-            };
-            let task = tokio::spawn(crate::health::serve(listener, probe, shutdown.clone()));
-            (addr, Some(task))
-        }
-        None => (None, None),
-    };
-    let recovery = tokio::spawn(recover(
-        store.clone(),
-        actors.clone(),
-        config.recovery_interval,
-        shutdown.clone(),
-    ));
-    let tasks = actors.tasks.clone();
-    let (running_metrics, running_tasks) = (metrics.clone(), tasks.clone());
-    let (bus, bus_task) = crate::bus::start(store, actors, metrics.clone(), shutdown.clone());
-    let sockets = config.slack.sockets.into();
-    // Socket Mode's thread gets a Web API client of its own (for
-    // apps.connections.open): see socket::run_on_own_thread.
-    let socket_api = SlackApi::new(
-        &config.slack.api_url,
-        &config.slack.bot_token,
-        &config.slack.app_token,
-        &egress,
-    )?
-    .with_metrics(metrics.clone())
-    .with_tuning(options.slack);
-    let stop = shutdown.clone();
-    let task = tokio::spawn(async move {
-        let result = socket::SocketMode {
-            count: sockets,
-            api: socket_api,
-            bus,
-            tuning: options.socket,
-            connected: connected_tx,
-            metrics,
-            shutdown: stop.clone(),
-        }
-        .run_on_own_thread()
-        .await;
-        // The sockets held the last bus handles: the bus now drains its
-        // lanes, then the tasks the actors started (publishing, declarations
-        // and what runs alone) finish.
-        stop.cancel();
-        let _ = recovery.await;
-        if let Some(health) = health {
-            let _ = health.await;
-        }
-        let _ = bus_task.await;
-        tasks.close();
-        tasks.wait().await;
-        result
-    });
-    Ok(Running {
-        shutdown,
-        metrics: running_metrics,
-        tasks: running_tasks,
-        connected,
-        health_addr,
-        task,
-    })
-}
-
-/// The pauses between tries at start-up.
 fn start_backoff() -> Backoff {
     Backoff::new(START_RETRY_BASE, START_RETRY_CAP)
 }
@@ -501,45 +539,6 @@ fn slack_away(error: &SlackError) -> bool {
     }
 }
 
-/// Recovery while running: one replica (the leader, elected with a
-/// database lock it holds until it dies) looks every `interval` for work a
-/// crashed replica left: unfinished declarations and changes Slack does not
-/// show. Per-incident locks keep it from touching work still in flight.
-async fn recover(
-    store: Arc<dyn Store>,
-    actors: Actors,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut leader = None;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if leader.is_none() {
-            match store.try_become_leader().await {
-                Ok(Some(lock)) => {
-                    tracing::info!("this replica now runs recovery");
-                    leader = Some(lock);
-                }
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot take part in the recovery election");
-                    continue;
-                }
-            }
-        }
-        // Changes younger than this may still be on their way to Slack.
-        actors.incident.announce_missed(ANNOUNCE_SETTLED).await;
-        actors.incident.resume().await;
-        match store.unpublished_changes(Duration::from_secs(30)).await {
-            Ok(ids) => actors.publisher.catch_up(ids),
-            Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),
-        }
-    }
-}
-
 impl Running {
     /// Waits until at least `n` sockets are open (said hello); `false` on timeout.
     pub async fn wait_connected(&self, n: usize, timeout: Duration) -> bool {
@@ -613,7 +612,6 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::slack::ApiErrorCode;
 
     /// A database error with just a code, as a server or SQLite would give it.
     #[derive(Debug)]
@@ -775,7 +773,7 @@ mod tests {
         assert!(heals_by_waiting(&api("service_unavailable")));
         assert!(!heals_by_waiting(&api("missing_scope")));
         assert!(!heals_by_waiting(&StartError::BotTokenRefused(
-            "invalid_auth".into()
+            ApiErrorCode::from_wire("invalid_auth")
         )));
     }
 
@@ -791,7 +789,11 @@ mod tests {
         let deadline = started + Duration::from_secs(5);
         let result: Result<(), _> = patiently("Slack", started, deadline, quick(), || {
             tries += 1;
-            async { Err(StartError::BotTokenRefused("invalid_auth".into())) }
+            async {
+                Err(StartError::BotTokenRefused(ApiErrorCode::from_wire(
+                    "invalid_auth",
+                )))
+            }
         })
         .await;
         assert!(matches!(result, Err(StartError::BotTokenRefused(_))));

@@ -33,8 +33,11 @@
 //! [`egress`] is the one outbound-connection policy (proxy, `NO_PROXY`, extra CA) every
 //! client follows.
 //! [`config`] loads settings (defaults → TOML → env), [`app`] wires it all
-//! and is what both `main` and the integration tests start. [`doctor`]
-//! checks a deployment live (`janus doctor`) without starting it.
+//! (`App::build` checks everything that can fail, `App::run` serves until
+//! its shutdown token is cancelled) and is what both `main` and the
+//! integration tests start; `recovery` finishes what a crash left, at start
+//! and on the elected leader while running. [`doctor`] checks a deployment
+//! live (`janus doctor`) without starting it.
 //! [`metrics`] counts what the socket layer and the Slack client see, and
 //! [`health`] serves it (`/healthz`, `/metrics`) when `health.listen` is set.
 
@@ -49,6 +52,7 @@ pub mod egress;
 pub mod health;
 pub mod metrics;
 pub mod providers;
+mod recovery;
 pub mod render;
 pub mod slack;
 pub mod socket;

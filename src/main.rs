@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
-use janus::config::Config;
-use janus::render::Renderer;
+use janus::app::App;
+use janus::config::{Config, ConfigError};
+use janus::render::{RenderError, Renderer};
 
 /// The default config file, read when present and no other is named.
 const DEFAULT_CONFIG: &str = "config/janus.toml";
@@ -68,26 +71,40 @@ enum TemplatesCommand {
 fn main() -> ExitCode {
     janus::install_crypto_provider();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
-    };
-    let result = runtime.block_on(run(cli));
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(message),
+        Err(error) => {
+            eprintln!("janus: error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn fail(message: String) -> ExitCode {
-    eprintln!("janus: error: {message}");
-    ExitCode::FAILURE
+/// The error and its sources on one line, for the operator. Janus's errors
+/// already say what their source says (`cannot connect to the database at
+/// …: <why>`), so a source whose words are already on the line is not
+/// repeated; one that adds something is appended after a colon.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let path = cli.config.as_deref();
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => check(&load_config(path)?),
@@ -102,7 +119,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 /// `templates render | export`. Works without tokens: the configured
 /// `templates_dir` is used when the configuration loads, and the built-in
 /// templates otherwise (said on stderr).
-fn templates(action: TemplatesCommand, config: Option<&Path>) -> Result<(), String> {
+fn templates(action: TemplatesCommand, config: Option<&Path>) -> anyhow::Result<()> {
     match action {
         TemplatesCommand::Render { name, dir } => {
             let dir = match dir {
@@ -118,20 +135,19 @@ fn templates(action: TemplatesCommand, config: Option<&Path>) -> Result<(), Stri
                     }
                 },
             };
-            let renderer = Renderer::load(dir.as_deref()).map_err(|e| e.to_string())?;
+            let renderer = Renderer::load(dir.as_deref())?;
             let output = renderer.render_sample(&name).map_err(|e| match e {
-                janus::render::RenderError::UnknownTemplate(_) => format!(
+                RenderError::UnknownTemplate(_) => anyhow::anyhow!(
                     "no template named {name:?}; the templates are: {}",
                     Renderer::names().collect::<Vec<_>>().join(", ")
                 ),
-                other => other.to_string(),
+                other => other.into(),
             })?;
-            let text = serde_json::to_string_pretty(&output).map_err(|e| e.to_string())?;
-            println!("{text}");
+            println!("{}", serde_json::to_string_pretty(&output)?);
             Ok(())
         }
         TemplatesCommand::Export { dir, force } => {
-            let written = janus::render::export(&dir, force).map_err(|e| e.to_string())?;
+            let written = janus::render::export(&dir, force)?;
             println!(
                 "janus: wrote {} templates to {}; set TEMPLATES_DIRECTORY={} and edit them \
                  (delete the ones you leave unchanged, so they follow upgrades)",
@@ -150,13 +166,15 @@ fn config_path(explicit: Option<&Path>) -> Option<&Path> {
     explicit.or_else(|| default.exists().then_some(default))
 }
 
-fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
-    Config::load(config_path(explicit)).map_err(|e| e.to_string())
+/// A configuration error already names the key and where its value came
+/// from: it needs no context.
+fn load_config(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    Config::load(config_path(explicit))
 }
 
 /// Prints one line per check on stdout; failures make the exit code.
 /// No logging is set up: the report is the output.
-async fn doctor(explicit: Option<&Path>) -> Result<(), String> {
+async fn doctor(explicit: Option<&Path>) -> anyhow::Result<()> {
     let path = config_path(explicit);
     let config = Config::load(path).map_err(|e| e.to_string());
     let report = janus::doctor::diagnose(config, path).await;
@@ -166,15 +184,12 @@ async fn doctor(explicit: Option<&Path>) -> Result<(), String> {
     print!("{report}");
     match report.failures() {
         0 => Ok(()),
-        n => Err(format!(
-            "doctor: {n} of {} checks failed",
-            report.findings.len()
-        )),
+        n => anyhow::bail!("doctor: {n} of {} checks failed", report.findings.len()),
     }
 }
 
-fn check(config: &Config) -> Result<(), String> {
-    let renderer = Renderer::load(config.templates_dir.as_deref()).map_err(|e| e.to_string())?;
+fn check(config: &Config) -> anyhow::Result<()> {
+    let renderer = Renderer::load(config.templates_dir.as_deref())?;
     for warning in config.warnings().iter().chain(renderer.warnings()) {
         eprintln!("janus: warning: {warning}");
     }
@@ -182,22 +197,26 @@ fn check(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn migrate(config: &Config) -> Result<(), String> {
+async fn migrate(config: &Config) -> anyhow::Result<()> {
     init_logging(config)?;
     let store = janus::store::open(&config.database, 1)
         .await
-        .map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
+        .context("cannot migrate")?;
+    store.migrate().await.context("cannot migrate")?;
     tracing::info!("database migrated");
     Ok(())
 }
 
-async fn serve(config: &Config) -> Result<(), String> {
+/// `janus run`: builds Janus, serves until SIGTERM or Ctrl-C, then gives
+/// in-flight work [`SHUTDOWN_GRACE`] to finish.
+async fn serve(config: &Config) -> anyhow::Result<()> {
     init_logging(config)?;
-    let running = janus::app::start(config, Default::default())
+    let app = App::build(config, Default::default())
         .await
-        .map_err(|e| e.to_string())?;
-    let stop = running.shutdown_token();
+        .context("cannot start")?;
+    let shutdown = CancellationToken::new();
+    let running = app.run(shutdown.clone()).await;
+    let stop = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
@@ -207,24 +226,22 @@ async fn serve(config: &Config) -> Result<(), String> {
     tokio::spawn(janus::systemd::report(
         running.connections(),
         usize::from(config.slack.sockets),
-        running.shutdown_token(),
+        shutdown.clone(),
     ));
-    tokio::spawn(janus::systemd::watchdog(running.shutdown_token()));
-    let stopped = running.shutdown_token();
+    tokio::spawn(janus::systemd::watchdog(shutdown.clone()));
     let mut wait = std::pin::pin!(running.wait());
-    // Once asked to stop, give in-flight work a bounded time to finish.
     let result = tokio::select! {
         result = &mut wait => result,
-        _ = async { stopped.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; exiting");
             Ok(())
         }
     };
-    result.map_err(|e| e.to_string())
+    result.context("stopped serving")
 }
 
-fn init_logging(config: &Config) -> Result<(), String> {
-    janus::telemetry::init(&config.log_level, config.log_format)?;
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    janus::telemetry::init(&config.log_level, config.log_format).map_err(anyhow::Error::msg)?;
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

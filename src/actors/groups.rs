@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 
 use super::Context;
 use crate::domain::ids::{ChannelId, UserId};
-use crate::slack::{ApiErrorCode, UserGroup};
+use crate::slack::{ApiErrorCode, SlackError, UserGroup};
 
 /// How long the group list is trusted before it is fetched again
 /// (`usergroups.list` allows about 20 calls a minute).
@@ -21,6 +21,55 @@ const GROUPS_TTL: Duration = Duration::from_secs(600);
 const MEMBERS_TTL: Duration = Duration::from_secs(60);
 /// Users per `conversations.invite` call (Slack accepts up to 1000).
 const CHUNK: usize = 100;
+
+/// Why a user group could not be used. Each message is a sentence for
+/// the incident channel or the person who asked: the auto-invite posts it
+/// as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    /// `usergroups.list` said `plan_upgrade_required`.
+    #[error(
+        "I could not invite @{group}: this Slack plan has no user groups \
+         (turn off INCIDENT_AUTO_GROUP_INVITE_ENABLED)."
+    )]
+    NoGroupsOnThisPlan { group: String },
+    #[error("I could not list the user groups to invite @{group}: {source}")]
+    List {
+        group: String,
+        #[source]
+        source: SlackError,
+    },
+    #[error(
+        "I could not invite @{group}: there is no user group with that handle or name \
+         (check INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME)."
+    )]
+    NotFound { group: String },
+    #[error("I could not read the members of @{group}: {source}")]
+    Members {
+        group: String,
+        #[source]
+        source: SlackError,
+    },
+    /// Everyone else was invited: these members could not be, each with
+    /// what Slack said.
+    #[error("I invited @{group}, except {}.", refused(failed))]
+    SomeNotInvited {
+        group: String,
+        failed: Vec<(UserId, SlackError)>,
+    },
+}
+
+/// `<@U1> (not_in_channel), <@U2> (…)`: Slack's code when it gave one.
+fn refused(failed: &[(UserId, SlackError)]) -> String {
+    let named: Vec<String> = failed
+        .iter()
+        .map(|(user, e)| match e.code() {
+            Some(code) => format!("<@{user}> ({code})"),
+            None => format!("<@{user}> ({e})"),
+        })
+        .collect();
+    named.join(", ")
+}
 
 /// The workspace's user groups, cached.
 #[derive(Default)]
@@ -37,6 +86,17 @@ impl Groups {
         group: &str,
         user: &UserId,
     ) -> Result<bool, String> {
+        self.membership(ctx, group, user)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn membership(
+        &self,
+        ctx: &Context,
+        group: &str,
+        user: &UserId,
+    ) -> Result<bool, GroupError> {
         let found = self.find(ctx, group).await?;
         {
             let cache = self.members.lock().await;
@@ -51,7 +111,10 @@ impl Groups {
             .slack
             .user_group_members(&found.id)
             .await
-            .map_err(|e| format!("I could not read the members of @{group}: {e}"))?;
+            .map_err(|source| GroupError::Members {
+                group: group.to_owned(),
+                source,
+            })?;
         let is_member = members.contains(user);
         let mut cache = self.members.lock().await;
         cache.retain(|(id, _, _)| id != &found.id);
@@ -60,24 +123,27 @@ impl Groups {
     }
 
     /// Invites the members of `group` (handle or name, any case) to
-    /// `channel`. `Err` is a sentence for the incident channel.
+    /// `channel`; returns how many were invited.
     pub async fn invite(
         &self,
         ctx: &Context,
         channel: &ChannelId,
         group: &str,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, GroupError> {
         let found = self.find(ctx, group).await?;
         let members = ctx
             .slack
             .user_group_members(&found.id)
             .await
-            .map_err(|e| format!("I could not read the members of @{group}: {e}"))?;
+            .map_err(|source| GroupError::Members {
+                group: group.to_owned(),
+                source,
+            })?;
         let members: Vec<UserId> = members
             .into_iter()
             .filter(|u| u != &ctx.bot.user_id)
             .collect();
-        let mut failed: Vec<(UserId, String)> = Vec::new();
+        let mut failed = Vec::new();
         for chunk in members.chunks(CHUNK) {
             if ctx.slack.invite(channel, chunk).await.is_ok() {
                 continue;
@@ -86,25 +152,20 @@ impl Groups {
             // invite everyone who can be, and name who cannot.
             for user in chunk {
                 if let Err(e) = ctx.slack.invite(channel, std::slice::from_ref(user)).await {
-                    let code = e
-                        .code()
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| e.to_string());
-                    failed.push((user.clone(), code));
+                    failed.push((user.clone(), e));
                 }
             }
         }
         if failed.is_empty() {
             return Ok(members.len());
         }
-        let names: Vec<String> = failed
-            .iter()
-            .map(|(u, why)| format!("<@{u}> ({why})"))
-            .collect();
-        Err(format!("I invited @{group}, except {}.", names.join(", ")))
+        Err(GroupError::SomeNotInvited {
+            group: group.to_owned(),
+            failed,
+        })
     }
 
-    async fn find(&self, ctx: &Context, group: &str) -> Result<UserGroup, String> {
+    async fn find(&self, ctx: &Context, group: &str) -> Result<UserGroup, GroupError> {
         let wanted = group.to_lowercase();
         let matches =
             |g: &UserGroup| g.handle.to_lowercase() == wanted || g.name.to_lowercase() == wanted;
@@ -120,20 +181,22 @@ impl Groups {
             return Ok(found.clone());
         }
         // Stale, or not found in a fresh list (the group may be new): fetch.
-        let groups = ctx.slack.user_groups().await.map_err(|e| match e.code() {
-            Some(ApiErrorCode::PlanUpgradeRequired) => format!(
-                "I could not invite @{group}: this Slack plan has no user groups \
-                 (turn off INCIDENT_AUTO_GROUP_INVITE_ENABLED)."
-            ),
-            _ => format!("I could not list the user groups to invite @{group}: {e}"),
-        })?;
+        let group = group.to_owned();
+        let groups = ctx
+            .slack
+            .user_groups()
+            .await
+            .map_err(|source| match source.code() {
+                Some(ApiErrorCode::PlanUpgradeRequired) => GroupError::NoGroupsOnThisPlan {
+                    group: group.clone(),
+                },
+                _ => GroupError::List {
+                    group: group.clone(),
+                    source,
+                },
+            })?;
         let found = groups.iter().find(|g| matches(g)).cloned();
         *cache = Some((Instant::now(), groups));
-        found.ok_or_else(|| {
-            format!(
-                "I could not invite @{group}: there is no user group with that handle or name \
-                 (check INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME)."
-            )
-        })
+        found.ok_or(GroupError::NotFound { group })
     }
 }

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 use serde_json::value::RawValue;
+use tracing::Span;
 
 /// The kind of an envelope, from its `type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,35 @@ pub enum EnvelopeKind {
     Other(String),
 }
 
+impl EnvelopeKind {
+    /// The frame's `type`, as Slack wrote it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::EventsApi => "events_api",
+            Self::SlashCommands => "slash_commands",
+            Self::Interactive => "interactive",
+            Self::Other(kind) => kind,
+        }
+    }
+}
+
+/// The span an envelope is handled in, from its ack to the actors' work,
+/// so a log reader can follow one click: its id and type, and its channel
+/// once the payload has been parsed ([`RawEnvelope::parse`]). Ids only,
+/// never payload text (a `response_url` is a credential for a while).
+///
+/// A root span: the work outlives the socket that read the envelope, and
+/// a redelivery on another socket is the same envelope.
+pub fn span(envelope_id: &str, kind: &EnvelopeKind) -> Span {
+    tracing::info_span!(
+        parent: None,
+        "envelope",
+        envelope_id = %envelope_id,
+        kind = %kind.as_str(),
+        channel = tracing::field::Empty,
+    )
+}
+
 /// An envelope as the socket reads it: its payload still JSON text.
 ///
 /// The socket acks an envelope in this form and the bus parses it after:
@@ -30,7 +60,6 @@ pub enum EnvelopeKind {
 pub struct RawEnvelope {
     /// What the ack must echo.
     pub envelope_id: String,
-    /// What the payload is.
     pub kind: EnvelopeKind,
     /// The payload, exactly as it came (syntax already checked); `None`
     /// when the frame had none.
@@ -44,21 +73,25 @@ pub struct RawEnvelope {
     /// Bytes of the frame it arrived in: what it is charged against the
     /// bus's memory budget until it has been handled.
     pub size: usize,
+    /// See [`span`]: everything done for this envelope runs inside it.
+    pub span: Span,
 }
 
 impl RawEnvelope {
-    /// The envelope with its payload parsed. A payload too deeply nested
-    /// to parse becomes `null`, which the bus logs as unparsed.
+    /// The envelope with its payload parsed, and its span told the
+    /// channel. A payload too deeply nested to parse becomes `null`, which
+    /// the bus logs as unparsed.
     pub fn parse(self) -> Envelope {
         let payload = match &self.payload {
             None => Value::Null,
             Some(raw) => serde_json::from_str(raw.get()).unwrap_or_else(|e| {
-                tracing::warn!(envelope_id = %self.envelope_id, error = %e,
-                    "envelope payload could not be parsed");
+                self.span.in_scope(|| {
+                    tracing::warn!(error = %e, "envelope payload could not be parsed");
+                });
                 Value::Null
             }),
         };
-        Envelope {
+        let envelope = Envelope {
             envelope_id: self.envelope_id,
             kind: self.kind,
             payload,
@@ -66,7 +99,14 @@ impl RawEnvelope {
             retry_attempt: self.retry_attempt,
             retry_reason: self.retry_reason,
             answered_in_ack: false,
+            span: self.span,
+        };
+        if let Some(channel) = envelope.channel() {
+            envelope
+                .span
+                .record("channel", tracing::field::display(channel));
         }
+        envelope
     }
 }
 
@@ -75,7 +115,6 @@ impl RawEnvelope {
 pub struct Envelope {
     /// What the ack must echo.
     pub envelope_id: String,
-    /// What the payload is.
     pub kind: EnvelopeKind,
     /// Exactly what an HTTP request URL would have received.
     pub payload: Value,
@@ -88,4 +127,111 @@ pub struct Envelope {
     /// Whether the ack carried a response payload, so handlers know the
     /// person was already answered.
     pub answered_in_ack: bool,
+    /// See [`span`].
+    pub span: Span,
+}
+
+impl Envelope {
+    /// The channel it happened in, when its payload names one (a view
+    /// submission does not).
+    pub fn channel(&self) -> Option<&str> {
+        let text = |pointer| self.payload.pointer(pointer).and_then(Value::as_str);
+        match self.kind {
+            EnvelopeKind::EventsApi => {
+                text("/event/channel").or_else(|| text("/event/item/channel"))
+            }
+            EnvelopeKind::Interactive => {
+                text("/channel/id").or_else(|| text("/container/channel_id"))
+            }
+            EnvelopeKind::SlashCommands => text("/channel_id"),
+            EnvelopeKind::Other(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn raw(kind: EnvelopeKind, payload: Value) -> RawEnvelope {
+        let payload = RawValue::from_string(payload.to_string()).unwrap();
+        RawEnvelope {
+            span: span("env-1", &kind),
+            envelope_id: "env-1".into(),
+            kind,
+            payload: Some(payload),
+            accepts_response_payload: false,
+            retry_attempt: None,
+            retry_reason: None,
+            size: 0,
+        }
+    }
+
+    /// Log output, captured as the human format writes it.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_channel_is_found_where_each_kind_of_envelope_names_it() {
+        let channel = |kind, payload| raw(kind, payload).parse().channel().map(str::to_owned);
+        let event = json!({"event": {"type": "reaction_added", "item": {"channel": "C1"}}});
+        assert_eq!(
+            channel(EnvelopeKind::EventsApi, event).as_deref(),
+            Some("C1")
+        );
+        let click = json!({"type": "block_actions", "channel": {"id": "C2"}});
+        assert_eq!(
+            channel(EnvelopeKind::Interactive, click).as_deref(),
+            Some("C2")
+        );
+        let command = json!({"command": "/incident", "channel_id": "C3"});
+        assert_eq!(
+            channel(EnvelopeKind::SlashCommands, command).as_deref(),
+            Some("C3")
+        );
+        let form = json!({"type": "view_submission", "view": {"id": "V1"}});
+        assert_eq!(channel(EnvelopeKind::Interactive, form), None);
+    }
+
+    #[test]
+    fn a_line_logged_for_an_envelope_names_its_id_type_and_channel_and_no_payload_text() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let command = json!({
+                "command": "/incident", "text": "declare db is down", "channel_id": "C3",
+                "response_url": "https://hooks.slack.com/commands/T1/secret",
+                "token": "verification-token",
+            });
+            let envelope = raw(EnvelopeKind::SlashCommands, command).parse();
+            envelope.span.in_scope(|| tracing::info!("handled"));
+        });
+        let line = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            line.contains("envelope{envelope_id=env-1 kind=slash_commands channel=C3}"),
+            "{line}"
+        );
+        for secret in ["hooks.slack.com", "verification-token", "db is down"] {
+            assert!(!line.contains(secret), "{line}");
+        }
+    }
 }

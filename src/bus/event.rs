@@ -54,9 +54,7 @@ pub enum Event {
     Mention(Mention),
     /// An emoji reaction on a message.
     Reaction(Reaction),
-    /// A slash command.
     Command {
-        /// The command's fields.
         command: SlackCommandEvent,
         /// Whether the ack already answered the person (e.g. usage).
         answered_in_ack: bool,
@@ -65,14 +63,12 @@ pub enum Event {
     Clicks(Vec<Click>),
     /// A Statuspage form, submitted.
     StatuspageForm {
-        /// Its fields.
         form: StatuspageForm,
         /// Whether the ack carried errors (the form stayed open).
         rejected_in_ack: bool,
     },
     /// The declare form, submitted.
     DeclareForm {
-        /// Its fields.
         form: DeclareForm,
         /// Whether the ack carried errors (the form stayed open).
         rejected_in_ack: bool,
@@ -268,7 +264,8 @@ pub fn interaction_kind(interaction: &SlackInteractionEvent) -> &'static str {
     }
 }
 
-/// Reads the dedupe key of an envelope.
+/// What makes two deliveries the same: an event's `event_id` (Slack gives
+/// a redelivered event a new envelope), else the envelope's id.
 pub fn dedupe_key(envelope: &Envelope) -> DedupeKey {
     match (&envelope.kind, envelope.payload.get("event_id")) {
         (EnvelopeKind::EventsApi, Some(Value::String(id))) if !id.is_empty() => {
@@ -445,6 +442,7 @@ mod tests {
             retry_attempt: None,
             retry_reason: None,
             answered_in_ack: false,
+            span: tracing::Span::none(),
         }
     }
 

@@ -31,6 +31,10 @@
 //!   reader wait; then Slack's ack deadline passes and Slack redelivers —
 //!   which dedupe absorbs. Nothing is dropped here. One budget rather than a
 //!   bound per queue, so a busy incident's lane never holds up the others.
+//! - **One span per envelope** ([`envelope_span`], opened by the socket
+//!   that read it): routing, the lane or task it is handled in and the
+//!   actors' work for it all run inside, so every log line about one click
+//!   carries its envelope id, type and channel.
 
 mod envelope;
 pub mod event;
@@ -43,6 +47,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span};
 
 use crate::actors::Actors;
 use crate::actors::control::ControlAction;
@@ -50,7 +55,7 @@ use crate::domain::event::Click;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
-pub use envelope::{Envelope, EnvelopeKind, RawEnvelope};
+pub use envelope::{Envelope, EnvelopeKind, RawEnvelope, span as envelope_span};
 use event::{Event, LaneKey, Route};
 
 /// Frame bytes of the envelopes acked but not yet handled, all sockets and
@@ -84,10 +89,10 @@ enum Inbound {
 }
 
 impl Inbound {
-    fn envelope_id(&self) -> &str {
+    fn span(&self) -> &Span {
         match self {
-            Inbound::Raw(raw) => &raw.envelope_id,
-            Inbound::Parsed(envelope) => &envelope.envelope_id,
+            Inbound::Raw(raw) => &raw.span,
+            Inbound::Parsed(envelope) => &envelope.span,
         }
     }
 }
@@ -157,22 +162,23 @@ impl BusHandle {
     }
 
     async fn enqueue(&self, envelope: Inbound, size: usize) {
+        let span = envelope.span().clone();
+        self.charge_and_send(envelope, size).instrument(span).await;
+    }
+
+    async fn charge_and_send(&self, envelope: Inbound, size: usize) {
         let cost = charge(size);
         let charge = match self.budget.clone().try_acquire_many_owned(cost) {
             Ok(charge) => charge,
             Err(_) => {
                 tracing::warn!(
                     budget_bytes = MEMORY_BUDGET,
-                    envelope_id = envelope.envelope_id(),
                     "bus memory budget spent: reading from Slack waits until envelopes have been handled"
                 );
                 let Ok(charge) = self.budget.clone().acquire_many_owned(cost).await else {
                     // Cannot happen: the budget is never closed.
                     self.metrics.envelope_settled();
-                    tracing::error!(
-                        envelope_id = envelope.envelope_id(),
-                        "bus budget closed; an acked envelope was not handled"
-                    );
+                    tracing::error!("bus budget closed; an acked envelope was not handled");
                     return;
                 };
                 charge
@@ -183,14 +189,15 @@ impl BusHandle {
             permit: charge,
             metrics: self.metrics.clone(),
         };
-        if let Err(lost) = self.inbox.send(Held {
-            envelope,
-            _charge: charge,
-        }) {
-            tracing::error!(
-                envelope_id = lost.0.envelope.envelope_id(),
-                "bus has stopped; an acked envelope was not handled"
-            );
+        if self
+            .inbox
+            .send(Held {
+                envelope,
+                _charge: charge,
+            })
+            .is_err()
+        {
+            tracing::error!("bus has stopped; an acked envelope was not handled");
         }
     }
 }
@@ -240,7 +247,8 @@ const SWEEP_EVERY: u64 = 1024;
 impl Dispatcher {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Held<Inbound>>) {
         while let Some(held) = rx.recv().await {
-            self.dispatch(held).await;
+            let span = held.envelope.span().clone();
+            self.dispatch(held).instrument(span).await;
         }
         // Let lanes finish what they hold: dropping their senders ends them.
         for (_, (sender, task)) in self.lanes.drain() {
@@ -268,12 +276,14 @@ impl Dispatcher {
             Route::Lane(key) => key,
             Route::Alone => {
                 let (handler, turns) = (self.handler.clone(), self.alone.clone());
-                self.handler.actors.tasks.spawn(async move {
+                let span = held.envelope.span.clone();
+                let alone = async move {
                     let Ok(_turn) = turns.acquire().await else {
                         return;
                     };
                     handler.handle_held(held).await;
-                });
+                };
+                self.handler.actors.tasks.spawn(alone.instrument(span));
                 return;
             }
         };
@@ -340,10 +350,12 @@ struct Handler {
 }
 
 impl Handler {
-    /// Handles an envelope, then gives its charge back to the budget.
+    /// Handles an envelope in its span, then gives its charge back to the
+    /// budget.
     async fn handle_held(&self, held: Held<Envelope>) {
         let Held { envelope, _charge } = held;
-        self.handle(envelope).await;
+        let span = envelope.span.clone();
+        self.handle(envelope).instrument(span).await;
         drop(_charge);
     }
 
@@ -363,10 +375,10 @@ impl Handler {
         }
         match event {
             Event::Unparsed { reason } => {
-                tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}");
+                tracing::warn!("{reason}");
             }
             Event::Ignored { event_type } => {
-                tracing::debug!(envelope_id = %envelope.envelope_id, event_type, "not handled");
+                tracing::debug!(event_type, "not handled");
             }
             Event::Mention(mention) => self.actors.incident.mention(mention).await,
             Event::Reaction(reaction) => self.actors.react.reaction(reaction).await,
@@ -375,7 +387,7 @@ impl Handler {
                 answered_in_ack,
             } => match event::slash_command(command, answered_in_ack) {
                 Ok(command) => self.actors.incident.command(command).await,
-                Err(reason) => tracing::warn!(envelope_id = %envelope.envelope_id, "{reason}"),
+                Err(reason) => tracing::warn!("{reason}"),
             },
             Event::StatuspageForm {
                 form,
@@ -397,8 +409,10 @@ impl Handler {
             }
             Event::Clicks(_) => {}
             Event::Interaction(interaction) => {
-                tracing::info!(envelope_id = %envelope.envelope_id,
-                    kind = event::interaction_kind(&interaction), "interaction not handled yet");
+                tracing::info!(
+                    kind = event::interaction_kind(&interaction),
+                    "interaction not handled yet"
+                );
             }
         }
     }
@@ -458,7 +472,6 @@ impl Handler {
                 Ok(true) => return true,
                 Ok(false) => {
                     tracing::info!(
-                        envelope_id = %envelope.envelope_id,
                         dedupe_key = key,
                         retry_attempt = envelope.retry_attempt,
                         "duplicate delivery ignored"

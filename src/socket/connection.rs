@@ -10,16 +10,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::frame::{self, DisconnectReason, Frame, Hello};
-use super::{SocketError, Tuning};
+use super::{ConnectError, SocketError, Tuning};
 use crate::bus::{BusHandle, EnvelopeKind};
 use crate::metrics::Metrics;
 use crate::slack::SlackApi;
@@ -36,25 +38,20 @@ const ACKS_PER_WRITE: usize = 64;
 /// What a connection tells the slot that owns it.
 #[derive(Debug)]
 pub(crate) enum ConnEvent {
-    /// The socket said hello: it is live.
     Hello(Hello),
-    /// Slack sent `disconnect`.
     Disconnect(DisconnectReason),
-    /// The socket is gone.
     Ended(EndReason),
 }
 
 /// Why a socket ended.
 #[derive(Debug)]
-pub(crate) enum EndReason {
+pub enum EndReason {
     /// Slack closed it (or the TCP stream ended).
     ClosedByPeer,
-    /// We closed it.
     ClosedByUs,
-    /// No frame of any kind within the liveness window.
+    /// No frame of any kind within the liveness window: a zombie.
     Silent,
-    /// A websocket or IO error.
-    Error(String),
+    Failed(WsError),
 }
 
 /// A live socket, owned by one slot of the manager.
@@ -100,11 +97,10 @@ impl Connection {
             .proxy_for_host(secure, &host, port)
             .map(|proxy| format!(" through proxy {}", proxy.authority()))
             .unwrap_or_default();
+        // Where, for the errors: never the URL, whose query is the ticket.
+        let target = format!("{host}:{port}{via}");
         let connect = async {
-            let stream = egress
-                .connect(secure, &host, port)
-                .await
-                .map_err(|e| SocketError::Connect(e.to_string()))?;
+            let stream = egress.connect(secure, &host, port).await?;
             let tls = tokio_tungstenite::Connector::Rustls(egress.tls_config());
             tokio_tungstenite::client_async_tls_with_config(
                 url.as_str(),
@@ -113,25 +109,37 @@ impl Connection {
                 Some(tls),
             )
             .await
-            .map_err(|e| SocketError::Connect(format!("{host}:{port}{via}: {e}")))
+            .map_err(|source| ConnectError::Handshake {
+                target: target.clone(),
+                source,
+            })
         };
         let (ws, _response) = tokio::time::timeout(tuning.connect_timeout, connect)
             .await
-            .map_err(|_| SocketError::Connect(format!("{host}:{port}{via}: timed out")))??;
+            .map_err(|_| ConnectError::TimedOut {
+                target: target.clone(),
+            })??;
 
         let (events_tx, mut events) = mpsc::channel(16);
         let close = CancellationToken::new();
-        let task = tokio::spawn(run(
+        let (sink, stream) = ws.split();
+        let (out, outbox) = mpsc::channel(256);
+        let reader = Reader {
             id,
-            ws,
+            stream,
+            out,
+            writer: tokio::spawn(write(id, sink, outbox, metrics.clone())),
+            close: close.clone(),
+            events: events_tx,
             bus,
-            tuning.clone(),
-            events_tx,
-            close.clone(),
+            tuning: tuning.clone(),
             connected,
+            counted: None,
             metrics,
             responses,
-        ));
+            state: State::AwaitingHello,
+        };
+        let task = tokio::spawn(reader.run());
         let hello = tokio::time::timeout(tuning.connect_timeout, events.recv()).await;
         let mut conn = Connection {
             id,
@@ -151,13 +159,17 @@ impl Connection {
                 );
                 Ok(conn)
             }
-            Ok(Some(other)) => {
+            Ok(Some(ConnEvent::Disconnect(reason))) => {
                 conn.close().await;
-                Err(SocketError::Connect(format!("no hello: {other:?}")))
+                Err(ConnectError::DisconnectedFirst(reason).into())
+            }
+            Ok(Some(ConnEvent::Ended(end))) => {
+                conn.close().await;
+                Err(ConnectError::EndedFirst(end).into())
             }
             Ok(None) | Err(_) => {
                 conn.close().await;
-                Err(SocketError::Connect("no hello within the timeout".into()))
+                Err(ConnectError::NoHello.into())
             }
         }
     }
@@ -195,195 +207,248 @@ impl Outbound {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
+/// Writes what the reader and the response tasks send, until a Close has
+/// been written or writing fails.
+async fn write(
     id: u64,
-    ws: Ws,
-    bus: BusHandle,
-    tuning: Tuning,
-    events: mpsc::Sender<ConnEvent>,
-    close: CancellationToken,
-    connected: watch::Sender<usize>,
+    mut sink: SplitSink<Ws, Message>,
+    mut outbox: mpsc::Receiver<Outbound>,
     metrics: Arc<Metrics>,
-    responses: TaskTracker,
 ) {
-    let (mut sink, mut stream) = ws.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Outbound>(256);
-    let written = metrics.clone();
-    let writer = tokio::spawn(async move {
-        let mut acked = Vec::with_capacity(ACKS_PER_WRITE);
-        while let Some(first) = out_rx.recv().await {
-            // Under a burst, acks queue while one is written: write out what
-            // waits and flush once — one syscall and TCP segment for the lot
-            // rather than one each, which both ends pay for per frame.
-            let mut next = Some(first);
-            let mut closing = false;
-            while let Some(Outbound { message, read_at }) = next.take() {
-                closing = matches!(message, Message::Close(_));
-                if let Err(e) = sink.feed(message).await {
-                    tracing::debug!(socket = id, error = %e, "write failed");
-                    return;
-                }
-                acked.extend(read_at);
-                if !closing && acked.len() < ACKS_PER_WRITE {
-                    next = out_rx.try_recv().ok();
-                }
-            }
-            if let Err(e) = sink.flush().await {
+    let mut acked = Vec::with_capacity(ACKS_PER_WRITE);
+    while let Some(first) = outbox.recv().await {
+        // Under a burst, acks queue while one is written: write out what
+        // waits and flush once — one syscall and TCP segment for the lot
+        // rather than one each, which both ends pay for per frame.
+        let mut next = Some(first);
+        let mut closing = false;
+        while let Some(Outbound { message, read_at }) = next.take() {
+            closing = matches!(message, Message::Close(_));
+            if let Err(e) = sink.feed(message).await {
                 tracing::debug!(socket = id, error = %e, "write failed");
                 return;
             }
-            for read_at in acked.drain(..) {
-                written.ack_written(read_at.elapsed());
-            }
-            if closing {
-                return;
+            acked.extend(read_at);
+            if !closing && acked.len() < ACKS_PER_WRITE {
+                next = outbox.try_recv().ok();
             }
         }
-    });
+        if let Err(e) = sink.flush().await {
+            tracing::debug!(socket = id, error = %e, "write failed");
+            return;
+        }
+        for read_at in acked.drain(..) {
+            metrics.ack_written(read_at.elapsed());
+        }
+        if closing {
+            return;
+        }
+    }
+}
 
-    let mut said_hello = false;
-    let mut closing_since: Option<Instant> = None;
-    let end = loop {
-        let wait = match closing_since {
-            // After our Close, wait briefly for Slack's, acking what still comes.
-            Some(since) => tuning
+/// Where a socket is in its life, as the reader sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Connected; `hello` not read yet.
+    AwaitingHello,
+    /// Said hello: it is one of the open sockets.
+    Open,
+    /// We sent our Close at `since`. Reading goes on, for at most
+    /// [`Tuning::close_grace`], until Slack's Close: an envelope that
+    /// arrives meanwhile is still acked.
+    Closing { since: Instant },
+}
+
+/// This socket's place in the count of open sockets, from its hello until
+/// its reader ends (a closing socket still acks, so it still counts).
+/// Dropping it gives the place back, however the reader ends.
+struct Counted(watch::Sender<usize>);
+
+impl Counted {
+    fn new(connected: &watch::Sender<usize>) -> Self {
+        connected.send_modify(|n| *n += 1);
+        Self(connected.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// The reading half of one socket: reads every frame, acks envelopes at
+/// once, hands them to the bus, and tells its slot about hello, disconnect
+/// requests and its end. Owns its writer task.
+struct Reader {
+    id: u64,
+    stream: SplitStream<Ws>,
+    /// To the writer: acks, and our Close.
+    out: mpsc::Sender<Outbound>,
+    writer: JoinHandle<()>,
+    /// Cancelled by the slot to close this socket.
+    close: CancellationToken,
+    /// To the slot.
+    events: mpsc::Sender<ConnEvent>,
+    bus: BusHandle,
+    tuning: Tuning,
+    connected: watch::Sender<usize>,
+    /// Set at the first hello; see [`Counted`].
+    counted: Option<Counted>,
+    metrics: Arc<Metrics>,
+    /// The tasks that ack envelopes taking a response payload.
+    responses: TaskTracker,
+    state: State,
+}
+
+impl Reader {
+    async fn run(mut self) {
+        let end = loop {
+            let next = tokio::select! {
+                _ = self.close.cancelled(), if !self.is_closing() => {
+                    self.state = State::Closing { since: Instant::now() };
+                    let close = Outbound { message: Message::Close(None), read_at: None };
+                    let _ = self.out.send(close).await;
+                    continue;
+                }
+                next = tokio::time::timeout(self.patience(), self.stream.next()) => next,
+            };
+            match next {
+                Err(_) => break self.ended(EndReason::Silent),
+                Ok(None) => break self.ended(EndReason::ClosedByPeer),
+                Ok(Some(Err(e))) if self.is_closing() => {
+                    tracing::debug!(socket = self.id, error = %e, "error while closing");
+                    break EndReason::ClosedByUs;
+                }
+                Ok(Some(Err(e))) => break EndReason::Failed(e),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    self.on_text(text.as_str(), Instant::now()).await;
+                }
+                Ok(Some(Ok(Message::Binary(bytes)))) => {
+                    tracing::warn!(socket = self.id, len = bytes.len(), "binary frame ignored");
+                }
+                // Pings are answered by tungstenite; any frame proves liveness.
+                Ok(Some(Ok(_))) => {}
+            }
+        };
+        self.counted = None;
+        let id = self.id;
+        match &end {
+            EndReason::ClosedByUs => tracing::info!(socket = id, "socket closed"),
+            EndReason::Silent => tracing::warn!(
+                socket = id,
+                silent_for_s = self.tuning.liveness.as_secs(),
+                "socket silent; replacing it"
+            ),
+            EndReason::ClosedByPeer => tracing::info!(socket = id, "socket closed by Slack"),
+            EndReason::Failed(e) => tracing::warn!(socket = id, error = %e, "socket failed"),
+        }
+        let Reader {
+            events,
+            writer,
+            out,
+            ..
+        } = self;
+        drop(out);
+        writer.abort();
+        let _ = events.send(ConnEvent::Ended(end)).await;
+    }
+
+    fn is_closing(&self) -> bool {
+        matches!(self.state, State::Closing { .. })
+    }
+
+    /// How long to wait for the next frame: the liveness window, or once
+    /// closing what is left of the grace for Slack's Close.
+    fn patience(&self) -> Duration {
+        match self.state {
+            State::Closing { since } => self
+                .tuning
                 .close_grace
                 .saturating_sub(since.elapsed())
                 .max(Duration::from_millis(1)),
-            None => tuning.liveness,
-        };
-        let next = tokio::select! {
-            _ = close.cancelled(), if closing_since.is_none() => {
-                closing_since = Some(Instant::now());
-                let close = Outbound { message: Message::Close(None), read_at: None };
-                let _ = out_tx.send(close).await;
-                continue;
-            }
-            next = tokio::time::timeout(wait, stream.next()) => next,
-        };
-        match next {
-            Err(_) if closing_since.is_some() => break EndReason::ClosedByUs,
-            Err(_) => break EndReason::Silent,
-            Ok(None) if closing_since.is_some() => break EndReason::ClosedByUs,
-            Ok(None) => break EndReason::ClosedByPeer,
-            Ok(Some(Err(e))) if closing_since.is_some() => {
-                tracing::debug!(socket = id, error = %e, "error while closing");
-                break EndReason::ClosedByUs;
-            }
-            Ok(Some(Err(e))) => break EndReason::Error(e.to_string()),
-            Ok(Some(Ok(Message::Text(text)))) => {
-                on_text(
-                    id,
-                    text.as_str(),
-                    Instant::now(),
-                    &metrics,
-                    &bus,
-                    &tuning,
-                    &out_tx,
-                    &events,
-                    &mut said_hello,
-                    &connected,
-                    &responses,
-                )
-                .await;
-            }
-            Ok(Some(Ok(Message::Binary(bytes)))) => {
-                tracing::warn!(socket = id, len = bytes.len(), "binary frame ignored");
-            }
-            // Pings are answered by tungstenite; any frame proves liveness.
-            Ok(Some(Ok(_))) => {}
+            State::AwaitingHello | State::Open => self.tuning.liveness,
         }
-    };
-    if said_hello {
-        connected.send_modify(|n| *n = n.saturating_sub(1));
     }
-    match &end {
-        EndReason::ClosedByUs => tracing::info!(socket = id, "socket closed"),
-        EndReason::Silent => tracing::warn!(
-            socket = id,
-            silent_for_s = tuning.liveness.as_secs(),
-            "socket silent; replacing it"
-        ),
-        EndReason::ClosedByPeer => tracing::info!(socket = id, "socket closed by Slack"),
-        EndReason::Error(e) => tracing::warn!(socket = id, error = %e, "socket failed"),
-    }
-    drop(out_tx);
-    writer.abort();
-    let _ = events.send(ConnEvent::Ended(end)).await;
-}
 
-#[allow(clippy::too_many_arguments)]
-async fn on_text(
-    id: u64,
-    text: &str,
-    read_at: Instant,
-    metrics: &Metrics,
-    bus: &BusHandle,
-    tuning: &Tuning,
-    out: &mpsc::Sender<Outbound>,
-    events: &mpsc::Sender<ConnEvent>,
-    said_hello: &mut bool,
-    connected: &watch::Sender<usize>,
-    responses: &TaskTracker,
-) {
-    let frame = match frame::parse(text) {
-        Ok(frame) => frame,
-        Err(e) => {
-            metrics.frame_received("invalid", false);
-            tracing::warn!(socket = id, "{e}");
-            return;
+    /// Once we have sent our Close, however the socket ends, we closed it.
+    fn ended(&self, otherwise: EndReason) -> EndReason {
+        if self.is_closing() {
+            EndReason::ClosedByUs
+        } else {
+            otherwise
         }
-    };
-    metrics.frame_received(frame_type(&frame), matches!(frame, Frame::Envelope(_)));
-    match frame {
-        Frame::Envelope(raw) if raw.accepts_response_payload => {
-            // The response may take a moment to compute: do it off the
-            // reader, within the budget, then ack and hand on — parsed, so
-            // the bus does not parse it again.
-            let (bus, out, budget) = (bus.clone(), out.clone(), tuning.ack_budget);
-            responses.spawn(async move {
-                let size = raw.size;
-                let mut envelope = raw.parse();
-                let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
-                    .await
-                    .unwrap_or_else(|_| {
-                        tracing::warn!(envelope_id = %envelope.envelope_id,
-                            "response payload not ready within the ack budget; acking without it");
-                        None
-                    });
-                let ack = frame::ack(&envelope.envelope_id, response.as_ref());
-                envelope.answered_in_ack = response.is_some();
-                let _ = out.send(Outbound::ack(ack, read_at)).await;
-                tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
-                    with_payload = response.is_some(), "acked");
-                bus.deliver_parsed(envelope, size).await;
-            });
-        }
-        Frame::Envelope(envelope) => {
-            let ack = frame::ack(&envelope.envelope_id, None);
-            let _ = out.send(Outbound::ack(ack, read_at)).await;
-            tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
-                kind = ?envelope.kind, retry_attempt = envelope.retry_attempt, "acked");
-            bus.deliver(envelope).await;
-        }
-        Frame::Hello(hello) => {
-            if !*said_hello {
-                *said_hello = true;
-                connected.send_modify(|n| *n += 1);
+    }
+
+    async fn on_text(&mut self, text: &str, read_at: Instant) {
+        let id = self.id;
+        let frame = match frame::parse(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.metrics.frame_received("invalid", false);
+                tracing::warn!(socket = id, "{e}");
+                return;
             }
-            let _ = events.send(ConnEvent::Hello(hello)).await;
-        }
-        Frame::Disconnect(reason) => {
-            tracing::info!(socket = id, ?reason, "disconnect requested by Slack");
-            let _ = events.send(ConnEvent::Disconnect(reason)).await;
-        }
-        Frame::Unknown(raw) => {
-            tracing::warn!(
-                socket = id,
-                frame = raw,
-                "unknown frame without envelope_id"
-            );
+        };
+        self.metrics
+            .frame_received(frame_type(&frame), matches!(frame, Frame::Envelope(_)));
+        match frame {
+            Frame::Envelope(raw) if raw.accepts_response_payload => {
+                // The response may take a moment to compute: do it off the
+                // reader, within the budget, then ack and hand on — parsed,
+                // so the bus does not parse it again.
+                let (bus, out, budget) =
+                    (self.bus.clone(), self.out.clone(), self.tuning.ack_budget);
+                let span = raw.span.clone();
+                let respond = async move {
+                    let size = raw.size;
+                    let mut envelope = raw.parse();
+                    let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
+                        .await
+                        .unwrap_or_else(|_| {
+                            tracing::warn!(
+                                "response payload not ready within the ack budget; acking without it"
+                            );
+                            None
+                        });
+                    let ack = frame::ack(&envelope.envelope_id, response.as_ref());
+                    envelope.answered_in_ack = response.is_some();
+                    let _ = out.send(Outbound::ack(ack, read_at)).await;
+                    tracing::debug!(socket = id, with_payload = response.is_some(), "acked");
+                    bus.deliver_parsed(envelope, size).await;
+                };
+                self.responses.spawn(respond.instrument(span));
+            }
+            Frame::Envelope(envelope) => {
+                let span = envelope.span.clone();
+                let ack = async {
+                    let ack = frame::ack(&envelope.envelope_id, None);
+                    let _ = self.out.send(Outbound::ack(ack, read_at)).await;
+                    tracing::debug!(socket = id, retry_attempt = envelope.retry_attempt, "acked");
+                    self.bus.deliver(envelope).await;
+                };
+                ack.instrument(span).await;
+            }
+            Frame::Hello(hello) => {
+                if self.counted.is_none() {
+                    self.counted = Some(Counted::new(&self.connected));
+                }
+                if self.state == State::AwaitingHello {
+                    self.state = State::Open;
+                }
+                let _ = self.events.send(ConnEvent::Hello(hello)).await;
+            }
+            Frame::Disconnect(reason) => {
+                tracing::info!(socket = id, ?reason, "disconnect requested by Slack");
+                let _ = self.events.send(ConnEvent::Disconnect(reason)).await;
+            }
+            Frame::Unknown(raw) => {
+                tracing::warn!(
+                    socket = id,
+                    frame = raw,
+                    "unknown frame without envelope_id"
+                );
+            }
         }
     }
 }

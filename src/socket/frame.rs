@@ -95,7 +95,9 @@ pub struct FrameError {
     snippet: String,
 }
 
-/// Parses one text frame.
+/// Reads one text frame. Fails only on text that is not a JSON object,
+/// with a snippet of it for the log; an odd field never costs the
+/// `envelope_id`.
 pub fn parse(text: &str) -> Result<Frame, FrameError> {
     let wire: WireFrame = serde_json::from_str(text).map_err(|e| FrameError {
         reason: e.to_string(),
@@ -109,6 +111,7 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
             other => EnvelopeKind::Other(other.unwrap_or("").to_owned()),
         };
         return Ok(Frame::Envelope(RawEnvelope {
+            span: crate::bus::envelope_span(&envelope_id, &kind),
             envelope_id,
             kind,
             payload: wire.payload,

@@ -28,9 +28,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::backoff::Backoff;
 use crate::bus::BusHandle;
+use crate::egress::EgressError;
 use crate::metrics::Metrics;
 use crate::slack::{SlackApi, SlackError};
-use connection::{ConnEvent, Connection, EndReason};
+pub use connection::EndReason;
+use connection::{ConnEvent, Connection};
 use frame::DisconnectReason;
 
 /// Timings of the socket layer. Not user configuration: the defaults follow
@@ -45,9 +47,7 @@ pub struct Tuning {
     pub connect_timeout: Duration,
     /// How long to keep reading after our Close for Slack's.
     pub close_grace: Duration,
-    /// First reconnect delay.
     pub backoff_base: Duration,
-    /// Longest reconnect delay.
     pub backoff_cap: Duration,
     /// How long a socket must stay open before its end starts the backoff
     /// over. Saying hello is not enough: a socket closed right after it
@@ -79,7 +79,7 @@ pub enum SocketError {
     Open(#[source] SlackError),
     /// The websocket did not connect or say hello.
     #[error("websocket connection failed: {0}")]
-    Connect(String),
+    Connect(#[from] ConnectError),
     /// The app-level token was refused: no retry will help.
     #[error(
         "SLACK_APP_TOKEN (slack.app_token) was refused by Slack ({0}); check the app-level token \
@@ -97,9 +97,36 @@ pub enum SocketError {
     LinkDisabled,
 }
 
+/// Why one websocket did not open. Each message names where it was going
+/// (host, port and proxy), never the URL: its query is a one-use ticket.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// No TCP stream to the host, directly or through the proxy.
+    #[error(transparent)]
+    Egress(#[from] EgressError),
+    /// The TLS or websocket handshake failed.
+    #[error("{target}: {source}")]
+    Handshake {
+        target: String,
+        #[source]
+        source: tokio_tungstenite::tungstenite::Error,
+    },
+    /// Connecting and the handshake took longer than [`Tuning::connect_timeout`].
+    #[error("{target}: timed out")]
+    TimedOut { target: String },
+    /// Slack asked to disconnect before it said hello.
+    #[error("no hello: Slack sent disconnect first ({0:?})")]
+    DisconnectedFirst(DisconnectReason),
+    /// The socket ended before it said hello.
+    #[error("no hello: the socket ended first ({0:?})")]
+    EndedFirst(EndReason),
+    /// Nothing within [`Tuning::connect_timeout`] after connecting.
+    #[error("no hello within the timeout")]
+    NoHello,
+}
+
 /// Everything Socket Mode needs to keep its sockets open.
 pub struct SocketMode {
-    /// How many sockets to keep open.
     pub count: usize,
     /// A Web API client of its own (for `apps.connections.open`): see
     /// [`SocketMode::run_on_own_thread`].

@@ -1,0 +1,83 @@
+//! Recovery: finishing what a crash left half done.
+//!
+//! A replica can die between two steps of a declaration, after a change was
+//! stored but before its line reached the channel, or before its control
+//! and digest messages showed it. What it left is all in the database, so
+//! whoever looks next finishes it: every replica once at start
+//! ([`at_start`]), and while running one elected replica, the leader, every
+//! `recovery_interval` ([`run`]). Per-incident locks keep recovery off work
+//! still in flight elsewhere, so a look that overlaps live work is harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::Actors;
+use crate::store::Store;
+
+/// How old an unannounced change must be before recovery announces it: a
+/// replica that made it a moment ago may still be posting its line.
+const ANNOUNCE_SETTLED: Duration = Duration::from_secs(10);
+
+/// How old a change Slack does not show must be before the leader renders
+/// it again: younger ones may still be on their way to Slack.
+const UNPUBLISHED_SETTLED: Duration = Duration::from_secs(30);
+
+/// Starts finishing what a crash interrupted, beside new work: start-up
+/// does not wait for Slack. The declarations and announcements run in a task
+/// of the actors' tracker (so shutdown and `wait_idle` see them); the look
+/// for changes Slack does not show is awaited, so the publisher has them
+/// queued before the first envelope arrives.
+pub(crate) async fn at_start(store: &dyn Store, actors: &Actors) {
+    let resuming = actors.incident.clone();
+    actors.tasks.spawn(async move {
+        resuming.announce_missed(ANNOUNCE_SETTLED).await;
+        resuming.resume().await;
+    });
+    // Every change counts at start: nothing of this replica is in flight yet.
+    match store.unpublished_changes(Duration::ZERO).await {
+        Ok(ids) => actors.publisher.catch_up(ids),
+        Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
+    }
+}
+
+/// Recovery while running, until `shutdown`: every `interval`, tries to
+/// become the leader (a database lock it holds until it dies, so the next
+/// replica takes over), and once leader looks for unfinished declarations
+/// and changes Slack does not show.
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    actors: Actors,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    // The leader lock, held for as long as this runs: dropping it (or this
+    // process dying) hands recovery to the next replica that tries.
+    let mut leader = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if leader.is_none() {
+            match store.try_become_leader().await {
+                Ok(Some(lock)) => {
+                    tracing::info!("this replica now runs recovery");
+                    leader = Some(lock);
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take part in the recovery election");
+                    continue;
+                }
+            }
+        }
+        actors.incident.announce_missed(ANNOUNCE_SETTLED).await;
+        actors.incident.resume().await;
+        match store.unpublished_changes(UNPUBLISHED_SETTLED).await {
+            Ok(ids) => actors.publisher.catch_up(ids),
+            Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),
+        }
+    }
+}
