@@ -170,6 +170,6 @@ impl RoleActor {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };
-        announce::role_changed(&self.ctx, &fresh, actor.as_str(), role, holder, previous).await
+        announce::role_changed(&self.ctx, &fresh, actor, role, holder, previous).await
     }
 }

@@ -70,8 +70,8 @@ impl SnapshotActor {
             return;
         };
         let results = self.client.snapshot(&config.list).await;
-        let data = providers::view(&results, Utc::now());
-        let blocks = match self.ctx.renderer.render("provider_snapshot", &data) {
+        let snapshot = providers::view(&results, Utc::now());
+        let blocks = match self.ctx.renderer.render_context(&snapshot) {
             Ok(blocks) => blocks,
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the provider snapshot");

@@ -11,7 +11,8 @@
 //! - the registry's escape function makes every `{{value}}` a valid JSON
 //!   string body, so templates are written as `"text": "Incident {{name}}"`;
 //! - `crate::domain::text::SlackText` makes user text harmless `mrkdwn`
-//!   (no `<!channel>`) before it reaches the template data.
+//!   (no `<!channel>`) before it reaches the template data; the fields of
+//!   [`context`] that hold such text are of that type.
 //!
 //! Triple-stash `{{{x}}}` (and its `{{&x}}` spelling) would skip the first
 //! layer, so templates using it are refused. Values are only safe *inside*
@@ -19,6 +20,7 @@
 //! cannot protect a position outside a string.
 
 pub mod blocks;
+pub mod context;
 mod samples;
 
 use std::collections::HashMap;
@@ -34,9 +36,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use blocks::{BlocksError, Surface};
+pub use context::TemplateContext;
 
 /// The built-in templates, by name. Adding one: a line here, the
-/// `templates/<name>.json.hbs` file, and its data in `samples.rs`.
+/// `templates/<name>.json.hbs` file, its struct in `context.rs` and its
+/// sample in `samples.rs`.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("help", include_str!("../../templates/help.json.hbs")),
     ("usage", include_str!("../../templates/usage.json.hbs")),
@@ -185,15 +189,20 @@ impl Renderer {
         Ok(())
     }
 
-    /// Render template `name` with `data`; the result is the validated
+    /// Renders `context` with its template; the result is the validated
     /// output (for a message, the JSON array of blocks).
-    pub fn render(&self, name: &str, data: &Value) -> Result<Value, RenderError> {
-        self.render_to(name, data)
+    pub fn render_context<C: TemplateContext>(&self, context: &C) -> Result<Value, RenderError> {
+        self.render_serialized(C::TEMPLATE, context)
     }
 
-    /// [`Renderer::render`] for any serialisable data, e.g. a struct holding
-    /// `SlackText` fields.
-    pub fn render_to<T: Serialize>(&self, name: &str, data: &T) -> Result<Value, RenderError> {
+    /// Renders template `name` with untyped `data`: for the samples, which
+    /// stand for any data an override may meet, and for tests of a
+    /// template's variants. Code renders a [`TemplateContext`].
+    pub fn render(&self, name: &str, data: &Value) -> Result<Value, RenderError> {
+        self.render_serialized(name, data)
+    }
+
+    fn render_serialized<T: Serialize>(&self, name: &str, data: &T) -> Result<Value, RenderError> {
         let Some((&name, file)) = self.inner.files.get_key_value(name) else {
             return Err(RenderError::UnknownTemplate(name.to_owned()));
         };

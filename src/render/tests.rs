@@ -61,8 +61,12 @@ fn builtins_load_and_render_with_their_sample_data() {
 #[test]
 fn help_for_a_plain_help_request_has_no_apology() {
     let renderer = Renderer::load(None).unwrap();
-    let data = json!({"command": "/incident", "bot_user_id": "U1", "unknown": null});
-    let blocks = renderer.render("help", &data).unwrap();
+    let help = context::Help {
+        command: "/incident",
+        bot_user_id: crate::domain::ids::UserId::parse("U1").unwrap(),
+        unknown: None,
+    };
+    let blocks = renderer.render_context(&help).unwrap();
     assert_eq!(blocks[0]["type"], "header");
     assert!(!blocks.to_string().contains("Sorry"));
 }
@@ -95,7 +99,7 @@ fn a_hostile_description_renders_to_valid_json_without_pings() {
                <!subteam^S1> <http://evil|click> café 🔥 مرحبا \u{202E}RTL\u{0}\u{1f}\u{7f} & }}";
     let description = SlackText::from_user(raw);
     let blocks = renderer
-        .render_to("help", &json!({ "description": description }))
+        .render("help", &json!({ "description": description }))
         .unwrap();
     let text = text_of(&blocks, 0);
     assert!(!text.contains("<!"), "{text}");

@@ -75,7 +75,7 @@ impl IncidentActor {
         let outcome = announce::field_changed(
             &self.ctx,
             &fresh,
-            click.user.as_str(),
+            &click.user,
             field.name(),
             &change.from,
             &change.to,

@@ -21,6 +21,7 @@ use crate::domain::event::SlashCommand;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::domain::incident::IncidentName;
 use crate::domain::text::{SlackText, decode_mrkdwn};
+use crate::render::context;
 use crate::slack::ApiErrorCode;
 use crate::store::{Incident, IncidentId, NewIncident, OwnedMessage};
 
@@ -42,11 +43,10 @@ impl IncidentActor {
             return;
         }
         if c.text.trim().is_empty() {
-            if !c.answered_in_ack {
-                match self.ctx.ephemeral("usage", &json!({ "command": COMMAND })) {
-                    Ok(payload) => self.respond(&c, &payload).await,
-                    Err(e) => tracing::error!(error = %e, "cannot render the usage message"),
-                }
+            if !c.answered_in_ack
+                && let Some(payload) = self.usage()
+            {
+                self.respond(&c, &payload).await;
             }
             return;
         }
@@ -351,14 +351,16 @@ impl Saga<'_> {
                 return;
             }
         };
-        let mut data = view::message(
-            &incident,
-            &ctx.config,
-            ctx.bot.workspace_url.as_ref(),
-            view::SHORT_DESCRIPTION_CHARS,
-        );
-        data["video_link"] = json!(ctx.config.incident.video_link.as_ref().map(|u| u.as_str()));
-        let mut payload = match ctx.ephemeral("declared", &data) {
+        let declared = context::Declared {
+            message: view::message(
+                &incident,
+                &ctx.config,
+                ctx.bot.workspace_url.as_ref(),
+                view::SHORT_DESCRIPTION_CHARS,
+            ),
+            video_link: ctx.config.incident.video_link.clone(),
+        };
+        let mut payload = match ctx.ephemeral(&declared) {
             Ok(payload) => payload,
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the declared message");
@@ -465,13 +467,13 @@ impl Saga<'_> {
                 .await;
             return true;
         }
-        let data = view::message(
+        let control = context::Control(view::message(
             &incident,
             &ctx.config,
             ctx.bot.workspace_url.as_ref(),
             view::CONTROL_DESCRIPTION_CHARS,
-        );
-        let blocks = match ctx.renderer.render("control", &data) {
+        ));
+        let blocks = match ctx.renderer.render_context(&control) {
             Ok(blocks) => blocks,
             Err(e) => {
                 tracing::error!(incident = %id, error = %e, "cannot render the control message");
@@ -618,15 +620,16 @@ impl Saga<'_> {
             .lines()
             .map(|line| format!(">{line}\n"))
             .collect();
-        let data = json!({
-            "channel_id": origin.channel.as_str(),
-            "author": origin.author.as_ref().map(|u| u.as_str()),
-            "quoted": quoted,
-            "permalink": origin.permalink.as_ref().map(|u| u.as_str()),
-        });
+        let quote = context::Origin {
+            channel_id: origin.channel.clone(),
+            author: origin.author.clone(),
+            // Escaped above; only `>` (a quote, not a tag) was added.
+            quoted: SlackText::trusted(quoted),
+            permalink: origin.permalink.clone(),
+        };
         self.actor
             .ctx
-            .post_rendered(self.channel, "origin", &data, "Declared from a message")
+            .post_rendered(self.channel, &quote, "Declared from a message")
             .await;
     }
 

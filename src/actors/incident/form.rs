@@ -7,22 +7,22 @@ use serde_json::{Value, json};
 use super::{Declaration, IncidentActor, Reply};
 use crate::domain::block_ids::block;
 use crate::domain::event::{Click, DeclareForm};
+use crate::render::context::{DeclareModal, Labelled};
 use crate::slack::ApiErrorCode;
 
 impl IncidentActor {
+    /// Opens the declare form for the clicker (the usage message's button).
     pub(super) async fn open_form(&self, click: Click) {
         let Some(trigger) = &click.trigger_id else {
             return;
         };
         let catalog = &self.ctx.config.incident.catalog;
-        let choice =
-            |c: &crate::domain::incident::Choice| json!({ "value": c.value(), "label": c.label() });
-        let data = json!({
-            "channel_id": click.channel.as_str(),
-            "severities": catalog.severities().iter().map(choice).collect::<Vec<_>>(),
-            "default_severity": choice(catalog.default_severity()),
-        });
-        let view = match self.ctx.renderer.render("declare_modal", &data) {
+        let modal = DeclareModal {
+            channel_id: click.channel.clone(),
+            severities: catalog.severities().iter().map(Labelled::from).collect(),
+            default_severity: catalog.default_severity().into(),
+        };
+        let view = match self.ctx.renderer.render_context(&modal) {
             Ok(view) => view,
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the declare form");
@@ -41,6 +41,7 @@ impl IncidentActor {
         }
     }
 
+    /// Declares from a submitted form.
     pub(super) async fn on_form(&self, form: DeclareForm) {
         let declaration = Declaration {
             description: form.description.trim().to_owned(),

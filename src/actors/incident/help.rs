@@ -1,17 +1,21 @@
-//! `@janus help` and `@janus list`: answers in the channel (or thread)
-//! where Janus was mentioned. No incident is involved.
+//! `@janus help` and `@janus list`, answered in the channel (or thread)
+//! where Janus was mentioned, and the usage `/incident` answers without a
+//! description. No incident is involved.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{COMMAND, IncidentActor};
 use crate::actors::view;
 use crate::domain::event::Mention;
 use crate::domain::text::SlackText;
+use crate::render::context::{Help, List, Usage};
 
 /// Incidents `@janus list` shows; the rest are counted.
 const LIST_LIMIT: u32 = 45;
 
 impl IncidentActor {
+    /// `@janus list` lists; anything else gets the help (with an apology
+    /// for a word Janus does not know).
     pub(super) async fn on_mention(&self, m: Mention) {
         let words = strip_mention(&m.text, self.ctx.bot.user_id.as_str());
         let verb = words.split_whitespace().next().unwrap_or("").to_lowercase();
@@ -23,12 +27,12 @@ impl IncidentActor {
             "" | "help" => None,
             _ => Some(SlackText::from_user(&verb)),
         };
-        let data = json!({
-            "command": COMMAND,
-            "bot_user_id": self.ctx.bot.user_id.as_str(),
-            "unknown": unknown,
-        });
-        let blocks = match self.ctx.renderer.render("help", &data) {
+        let help = Help {
+            command: COMMAND,
+            bot_user_id: self.ctx.bot.user_id.clone(),
+            unknown,
+        };
+        let blocks = match self.ctx.renderer.render_context(&help) {
             Ok(blocks) => blocks,
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the help message");
@@ -63,16 +67,16 @@ impl IncidentActor {
             }
         };
         let catalog = &self.ctx.config.incident.catalog;
-        let shown: Vec<Value> = incidents
+        let shown: Vec<_> = incidents
             .iter()
             .map(|i| view::incident(i, catalog, view::SHORT_DESCRIPTION_CHARS))
             .collect();
-        let data = json!({
-            "count": total,
-            "more": total.saturating_sub(shown.len() as u64),
-            "incidents": shown,
-        });
-        match self.ctx.renderer.render("list", &data) {
+        let list = List {
+            count: total,
+            more: total.saturating_sub(shown.len() as u64),
+            incidents: shown,
+        };
+        match self.ctx.renderer.render_context(&list) {
             Ok(blocks) => {
                 let text = format!("{total} open incidents");
                 if let Err(e) = self
@@ -85,6 +89,18 @@ impl IncidentActor {
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot render the incident list"),
+        }
+    }
+
+    /// The usage message as an ephemeral payload; `None` (logged) when it
+    /// cannot be rendered.
+    pub(super) fn usage(&self) -> Option<Value> {
+        match self.ctx.ephemeral(&Usage { command: COMMAND }) {
+            Ok(payload) => Some(payload),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render the usage message");
+                None
+            }
         }
     }
 }

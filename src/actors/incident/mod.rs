@@ -190,17 +190,7 @@ impl IncidentHandle {
         if !text.trim().is_empty() {
             return Some(json!({ "response_type": "ephemeral", "text": CREATING }));
         }
-        match self
-            .actor
-            .ctx
-            .ephemeral("usage", &json!({ "command": COMMAND }))
-        {
-            Ok(payload) => Some(payload),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot render the usage message");
-                None
-            }
-        }
+        self.actor.usage()
     }
 }
 
