@@ -194,6 +194,7 @@ pub async fn missed(ctx: &Context, settled: Duration) {
 }
 
 /// Announces one stored change from what was stored, then marks it.
+#[tracing::instrument(skip_all, fields(incident = %event.incident, event = event.id.0))]
 async fn replay(ctx: &Context, event: &Unannounced) {
     let incident = match ctx.store.incident(event.incident).await {
         Ok(Some(incident)) => incident,

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use url::Url;
 
 use super::{Context, view};
@@ -179,7 +180,8 @@ impl PublisherHandle {
         };
         if start {
             let inner = self.inner.clone();
-            self.inner.ctx.tasks.spawn(inner.run(id));
+            let span = tracing::info_span!("publish", incident = %id);
+            self.inner.ctx.tasks.spawn(inner.run(id).instrument(span));
         }
     }
 }

@@ -9,6 +9,8 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tracing::field::{Empty, display};
+use tracing::{Instrument, Span};
 
 use super::{Context, view};
 use crate::domain::block_ids::block;
@@ -103,10 +105,12 @@ impl StatuspageHandle {
     /// wait for).
     pub fn prompt(&self, incident: IncidentId, channel: ChannelId) {
         let actor = self.actor.clone();
+        let span =
+            tracing::info_span!("statuspage_prompt", incident = %incident, channel = %channel);
         self.actor
             .ctx
             .tasks
-            .spawn(async move { actor.prompt(incident, &channel).await });
+            .spawn(async move { actor.prompt(incident, &channel).await }.instrument(span));
     }
 
     /// The prompt's or management message's button: opens a modal.
@@ -182,10 +186,12 @@ impl StatuspageActor {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
     async fn open(&self, click: Click) {
         let Some(incident) = self.ctx.incident_of(&click).await else {
             return;
         };
+        Span::current().record("incident", display(incident.id));
         if !self.allowed(&click.channel, &click.user).await {
             return;
         }
@@ -258,11 +264,13 @@ impl StatuspageActor {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(incident = Empty, channel = Empty))]
     async fn submit(&self, form: StatuspageForm) {
         let (id, user) = match &form {
             StatuspageForm::Create { incident, user, .. }
             | StatuspageForm::Update { incident, user, .. } => (*incident, user.clone()),
         };
+        Span::current().record("incident", display(id));
         let Ok(Some(incident)) = self.ctx.store.incident(id).await else {
             tracing::warn!(incident = %id, "Statuspage form for an incident that no longer exists");
             return;
@@ -270,6 +278,7 @@ impl StatuspageActor {
         let Some(channel) = incident.channel_id.clone() else {
             return;
         };
+        Span::current().record("channel", display(&channel));
         if !self.allowed(&channel, &user).await {
             return;
         }

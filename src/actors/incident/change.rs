@@ -2,6 +2,9 @@
 //! with the click that asked for it, announced in the channel, shown in the
 //! control and digest messages.
 
+use tracing::Span;
+use tracing::field::{Empty, display};
+
 use super::IncidentActor;
 use crate::actors::announce;
 use crate::domain::event::Click;
@@ -9,10 +12,12 @@ use crate::domain::event::Click;
 impl IncidentActor {
     /// Status or severity from the control message: saved, announced in
     /// the channel, shown in the control and digest messages.
+    #[tracing::instrument(skip_all, fields(field = field.name(), channel = %click.channel, incident = Empty))]
     pub(super) async fn change(&self, click: Click, field: Field, value: String) {
         let Some(incident) = self.ctx.incident_of(&click).await else {
             return;
         };
+        Span::current().record("incident", display(incident.id));
         let catalog = &self.ctx.config.incident.catalog;
         let known = match field {
             Field::Status => catalog.status(&value).is_some(),

@@ -10,7 +10,11 @@
 //! the control message, an optional post, the digest) is looked for in
 //! Slack and adopted instead of done twice.
 
+use std::ops::ControlFlow;
+
 use serde_json::{Value, json};
+use tracing::Span;
+use tracing::field::{Empty, display};
 
 use super::{COMMAND, Declaration, IncidentActor, Origin, Reply};
 use crate::actors::publisher::DigestProblem;
@@ -64,6 +68,7 @@ impl IncidentActor {
 
     /// Records a declaration, then finishes it in its turn; the incident's
     /// id, or `None` when nothing was created (the declarer was told why).
+    #[tracing::instrument(skip_all, fields(incident = Empty, channel = Empty))]
     pub(super) async fn declare(&self, c: &Declaration) -> Option<IncidentId> {
         let catalog = &self.ctx.config.incident.catalog;
         let severity = c
@@ -87,6 +92,7 @@ impl IncidentActor {
                 return None;
             }
         };
+        Span::current().record("incident", display(id));
         // Held while this process works on it: another replica's resume
         // leaves it alone.
         let _lock = self.ctx.store.try_lock_declaration(id).await.ok().flatten();
@@ -105,30 +111,40 @@ impl IncidentActor {
             }
         };
         for id in ids {
-            // Another replica holds it: it is in flight there, not interrupted.
-            let Ok(Some(_lock)) = self.ctx.store.try_lock_declaration(id).await else {
-                continue;
-            };
-            let declaration = match self.ctx.store.incident(id).await {
-                Ok(Some(incident)) if !incident.completed => incident
-                    .declaration
-                    .and_then(|d| serde_json::from_value::<Declaration>(d).ok()),
-                _ => continue,
-            };
-            match declaration {
-                Some(d) => {
-                    tracing::info!(incident = %id, "finishing a declaration a restart interrupted");
-                    let Ok(_turn) = self.declaring.acquire().await else {
-                        return;
-                    };
-                    self.finish(id, &d, true).await;
-                }
-                None => {
-                    tracing::warn!(incident = %id, "interrupted declaration without its details; marked complete");
-                    let _ = self.ctx.store.complete_declaration(id).await;
-                }
+            if self.resume_one(id).await.is_break() {
+                return;
             }
         }
+    }
+
+    /// Finishes one interrupted declaration, unless another replica holds
+    /// it. `Break` when no more turns will come (the actor is closing).
+    #[tracing::instrument(skip_all, fields(incident = %id, channel = Empty))]
+    async fn resume_one(&self, id: IncidentId) -> ControlFlow<()> {
+        // Another replica holds it: it is in flight there, not interrupted.
+        let Ok(Some(_lock)) = self.ctx.store.try_lock_declaration(id).await else {
+            return ControlFlow::Continue(());
+        };
+        let declaration = match self.ctx.store.incident(id).await {
+            Ok(Some(incident)) if !incident.completed => incident
+                .declaration
+                .and_then(|d| serde_json::from_value::<Declaration>(d).ok()),
+            _ => return ControlFlow::Continue(()),
+        };
+        match declaration {
+            Some(d) => {
+                tracing::info!(incident = %id, "finishing a declaration a restart interrupted");
+                let Ok(_turn) = self.declaring.acquire().await else {
+                    return ControlFlow::Break(());
+                };
+                self.finish(id, &d, true).await;
+            }
+            None => {
+                tracing::warn!(incident = %id, "interrupted declaration without its details; marked complete");
+                let _ = self.ctx.store.complete_declaration(id).await;
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// Runs every declaration step not done yet, recording each before the
@@ -138,6 +154,8 @@ impl IncidentActor {
     async fn finish(&self, id: IncidentId, c: &Declaration, resuming: bool) -> Option<IncidentId> {
         let incident = self.load_declaration(id).await?;
         let channel = self.open_channel(&incident, c, resuming).await?;
+        // The span of `declare` or `resume_one`, which both have the field.
+        Span::current().record("channel", display(&channel));
         let saga = Saga {
             actor: self,
             incident: &incident,

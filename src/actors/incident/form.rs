@@ -12,6 +12,8 @@ use crate::slack::ApiErrorCode;
 
 impl IncidentActor {
     /// Opens the declare form for the clicker (the usage message's button).
+    /// No incident yet: the span carries where the form was asked for.
+    #[tracing::instrument(skip_all, fields(channel = %click.channel))]
     pub(super) async fn open_form(&self, click: Click) {
         let Some(trigger) = &click.trigger_id else {
             return;
