@@ -41,11 +41,8 @@ use statuspage::StatuspageHandle;
 
 /// What every actor may use.
 pub struct Context {
-    /// The Web API.
     pub slack: SlackApi,
-    /// The database.
     pub store: Arc<dyn Store>,
-    /// The templates.
     pub renderer: Renderer,
     /// Who the bot is (from `auth.test`, once at start).
     pub bot: BotIdentity,

@@ -25,7 +25,8 @@ pub struct RoleHandle {
 }
 
 impl RoleHandle {
-    /// Builds the actor.
+    /// A new holder shows in the control and digest messages through
+    /// `publisher`.
     pub fn new(ctx: Arc<Context>, publisher: PublisherHandle) -> Self {
         Self {
             actor: Arc::new(RoleActor { ctx, publisher }),

@@ -25,7 +25,7 @@ pub struct SnapshotHandle {
 }
 
 impl SnapshotHandle {
-    /// Builds the actor.
+    /// `client` fetches the providers configured in `ctx`.
     pub fn new(ctx: Arc<Context>, client: ProviderClient) -> Self {
         Self {
             actor: Arc::new(SnapshotActor { ctx, client }),

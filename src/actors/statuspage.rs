@@ -93,7 +93,7 @@ pub struct StatuspageHandle {
 }
 
 impl StatuspageHandle {
-    /// Builds the actor.
+    /// `client` talks to the page configured in `ctx`.
     pub fn new(ctx: Arc<Context>, client: StatuspageClient) -> Self {
         Self {
             actor: Arc::new(StatuspageActor { ctx, client }),

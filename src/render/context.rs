@@ -231,7 +231,6 @@ pub struct DeclareModal {
 /// the new channel.
 #[derive(Debug, Clone, Serialize)]
 pub struct Origin {
-    /// Where the message is.
     pub channel_id: ChannelId,
     pub author: Option<UserId>,
     /// The message's text, escaped, each line starting with `>`.

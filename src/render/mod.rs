@@ -248,7 +248,7 @@ impl Renderer {
         })
     }
 
-    /// The names of all templates.
+    /// Every template name, in [`BUILTIN`] order: what an override may replace.
     pub fn names() -> impl Iterator<Item = &'static str> {
         BUILTIN.iter().map(|&(name, _)| name)
     }

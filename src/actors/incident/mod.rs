@@ -10,8 +10,8 @@
 //! about 20 calls a minute, which the Slack client shares between them.
 //!
 //! This module holds the handle and what its parts share (answering the
-//! declarer); [`declaration`] the declaration saga, [`help`] help and list,
-//! [`form`] the declare form, [`change`] status and severity.
+//! declarer); `declaration` holds the declaration saga, `help` help and
+//! list, `form` the declare form, `change` status and severity.
 
 mod change;
 mod declaration;
@@ -48,11 +48,10 @@ pub struct Declaration {
     pub description: String,
     /// The chosen severity key, or `None` for the configured default.
     pub severity: Option<String>,
-    /// Who declares.
+    /// The declarer: recorded as the creator, invited, answered.
     pub user: UserId,
     /// Where they were (where `/incident` was typed).
     pub source: Option<ChannelId>,
-    /// How to answer them.
     pub reply: Reply,
     /// Names the channel instead of the description (react-to-create's
     /// `auto-xxxxxx`).
@@ -64,13 +63,10 @@ pub struct Declaration {
 /// A message an incident was declared from (react-to-create).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Origin {
-    /// Where it is.
     pub channel: ChannelId,
-    /// Who wrote it.
     pub author: Option<UserId>,
     /// Its text, plain (escaped when shown).
     pub text: String,
-    /// A link to it.
     pub permalink: Option<Url>,
 }
 
@@ -93,7 +89,8 @@ pub struct IncidentHandle {
 }
 
 impl IncidentHandle {
-    /// Builds the actor.
+    /// The optional actors are the ones the configuration turns on; a
+    /// declaration posts their messages when they are there.
     pub fn new(
         ctx: Arc<Context>,
         publisher: PublisherHandle,
