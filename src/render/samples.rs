@@ -23,7 +23,7 @@ pub fn sample(name: &str) -> Option<Value> {
 }
 
 /// Every sample, by the name of the template its type fills.
-fn all() -> Vec<(&'static str, Value)> {
+pub fn all() -> Vec<(&'static str, Value)> {
     fn entry<C: TemplateContext>(context: C) -> (&'static str, Value) {
         let data = serde_json::to_value(&context).expect("a template context serialises");
         (C::TEMPLATE, data)

@@ -83,6 +83,38 @@ fn every_builtin_has_sample_data_and_a_unique_name() {
 }
 
 #[test]
+fn every_context_type_fills_one_builtin_and_every_builtin_has_one() {
+    let mut filled: Vec<_> = samples::all().into_iter().map(|(name, _)| name).collect();
+    let mut builtin: Vec<_> = Renderer::names().collect();
+    filled.sort_unstable();
+    builtin.sort_unstable();
+    assert_eq!(filled, builtin);
+}
+
+#[test]
+fn an_incident_without_a_channel_yet_gives_templates_an_empty_channel_id() {
+    let choice = context::Labelled::new("investigating", None);
+    let view = context::IncidentView {
+        id: 1,
+        name: String::new(),
+        channel_id: None,
+        description: SlackText::from_user("db down"),
+        status: choice.clone(),
+        severity: choice,
+        resolved: false,
+        created_by: crate::domain::ids::UserId::parse("U1").unwrap(),
+        created_at: "2026-11-27 15:30 UTC".into(),
+        roles: Vec::new(),
+    };
+    let data = serde_json::to_value(&view).unwrap();
+    assert_eq!(data["channel_id"], "");
+    assert_eq!(
+        data["status"],
+        json!({"value": "investigating", "label": "investigating"})
+    );
+}
+
+#[test]
 fn the_renderer_is_cheap_to_share_between_tasks() {
     fn shareable<T: Clone + Send + Sync + 'static>() {}
     shareable::<Renderer>();

@@ -10,8 +10,9 @@ use crate::actors::announce;
 use crate::domain::event::Click;
 
 impl IncidentActor {
-    /// Status or severity from the control message: saved, announced in
-    /// the channel, shown in the control and digest messages.
+    /// Applies one click on a select; an unknown value (the configuration
+    /// changed since the message was rendered) is refused, a repeated one
+    /// ignored.
     #[tracing::instrument(skip_all, fields(field = field.name(), channel = %click.channel, incident = Empty))]
     pub(super) async fn change(&self, click: Click, field: Field, value: String) {
         let Some(incident) = self.ctx.incident_of(&click).await else {
