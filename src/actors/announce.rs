@@ -15,10 +15,12 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Context, view};
-use crate::domain::ids::UserId;
+use crate::domain::ids::{ChannelId, UserId};
+use crate::render::TemplateContext;
+use crate::render::context::{Labelled, Resolved, Role, RoleAssigned, RoleDm, StatusChanged};
 use crate::store::{EventId, Incident, Unannounced};
 
 /// Whether an announcement is finished (`Done`: mark it) or should be
@@ -33,14 +35,14 @@ pub enum Outcome {
 
 /// Renders and posts one line; `Later` when Slack could not be reached
 /// (nothing posted, and another try may go through).
-async fn post(
+async fn post<C: TemplateContext>(
     ctx: &Context,
-    channel: &crate::domain::ids::ChannelId,
-    template: &str,
-    data: &Value,
+    channel: &ChannelId,
+    context: &C,
     text: &str,
 ) -> Outcome {
-    let blocks = match ctx.renderer.render(template, data) {
+    let template = C::TEMPLATE;
+    let blocks = match ctx.renderer.render_context(context) {
         Ok(blocks) => blocks,
         Err(e) => {
             tracing::error!(template, error = %e, "cannot render");
@@ -65,7 +67,7 @@ async fn post(
 pub async fn field_changed(
     ctx: &Context,
     incident: &Incident,
-    actor: &str,
+    actor: &UserId,
     field: &str,
     from: &str,
     to: &str,
@@ -79,18 +81,24 @@ pub async fn field_changed(
             "status" => catalog.status(v),
             _ => catalog.severity(v),
         };
-        json!({ "value": v, "label": choice.map(|c| c.label()).unwrap_or(v) })
+        Labelled::new(v, choice.map(|c| c.label()))
     };
-    let incident_data = view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS);
-    let data = json!({
-        "incident": incident_data, "actor": actor, "field": field,
-        "from": label(from), "to": label(to),
-    });
+    let view = view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS);
+    let line = StatusChanged {
+        incident: view.clone(),
+        actor: actor.clone(),
+        field: field.to_owned(),
+        from: label(from),
+        to: label(to),
+    };
     let text = format!("{field} is now {to}");
-    let outcome = post(ctx, channel, "status_changed", &data, &text).await;
+    let outcome = post(ctx, channel, &line, &text).await;
     if outcome == Outcome::Done && field == "status" && catalog.resolved_status().value() == to {
-        let data = json!({ "incident": incident_data, "actor": actor });
-        return post(ctx, channel, "resolved", &data, "The incident is resolved").await;
+        let resolved = Resolved {
+            incident: view,
+            actor: actor.clone(),
+        };
+        return post(ctx, channel, &resolved, "The incident is resolved").await;
     }
     outcome
 }
@@ -100,7 +108,7 @@ pub async fn field_changed(
 pub async fn role_changed(
     ctx: &Context,
     incident: &Incident,
-    actor: &str,
+    actor: &UserId,
     role: &str,
     holder: &UserId,
     previous: Option<&UserId>,
@@ -112,8 +120,12 @@ pub async fn role_changed(
     let Some(def) = catalog.role(role) else {
         return Outcome::Done;
     };
-    let role_data = json!({ "key": def.key(), "label": def.label(), "duties": def.duties() });
-    let incident_data = view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS);
+    let role_view = Role {
+        key: def.key().to_owned(),
+        label: def.label().to_owned(),
+        duties: def.duties().to_owned(),
+    };
+    let view = view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS);
     if let Err(e) = ctx
         .slack
         .invite(channel, std::slice::from_ref(holder))
@@ -121,20 +133,27 @@ pub async fn role_changed(
     {
         tracing::warn!(incident = %incident.id, holder = %holder, error = %e, "cannot invite the role holder");
     }
-    let line = json!({
-        "incident": incident_data, "actor": actor, "role": role_data,
-        "holder": holder.as_str(), "previous": previous.map(UserId::as_str),
-    });
+    let line = RoleAssigned {
+        incident: view.clone(),
+        actor: actor.clone(),
+        role: role_view.clone(),
+        holder: holder.clone(),
+        previous: previous.cloned(),
+    };
     let text = format!("<@{holder}> is now the {}", def.label());
-    if post(ctx, channel, "role_assigned", &line, &text).await == Outcome::Later {
+    if post(ctx, channel, &line, &text).await == Outcome::Later {
         return Outcome::Later;
     }
     // The DM is best effort: the line in the channel is the record.
-    let dm = json!({ "incident": incident_data, "role": role_data, "actor": actor });
+    let dm = RoleDm {
+        incident: view,
+        role: role_view,
+        actor: actor.clone(),
+    };
     match ctx.slack.open_dm(holder).await {
         Ok(im) => {
             let text = format!("You are the {} of an incident", def.label());
-            post(ctx, &im, "role_dm", &dm, &text).await;
+            post(ctx, &im, &dm, &text).await;
         }
         Err(e) => {
             tracing::warn!(holder = %holder, error = %e, "cannot open a DM with the role holder")
@@ -175,6 +194,7 @@ pub async fn missed(ctx: &Context, settled: Duration) {
 }
 
 /// Announces one stored change from what was stored, then marks it.
+#[tracing::instrument(skip_all, fields(incident = %event.incident, event = event.id.0))]
 async fn replay(ctx: &Context, event: &Unannounced) {
     let incident = match ctx.store.incident(event.incident).await {
         Ok(Some(incident)) => incident,
@@ -188,29 +208,31 @@ async fn replay(ctx: &Context, event: &Unannounced) {
     let user = |key: &str| text(key).and_then(|u| UserId::parse(u).ok());
     tracing::info!(incident = %event.incident, kind = event.kind, event = event.id.0,
         "announcing a change a restart interrupted");
-    let outcome = match event.kind.as_str() {
-        "status" | "severity" => match (text("from"), text("to")) {
+    // Like a holder that does not read back, an actor that does not (never
+    // stored by this build: actors are the clickers' ids) is not announced.
+    let actor = UserId::parse(&event.actor).ok();
+    let outcome = match (event.kind.as_str(), actor) {
+        ("status" | "severity", Some(actor)) => match (text("from"), text("to")) {
             (Some(from), Some(to)) => {
-                field_changed(ctx, &incident, &event.actor, &event.kind, from, to).await
+                field_changed(ctx, &incident, &actor, &event.kind, from, to).await
             }
             _ => Outcome::Done,
         },
-        "role" => match (text("role"), user("holder")) {
+        ("role", Some(actor)) => match (text("role"), user("holder")) {
             (Some(role), Some(holder)) => {
                 let previous = user("previous");
-                role_changed(
-                    ctx,
-                    &incident,
-                    &event.actor,
-                    role,
-                    &holder,
-                    previous.as_ref(),
-                )
-                .await
+                role_changed(ctx, &incident, &actor, role, &holder, previous.as_ref()).await
             }
             _ => Outcome::Done,
         },
-        other => {
+        ("status" | "severity" | "role", None) => {
+            tracing::warn!(
+                kind = event.kind,
+                "a change without a valid actor; not announced"
+            );
+            Outcome::Done
+        }
+        (other, _) => {
             tracing::warn!(kind = other, "a change of an unknown kind; not announced");
             Outcome::Done
         }

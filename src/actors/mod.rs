@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-use crate::render::{RenderError, Renderer};
+use crate::render::{RenderError, Renderer, TemplateContext};
 use crate::slack::{BotIdentity, SlackApi};
 use crate::store::Store;
 use crate::store::{Incident, StoreError};
@@ -41,11 +41,8 @@ use statuspage::StatuspageHandle;
 
 /// What every actor may use.
 pub struct Context {
-    /// The Web API.
     pub slack: SlackApi,
-    /// The database.
     pub store: Arc<dyn Store>,
-    /// The templates.
     pub renderer: Renderer,
     /// Who the bot is (from `auth.test`, once at start).
     pub bot: BotIdentity,
@@ -59,10 +56,10 @@ pub struct Context {
 }
 
 impl Context {
-    /// Renders `template` as an ephemeral response payload: blocks plus a
+    /// Renders `context` as an ephemeral response payload: blocks plus a
     /// plain fallback text for notifications.
-    pub fn ephemeral(&self, template: &str, data: &Value) -> Result<Value, RenderError> {
-        let blocks = self.renderer.render(template, data)?;
+    pub fn ephemeral(&self, context: &impl TemplateContext) -> Result<Value, RenderError> {
+        let blocks = self.renderer.render_context(context)?;
         Ok(json!({
             "response_type": "ephemeral",
             "text": fallback_text(&blocks),
@@ -182,15 +179,15 @@ impl Context {
         }
     }
 
-    /// Renders `template` and posts it in `channel`; logs any failure.
-    pub async fn post_rendered(
+    /// Renders `context` and posts it in `channel`; logs any failure.
+    pub async fn post_rendered<C: TemplateContext>(
         &self,
         channel: &ChannelId,
-        template: &str,
-        data: &Value,
+        context: &C,
         text: &str,
     ) -> Option<MessageTs> {
-        let blocks = match self.renderer.render(template, data) {
+        let template = C::TEMPLATE;
+        let blocks = match self.renderer.render_context(context) {
             Ok(blocks) => blocks,
             Err(e) => {
                 tracing::error!(template, error = %e, "cannot render");

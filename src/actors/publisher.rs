@@ -24,10 +24,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tracing::Instrument;
 use url::Url;
 
 use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs};
+use crate::render::context::{Control, Digest};
 use crate::slack::{ApiErrorCode, SlackError};
 use crate::store::{Incident, IncidentId, OwnedMessage};
 
@@ -177,7 +179,8 @@ impl PublisherHandle {
         };
         if start {
             let inner = self.inner.clone();
-            self.inner.ctx.tasks.spawn(inner.run(id));
+            let span = tracing::info_span!("publish", incident = %id);
+            self.inner.ctx.tasks.spawn(inner.run(id).instrument(span));
         }
     }
 }
@@ -361,13 +364,13 @@ impl Publisher {
         let (Some(channel), Some(ts)) = (&incident.channel_id, &incident.control_ts) else {
             return Ok(());
         };
-        let data = view::message(
+        let control = Control(view::message(
             incident,
             &self.ctx.config,
             self.ctx.bot.workspace_url.as_ref(),
             view::CONTROL_DESCRIPTION_CHARS,
-        );
-        let result = match self.ctx.renderer.render("control", &data) {
+        ));
+        let result = match self.ctx.renderer.render_context(&control) {
             Ok(blocks) => {
                 let text = view::control_text(incident);
                 match self
@@ -404,21 +407,21 @@ impl Publisher {
         reconcile: bool,
     ) -> Result<(), DigestProblem> {
         let id = incident.id;
-        let data = view::message(
+        let digest = Digest(view::message(
             incident,
             &self.ctx.config,
             self.ctx.bot.workspace_url.as_ref(),
             view::SHORT_DESCRIPTION_CHARS,
-        );
+        ));
         let blocks = self
             .ctx
             .renderer
-            .render("digest", &data)
+            .render_context(&digest)
             .map_err(|e| self.failed(e))?;
         let text = format!(
             "{}: {}",
             incident.channel_name.as_deref().unwrap_or("incident"),
-            data["incident"]["status"]["label"].as_str().unwrap_or("")
+            digest.0.incident.status.label
         );
         let mut channel = self.channel().await?;
         let mut digest_ts = incident.digest_ts.clone();

@@ -8,6 +8,9 @@
 
 use std::sync::Arc;
 
+use tracing::Span;
+use tracing::field::{Empty, display};
+
 use super::publisher::PublisherHandle;
 use super::{Context, announce};
 use crate::domain::event::Click;
@@ -22,7 +25,8 @@ pub struct RoleHandle {
 }
 
 impl RoleHandle {
-    /// Builds the actor.
+    /// A new holder shows in the control and digest messages through
+    /// `publisher`.
     pub fn new(ctx: Arc<Context>, publisher: PublisherHandle) -> Self {
         Self {
             actor: Arc::new(RoleActor { ctx, publisher }),
@@ -46,6 +50,7 @@ struct RoleActor {
 }
 
 impl RoleActor {
+    #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
     async fn claim(&self, click: Click, role: String) {
         let Some((incident, label)) = self.incident_and_role(&click, &role).await else {
             return;
@@ -85,6 +90,7 @@ impl RoleActor {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
     async fn assign(&self, click: Click, role: String, holder: UserId) {
         let Some((incident, label)) = self.incident_and_role(&click, &role).await else {
             return;
@@ -132,9 +138,11 @@ impl RoleActor {
     }
 
     /// The incident of the clicked channel and the role's label; tells the
-    /// clicker and returns `None` when either is unknown.
+    /// clicker and returns `None` when either is unknown. The incident goes
+    /// into the span of the click.
     async fn incident_and_role(&self, click: &Click, role: &str) -> Option<(Incident, String)> {
         let incident = self.ctx.incident_of(click).await?;
+        Span::current().record("incident", display(incident.id));
         match self.ctx.config.incident.catalog.role(role) {
             Some(def) => Some((incident, def.label().to_owned())),
             None => {
@@ -170,6 +178,6 @@ impl RoleActor {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };
-        announce::role_changed(&self.ctx, &fresh, actor.as_str(), role, holder, previous).await
+        announce::role_changed(&self.ctx, &fresh, actor, role, holder, previous).await
     }
 }

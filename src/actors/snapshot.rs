@@ -8,6 +8,8 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use tracing::Instrument;
+use tracing::field::{Empty, display};
 
 use super::Context;
 use crate::domain::declaration::DeclarationStep;
@@ -23,7 +25,7 @@ pub struct SnapshotHandle {
 }
 
 impl SnapshotHandle {
-    /// Builds the actor.
+    /// `client` fetches the providers configured in `ctx`.
     pub fn new(ctx: Arc<Context>, client: ProviderClient) -> Self {
         Self {
             actor: Arc::new(SnapshotActor { ctx, client }),
@@ -35,7 +37,11 @@ impl SnapshotHandle {
     /// declaration step `snapshot` of `incident`.
     pub fn post(&self, channel: ChannelId, incident: Option<IncidentId>) {
         let actor = self.actor.clone();
-        self.actor.ctx.tasks.spawn(async move {
+        let span = tracing::info_span!("snapshot", channel = %channel, incident = Empty);
+        if let Some(id) = incident {
+            span.record("incident", display(id));
+        }
+        let task = async move {
             actor.show(&channel, None).await;
             if let Some(id) = incident
                 && let Err(e) = actor
@@ -46,10 +52,12 @@ impl SnapshotHandle {
             {
                 tracing::warn!(incident = %id, error = %e, "cannot record the snapshot step");
             }
-        });
+        };
+        self.actor.ctx.tasks.spawn(task.instrument(span));
     }
 
     /// The snapshot's Refresh button: edits the message in place.
+    #[tracing::instrument(skip_all, fields(channel = %click.channel))]
     pub async fn refresh(&self, click: Click) {
         if let Some(ts) = click.message_ts {
             self.actor.show(&click.channel, Some(&ts)).await;
@@ -70,8 +78,8 @@ impl SnapshotActor {
             return;
         };
         let results = self.client.snapshot(&config.list).await;
-        let data = providers::view(&results, Utc::now());
-        let blocks = match self.ctx.renderer.render("provider_snapshot", &data) {
+        let snapshot = providers::view(&results, Utc::now());
+        let blocks = match self.ctx.renderer.render_context(&snapshot) {
             Ok(blocks) => blocks,
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the provider snapshot");

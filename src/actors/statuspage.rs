@@ -9,12 +9,20 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tracing::field::{Empty, display};
+use tracing::{Instrument, Span};
 
 use super::{Context, view};
 use crate::domain::block_ids::block;
 use crate::domain::declaration::DeclarationStep;
 use crate::domain::event::{Click, StatuspageForm};
 use crate::domain::ids::{ChannelId, UserId};
+use crate::domain::text::SlackText;
+use crate::render::TemplateContext;
+use crate::render::context::{
+    self, ComponentChoice, Labelled, PageComponent, StatuspageCreate, StatuspageMessage,
+    StatuspagePrompt, StatuspageUpdate,
+};
 use crate::statuspage::{
     ComponentId, ComponentStatus, Impact, Incident as PageIncident, IncidentId as PageId,
     IncidentStatus, NewIncident, StatuspageClient, StatuspageError,
@@ -85,7 +93,7 @@ pub struct StatuspageHandle {
 }
 
 impl StatuspageHandle {
-    /// Builds the actor.
+    /// `client` talks to the page configured in `ctx`.
     pub fn new(ctx: Arc<Context>, client: StatuspageClient) -> Self {
         Self {
             actor: Arc::new(StatuspageActor { ctx, client }),
@@ -97,10 +105,12 @@ impl StatuspageHandle {
     /// wait for).
     pub fn prompt(&self, incident: IncidentId, channel: ChannelId) {
         let actor = self.actor.clone();
+        let span =
+            tracing::info_span!("statuspage_prompt", incident = %incident, channel = %channel);
         self.actor
             .ctx
             .tasks
-            .spawn(async move { actor.prompt(incident, &channel).await });
+            .spawn(async move { actor.prompt(incident, &channel).await }.instrument(span));
     }
 
     /// The prompt's or management message's button: opens a modal.
@@ -125,15 +135,12 @@ impl StatuspageActor {
             return;
         };
         let catalog = &self.ctx.config.incident.catalog;
-        let data = json!({ "incident": view::incident(&incident, catalog, view::SHORT_DESCRIPTION_CHARS) });
+        let prompt = StatuspagePrompt {
+            incident: view::incident(&incident, catalog, view::SHORT_DESCRIPTION_CHARS),
+        };
         let posted = self
             .ctx
-            .post_rendered(
-                channel,
-                "statuspage_prompt",
-                &data,
-                "Create a Statuspage incident?",
-            )
+            .post_rendered(channel, &prompt, "Create a Statuspage incident?")
             .await;
         if let Some(ts) = posted {
             if let Err(e) = self.ctx.store.set_statuspage_message(id, &ts).await {
@@ -179,10 +186,12 @@ impl StatuspageActor {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
     async fn open(&self, click: Click) {
         let Some(incident) = self.ctx.incident_of(&click).await else {
             return;
         };
+        Span::current().record("incident", display(incident.id));
         if !self.allowed(&click.channel, &click.user).await {
             return;
         }
@@ -193,18 +202,21 @@ impl StatuspageActor {
             Ok(link) => link.unwrap_or_default(),
             Err(e) => return self.ctx.database_trouble(&click, e).await,
         };
-        let (template, data) = if link.statuspage_id.is_some() {
+        let (template, form) = if link.statuspage_id.is_some() {
             let status = link
                 .status
                 .as_deref()
                 .and_then(IncidentStatus::from_wire)
                 .unwrap_or(IncidentStatus::Investigating);
-            let data = json!({
-                "incident_id": incident.id.0,
-                "channel_id": click.channel.as_str(),
-                "status": { "value": status.as_str(), "label": status.label() },
-            });
-            ("statuspage_update", data)
+            let update = StatuspageUpdate {
+                incident_id: incident.id.0,
+                channel_id: click.channel.clone(),
+                status: Labelled::new(status.as_str(), Some(status.label())),
+            };
+            (
+                StatuspageUpdate::TEMPLATE,
+                self.ctx.renderer.render_context(&update),
+            )
         } else {
             let components = match self.client.components_cached().await {
                 Ok(components) => components,
@@ -214,21 +226,27 @@ impl StatuspageActor {
                     return;
                 }
             };
-            let choices: Vec<Value> = components
+            let choices = components
                 .iter()
                 .filter(|c| !c.group)
                 .take(100)
-                .map(|c| json!({ "id": c.id.as_str(), "name": c.name.chars().take(75).collect::<String>() }))
+                .map(|c| ComponentChoice {
+                    id: c.id.as_str().to_owned(),
+                    name: c.name.chars().take(75).collect(),
+                })
                 .collect();
-            let data = json!({
-                "incident_id": incident.id.0,
-                "channel_id": click.channel.as_str(),
-                "name": incident.description.chars().take(255).collect::<String>(),
-                "components": choices,
-            });
-            ("statuspage_create", data)
+            let create = StatuspageCreate {
+                incident_id: incident.id.0,
+                channel_id: click.channel.clone(),
+                name: incident.description.chars().take(255).collect(),
+                components: choices,
+            };
+            (
+                StatuspageCreate::TEMPLATE,
+                self.ctx.renderer.render_context(&create),
+            )
         };
-        let view = match self.ctx.renderer.render(template, &data) {
+        let view = match form {
             Ok(view) => view,
             Err(e) => {
                 tracing::error!(template, error = %e, "cannot render the Statuspage form");
@@ -246,11 +264,13 @@ impl StatuspageActor {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(incident = Empty, channel = Empty))]
     async fn submit(&self, form: StatuspageForm) {
         let (id, user) = match &form {
             StatuspageForm::Create { incident, user, .. }
             | StatuspageForm::Update { incident, user, .. } => (*incident, user.clone()),
         };
+        Span::current().record("incident", display(id));
         let Ok(Some(incident)) = self.ctx.store.incident(id).await else {
             tracing::warn!(incident = %id, "Statuspage form for an incident that no longer exists");
             return;
@@ -258,6 +278,7 @@ impl StatuspageActor {
         let Some(channel) = incident.channel_id.clone() else {
             return;
         };
+        Span::current().record("channel", display(&channel));
         if !self.allowed(&channel, &user).await {
             return;
         }
@@ -369,12 +390,12 @@ impl StatuspageActor {
         actor: &UserId,
     ) {
         let catalog = &self.ctx.config.incident.catalog;
-        let data = json!({
-            "incident": view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS),
-            "actor": actor.as_str(),
-            "page": page_view(page),
-        });
-        let blocks = match self.ctx.renderer.render("statuspage_message", &data) {
+        let message = StatuspageMessage {
+            incident: view::incident(incident, catalog, view::SHORT_DESCRIPTION_CHARS),
+            actor: actor.clone(),
+            page: page_view(page),
+        };
+        let blocks = match self.ctx.renderer.render_context(&message) {
             Ok(blocks) => blocks,
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the Statuspage message");
@@ -418,20 +439,29 @@ impl StatuspageActor {
     }
 }
 
-/// The `page` object of the management message: Statuspage's text is
-/// third-party text, escaped like any user's.
-fn page_view(page: &PageIncident) -> Value {
-    use crate::domain::text::SlackText;
-    json!({
-        "name": SlackText::from_user(&page.name).truncate_chars(200),
-        "status": { "value": page.status.as_str(), "label": page.status.label() },
-        "impact": { "value": page.impact.as_str(), "label": page.impact.label() },
-        "shortlink": page.shortlink.as_ref().filter(|u| matches!(u.scheme(), "http" | "https")).map(|u| u.as_str()),
-        "latest": page.latest_update().map(|u| SlackText::from_user(&u.body).truncate_chars(1500)),
-        "components": page.components.iter().take(20).map(|c| json!({
-            "name": SlackText::from_user(&c.name).truncate_chars(75),
-            "status": c.status.label(),
-        })).collect::<Vec<_>>(),
-        "resolved": page.status == IncidentStatus::Resolved,
-    })
+/// The `page` of the management message: Statuspage's text is third-party
+/// text, escaped like any user's.
+fn page_view(page: &PageIncident) -> context::PageIncident {
+    context::PageIncident {
+        name: SlackText::from_user(&page.name).truncate_chars(200),
+        status: Labelled::new(page.status.as_str(), Some(page.status.label())),
+        impact: Labelled::new(page.impact.as_str(), Some(page.impact.label())),
+        shortlink: page
+            .shortlink
+            .clone()
+            .filter(|u| matches!(u.scheme(), "http" | "https")),
+        latest: page
+            .latest_update()
+            .map(|u| SlackText::from_user(&u.body).truncate_chars(1500)),
+        components: page
+            .components
+            .iter()
+            .take(20)
+            .map(|c| PageComponent {
+                name: SlackText::from_user(&c.name).truncate_chars(75),
+                status: c.status.label().to_owned(),
+            })
+            .collect(),
+        resolved: page.status == IncidentStatus::Resolved,
+    }
 }

@@ -1,14 +1,14 @@
-//! The view model: an incident from the database, shaped as the data every
-//! incident template receives (see `render::samples`). Built from the
-//! database alone, never from Slack's copy of a message, so any message can
-//! be re-rendered at any time.
+//! The view model: an incident from the database, shaped as the data the
+//! incident templates receive ([`IncidentView`], [`IncidentMessage`]).
+//! Built from the database alone, never from Slack's copy of a message, so
+//! any message can be re-rendered at any time.
 
-use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::Config;
 use crate::domain::incident::Catalog;
 use crate::domain::text::SlackText;
+use crate::render::context::{IncidentMessage, IncidentView, Labelled, RoleHolder};
 use crate::store::Incident;
 
 /// How much of the description the control message shows.
@@ -16,61 +16,54 @@ pub const CONTROL_DESCRIPTION_CHARS: usize = 2500;
 /// How much of the description the digest and the list show.
 pub const SHORT_DESCRIPTION_CHARS: usize = 300;
 
-/// `{value, label}` for a stored key; a key no longer in the configured list
-/// (the list changed since) is shown as it is rather than hidden.
-fn choice(value: &str, label: Option<&str>) -> Value {
-    json!({ "value": value, "label": label.unwrap_or(value) })
-}
-
-/// The `incident` object of the view model, with the description cut to
+/// The incident as its templates show it, with the description cut to
 /// `description_chars`.
-pub fn incident(incident: &Incident, catalog: &Catalog, description_chars: usize) -> Value {
-    let roles: Vec<Value> = catalog
+pub fn incident(incident: &Incident, catalog: &Catalog, description_chars: usize) -> IncidentView {
+    let roles = catalog
         .roles()
         .iter()
-        .map(|role| {
-            json!({
-                "key": role.key(),
-                "label": role.label(),
-                "holder": incident.holder(role.key()).map(|u| u.as_str()),
-            })
+        .map(|role| RoleHolder {
+            key: role.key().to_owned(),
+            label: role.label().to_owned(),
+            holder: incident.holder(role.key()).cloned(),
         })
         .collect();
-    json!({
-        "id": incident.id.0,
-        "name": incident.channel_name.as_deref().unwrap_or(""),
-        "channel_id": incident.channel_id.as_ref().map(|c| c.as_str()).unwrap_or(""),
+    IncidentView {
+        id: incident.id.0,
+        name: incident.channel_name.clone().unwrap_or_default(),
+        channel_id: incident.channel_id.clone(),
         // Stored as plain text: escaped here, so `<!channel>` pings nobody.
-        "description": SlackText::from_user(&incident.description).truncate_chars(description_chars),
-        "status": choice(&incident.status, catalog.status(&incident.status).map(|c| c.label())),
-        "severity": choice(&incident.severity, catalog.severity(&incident.severity).map(|c| c.label())),
-        "resolved": incident.resolved_at.is_some(),
-        "created_by": incident.created_by.as_str(),
-        "created_at": incident.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        "roles": roles,
-    })
+        description: SlackText::from_user(&incident.description).truncate_chars(description_chars),
+        status: Labelled::new(
+            &incident.status,
+            catalog.status(&incident.status).map(|c| c.label()),
+        ),
+        severity: Labelled::new(
+            &incident.severity,
+            catalog.severity(&incident.severity).map(|c| c.label()),
+        ),
+        resolved: incident.resolved_at.is_some(),
+        created_by: incident.created_by.clone(),
+        created_at: incident.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        roles,
+    }
 }
 
-/// The full data of the control and digest messages.
+/// The incident with the configured lists: the control and digest messages'
+/// data.
 pub fn message(
     incident: &Incident,
     config: &Config,
     workspace: Option<&Url>,
     description_chars: usize,
-) -> Value {
+) -> IncidentMessage {
     let catalog = &config.incident.catalog;
-    let list = |choices: &[crate::domain::incident::Choice]| -> Vec<Value> {
-        choices
-            .iter()
-            .map(|c| choice(c.value(), Some(c.label())))
-            .collect()
-    };
-    json!({
-        "incident": self::incident(incident, catalog, description_chars),
-        "statuses": list(catalog.statuses()),
-        "severities": list(catalog.severities()),
-        "channel_url": channel_url(workspace, incident),
-    })
+    IncidentMessage {
+        incident: self::incident(incident, catalog, description_chars),
+        statuses: catalog.statuses().iter().map(Labelled::from).collect(),
+        severities: catalog.severities().iter().map(Labelled::from).collect(),
+        channel_url: channel_url(workspace, incident),
+    }
 }
 
 /// A browser link to the incident channel (the digest's Join button). Without

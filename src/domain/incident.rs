@@ -406,10 +406,7 @@ pub enum CatalogError {
     },
     /// The same value or key twice.
     #[error("{key:?} appears more than once")]
-    Duplicate {
-        part: CatalogPart,
-        key: String,
-    },
+    Duplicate { part: CatalogPart, key: String },
     /// A label that is blank or too long for a button.
     #[error("the label of {key:?} must be 1 to {MAX_LABEL_LEN} characters, found {found}")]
     InvalidLabel {

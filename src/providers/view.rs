@@ -1,16 +1,15 @@
-//! The data of the `provider_snapshot` template (contract in
-//! `src/render/samples.rs`). This is where third-party text becomes
+//! The data of the `provider_snapshot` template
+//! ([`crate::render::context::ProviderSnapshot`]). This is where third-party text becomes
 //! `mrkdwn`: every string from a provider goes through
 //! [`SlackText::from_user`] and is cut to a length that keeps each row well
 //! inside Slack's 3000-character section limit.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
 use url::Url;
 
 use super::{Level, ProviderIncident, ProviderResult, WARNING_EMOJI};
 use crate::domain::text::{SlackText, escape_mrkdwn};
+use crate::render::context::{ProviderIncidentRow, ProviderRow, ProviderSnapshot, Worst};
 
 /// Incidents listed per provider; the rest are counted. Three titles with
 /// links is what fits a glance, and keeps a row under the section limit.
@@ -30,51 +29,15 @@ const MAX_URL: usize = 500;
 /// The level of a row we could not read, in the template data.
 const UNKNOWN: &str = "unknown";
 
-#[derive(Serialize)]
-struct Snapshot {
-    worst: Worst,
-    providers: Vec<Row>,
-    more_providers: usize,
-    unreachable: usize,
-    checked_at: String,
-}
-
-#[derive(Serialize)]
-struct Worst {
-    level: &'static str,
-    label: &'static str,
-    emoji: &'static str,
-}
-
-#[derive(Serialize)]
-struct Row {
-    name: SlackText,
-    level: &'static str,
-    emoji: &'static str,
-    summary: SlackText,
-    warning: bool,
-    incidents: Vec<IncidentRow>,
-    more_incidents: usize,
-}
-
-#[derive(Serialize)]
-struct IncidentRow {
-    title: SlackText,
-    status: SlackText,
-    /// Safe inside `<…|…>`, or null.
-    url: Option<String>,
-}
-
 /// The template data for `results`, checked at `checked_at`.
-pub fn view(results: &[ProviderResult], checked_at: DateTime<Utc>) -> Value {
-    let snapshot = Snapshot {
+pub fn view(results: &[ProviderResult], checked_at: DateTime<Utc>) -> ProviderSnapshot {
+    ProviderSnapshot {
         worst: worst(results),
         providers: results.iter().take(MAX_PROVIDERS_SHOWN).map(row).collect(),
         more_providers: results.len().saturating_sub(MAX_PROVIDERS_SHOWN),
         unreachable: results.iter().filter(|r| r.is_warning()).count(),
         checked_at: checked_at.format("%H:%M UTC").to_string(),
-    };
-    serde_json::to_value(snapshot).expect("the snapshot view serialises")
+    }
 }
 
 /// The worst level among providers that answered. A provider that did not
@@ -101,12 +64,12 @@ fn worst(results: &[ProviderResult]) -> Worst {
     }
 }
 
-fn row(result: &ProviderResult) -> Row {
+fn row(result: &ProviderResult) -> ProviderRow {
     let name = SlackText::from_user(result.name()).truncate_chars(MAX_NAME);
     match result {
         ProviderResult::Answered(status) => {
             let shown = status.incidents.iter().take(MAX_INCIDENTS_SHOWN);
-            Row {
+            ProviderRow {
                 name,
                 level: status.level.as_str(),
                 emoji: status.level.emoji(),
@@ -116,7 +79,7 @@ fn row(result: &ProviderResult) -> Row {
                 more_incidents: status.incidents.len().saturating_sub(MAX_INCIDENTS_SHOWN),
             }
         }
-        ProviderResult::Failed { reason, .. } => Row {
+        ProviderResult::Failed { reason, .. } => ProviderRow {
             name,
             level: UNKNOWN,
             emoji: WARNING_EMOJI,
@@ -128,8 +91,8 @@ fn row(result: &ProviderResult) -> Row {
     }
 }
 
-fn incident_row(incident: &ProviderIncident) -> IncidentRow {
-    IncidentRow {
+fn incident_row(incident: &ProviderIncident) -> ProviderIncidentRow {
+    ProviderIncidentRow {
         title: SlackText::from_user(&incident.title).truncate_chars(MAX_TITLE),
         status: SlackText::from_user(&incident.status).truncate_chars(MAX_STATUS),
         url: incident.url.as_ref().and_then(link_target),
@@ -155,11 +118,16 @@ mod tests {
     use std::time::Duration;
 
     use chrono::TimeZone;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::providers::{FetchError, ProviderStatus};
     use crate::render::Renderer;
+
+    /// The snapshot as the template receives it.
+    fn view(results: &[ProviderResult], checked_at: DateTime<Utc>) -> Value {
+        serde_json::to_value(super::view(results, checked_at)).unwrap()
+    }
 
     fn at() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 15, 42, 10).unwrap()

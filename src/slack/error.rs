@@ -126,10 +126,7 @@ pub enum SlackError {
     },
     /// An HTTP status other than 200 and 429.
     #[error("Slack {method} answered HTTP {status}")]
-    Http {
-        method: &'static str,
-        status: u16,
-    },
+    Http { method: &'static str, status: u16 },
     /// The request did not complete (connection refused, reset, TLS…).
     #[error("Slack {method} could not be reached: {detail}")]
     Transport {

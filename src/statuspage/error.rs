@@ -16,14 +16,10 @@ const MAX_SHOWN_MESSAGE: usize = 300;
 pub enum StatuspageError {
     /// HTTP 401: the key is wrong or revoked.
     #[error("Statuspage {op}: the API key was refused (HTTP 401)")]
-    Unauthorized {
-        op: &'static str,
-    },
+    Unauthorized { op: &'static str },
     /// HTTP 404: the page id, or the incident id, does not exist.
     #[error("Statuspage {op}: not found (HTTP 404)")]
-    NotFound {
-        op: &'static str,
-    },
+    NotFound { op: &'static str },
     /// A 4xx (422 mostly) with Statuspage's reason.
     #[error("Statuspage {op} was rejected (HTTP {status}): {}", message.as_deref().unwrap_or("no reason given"))]
     Rejected {
@@ -41,16 +37,10 @@ pub enum StatuspageError {
     },
     /// A 5xx that retries did not clear (or that was not retried).
     #[error("Statuspage {op} failed on Statuspage's side (HTTP {status})")]
-    Server {
-        op: &'static str,
-        status: u16,
-    },
+    Server { op: &'static str, status: u16 },
     /// No answer: connection refused, reset, DNS, TLS, timeout.
     #[error("Statuspage {op} could not be reached: {detail}")]
-    Unreachable {
-        op: &'static str,
-        detail: String,
-    },
+    Unreachable { op: &'static str, detail: String },
     /// A create whose outcome is unknown (timeout or 5xx). It was **not**
     /// retried, since a retry could create the incident twice; find out with
     /// [`super::StatuspageClient::find_by_janus_id`].

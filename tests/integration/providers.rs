@@ -68,7 +68,7 @@ async fn the_builtins_are_read_in_the_configured_order() {
         assert!(paths.iter().any(|p| p == path), "{path} in {paths:?}");
     }
     // Heroku's yellow Apps makes the whole snapshot minor.
-    assert_eq!(view(&results, Utc::now())["worst"]["level"], "minor");
+    assert_eq!(view(&results, Utc::now()).worst.level, "minor");
 }
 
 #[tokio::test]
@@ -109,8 +109,8 @@ async fn a_dead_provider_is_a_warning_row() {
     assert!(result.is_warning());
     assert_eq!(failure(&result), &FetchError::Connect);
     let v = view(&[result], Utc::now());
-    assert_eq!(v["providers"][0]["summary"], "could not connect");
-    assert_eq!(v["worst"]["level"], "unknown");
+    assert_eq!(v.providers[0].summary.as_str(), "could not connect");
+    assert_eq!(v.worst.level, "unknown");
 }
 
 #[tokio::test]

@@ -1,0 +1,363 @@
+//! The data of each template: one struct per template, named after it.
+//!
+//! A template's inputs are its struct's fields, so what a template (or an
+//! operator's override) may use is read here, and a field a caller forgets
+//! is a compile error instead of a strict-mode failure during an incident.
+//! `samples.rs` fills every struct with realistic values; `Renderer::load`
+//! renders each sample, so an override asking for a field that is not here
+//! stops start-up.
+//!
+//! Escaping: text a person typed or a third party sent is a [`SlackText`]
+//! field, so it cannot reach `mrkdwn` unescaped; the renderer JSON-escapes
+//! every value. A `String` field holds our own words, a configured label,
+//! or text for a `plain_text` field, where `&lt;` would show as typed.
+
+use serde::{Serialize, Serializer};
+use url::Url;
+
+use crate::domain::ids::{ChannelId, UserId};
+use crate::domain::incident::Choice;
+use crate::domain::text::SlackText;
+
+/// The data of one template. [`super::Renderer::render_context`] renders
+/// it with the template the type names, so data cannot go to the wrong one.
+pub trait TemplateContext: Serialize {
+    /// The template's name in [`super::BUILTIN`].
+    const TEMPLATE: &'static str;
+}
+
+macro_rules! template {
+    ($($context:ty => $name:literal),* $(,)?) => {
+        $(impl TemplateContext for $context {
+            const TEMPLATE: &'static str = $name;
+        })*
+    };
+}
+
+template! {
+    Help => "help",
+    Usage => "usage",
+    Control => "control",
+    Digest => "digest",
+    Declared => "declared",
+    List => "list",
+    StatusChanged => "status_changed",
+    RoleAssigned => "role_assigned",
+    RoleDm => "role_dm",
+    Resolved => "resolved",
+    DeclareModal => "declare_modal",
+    Origin => "origin",
+    StatuspagePrompt => "statuspage_prompt",
+    StatuspageMessage => "statuspage_message",
+    StatuspageCreate => "statuspage_create",
+    StatuspageUpdate => "statuspage_update",
+    ProviderSnapshot => "provider_snapshot",
+}
+
+/// A status, severity or Statuspage value and what people read for it. A
+/// stored value no longer configured keeps itself as its label rather than
+/// vanishing from the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Labelled {
+    pub value: String,
+    pub label: String,
+}
+
+impl Labelled {
+    /// `value` shown as `label`, or as itself when there is no label.
+    pub fn new(value: &str, label: Option<&str>) -> Self {
+        Self {
+            value: value.to_owned(),
+            label: label.unwrap_or(value).to_owned(),
+        }
+    }
+}
+
+impl From<&Choice> for Labelled {
+    fn from(choice: &Choice) -> Self {
+        Self::new(choice.value(), Some(choice.label()))
+    }
+}
+
+/// An incident as every incident template shows it, built from the database
+/// alone (`crate::actors::view`), so any message can be re-rendered at any
+/// time.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentView {
+    /// Janus's database id.
+    pub id: i64,
+    /// The channel's name; empty until the channel exists.
+    pub name: String,
+    /// Empty until the channel exists.
+    #[serde(serialize_with = "id_or_empty")]
+    pub channel_id: Option<ChannelId>,
+    /// Cut to what the message has room for.
+    pub description: SlackText,
+    pub status: Labelled,
+    pub severity: Labelled,
+    pub resolved: bool,
+    pub created_by: UserId,
+    /// `2026-11-27 15:30 UTC`.
+    pub created_at: String,
+    /// Every configured role, in the configured order.
+    pub roles: Vec<RoleHolder>,
+}
+
+/// One role of an incident and who holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleHolder {
+    pub key: String,
+    pub label: String,
+    /// `None` while nobody holds it.
+    pub holder: Option<UserId>,
+}
+
+/// A role as the role templates describe it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Role {
+    pub key: String,
+    pub label: String,
+    /// The operator's own `mrkdwn` from the configuration, sent as written.
+    pub duties: String,
+}
+
+/// The incident with the configured lists: what the control and digest
+/// messages and the declared reply show.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentMessage {
+    pub incident: IncidentView,
+    /// Every configured status, in order: the status select's options.
+    pub statuses: Vec<Labelled>,
+    /// Every configured severity, in order.
+    pub severities: Vec<Labelled>,
+    /// A browser link to the incident channel (the digest's Join button).
+    pub channel_url: String,
+}
+
+/// `@janus help`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Help {
+    pub command: &'static str,
+    pub bot_user_id: UserId,
+    /// The word Janus did not understand, or `None` for a plain `help`.
+    pub unknown: Option<SlackText>,
+}
+
+/// What `/incident` without a description answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub command: &'static str,
+}
+
+/// The pinned control message.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Control(pub IncidentMessage);
+
+/// The incident's message in the digest channel.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Digest(pub IncidentMessage);
+
+/// The ephemeral reply to the declarer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Declared {
+    #[serde(flatten)]
+    pub message: IncidentMessage,
+    /// The configured call link, if any.
+    pub video_link: Option<Url>,
+}
+
+/// `@janus list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct List {
+    /// At most 45 (the caller caps it: 50 blocks a message).
+    pub incidents: Vec<IncidentView>,
+    /// Open incidents in all.
+    pub count: u64,
+    /// How many were left out of `incidents` (0 when none).
+    pub more: u64,
+}
+
+/// A status or severity change, as a line in the channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusChanged {
+    pub incident: IncidentView,
+    pub actor: UserId,
+    /// `status` or `severity`.
+    pub field: String,
+    pub from: Labelled,
+    pub to: Labelled,
+}
+
+/// A role claimed (`actor` is `holder`) or assigned, as a line in the
+/// channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleAssigned {
+    pub incident: IncidentView,
+    pub actor: UserId,
+    pub role: Role,
+    pub holder: UserId,
+    /// The holder being replaced, if any.
+    pub previous: Option<UserId>,
+}
+
+/// The DM to a role's new holder; `actor` is who assigned it (the holder
+/// themselves for a claim).
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleDm {
+    pub incident: IncidentView,
+    pub role: Role,
+    pub actor: UserId,
+}
+
+/// Posted in the incident channel when it is resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    pub incident: IncidentView,
+    pub actor: UserId,
+}
+
+/// The declare form (a modal).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeclareModal {
+    /// Where the form was opened: the declaration's source channel.
+    pub channel_id: ChannelId,
+    pub severities: Vec<Labelled>,
+    pub default_severity: Labelled,
+}
+
+/// The message an incident was declared from (react-to-create), quoted in
+/// the new channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Origin {
+    pub channel_id: ChannelId,
+    pub author: Option<UserId>,
+    /// The message's text, escaped, each line starting with `>`.
+    pub quoted: SlackText,
+    pub permalink: Option<Url>,
+}
+
+/// The prompt posted in a new incident channel: create a Statuspage
+/// incident?
+#[derive(Debug, Clone, Serialize)]
+pub struct StatuspagePrompt {
+    pub incident: IncidentView,
+}
+
+/// The message that manages an incident's Statuspage incident, edited in
+/// place as it moves.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatuspageMessage {
+    pub incident: IncidentView,
+    /// Who last acted on it.
+    pub actor: UserId,
+    pub page: PageIncident,
+}
+
+/// A Statuspage incident as Statuspage answered: third-party text,
+/// escaped like a person's.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageIncident {
+    pub name: SlackText,
+    pub status: Labelled,
+    pub impact: Labelled,
+    /// The public short link; only an http(s) one.
+    pub shortlink: Option<Url>,
+    /// The latest update's message.
+    pub latest: Option<SlackText>,
+    pub components: Vec<PageComponent>,
+    pub resolved: bool,
+}
+
+/// A component a Statuspage incident affects.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageComponent {
+    pub name: SlackText,
+    /// Its status's label, e.g. `Partial outage`.
+    pub status: String,
+}
+
+/// The form that creates a Statuspage incident (a modal).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatuspageCreate {
+    /// Janus's id, carried in the modal to its submission.
+    pub incident_id: i64,
+    pub channel_id: ChannelId,
+    /// The title's initial value: the description, plain text (an input
+    /// shows no `mrkdwn`), at most 255 characters.
+    pub name: String,
+    /// The page's components a person may pick (no groups), at most 100.
+    pub components: Vec<ComponentChoice>,
+}
+
+/// A component offered in the create form.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentChoice {
+    /// Statuspage's id.
+    pub id: String,
+    /// Plain text (an option's label), at most 75 characters.
+    pub name: String,
+}
+
+/// The form that updates or resolves a Statuspage incident (a modal).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatuspageUpdate {
+    pub incident_id: i64,
+    pub channel_id: ChannelId,
+    /// The Statuspage incident's status now: the select's initial option.
+    pub status: Labelled,
+}
+
+/// Third-party status, one row per configured provider (built by
+/// `crate::providers::view`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderSnapshot {
+    pub worst: Worst,
+    /// At most 45, in the configured order.
+    pub providers: Vec<ProviderRow>,
+    /// How many were left out of `providers`.
+    pub more_providers: usize,
+    /// How many did not answer.
+    pub unreachable: usize,
+    /// `15:42 UTC`.
+    pub checked_at: String,
+}
+
+/// The worst level among the providers, which heads the message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Worst {
+    pub level: &'static str,
+    pub label: &'static str,
+    pub emoji: &'static str,
+}
+
+/// One provider. A provider that could not be read is a `warning` row
+/// whose summary says why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderRow {
+    pub name: SlackText,
+    pub level: &'static str,
+    pub emoji: &'static str,
+    pub summary: SlackText,
+    pub warning: bool,
+    /// At most 3.
+    pub incidents: Vec<ProviderIncidentRow>,
+    /// How many were left out of `incidents`.
+    pub more_incidents: usize,
+}
+
+/// One of a provider's open incidents.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderIncidentRow {
+    pub title: SlackText,
+    pub status: SlackText,
+    /// An http(s) link escaped to be safe inside `<…|…>`, or `None`.
+    pub url: Option<String>,
+}
+
+/// An id that may not exist yet, as the empty string until it does: what
+/// templates have always received.
+fn id_or_empty<S: Serializer>(id: &Option<ChannelId>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(id.as_ref().map_or("", ChannelId::as_str))
+}

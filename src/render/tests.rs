@@ -1,0 +1,919 @@
+//! The renderer's tests: loading, overrides and escaping here; the incident
+//! templates and the ids they share with the code in the modules below.
+
+use std::fs;
+
+use serde_json::json;
+
+use super::*;
+use crate::domain::text::SlackText;
+
+/// A renderer over `help`'s slot holding `text`, not sample-checked.
+fn compile(text: &str) -> Result<Renderer, RenderError> {
+    let source = Source {
+        name: "help",
+        file: "templates/help.json.hbs".to_owned(),
+        text: text.to_owned(),
+    };
+    Renderer::compile(vec![source], Vec::new())
+}
+
+/// `load` with a temporary TEMPLATES_DIRECTORY holding `files`.
+fn load_with(files: &[(&str, &str)]) -> Result<Renderer, RenderError> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        fs::write(dir.path().join(name), text).unwrap();
+    }
+    Renderer::load(Some(dir.path()))
+}
+
+fn load_error(files: &[(&str, &str)]) -> String {
+    load_with(files).unwrap_err().to_string()
+}
+
+fn text_of(blocks: &Value, i: usize) -> &str {
+    blocks[i]["text"]["text"].as_str().unwrap()
+}
+
+#[test]
+fn builtins_load_and_render_with_their_sample_data() {
+    let renderer = Renderer::load(None).unwrap();
+    assert!(renderer.warnings().is_empty());
+    for name in Renderer::names() {
+        let blocks = renderer
+            .render(name, &Renderer::sample(name).unwrap())
+            .unwrap();
+        if MODALS.contains(&name) {
+            assert_eq!(blocks["type"], "modal", "{name}");
+        } else {
+            assert!(blocks.is_array(), "{name}");
+        }
+    }
+    let help = renderer
+        .render("help", &Renderer::sample("help").unwrap())
+        .unwrap();
+    let all = help.to_string();
+    assert!(all.contains("/incident &lt;description&gt;"), "{all}");
+    assert!(all.contains("<@U0JANUS> `list`"), "{all}");
+    assert!(all.contains("`&lt;!channel&gt; \\\"deploy\\\"`"), "{all}");
+}
+
+#[test]
+fn help_for_a_plain_help_request_has_no_apology() {
+    let renderer = Renderer::load(None).unwrap();
+    let help = context::Help {
+        command: "/incident",
+        bot_user_id: crate::domain::ids::UserId::parse("U1").unwrap(),
+        unknown: None,
+    };
+    let blocks = renderer.render_context(&help).unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert!(!blocks.to_string().contains("Sorry"));
+}
+
+#[test]
+fn every_builtin_has_sample_data_and_a_unique_name() {
+    let mut names: Vec<_> = Renderer::names().collect();
+    for name in &names {
+        assert!(Renderer::sample(name).is_some(), "{name} has no sample");
+    }
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), BUILTIN.len());
+}
+
+#[test]
+fn every_context_type_fills_one_builtin_and_every_builtin_has_one() {
+    let mut filled: Vec<_> = samples::all().into_iter().map(|(name, _)| name).collect();
+    let mut builtin: Vec<_> = Renderer::names().collect();
+    filled.sort_unstable();
+    builtin.sort_unstable();
+    assert_eq!(filled, builtin);
+}
+
+#[test]
+fn an_incident_without_a_channel_yet_gives_templates_an_empty_channel_id() {
+    let choice = context::Labelled::new("investigating", None);
+    let view = context::IncidentView {
+        id: 1,
+        name: String::new(),
+        channel_id: None,
+        description: SlackText::from_user("db down"),
+        status: choice.clone(),
+        severity: choice,
+        resolved: false,
+        created_by: crate::domain::ids::UserId::parse("U1").unwrap(),
+        created_at: "2026-11-27 15:30 UTC".into(),
+        roles: Vec::new(),
+    };
+    let data = serde_json::to_value(&view).unwrap();
+    assert_eq!(data["channel_id"], "");
+    assert_eq!(
+        data["status"],
+        json!({"value": "investigating", "label": "investigating"})
+    );
+}
+
+#[test]
+fn the_renderer_is_cheap_to_share_between_tasks() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Renderer>();
+}
+
+#[test]
+fn a_hostile_description_renders_to_valid_json_without_pings() {
+    let renderer = compile(
+        r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "Incident: {{description}}"}},
+           {"type": "header", "text": {"type": "plain_text", "text": "{{description}}"}}]"#,
+    )
+    .unwrap();
+    let raw = "\"quoted\" \\back\\slash\nnew line\t<!channel> <!here> <@U123> \
+               <!subteam^S1> <http://evil|click> café 🔥 مرحبا \u{202E}RTL\u{0}\u{1f}\u{7f} & }}";
+    let description = SlackText::from_user(raw);
+    let blocks = renderer
+        .render("help", &json!({ "description": description }))
+        .unwrap();
+    let text = text_of(&blocks, 0);
+    assert!(!text.contains("<!"), "{text}");
+    assert!(!text.contains("<@"), "{text}");
+    assert!(!text.contains("<http"), "{text}");
+    assert_eq!(text, format!("Incident: {}", description.as_str()));
+    // Everything else arrived as the user wrote it.
+    assert!(text.contains("\"quoted\" \\back\\slash\nnew line\t"));
+    assert!(text.contains("café 🔥 مرحبا \u{202E}RTL\u{0}\u{1f}\u{7f} &amp; }}"));
+    assert_eq!(text_of(&blocks, 1), description.as_str());
+}
+
+#[test]
+fn the_escape_applies_to_helper_output_too() {
+    let renderer = compile(
+        r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "{{lookup this "k"}}"}}]"#,
+    )
+    .unwrap();
+    let blocks = renderer.render("help", &json!({"k": "a\"b\n"})).unwrap();
+    assert_eq!(text_of(&blocks, 0), "a\"b\n");
+}
+
+#[test]
+fn json_escape_covers_quotes_backslashes_and_every_control_character() {
+    assert_eq!(json_escape(r#"a"b\c"#), r#"a\"b\\c"#);
+    assert_eq!(json_escape("\n\r\t\u{8}\u{c}"), r"\n\r\t\b\f");
+    assert_eq!(json_escape("\u{0}\u{1b}\u{1f}"), r"\u0000\u001b\u001f");
+    for c in (0u8..0x20).map(char::from) {
+        let s = format!("\"{}\"", json_escape(&c.to_string()));
+        assert_eq!(serde_json::from_str::<String>(&s).unwrap(), c.to_string());
+    }
+    assert_eq!(
+        json_escape("café 🔥 \u{7f} \u{202E}"),
+        "café 🔥 \u{7f} \u{202E}"
+    );
+}
+
+#[test]
+fn triple_stash_is_rejected_with_the_file_name_and_line() {
+    let err = compile("[\n  {\"text\": \"{{{name}}}\"}\n]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("templates/help.json.hbs: line 2: `{{{` is forbidden"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_spelling_of_an_unescaped_tag_is_rejected() {
+    for (text, form) in [
+        ("{{&name}}", "{{&"),
+        ("{{~{name}~}}", "{{~{"),
+        ("{{ {name} }}", "{{ {"),
+        ("{{~ &name}}", "{{~ &"),
+        ("{{{{raw}}}} x {{{{/raw}}}}", "{{{"),
+        ("{{#if a}}{{else}}{{{b}}}{{/if}}", "{{{"),
+    ] {
+        match compile(text) {
+            Err(RenderError::TripleStash {
+                form: f, line: 1, ..
+            }) => assert_eq!(f, form),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_compiled_template_check_finds_unescaped_expressions_inside_blocks() {
+    let line = |text: &str| find_html_expression(&Template::compile(text).unwrap());
+    assert_eq!(line("a\n{{{b}}}"), Some(2));
+    assert_eq!(line("{{#if a}}\n{{else}}\n\n{{&b}}{{/if}}"), Some(4));
+    assert_eq!(line("{{#each a}}{{b}}{{/each}} {{c}}"), None);
+}
+
+#[test]
+fn a_triple_stash_override_stops_loading() {
+    let err = load_error(&[("usage.json.hbs", "[{{{x}}}]")]);
+    assert!(
+        err.contains("usage.json.hbs: line 1: `{{{` is forbidden"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_parse_error_names_the_file_and_line() {
+    let err = compile("[\n{{#if x}}\n]").unwrap_err().to_string();
+    assert!(err.starts_with("templates/help.json.hbs: line "), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}
+
+#[test]
+fn a_missing_variable_is_rejected_with_the_file_name() {
+    let err = load_error(&[(
+        "help.json.hbs",
+        r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "{{incident.name}}"}}]"#,
+    )]);
+    assert!(err.contains("/help.json.hbs: line 1, column "), "{err}");
+    assert!(
+        err.ends_with("variable `incident.name` is missing from the data (strict mode)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_builtin_rendered_without_its_data_names_the_builtin_file() {
+    let renderer = Renderer::load(None).unwrap();
+    let err = renderer
+        .render("usage", &json!({}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("templates/usage.json.hbs (built-in): line "),
+        "{err}"
+    );
+}
+
+#[test]
+fn output_that_is_not_json_is_rejected_with_the_file_name() {
+    let err = load_error(&[("help.json.hbs", "[\n  {\"type\": \"divider\"},\n]")]);
+    assert!(
+        err.contains("/help.json.hbs: the rendered output is not valid JSON: "),
+        "{err}"
+    );
+    assert!(err.contains("line 3 column 1"), "{err}");
+}
+
+#[test]
+fn a_value_outside_json_quotes_cannot_inject_strings() {
+    let renderer = compile(r#"[{"type": "divider", "block_id": {{id}}}]"#).unwrap();
+    let err = renderer
+        .render("help", &json!({"id": "1}, {\"type\": \"section\""}))
+        .unwrap_err();
+    assert!(matches!(err, RenderError::InvalidJson { .. }), "{err}");
+}
+
+#[test]
+fn output_over_a_block_limit_is_rejected_with_the_file_and_path() {
+    let renderer = compile(
+        r#"[{"type": "divider"}, {"type": "section", "text": {"type": "mrkdwn", "text": "{{d}}"}}]"#,
+    )
+    .unwrap();
+    let err = renderer
+        .render("help", &json!({"d": "x".repeat(3012)}))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "templates/help.json.hbs: blocks[1].text.text is 3012 characters; Slack allows 3000"
+    );
+}
+
+#[test]
+fn an_override_with_an_unknown_block_type_stops_loading() {
+    let err = load_error(&[("help.json.hbs", r#"[{"type": "sektion"}]"#)]);
+    assert!(
+        err.contains("/help.json.hbs: blocks[0].type is \"sektion\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_override_file_is_used_instead_of_the_builtin() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("help.json.hbs");
+    fs::write(
+        &path,
+        r#"[{"type": "section", "text": {"type": "mrkdwn", "text": "Ask <@{{bot_user_id}}> on {{command}}"}}]"#,
+    )
+    .unwrap();
+    let renderer = Renderer::load(Some(dir.path())).unwrap();
+    let blocks = renderer
+        .render("help", &Renderer::sample("help").unwrap())
+        .unwrap();
+    assert_eq!(text_of(&blocks, 0), "Ask <@U0JANUS> on /incident");
+    assert_eq!(
+        renderer.origin("help"),
+        Some(path.display().to_string().as_str())
+    );
+    // The other template is still the built-in.
+    assert_eq!(
+        renderer.origin("usage"),
+        Some("templates/usage.json.hbs (built-in)")
+    );
+    assert!(renderer.warnings().is_empty());
+}
+
+#[test]
+fn a_missing_directory_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = Renderer::load(Some(&missing)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("TEMPLATES_DIRECTORY {} does not exist", missing.display())
+    );
+}
+
+#[test]
+fn a_file_given_as_the_directory_is_named_in_the_error() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let err = Renderer::load(Some(file.path())).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "TEMPLATES_DIRECTORY {} is not a directory",
+            file.path().display()
+        )
+    );
+}
+
+#[test]
+fn an_unknown_file_in_the_directory_becomes_a_warning() {
+    let renderer = load_with(&[
+        ("halp.json.hbs", "[]"),
+        ("notes.txt", "x"),
+        (".gitkeep", ""),
+    ])
+    .unwrap();
+    let warnings = renderer.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains(
+        "halp.json.hbs: not a template Janus knows; ignored (known: help.json.hbs, usage.json.hbs, control.json.hbs, "
+    ));
+    assert!(warnings[1].contains("notes.txt"));
+}
+
+#[test]
+fn an_unknown_template_name_is_an_error() {
+    let renderer = Renderer::load(None).unwrap();
+    let err = renderer.render("digests", &json!({})).unwrap_err();
+    assert_eq!(err.to_string(), "no template named \"digests\"");
+    assert!(Renderer::sample("digests").is_none());
+}
+
+/// The incident workflow's templates, rendered with their samples and with
+/// the variants the samples do not cover.
+mod incident_templates {
+    use std::collections::HashSet;
+
+    use serde_json::{Value, json};
+
+    use crate::domain::block_ids::action;
+    use crate::domain::text::SlackText;
+    use crate::render::samples::{hostile_description, incident, view_model};
+    use crate::render::*;
+
+    const INCIDENT_TEMPLATES: &[&str] = &[
+        "control",
+        "digest",
+        "declared",
+        "list",
+        "status_changed",
+        "role_assigned",
+        "role_dm",
+        "resolved",
+    ];
+
+    fn renderer() -> Renderer {
+        Renderer::load(None).unwrap()
+    }
+
+    fn render(name: &str, data: &Value) -> Value {
+        renderer()
+            .render(name, data)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn blocks_of(v: &Value) -> &Vec<Value> {
+        v.as_array().unwrap()
+    }
+
+    /// Every `action_id` in the output, in order.
+    fn action_ids(v: &Value) -> Vec<String> {
+        let mut ids = Vec::new();
+        collect_action_ids(v, &mut ids);
+        ids
+    }
+
+    fn collect_action_ids(v: &Value, ids: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(id)) = map.get("action_id") {
+                    ids.push(id.clone());
+                }
+                map.values().for_each(|v| collect_action_ids(v, ids));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_action_ids(v, ids)),
+            _ => {}
+        }
+    }
+
+    /// The element with `action_id` `id`.
+    fn element<'a>(v: &'a Value, id: &str) -> &'a Value {
+        fn find<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
+            match v {
+                Value::Object(map) if map.get("action_id") == Some(&json!(id)) => Some(v),
+                Value::Object(map) => map.values().find_map(|v| find(v, id)),
+                Value::Array(items) => items.iter().find_map(|v| find(v, id)),
+                _ => None,
+            }
+        }
+        find(v, id).unwrap_or_else(|| panic!("no element {id} in {v}"))
+    }
+
+    fn with_description(mut data: Value, description: &SlackText) -> Value {
+        if data.get("incident").is_some() {
+            data["incident"]["description"] = json!(description);
+        }
+        if let Some(incidents) = data.get_mut("incidents").and_then(Value::as_array_mut) {
+            for i in incidents {
+                i["description"] = json!(description);
+            }
+        }
+        data
+    }
+
+    fn list_of(n: usize) -> Value {
+        let shown = n.min(45);
+        let incidents: Vec<Value> = (0..shown)
+            .map(|i| {
+                let mut inc = incident(false);
+                inc["id"] = json!(100 + i);
+                inc["channel_id"] = json!(format!("C0INC{i:05}"));
+                inc
+            })
+            .collect();
+        json!({ "incidents": incidents, "count": n, "more": n - shown })
+    }
+
+    #[test]
+    fn every_incident_template_renders_its_sample_and_validates() {
+        let renderer = renderer();
+        for name in INCIDENT_TEMPLATES {
+            let data = Renderer::sample(name).unwrap_or_else(|| panic!("{name} has no sample"));
+            let blocks = renderer.render(name, &data).unwrap();
+            blocks::validate(Surface::Message, &blocks).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_hostile_description_yields_valid_json_without_pings_in_every_template() {
+        let long =
+            SlackText::from_user(&"<!channel> \"x\" \\ 🔥\n".repeat(200)).truncate_chars(3000);
+        assert_eq!(long.char_count(), 3000);
+        for description in [hostile_description(), long] {
+            for name in INCIDENT_TEMPLATES {
+                let data = with_description(Renderer::sample(name).unwrap(), &description);
+                let out = render(name, &data);
+                let all = out.to_string();
+                assert!(!all.contains("<!"), "{name}: {all}");
+                assert!(!all.contains("<@U0ALL>"), "{name}: {all}");
+                assert!(!all.contains("<http"), "{name}: {all}");
+                // Where a template shows the description, it is shown whole,
+                // in a section of its own.
+                if ["control", "digest", "role_dm"].contains(name) {
+                    assert!(
+                        blocks_of(&out)
+                            .iter()
+                            .any(|b| b["text"]["text"] == json!(description.as_str())),
+                        "{name}: {all}"
+                    );
+                }
+            }
+        }
+        let control = render("control", &view_model(false));
+        let all = control.to_string();
+        assert!(all.contains("&lt;!channel&gt;"), "{all}");
+        assert!(
+            all.contains("\\\"502 Bad Gateway\\\" from C:\\\\lb\\\\edge\\n"),
+            "{all}"
+        );
+        assert!(all.contains("🔥") && all.contains("\u{202E}مرحبا"), "{all}");
+    }
+
+    #[test]
+    fn an_empty_description_leaves_no_empty_section() {
+        for name in ["control", "digest", "role_dm"] {
+            let data = with_description(Renderer::sample(name).unwrap(), &SlackText::default());
+            render(name, &data);
+        }
+        let mut data = Renderer::sample("role_dm").unwrap();
+        data["role"]["duties"] = json!("");
+        let out = render("role_dm", &data);
+        assert_eq!(out[1]["type"], "divider");
+    }
+
+    #[test]
+    fn the_control_selects_start_at_the_current_status_and_severity() {
+        let statuses = ["investigating", "identified", "monitoring", "resolved"];
+        for (i, status) in statuses.iter().enumerate() {
+            let mut data = view_model(false);
+            data["incident"]["status"] = data["statuses"][i].clone();
+            data["incident"]["severity"] = data["severities"][3 - i].clone();
+            let out = render("control", &data);
+            let select = element(&out, action::STATUS);
+            assert_eq!(select["initial_option"]["value"], json!(status));
+            assert_eq!(select["initial_option"], select["options"][i]);
+            assert_eq!(select["options"].as_array().unwrap().len(), 4);
+            let select = element(&out, action::SEVERITY);
+            assert_eq!(select["initial_option"], data["severities"][3 - i]
+                .as_object()
+                .map(|c| json!({"text": {"type": "plain_text", "text": c["label"]}, "value": c["value"]}))
+                .unwrap());
+        }
+    }
+
+    #[test]
+    fn a_status_no_longer_configured_leaves_the_select_without_an_initial_option() {
+        let mut data = view_model(false);
+        data["incident"]["status"] = json!({"value": "triage", "label": "triage"});
+        let out = render("control", &data);
+        assert!(
+            element(&out, action::STATUS)
+                .get("initial_option")
+                .is_none()
+        );
+        assert!(
+            element(&out, action::SEVERITY)
+                .get("initial_option")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn claim_and_assign_action_ids_are_unique_per_role() {
+        let out = render("control", &view_model(false));
+        let ids = action_ids(&out);
+        let unique: HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        let mut want = vec![action::STATUS.to_owned(), action::SEVERITY.to_owned()];
+        for key in [
+            "incident_commander",
+            "communications_liaison",
+            "technical_lead",
+        ] {
+            want.push(format!("{}{key}", action::CLAIM_PREFIX));
+            want.push(format!("{}{key}", action::ASSIGN_PREFIX));
+        }
+        assert_eq!(ids, want);
+        for role in view_model(false)["incident"]["roles"].as_array().unwrap() {
+            let key = role["key"].as_str().unwrap();
+            let claim = element(&out, &format!("{}{key}", action::CLAIM_PREFIX));
+            assert_eq!(claim["value"], json!(key));
+            assert_eq!(claim["type"], "button");
+            let assign = element(&out, &format!("{}{key}", action::ASSIGN_PREFIX));
+            assert_eq!(assign["type"], "users_select");
+            // The holder is preselected; an empty role has no initial user.
+            assert_eq!(
+                assign.get("initial_user"),
+                role["holder"].as_str().map(|h| json!(h)).as_ref()
+            );
+        }
+        let all = out.to_string();
+        assert!(all.contains("*Incident commander*\\n<@U0BOB0001>"), "{all}");
+        assert!(all.contains("*Technical lead*\\n_unassigned_"), "{all}");
+    }
+
+    #[test]
+    fn the_control_message_fits_one_role_and_many_roles() {
+        for n in [1, 21] {
+            let mut data = view_model(false);
+            let roles: Vec<Value> = (0..n)
+                .map(|i| json!({"key": format!("role_{i}"), "label": format!("Role {i}"), "holder": null}))
+                .collect();
+            data["incident"]["roles"] = json!(roles);
+            data["statuses"] = json!([data["incident"]["status"].clone()]);
+            let out = render("control", &data);
+            assert!(blocks_of(&out).len() <= 50, "{n} roles");
+            assert_eq!(action_ids(&out).len(), 2 + 2 * n);
+        }
+    }
+
+    #[test]
+    fn a_resolved_control_message_says_so_and_keeps_its_controls() {
+        let open = render("control", &view_model(false));
+        let resolved = render("control", &view_model(true));
+        assert!(!open.to_string().contains("✅"));
+        assert_eq!(resolved[0]["text"]["text"], "✅ inc-202611271530-www-down");
+        assert_eq!(resolved[1]["type"], "context");
+        assert!(
+            resolved[1]["elements"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Resolved")
+        );
+        assert_eq!(action_ids(&resolved), action_ids(&open));
+        assert_eq!(
+            element(&resolved, action::STATUS)["initial_option"]["value"],
+            "resolved"
+        );
+    }
+
+    #[test]
+    fn the_digest_shows_the_incident_and_a_join_button() {
+        let out = render("digest", &view_model(false));
+        let all = out.to_string();
+        assert_eq!(out[0]["text"]["text"], "🚨 inc-202611271530-www-down");
+        for part in [
+            "<#C0INC00042>",
+            "*Status*\\nInvestigating",
+            "*Severity*\\nSEV2",
+            "<@U0ALICE01>, 2026-11-27 15:30 UTC",
+            "*Incident commander*: <@U0BOB0001>\\n*Communications liaison*: _unassigned_\\n*Technical lead*: _unassigned_",
+        ] {
+            assert!(all.contains(part), "{part} in {all}");
+        }
+        let join = element(&out, action::JOIN);
+        assert_eq!(join["url"], "https://acme.slack.com/archives/C0INC00042");
+        assert_eq!(action_ids(&out), [action::JOIN]);
+    }
+
+    #[test]
+    fn a_resolved_digest_looks_resolved() {
+        let out = render("digest", &view_model(true));
+        let all = out.to_string();
+        assert_eq!(
+            out[0]["text"]["text"],
+            "✅ Resolved: inc-202611271530-www-down"
+        );
+        assert!(all.contains("*Status*\\n✅ Resolved"), "{all}");
+        assert!(all.contains("This incident is resolved."), "{all}");
+        assert!(!all.contains("🚨"), "{all}");
+        assert!(element(&out, action::JOIN).get("style").is_none());
+    }
+
+    #[test]
+    fn the_declared_reply_links_the_channel_and_mentions_the_call_only_when_set() {
+        let with_call = render("declared", &Renderer::sample("declared").unwrap());
+        let all = with_call.to_string();
+        assert!(all.contains("I opened <#C0INC00042>"), "{all}");
+        assert!(all.contains("claim *Incident commander*"), "{all}");
+        assert!(all.contains("it is *SEV2* for now"), "{all}");
+        assert_eq!(
+            element(&with_call, action::CALL)["url"],
+            "https://meet.example.com/inc-42"
+        );
+
+        let mut data = view_model(false);
+        data["video_link"] = Value::Null;
+        let without = render("declared", &data);
+        assert_eq!(blocks_of(&without).len(), blocks_of(&with_call).len() - 1);
+        assert!(!without.to_string().contains("Call"));
+        assert!(action_ids(&without).is_empty());
+    }
+
+    #[test]
+    fn an_empty_list_says_there_are_no_open_incidents() {
+        let out = render("list", &list_of(0));
+        assert_eq!(blocks_of(&out).len(), 1);
+        assert_eq!(
+            out[0]["text"]["text"],
+            "There are no open incidents right now."
+        );
+    }
+
+    #[test]
+    fn a_list_of_one_shows_its_channel_status_severity_and_commander() {
+        let out = render("list", &list_of(1));
+        let all = out.to_string();
+        assert_eq!(out[0]["text"]["text"], "Open incidents: 1");
+        assert!(
+            all.contains("<#C0INC00000> · *Investigating* · *SEV2*\\nIncident commander: <@U0BOB0001> · declared 2026-11-27 15:30 UTC"),
+            "{all}"
+        );
+        assert!(!all.contains("more"), "{all}");
+
+        let out = render("list", &Renderer::sample("list").unwrap());
+        assert!(out.to_string().contains("Incident commander: _none_"));
+    }
+
+    #[test]
+    fn a_list_of_sixty_shows_45_and_counts_the_rest_within_50_blocks() {
+        let out = render("list", &list_of(60));
+        let blocks = blocks_of(&out);
+        assert!(blocks.len() <= 50, "{}", blocks.len());
+        assert_eq!(out[0]["text"]["text"], "Open incidents: 60");
+        let sections = blocks.iter().filter(|b| b["type"] == "section").count();
+        assert_eq!(sections, 45);
+        assert!(out.to_string().contains("…and 15 more."));
+    }
+
+    #[test]
+    fn a_status_change_names_who_and_both_values() {
+        let out = render(
+            "status_changed",
+            &Renderer::sample("status_changed").unwrap(),
+        );
+        assert_eq!(
+            out[0]["text"]["text"],
+            "<@U0ALICE01> changed the status from *Investigating* to *Identified*."
+        );
+        let mut data = Renderer::sample("status_changed").unwrap();
+        data["field"] = json!("severity");
+        data["from"] = json!({"value": "sev4", "label": "SEV4"});
+        data["to"] = json!({"value": "sev1", "label": "SEV1"});
+        let out = render("status_changed", &data);
+        assert_eq!(
+            out[0]["text"]["text"],
+            "<@U0ALICE01> changed the severity from *SEV4* to *SEV1*."
+        );
+    }
+
+    #[test]
+    fn a_role_line_tells_a_claim_from_an_assignment_and_names_the_previous_holder() {
+        let text = |data: &Value| render("role_assigned", data)[0]["text"]["text"].clone();
+        let mut data = Renderer::sample("role_assigned").unwrap();
+        assert_eq!(
+            text(&data),
+            "<@U0ALICE01> assigned <@U0BOB0001> as *Incident commander* (was <@U0CAROL01>)."
+        );
+        data["previous"] = Value::Null;
+        assert_eq!(
+            text(&data),
+            "<@U0ALICE01> assigned <@U0BOB0001> as *Incident commander*."
+        );
+        data["actor"] = json!("U0BOB0001");
+        assert_eq!(text(&data), "<@U0BOB0001> claimed *Incident commander*.");
+    }
+
+    #[test]
+    fn the_role_dm_gives_the_channel_the_duties_and_who_assigned_it() {
+        let mut data = Renderer::sample("role_dm").unwrap();
+        let out = render("role_dm", &data);
+        let all = out.to_string();
+        assert_eq!(
+            out[0]["text"]["text"],
+            "You are now *Incident commander* for <#C0INC00042>. <@U0ALICE01> assigned it to you. What it involves:"
+        );
+        let duties = Renderer::sample("role_dm").unwrap()["role"]["duties"].clone();
+        assert_eq!(out[1]["text"]["text"], duties, "{all}");
+        // The sample's commander is U0BOB0001: as the actor, it was a claim.
+        data["actor"] = json!("U0BOB0001");
+        let out = render("role_dm", &data);
+        assert_eq!(
+            out[0]["text"]["text"],
+            "You are now *Incident commander* for <#C0INC00042>. You claimed it. What it involves:"
+        );
+    }
+
+    #[test]
+    fn the_resolution_message_names_who_resolved_it_and_has_a_checklist() {
+        let out = render("resolved", &Renderer::sample("resolved").unwrap());
+        let all = out.to_string();
+        assert!(
+            all.contains("<@U0BOB0001> marked this incident *resolved*"),
+            "{all}"
+        );
+        assert!(all.contains("post-mortem"), "{all}");
+        assert!(all.contains("reopen"), "{all}");
+    }
+}
+
+/// Templates cannot import `crate::domain::block_ids`, so these tests keep
+/// the ids the built-in templates write and the ids the code reads from
+/// drifting apart, both ways.
+mod block_ids {
+    use serde_json::Value;
+
+    use crate::domain::block_ids::{action, block, callback};
+    use crate::render::*;
+
+    /// Which built-in template writes which id, in which field. A prefix
+    /// (claim, assign) is written once per role, followed by its key.
+    const WRITTEN: &[(&str, &str, &str)] = &[
+        ("control", "action_id", action::STATUS),
+        ("control", "action_id", action::SEVERITY),
+        ("control", "action_id", action::CLAIM_PREFIX),
+        ("control", "action_id", action::ASSIGN_PREFIX),
+        ("digest", "action_id", action::JOIN),
+        ("declared", "action_id", action::CALL),
+        ("usage", "action_id", action::DECLARE_FORM),
+        ("statuspage_prompt", "action_id", action::STATUSPAGE_OPEN),
+        ("statuspage_message", "action_id", action::STATUSPAGE_UPDATE),
+        ("provider_snapshot", "action_id", action::PROVIDERS_REFRESH),
+        ("declare_modal", "callback_id", callback::DECLARE),
+        ("declare_modal", "block_id", block::DESCRIPTION),
+        ("declare_modal", "block_id", block::SEVERITY),
+        (
+            "statuspage_create",
+            "callback_id",
+            callback::STATUSPAGE_CREATE,
+        ),
+        ("statuspage_create", "block_id", block::SP_NAME),
+        ("statuspage_create", "block_id", block::SP_BODY),
+        ("statuspage_create", "block_id", block::SP_IMPACT),
+        ("statuspage_create", "block_id", block::SP_COMPONENTS),
+        ("statuspage_create", "block_id", block::SP_COMPONENT_STATUS),
+        ("statuspage_create", "block_id", block::SP_NOTIFY),
+        (
+            "statuspage_update",
+            "callback_id",
+            callback::STATUSPAGE_UPDATE,
+        ),
+        ("statuspage_update", "block_id", block::SP_STATUS),
+        ("statuspage_update", "block_id", block::SP_BODY),
+        ("statuspage_update", "block_id", block::SP_NOTIFY),
+    ];
+
+    const PREFIXES: [&str; 2] = [action::CLAIM_PREFIX, action::ASSIGN_PREFIX];
+
+    /// Whether `id` (as rendered) is the listed id `listed`.
+    fn is(id: &str, listed: &str) -> bool {
+        id == listed
+            || PREFIXES.contains(&listed)
+                && id.strip_prefix(listed).is_some_and(|key| !key.is_empty())
+    }
+
+    /// Every value of `field` in `v`, at any depth.
+    fn collect(v: &Value, field: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(id)) = map.get(field) {
+                    out.push(id.clone());
+                }
+                map.values().for_each(|v| collect(v, field, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, field, out)),
+            _ => {}
+        }
+    }
+
+    fn rendered(name: &str) -> Value {
+        let data = Renderer::sample(name).unwrap();
+        Renderer::load(None)
+            .unwrap()
+            .render(name, &data)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn every_id_the_code_reads_is_written_by_its_template() {
+        for &(template, field, id) in WRITTEN {
+            let mut found = Vec::new();
+            collect(&rendered(template), field, &mut found);
+            assert!(
+                found.iter().any(|f| is(f, id)),
+                "{template} writes no {field} {id}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_id_a_template_writes_is_one_the_code_reads() {
+        for name in Renderer::names() {
+            let out = rendered(name);
+            for field in ["action_id", "block_id", "callback_id"] {
+                let mut found = Vec::new();
+                collect(&out, field, &mut found);
+                for id in found {
+                    let known = (field == "action_id" && id == action::INPUT)
+                        || WRITTEN
+                            .iter()
+                            .any(|&(t, f, listed)| t == name && f == field && is(&id, listed));
+                    assert!(
+                        known,
+                        "{name} writes {field} {id:?}, which is not in domain::block_ids \
+                         (or not listed here as this template's)"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_modal_input_is_where_the_bus_reads_it() {
+        for name in MODALS {
+            let out = rendered(name);
+            let inputs: Vec<&Value> = out["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|b| b["type"] == "input")
+                .collect();
+            assert!(!inputs.is_empty(), "{name}");
+            for input in inputs {
+                assert_eq!(
+                    input["element"]["action_id"],
+                    action::INPUT,
+                    "{name}: {input}"
+                );
+            }
+        }
+    }
+}
