@@ -409,9 +409,12 @@ struct World {
 }
 
 async fn world() -> World {
+    world_on(TestDb::create().await).await
+}
+
+async fn world_on(db: TestDb) -> World {
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
     let general = slack.add_channel("general", true);
     let digest = slack.add_channel("incidents", true);
     slack.add_user(crate::payloads::ALICE, "alice");
@@ -477,7 +480,7 @@ async fn killed_during(method: &str, faults: Vec<crate::support::slack_fake::Fau
         .await;
     first.start_kill().unwrap(); // SIGKILL: no shutdown, no cleanup
     first.wait().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    db.wait_locks_released().await;
 
     let _second = start_binary(env_for(&slack, &db), dir.path());
     db.eventually_count(
@@ -652,7 +655,7 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
         general,
         digest,
         dir,
-    } = world().await;
+    } = world_on(TestDb::postgres().await).await;
     let env = || {
         let mut env = env_for(&slack, &db);
         env.push(("JANUS_RECOVERY_INTERVAL".into(), "1".into()));
@@ -745,6 +748,7 @@ async fn a_react_declaration_killed_after_quoting_the_message_quotes_it_once() {
     first.start_kill().unwrap();
     first.wait().await.unwrap();
 
+    db.wait_locks_released().await;
     let _second = start_binary(env(), dir.path());
     db.eventually_count(
         "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::declare::{created_channel, declare, workspace};
+use crate::declare::{created_channel, declare, workspace, workspace_on_postgres};
 use crate::payloads::{self, ALICE, BOB};
 use crate::support::harness::{TestApp, all_text, ephemeral_containing};
 use crate::support::slack_fake::{self, Channel};
@@ -14,7 +14,15 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A declared incident: its channel and the digest channel.
 async fn incident(extra: &[(&str, &str)]) -> (TestApp, Channel, String) {
-    let (app, general, digest) = workspace(extra).await;
+    declared(workspace(extra).await).await
+}
+
+/// [`incident`] on Postgres, for replicas and database outages.
+async fn incident_on_postgres() -> (TestApp, Channel, String) {
+    declared(workspace_on_postgres(&[]).await).await
+}
+
+async fn declared((app, general, digest): (TestApp, String, String)) -> (TestApp, Channel, String) {
     declare(&app, &general, "www down").await;
     let channel = created_channel(&app, 0);
     (app, channel, digest)
@@ -376,7 +384,7 @@ async fn a_click_on_a_message_of_no_incident_is_answered_and_changes_nothing() {
 
 #[tokio::test]
 async fn two_replicas_on_one_database_handle_each_click_once_and_show_the_final_state() {
-    let (app, channel, digest) = incident(&[]).await;
+    let (app, channel, digest) = incident_on_postgres().await;
     let replica = app.spawn_replica().await;
     // Slack spreads envelopes over every open socket: both processes work.
     let statuses = [
@@ -443,7 +451,7 @@ async fn two_replicas_on_one_database_handle_each_click_once_and_show_the_final_
 #[tokio::test]
 async fn a_database_outage_delays_a_click_tells_the_clicker_and_applies_it_afterwards() {
     use crate::support::db_proxy::DbProxy;
-    let (mut app, channel, digest) = incident(&[]).await;
+    let (mut app, channel, digest) = incident_on_postgres().await;
     let proxy = DbProxy::start(app.db.server()).await;
     let through = app.db.url_via(proxy.port());
     app.restart_with(&[("DATABASE_URL", &through)]).await;

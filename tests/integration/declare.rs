@@ -10,7 +10,15 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A workspace with #general and #incidents, Alice, and Janus running.
 pub async fn workspace(extra: &[(&str, &str)]) -> (TestApp, String, String) {
-    let app = TestApp::spawn_with(extra).await;
+    furnish(TestApp::spawn_with(extra).await)
+}
+
+/// [`workspace`] on Postgres, for replicas and database outages.
+pub async fn workspace_on_postgres(extra: &[(&str, &str)]) -> (TestApp, String, String) {
+    furnish(TestApp::spawn_on_postgres(extra).await)
+}
+
+fn furnish(app: TestApp) -> (TestApp, String, String) {
     let general = app.slack.add_channel("general", true);
     let digest = app.slack.add_channel("incidents", true);
     app.slack.add_user(ALICE, "alice");

@@ -255,7 +255,7 @@ async fn stopping_janus_closes_every_socket_from_its_side() {
 async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
     use crate::support::db_proxy::DbProxy;
     const N: usize = 1_500;
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::spawn_on_postgres(&[]).await;
     let proxy = DbProxy::start(app.db.server()).await;
     let through = app.db.url_via(proxy.port());
     app.restart_with(&[("DATABASE_URL", &through), ("JANUS_HEALTH__LISTEN", "0")])

@@ -16,15 +16,10 @@ use tokio::task::JoinSet;
 
 use crate::support::harness::TestDb;
 
-/// A store and whatever keeps its database alive (dropped after it).
+/// A store and the database it opened (removed after it).
 pub struct Db {
     store: Arc<dyn Store>,
-    keep: Keep,
-}
-
-enum Keep {
-    Postgres(TestDb),
-    Sqlite(tempfile::TempDir),
+    db: TestDb,
 }
 
 /// How many connections each test store gets; fewer than the concurrency
@@ -47,24 +42,10 @@ async fn open(url: String) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 impl Db {
-    /// A fresh, unmigrated Postgres database.
-    async fn postgres() -> Db {
-        let db = TestDb::create().await;
-        let store = open(db.url.clone()).await.expect("open Postgres");
-        Db {
-            store,
-            keep: Keep::Postgres(db),
-        }
-    }
-
-    /// A fresh, unmigrated SQLite file in a temp directory.
-    async fn sqlite() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(sqlite_url(dir.path())).await.expect("open SQLite");
-        Db {
-            store,
-            keep: Keep::Sqlite(dir),
-        }
+    /// A fresh, unmigrated store on `db`.
+    async fn on(db: TestDb) -> Db {
+        let store = open(db.url.clone()).await.expect("open the store");
+        Db { store, db }
     }
 
     async fn migrated(self) -> Db {
@@ -79,21 +60,7 @@ impl Db {
     /// Counts with plain SQL both backends speak, outside the store: for
     /// what the trait does not read back (the history).
     async fn count(&self, sql: &'static str) -> i64 {
-        match &self.keep {
-            Keep::Postgres(db) => db.count(sql).await,
-            Keep::Sqlite(dir) => {
-                use sqlx::Connection;
-                let path = dir.path().join("janus.db");
-                let mut conn =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .expect("connect");
-                sqlx::query_scalar::<_, i64>(sql)
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect(sql)
-            }
-        }
+        self.db.count(sql).await
     }
 }
 
@@ -104,12 +71,14 @@ macro_rules! on_both_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                super::$name(super::Db::postgres().await.$prepare().await).await;
+                let db = super::TestDb::postgres().await;
+                super::$name(super::Db::on(db).await.$prepare().await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
-                super::$name(super::Db::sqlite().await.$prepare().await).await;
+                let db = super::TestDb::sqlite();
+                super::$name(super::Db::on(db).await.$prepare().await).await;
             }
         }
     )+};
@@ -1110,7 +1079,7 @@ async fn postgres_connections_time_out_stuck_statements() {
             .await
             .expect("SHOW")
     }
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     assert_eq!(timeout_of(&db.url).await, "15s");
     let own = format!("{}?options=-c%20statement_timeout%3D7s", db.url);
     assert_eq!(timeout_of(&own).await, "7s");
@@ -1122,7 +1091,7 @@ async fn postgres_connections_time_out_stuck_statements() {
 #[tokio::test]
 async fn postgres_declaration_locks_hold_no_pooled_connection_and_are_released_when_dropped() {
     use janus::store::Store;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let url = SecretString::from(db.url.clone());
     let store = janus::store::PgStore::connect(&url, 2)
         .await
