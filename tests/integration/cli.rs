@@ -675,11 +675,15 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
     slack
         .wait_for_call("pins.add", Duration::from_secs(10))
         .await;
-    let _survivor = start_binary(env(), dir.path());
-    slack.wait_for_sockets(4, Duration::from_secs(10)).await;
-    // Let the survivor's start-up recovery pass (it must skip the
-    // declaration, which the other replica still holds) before the crash.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The survivor runs in this process, so that the test can wait for its
+    // start-up recovery to be over (it must skip the declaration the other
+    // replica still holds) rather than guess how long it takes.
+    let config = janus::config::Config::load_from(None, env()).expect("config");
+    let survivor = janus::app::start(&config, crate::support::harness::fast_options())
+        .await
+        .expect("the survivor starts");
+    assert!(survivor.wait_connected(2, Duration::from_secs(10)).await);
+    assert!(survivor.wait_idle(Duration::from_secs(20)).await);
     assert_eq!(
         db.count("SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL")
             .await,
@@ -701,6 +705,7 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
         .filter(|c| c.name.starts_with("inc-"))
         .count();
     assert_eq!(channels, 1);
+    survivor.stop().await.expect("the survivor stops cleanly");
 }
 
 #[tokio::test]

@@ -410,7 +410,7 @@ async fn an_empty_declare_form_is_refused_under_the_field_and_creates_nothing() 
             .unwrap()
             .contains("what is wrong")
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.idle().await;
     assert!(app.slack.calls_to("conversations.create").is_empty());
     assert_eq!(app.db.count("SELECT count(*) FROM incidents").await, 0);
 }

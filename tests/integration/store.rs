@@ -153,6 +153,13 @@ async fn declared(store: &dyn Store, n: u32) -> IncidentId {
     id
 }
 
+/// Lets the clock move on, so that the next timestamp a store writes is
+/// later than the last one: what these tests compare (`updated_at`, the
+/// order of changes) is time, not a sequence.
+async fn a_moment_passes() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
 /// Waits until `attempt` gives `Some`, for locks a backend releases a moment
 /// after the guard is dropped (Postgres rolls back a dropped transaction
 /// when its connection is next used).
@@ -327,7 +334,7 @@ async fn a_channel_and_message_timestamps_are_found_again(db: Db) {
         .await
         .unwrap();
     let before = db.store.incident(id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     db.store
         .set_channel(id, &channel(7), "inc-202601011200-www-down")
         .await
@@ -423,7 +430,7 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
         "unchanged"
     );
     let before = db.store.incident(id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert_eq!(
         db.store
             .set_status(id, "identified", false, &actor, &delivery())
@@ -594,7 +601,7 @@ async fn changes_start_unannounced_and_are_listed_until_marked(db: Db) {
     else {
         panic!("claimed")
     };
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     let pending = db.store.unannounced(Duration::ZERO).await.unwrap();
     let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
     assert_eq!(ids, vec![status, role], "oldest first");
@@ -627,7 +634,7 @@ async fn changes_start_unannounced_and_are_listed_until_marked(db: Db) {
 async fn claim_role_gives_a_free_role_once_and_names_the_holder_otherwise(db: Db) {
     let id = declared(&*db.store, 1).await;
     let before = db.store.incident(id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert!(matches!(
         db.store
             .claim_role(id, "commander", &user(2), &delivery())
@@ -906,7 +913,7 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
         .set_channel(incomplete, &channel(9), "inc-mid-way")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
 
     assert_eq!(unpublished().await, vec![id], "never published");
     assert!(
@@ -926,7 +933,7 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
         .set_severity(id, "sev2", &user(2), &delivery())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert_eq!(unpublished().await, vec![id], "changed since");
 
     // A slow publisher reporting an older rendering never hides a newer change.
@@ -941,12 +948,12 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
     );
 
     let other = declared(store, 2).await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     store
         .claim_role(id, "commander", &user(3), &delivery())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert_eq!(
         unpublished().await,
         vec![other, id],

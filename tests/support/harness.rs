@@ -350,10 +350,13 @@ impl TestApp {
         replica
     }
 
-    /// Waits until Janus has handled everything it read and finished every
-    /// task it started: then what it will do about it is done.
+    /// Waits until Janus has read every envelope the fake sent (each one is
+    /// acked), handled them, and finished every task it started: what it
+    /// will do about them is done, so a test may assert that something did
+    /// not happen without sleeping.
     pub async fn idle(&self) {
         let running = self.running.as_ref().expect("janus is running");
+        self.slack.wait_all_acked(Duration::from_secs(10)).await;
         assert!(
             running.wait_idle(Duration::from_secs(20)).await,
             "janus did not become idle within 20 s; calls seen: {:?}",
