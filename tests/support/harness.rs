@@ -397,6 +397,39 @@ pub fn all_text(blocks: &serde_json::Value) -> String {
     out
 }
 
+/// The text under the bold title `*name*` in a block tree (a digest
+/// field such as `*Status*\nIdentified`): one line a person reads, where
+/// a word found anywhere in the message could come from elsewhere.
+pub fn field(blocks: &serde_json::Value, name: &str) -> Option<String> {
+    let title = format!("*{name}*\n");
+    all_text(blocks)
+        .split(&title)
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .map(str::to_owned)
+}
+
+/// The value of the option a select shows (its `initial_option`), found by
+/// the select's `action_id` (`janus.status`, `janus.severity`). The
+/// control message lists every option's label, so only this says which
+/// one is chosen.
+pub fn selected(blocks: &serde_json::Value, action_id: &str) -> Option<String> {
+    use serde_json::Value;
+    match blocks {
+        Value::Object(m) => {
+            if m.get("action_id").and_then(Value::as_str) == Some(action_id) {
+                return m
+                    .get("initial_option")
+                    .and_then(|o| o["value"].as_str())
+                    .map(str::to_owned);
+            }
+            m.values().find_map(|v| selected(v, action_id))
+        }
+        Value::Array(a) => a.iter().find_map(|v| selected(v, action_id)),
+        _ => None,
+    }
+}
+
 /// How many control messages (messages with the status select) `channel` holds.
 pub fn control_messages(slack: &FakeSlack, channel: &str) -> usize {
     slack
