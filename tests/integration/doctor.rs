@@ -107,7 +107,6 @@ impl Run {
             .unwrap_or_else(|| panic!("no line for {check:?} in:\n{}", self.stdout))
     }
 
-    /// The names of the failed checks.
     fn failed(&self) -> Vec<&str> {
         self.stdout
             .lines()

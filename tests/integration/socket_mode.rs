@@ -134,7 +134,6 @@ async fn a_socket_closed_by_slack_is_reopened() {
     let old = app.slack.open_sockets()[0];
     app.slack.close(old).await;
     let new = replacement_of(&app, old).await;
-    // And it works.
     let envelope = help_envelope();
     let id = slack_fake::envelope_id_of(&envelope);
     app.slack.send_envelope(envelope).await;

@@ -119,6 +119,7 @@ async fn a_database_down_for_longer_than_the_patience_fails_start_naming_it() {
 async fn a_database_that_does_not_exist_fails_start_at_once() {
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
+    // A server that answers, without the database asked for: a Postgres case.
     let db = TestDb::postgres().await;
     let mut missing = url::Url::parse(&db.url).unwrap();
     missing.set_path("/janus_no_such_database");

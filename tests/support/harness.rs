@@ -34,7 +34,6 @@ fn default_is_postgres() -> bool {
 
 /// A database of its own for one test, gone when the test ends.
 pub struct TestDb {
-    /// Connection string for Janus.
     pub url: String,
     place: Place,
 }
@@ -368,7 +367,6 @@ impl TestApp {
         );
     }
 
-    /// Stops Janus and returns how it ended.
     pub async fn stop(&mut self) -> Result<(), janus::app::RunError> {
         match self.running.take() {
             Some(r) => r.stop().await,

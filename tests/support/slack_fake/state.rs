@@ -164,7 +164,6 @@ pub struct CloseInfo {
     pub open_for: Duration,
 }
 
-/// Commands to one socket's task.
 pub(super) enum SocketCmd {
     Text(String),
     /// An envelope: its ack-latency clock restarts when it is written.
