@@ -147,11 +147,11 @@ async fn a_rate_limited_call_waits_for_retry_after_then_succeeds() {
         .send_envelope(slack_fake::envelope("events_api", payload, false))
         .await;
 
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while app.slack.messages(&general).is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "never posted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.slack
+        .wait_for("the help posted", WAIT, |s| {
+            (!s.messages(&general).is_empty()).then_some(())
+        })
+        .await;
     let calls = app.slack.calls_to("chat.postMessage");
     assert_eq!(calls.len(), 2, "one 429, one retry");
     let waited = calls[1].at - calls[0].at;

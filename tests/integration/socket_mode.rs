@@ -20,17 +20,11 @@ fn help_envelope() -> serde_json::Value {
 
 /// Waits until a socket other than `old` is open, and returns it.
 async fn replacement_of(app: &TestApp, old: slack_fake::SocketId) -> slack_fake::SocketId {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(new) = app.slack.open_sockets().into_iter().find(|s| *s != old) {
-            return new;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no replacement socket"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.slack
+        .wait_for("a replacement socket", WAIT, |s| {
+            s.open_sockets().into_iter().find(|s| *s != old)
+        })
+        .await
 }
 
 #[tokio::test]
@@ -361,15 +355,11 @@ fn janus_dropped_with_its_runtime_closes_its_sockets() {
 
     assert!(shutdown.is_cancelled(), "shutdown left uncancelled");
     outer.block_on(async {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !slack.open_sockets().is_empty() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "sockets still open after their runtime went away: {:?}",
-                slack.open_sockets()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        slack
+            .wait_for("every socket closed without its runtime", WAIT, |s| {
+                s.open_sockets().is_empty().then_some(())
+            })
+            .await;
         // No Janus is left to ask whether it is done: a reconnect would come
         // within the backoff cap (500 ms), so give it twice that.
         let opened = slack.sockets_opened_total();
