@@ -420,7 +420,7 @@ fn size(table: &mut Table) {
 /// then restarts on a database already migrated, the everyday case.
 async fn start(table: &mut Table) {
     const RUNS: usize = 5;
-    let migrated = TestDb::create().await;
+    let migrated = TestDb::postgres().await;
     // The same database without TLS: Postgres here has `ssl = on`, and the
     // default `sslmode=prefer` negotiates TLS on every new connection.
     let no_tls = format!("{}?sslmode=disable", migrated.url);
@@ -434,7 +434,7 @@ async fn start(table: &mut Table) {
         for _ in 0..RUNS {
             let slack = FakeSlack::start().await;
             slack.add_channel("incidents", true);
-            let fresh = TestDb::create().await;
+            let fresh = TestDb::postgres().await;
             let store = match case {
                 "Postgres, fresh DB" => Store::Postgres(&fresh.url),
                 "Postgres, migrated DB" => Store::Postgres(&migrated.url),
@@ -488,7 +488,7 @@ async fn declare_one(table: &mut Table, per_call: Duration) {
         format!("fake takes {} ms per call", per_call.as_millis())
     };
     let (slack, general, digest) = workspace().await;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     // Let anything the bot does once after connecting finish first.
@@ -634,7 +634,7 @@ fn trace_acks(dir: &str, n: usize, started: Instant, acks: &[slack_fake::Ack]) {
 /// status clicks on the control message of an existing incident.
 async fn ack_burst(table: &mut Table, n: usize) {
     let (slack, general, _digest) = workspace().await;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let metrics_port = free_port();
     let mut bot = Bot::spawn_with(
         &slack,
@@ -776,7 +776,7 @@ async fn ack_burst(table: &mut Table, n: usize) {
 /// scaled down by `TIER_SCALE`) with 429 + `Retry-After`.
 async fn declaration_burst(table: &mut Table, n: usize) {
     let (slack, general, digest) = workspace().await;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     // One declaration first, without tiers: what one costs, per method.
@@ -965,7 +965,7 @@ fn click_updates(
 /// shows it (see [`click_updates`]).
 async fn click_latency(table: &mut Table, per_call: Duration) {
     let (slack, general, digest) = workspace().await;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     // Let anything the bot does once after connecting finish first.
@@ -1166,7 +1166,7 @@ fn trace_clicks(path: &str, started: Instant, clicks: &[Click], latencies: &[Opt
 /// restart with them stored.
 async fn rss(table: &mut Table, n: usize) {
     let (slack, general, digest) = workspace().await;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
     new_sockets(&slack, 0, 2).await;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -549,14 +549,23 @@ impl Running {
     }
 
     /// Waits until Janus is idle: every envelope read has been handled and
-    /// no task it started (publishing, a declaration…) is running. `false`
-    /// after `timeout`. For tests and tools that must know the effects of
-    /// what they sent are all in, without sleeping.
+    /// no task it started is running. `false` after `timeout`. For tests
+    /// and tools that must know the effects of what they sent are all in,
+    /// without sleeping.
+    ///
+    /// Covered: an envelope from the moment it is read (before its ack)
+    /// until its handling ends, announcements and the Slack calls made
+    /// while handling included; then the tracker's tasks: publishing
+    /// (with its 200 ms–1 s wait for a burst to end), declarations and
+    /// everything handled alone, snapshots, Statuspage prompts, and the
+    /// start-up recovery. Not covered: envelopes Slack sent that are not
+    /// read yet, and the recovery leader's round every `recovery_interval`.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             // Handling spawns its follow-up tasks before the envelope is
-            // settled, so once both are empty nothing is left to start.
+            // settled, so once both are empty nothing is left to start:
+            // hence envelopes first, then tasks, never the other way round.
             if self.metrics.envelopes_in_flight() == 0 && self.tasks.is_empty() {
                 return true;
             }

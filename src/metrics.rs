@@ -132,7 +132,9 @@ impl Metrics {
     /// The bus is done with an envelope: handled, ignored as a duplicate,
     /// or lost because the bus stopped.
     pub fn envelope_settled(&self) {
-        self.envelopes_settled.fetch_add(1, Ordering::Relaxed);
+        // Release: whoever sees this count (`Running::wait_idle`) also sees
+        // the tasks the handling spawned before it.
+        self.envelopes_settled.fetch_add(1, Ordering::Release);
     }
 
     /// Envelopes read from a socket that the bus is not done with yet (see

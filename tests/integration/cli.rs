@@ -409,9 +409,12 @@ struct World {
 }
 
 async fn world() -> World {
+    world_on(TestDb::create().await).await
+}
+
+async fn world_on(db: TestDb) -> World {
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
     let general = slack.add_channel("general", true);
     let digest = slack.add_channel("incidents", true);
     slack.add_user(crate::payloads::ALICE, "alice");
@@ -477,7 +480,7 @@ async fn killed_during(method: &str, faults: Vec<crate::support::slack_fake::Fau
         .await;
     first.start_kill().unwrap(); // SIGKILL: no shutdown, no cleanup
     first.wait().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    db.wait_locks_released().await;
 
     let _second = start_binary(env_for(&slack, &db), dir.path());
     db.eventually_count(
@@ -623,19 +626,20 @@ async fn a_change_whose_update_a_crash_cut_short_is_shown_after_restart() {
         .await;
     first.start_kill().unwrap();
     first.wait().await.unwrap();
-    assert!(
-        !crate::support::harness::all_text(slack.messages(&digest)[0].blocks.as_ref().unwrap())
-            .contains("Monitoring"),
+    let digest_status = |slack: &FakeSlack| {
+        let message = slack.messages(&digest).into_iter().next()?;
+        crate::support::harness::field(message.blocks.as_ref()?, "Status")
+    };
+    assert_eq!(
+        digest_status(&slack).as_deref(),
+        Some("Investigating"),
         "not shown before the restart"
     );
 
     let _second = start_binary(env_for(&slack, &db), dir.path());
     slack
         .wait_for("the digest catches up", Duration::from_secs(10), |s| {
-            let m = s.messages(&digest).into_iter().next()?;
-            crate::support::harness::all_text(m.blocks.as_ref()?)
-                .contains("Monitoring")
-                .then_some(())
+            (digest_status(s).as_deref() == Some("Monitoring")).then_some(())
         })
         .await;
 }
@@ -652,7 +656,7 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
         general,
         digest,
         dir,
-    } = world().await;
+    } = world_on(TestDb::postgres().await).await;
     let env = || {
         let mut env = env_for(&slack, &db);
         env.push(("JANUS_RECOVERY_INTERVAL".into(), "1".into()));
@@ -672,11 +676,15 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
     slack
         .wait_for_call("pins.add", Duration::from_secs(10))
         .await;
-    let _survivor = start_binary(env(), dir.path());
-    slack.wait_for_sockets(4, Duration::from_secs(10)).await;
-    // Let the survivor's start-up recovery pass (it must skip the
-    // declaration, which the other replica still holds) before the crash.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The survivor runs in this process, so that the test can wait for its
+    // start-up recovery to be over (it must skip the declaration the other
+    // replica still holds) rather than guess how long it takes.
+    let config = janus::config::Config::load_from(None, env()).expect("config");
+    let survivor = janus::app::start(&config, crate::support::harness::fast_options())
+        .await
+        .expect("the survivor starts");
+    assert!(survivor.wait_connected(2, Duration::from_secs(10)).await);
+    assert!(survivor.wait_idle(Duration::from_secs(20)).await);
     assert_eq!(
         db.count("SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL")
             .await,
@@ -698,6 +706,7 @@ async fn a_replica_that_dies_mid_declaration_has_it_finished_by_the_survivor() {
         .filter(|c| c.name.starts_with("inc-"))
         .count();
     assert_eq!(channels, 1);
+    survivor.stop().await.expect("the survivor stops cleanly");
 }
 
 #[tokio::test]
@@ -745,6 +754,7 @@ async fn a_react_declaration_killed_after_quoting_the_message_quotes_it_once() {
     first.start_kill().unwrap();
     first.wait().await.unwrap();
 
+    db.wait_locks_released().await;
     let _second = start_binary(env(), dir.path());
     db.eventually_count(
         "SELECT count(*) FROM incidents WHERE completed_at IS NOT NULL",
@@ -1034,8 +1044,7 @@ async fn a_click_killed_before_its_line_was_posted_is_announced_once_and_its_red
 
     let line_of = |m: &crate::support::slack_fake::Message| {
         crate::support::harness::all_text(m.blocks.as_ref().unwrap_or(&serde_json::Value::Null))
-            .contains("Monitoring")
-            && !m.ts.eq(&channel.pins[0])
+            .contains("changed the status from *Investigating* to *Monitoring*")
     };
     slack
         .wait_for(

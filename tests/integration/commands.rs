@@ -86,8 +86,7 @@ async fn declaring_without_a_description_answers_with_usage_in_the_ack_and_creat
     assert!(text.contains("/incident &lt;description&gt;"), "{text}");
     assert!(text.contains("Nothing was created"), "{text}");
 
-    // Give the handler time to do anything it (wrongly) might.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.idle().await;
     assert!(app.slack.calls_to("conversations.create").is_empty());
     assert!(app.slack.calls_to("chat.postMessage").is_empty());
     assert!(
@@ -123,7 +122,7 @@ async fn a_redelivered_event_has_one_effect_even_across_a_restart() {
     app.slack.send_envelope(again).await;
     app.slack.wait_ack(&again_id, WAIT).await;
 
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.idle().await;
     assert_eq!(app.slack.calls_to("chat.postMessage").len(), 1);
     assert_eq!(
         app.db
@@ -148,11 +147,11 @@ async fn a_rate_limited_call_waits_for_retry_after_then_succeeds() {
         .send_envelope(slack_fake::envelope("events_api", payload, false))
         .await;
 
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while app.slack.messages(&general).is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "never posted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.slack
+        .wait_for("the help posted", WAIT, |s| {
+            (!s.messages(&general).is_empty()).then_some(())
+        })
+        .await;
     let calls = app.slack.calls_to("chat.postMessage");
     assert_eq!(calls.len(), 2, "one 429, one retry");
     let waited = calls[1].at - calls[0].at;

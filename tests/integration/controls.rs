@@ -5,16 +5,24 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::declare::{created_channel, declare, workspace};
+use crate::declare::{created_channel, declare, workspace, workspace_on_postgres};
 use crate::payloads::{self, ALICE, BOB};
-use crate::support::harness::{TestApp, all_text, ephemeral_containing};
+use crate::support::harness::{TestApp, all_text, ephemeral_containing, field, selected};
 use crate::support::slack_fake::{self, Channel};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A declared incident: its channel and the digest channel.
 async fn incident(extra: &[(&str, &str)]) -> (TestApp, Channel, String) {
-    let (app, general, digest) = workspace(extra).await;
+    declared(workspace(extra).await).await
+}
+
+/// [`incident`] on Postgres, for replicas and database outages.
+async fn incident_on_postgres() -> (TestApp, Channel, String) {
+    declared(workspace_on_postgres(&[]).await).await
+}
+
+async fn declared((app, general, digest): (TestApp, String, String)) -> (TestApp, Channel, String) {
     declare(&app, &general, "www down").await;
     let channel = created_channel(&app, 0);
     (app, channel, digest)
@@ -41,29 +49,30 @@ pub fn control_text(app: &TestApp, channel: &Channel) -> String {
 }
 
 /// The value a select of the control message shows (`janus.status`,
-/// `janus.severity`): its `initial_option`.
+/// `janus.severity`).
 pub fn control_choice(app: &TestApp, channel: &Channel, action_id: &str) -> Option<String> {
     let control = app.slack.message(&channel.id, &channel.pins[0])?;
-    fn find(v: &Value, action_id: &str) -> Option<String> {
-        match v {
-            Value::Object(m) => {
-                if m.get("action_id").and_then(Value::as_str) == Some(action_id) {
-                    return m
-                        .get("initial_option")
-                        .and_then(|o| o["value"].as_str())
-                        .map(str::to_owned);
-                }
-                m.values().find_map(|v| find(v, action_id))
-            }
-            Value::Array(a) => a.iter().find_map(|v| find(v, action_id)),
-            _ => None,
-        }
-    }
-    find(control.blocks.as_ref()?, action_id)
+    selected(control.blocks.as_ref()?, action_id)
 }
 
 pub fn digest_text(app: &TestApp, digest: &str) -> String {
     all_text(app.slack.messages(digest)[0].blocks.as_ref().unwrap())
+}
+
+/// What the first digest message shows under `name` (`Status`, `Severity`).
+pub fn digest_field(app: &TestApp, digest: &str, name: &str) -> Option<String> {
+    field(app.slack.messages(digest).first()?.blocks.as_ref()?, name)
+}
+
+/// The texts of the channel's messages other than the control message:
+/// the lines Janus posted there.
+fn channel_lines(app: &TestApp, channel: &Channel) -> Vec<String> {
+    app.slack
+        .messages(&channel.id)
+        .iter()
+        .filter(|m| m.ts != channel.pins[0])
+        .filter_map(|m| m.blocks.as_ref().map(all_text))
+        .collect()
 }
 
 /// Waits until `check` holds for the fake's state.
@@ -78,11 +87,12 @@ async fn choose_status(app: &TestApp, channel: &Channel, value: &str) {
     click(app, channel, ALICE, payloads::select("janus.status", value)).await;
 }
 
-/// Alice sets the status to `value`; waits until the digest shows `label`.
-async fn set_status(app: &TestApp, channel: &Channel, digest: &str, value: &str, label: &str) {
+/// Alice sets the status to `value`; waits until the digest's status
+/// reads `shown`.
+async fn set_status(app: &TestApp, channel: &Channel, digest: &str, value: &str, shown: &str) {
     choose_status(app, channel, value).await;
-    until(app, &format!("the digest says {label}"), |app| {
-        digest_text(app, digest).contains(label)
+    until(app, &format!("the digest says {shown}"), |app| {
+        digest_field(app, digest, "Status").as_deref() == Some(shown)
     })
     .await;
 }
@@ -210,16 +220,19 @@ async fn assigning_replaces_the_holder_and_says_whom_it_replaced() {
 async fn resolving_is_announced_and_shown_in_the_digest_and_reopening_works() {
     let (app, channel, digest) = incident(&[]).await;
     set_status(&app, &channel, &digest, "identified", "Identified").await;
-    set_status(&app, &channel, &digest, "resolved", "Resolved").await;
-    let channel_text: String = app
-        .slack
-        .messages(&channel.id)
-        .iter()
-        .map(|m| all_text(m.blocks.as_ref().unwrap()))
-        .collect();
-    assert!(
-        channel_text.contains("Identified") && channel_text.contains("Resolved"),
-        "{channel_text}"
+    set_status(&app, &channel, &digest, "resolved", "✅ Resolved").await;
+    app.idle().await;
+    let lines = channel_lines(&app, &channel);
+    for said in [
+        "changed the status from *Investigating* to *Identified*",
+        "changed the status from *Identified* to *Resolved*",
+        "marked this incident *resolved*",
+    ] {
+        assert!(lines.iter().any(|l| l.contains(said)), "{said}: {lines:?}");
+    }
+    assert_eq!(
+        control_choice(&app, &channel, "janus.status").as_deref(),
+        Some("resolved")
     );
     assert_eq!(
         app.db
@@ -236,8 +249,9 @@ async fn resolving_is_announced_and_shown_in_the_digest_and_reopening_works() {
     )
     .await;
     until(&app, "reopened", |app| {
-        let d = digest_text(app, &digest);
-        d.contains("Investigating") && !d.contains("Resolved")
+        digest_field(app, &digest, "Status").as_deref() == Some("Investigating")
+            && !digest_text(app, &digest).contains("Resolved")
+            && control_choice(app, &channel, "janus.status").as_deref() == Some("investigating")
     })
     .await;
     assert_eq!(
@@ -255,7 +269,8 @@ async fn a_deleted_digest_message_is_posted_again_at_the_next_change() {
     app.slack.delete_message(&digest, &first);
     choose_status(&app, &channel, "identified").await;
     until(&app, "a new digest message saying Identified", |app| {
-        app.slack.messages(&digest).len() == 1 && digest_text(app, &digest).contains("Identified")
+        app.slack.messages(&digest).len() == 1
+            && digest_field(app, &digest, "Status").as_deref() == Some("Identified")
     })
     .await;
     let second = app.slack.messages(&digest)[0].ts.clone();
@@ -286,13 +301,16 @@ async fn a_digest_channel_archived_and_replaced_is_found_again_without_a_restart
         app.slack.messages(&new_digest).len() == 2
     })
     .await;
-    let texts: Vec<String> = app
+    let statuses: Vec<Option<String>> = app
         .slack
         .messages(&new_digest)
         .iter()
-        .map(|m| all_text(m.blocks.as_ref().unwrap()))
+        .map(|m| field(m.blocks.as_ref().unwrap(), "Status"))
         .collect();
-    assert!(texts.iter().any(|t| t.contains("Identified")), "{texts:?}");
+    assert!(
+        statuses.contains(&Some("Identified".to_owned())),
+        "{statuses:?}"
+    );
     assert_eq!(app.slack.messages(&old_digest).len(), 1);
 }
 
@@ -320,17 +338,24 @@ async fn two_quick_changes_end_in_the_last_one_everywhere() {
         payloads::select("janus.severity", "sev1"),
     )
     .await;
-    until(&app, "final state shown", |app| {
-        let d = digest_text(app, &digest);
-        let c = control_text(app, &channel);
-        d.contains("Monitoring")
-            && d.contains("SEV1")
-            && c.contains("Monitoring")
-            && c.contains("SEV1")
-    })
-    .await;
+    app.idle().await;
+    assert_eq!(
+        digest_field(&app, &digest, "Status").as_deref(),
+        Some("Monitoring")
+    );
+    assert_eq!(
+        digest_field(&app, &digest, "Severity").as_deref(),
+        Some("SEV1")
+    );
+    assert_eq!(
+        control_choice(&app, &channel, "janus.status").as_deref(),
+        Some("monitoring")
+    );
+    assert_eq!(
+        control_choice(&app, &channel, "janus.severity").as_deref(),
+        Some("sev1")
+    );
     // One burst, one digest update (Slack's chat.update budget is small).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         app.slack.messages(&digest)[0].updated,
         1,
@@ -376,7 +401,7 @@ async fn a_click_on_a_message_of_no_incident_is_answered_and_changes_nothing() {
 
 #[tokio::test]
 async fn two_replicas_on_one_database_handle_each_click_once_and_show_the_final_state() {
-    let (app, channel, digest) = incident(&[]).await;
+    let (app, channel, digest) = incident_on_postgres().await;
     let replica = app.spawn_replica().await;
     // Slack spreads envelopes over every open socket: both processes work.
     let statuses = [
@@ -403,30 +428,26 @@ async fn two_replicas_on_one_database_handle_each_click_once_and_show_the_final_
         "clicks reached several sockets: {acked_by:?}"
     );
 
-    // Whatever order the two processes applied them in, Slack ends up
-    // showing what the database holds.
+    // Whatever order the two processes applied them in, once both are
+    // done Slack shows what the database holds.
+    app.idle().await;
+    assert!(replica.wait_idle(WAIT).await, "the replica became idle");
     let names = ["investigating", "identified", "monitoring", "resolved"];
-    let labels = ["Investigating", "Identified", "Monitoring", "Resolved"];
-    let mut agreed = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let db = app
-            .db
-            .count("SELECT CASE status WHEN 'investigating' THEN 0 WHEN 'identified' THEN 1 WHEN 'monitoring' THEN 2 ELSE 3 END::bigint FROM incidents")
-            .await as usize;
-        let others_absent = labels
-            .iter()
-            .enumerate()
-            .all(|(i, l)| i == db || !digest_text(&app, &digest).contains(l));
-        if others_absent
-            && digest_text(&app, &digest).contains(labels[db])
-            && control_choice(&app, &channel, "janus.status").as_deref() == Some(names[db])
-        {
-            agreed = true;
-            break;
-        }
-    }
-    assert!(agreed, "digest and control agree with the database");
+    let labels = ["Investigating", "Identified", "Monitoring", "✅ Resolved"];
+    let db = app
+        .db
+        .count("SELECT CAST(CASE status WHEN 'investigating' THEN 0 WHEN 'identified' THEN 1 WHEN 'monitoring' THEN 2 ELSE 3 END AS BIGINT) FROM incidents")
+        .await as usize;
+    assert_eq!(
+        digest_field(&app, &digest, "Status").as_deref(),
+        Some(labels[db]),
+        "the digest agrees with the database"
+    );
+    assert_eq!(
+        control_choice(&app, &channel, "janus.status").as_deref(),
+        Some(names[db]),
+        "the control message agrees with the database"
+    );
     let lines = app
         .slack
         .messages(&channel.id)
@@ -443,7 +464,7 @@ async fn two_replicas_on_one_database_handle_each_click_once_and_show_the_final_
 #[tokio::test]
 async fn a_database_outage_delays_a_click_tells_the_clicker_and_applies_it_afterwards() {
     use crate::support::db_proxy::DbProxy;
-    let (mut app, channel, digest) = incident(&[]).await;
+    let (mut app, channel, digest) = incident_on_postgres().await;
     let proxy = DbProxy::start(app.db.server()).await;
     let through = app.db.url_via(proxy.port());
     app.restart_with(&[("DATABASE_URL", &through)]).await;
@@ -458,18 +479,15 @@ async fn a_database_outage_delays_a_click_tells_the_clicker_and_applies_it_after
     .await;
     // Acked (click() waited for it) and the clicker hears why nothing moves yet.
     ephemeral_containing(&app.slack, "retrying").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        app.db
-            .count("SELECT count(*) FROM incidents WHERE status = 'identified'")
-            .await,
-        0,
-        "not applied while the database is away"
+        digest_field(&app, &digest, "Status").as_deref(),
+        Some("Investigating"),
+        "Slack shows nothing the database does not hold"
     );
 
     proxy.come_back();
     until(&app, "applied once the database is back", |app| {
-        digest_text(app, &digest).contains("Identified")
+        digest_field(app, &digest, "Status").as_deref() == Some("Identified")
     })
     .await;
     assert_eq!(

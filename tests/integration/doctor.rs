@@ -107,7 +107,6 @@ impl Run {
             .unwrap_or_else(|| panic!("no line for {check:?} in:\n{}", self.stdout))
     }
 
-    /// The names of the failed checks.
     fn failed(&self) -> Vec<&str> {
         self.stdout
             .lines()
@@ -373,6 +372,11 @@ async fn a_refused_statuspage_key_fails_naming_it() {
 async fn an_unmigrated_database_fails_asking_to_run_migrate() {
     let world = World::new().await;
     let fresh = TestDb::create().await;
+    if let Some(file) = fresh.sqlite_file() {
+        // A SQLite file that is missing is fine (`janus run` creates it);
+        // one that exists with no schema is what is unmigrated there.
+        std::fs::File::create(file).unwrap();
+    }
     let run = doctor(&world.env_with("DATABASE_URL", &fresh.url)).await;
     run.assert_fails_only("database", &["migration", "run `janus migrate`"]);
 }

@@ -151,7 +151,7 @@ async fn healthz_is_ok_once_sockets_are_connected_and_the_database_answers() {
 
 #[tokio::test]
 async fn healthz_is_unavailable_while_the_database_is_cut_and_ok_once_it_is_back() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::spawn_on_postgres(&[]).await;
     let proxy = DbProxy::start(app.db.server()).await;
     let through = app.db.url_via(proxy.port());
     app.restart_with(&[LISTEN, ("DATABASE_URL", &through)])

@@ -104,7 +104,7 @@ async fn one_message_gives_one_incident_however_often_it_is_reacted_to() {
     // Another emoji on another message does nothing either.
     let other = app.slack.post_as_user(&general, ALICE, "lunch?");
     react(&app, &general, &other, BOB, "pizza", "Ev0REACT14").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.idle().await;
     assert_eq!(app.slack.calls_to("conversations.create").len(), 1);
     assert_eq!(app.db.count("SELECT count(*) FROM react_triggers").await, 1);
 }

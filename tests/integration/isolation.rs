@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::controls::{click, control_choice, control_text, digest_text};
+use crate::controls::{click, control_choice, digest_field};
 use crate::declare::{created_channel, declare, workspace};
 use crate::payloads::{self, ALICE, BOT};
-use crate::support::harness::{all_text, control_messages, ephemeral_containing};
+use crate::support::harness::{all_text, control_messages, ephemeral_containing, field};
 use crate::support::slack_fake::{self, Fault};
 use janus::slack::SlackTuning;
 
@@ -66,12 +66,11 @@ async fn while_a_declaration_waits_out_429s_another_incident_changes_and_help_is
         .wait_for("the other incident's change everywhere", SOON, |s| {
             let line = s.messages(&b.id).iter().any(|m| {
                 all_text(m.blocks.as_ref().unwrap_or(&serde_json::Value::Null))
-                    .contains("Identified")
-                    && !m.ts.eq(&b.pins[0])
+                    .contains("changed the status from *Investigating* to *Identified*")
             });
             (line
                 && control_choice(&app, &b, "janus.status").as_deref() == Some("identified")
-                && digest_text(&app, &digest).contains("Identified"))
+                && digest_field(&app, &digest, "Status").as_deref() == Some("Identified"))
             .then_some(())
         })
         .await;
@@ -147,7 +146,7 @@ async fn a_chat_update_that_never_answers_is_retried_and_lands_while_another_inc
         .wait_for("B shown everywhere", SOON, |_| {
             let b_digest = &app.slack.messages(&digest)[1];
             (control_choice(&app, &b, "janus.severity").as_deref() == Some("sev1")
-                && all_text(b_digest.blocks.as_ref().unwrap()).contains("SEV1"))
+                && field(b_digest.blocks.as_ref().unwrap(), "Severity").as_deref() == Some("SEV1"))
             .then_some(())
         })
         .await;
@@ -161,7 +160,10 @@ async fn a_chat_update_that_never_answers_is_retried_and_lands_while_another_inc
         .wait_for(
             "A's control message updated",
             Duration::from_secs(15),
-            |_| control_text(&app, &a).contains("Identified").then_some(()),
+            |_| {
+                (control_choice(&app, &a, "janus.status").as_deref() == Some("identified"))
+                    .then_some(())
+            },
         )
         .await;
     app.idle().await;

@@ -1,5 +1,6 @@
 //! Integration tests: the real Janus against the Slack fake on loopback and
-//! a fresh Postgres database per test. One binary, so it links once.
+//! a fresh database per test (SQLite unless `JANUS_TEST_STORE=postgres`,
+//! Postgres always where a test needs it). One binary, so it links once.
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 /// The bot's user id in the fake's `auth.test`.
 pub const BOT: &str = "U0JANUSBOT";
-/// A person.
 pub const ALICE: &str = "U0ALICE01";
 
 /// An `events_api` payload for `@janus <text>` in `channel`.
@@ -58,7 +57,6 @@ pub fn slash_incident(channel: &str, text: &str, response_url: &str) -> Value {
     })
 }
 
-/// Bob, another person.
 pub const BOB: &str = "U0BOB0001";
 
 /// An `interactive` `block_actions` payload: `user` used `action` on the
@@ -100,7 +98,6 @@ pub fn select(action_id: &str, value: &str) -> Value {
     })
 }
 
-/// The Claim button of `role`.
 pub fn claim(role: &str) -> Value {
     json!({
         "type": "button", "action_id": format!("janus.claim.{role}"), "block_id": format!("janus.role.{role}"),
@@ -172,7 +169,6 @@ pub fn reaction_added(channel: &str, ts: &str, user: &str, emoji: &str, event_id
     })
 }
 
-/// A plain button with `action_id`.
 pub fn button(action_id: &str) -> Value {
     json!({
         "type": "button", "action_id": action_id, "block_id": "b",

@@ -20,17 +20,11 @@ fn help_envelope() -> serde_json::Value {
 
 /// Waits until a socket other than `old` is open, and returns it.
 async fn replacement_of(app: &TestApp, old: slack_fake::SocketId) -> slack_fake::SocketId {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(new) = app.slack.open_sockets().into_iter().find(|s| *s != old) {
-            return new;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no replacement socket"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.slack
+        .wait_for("a replacement socket", WAIT, |s| {
+            s.open_sockets().into_iter().find(|s| *s != old)
+        })
+        .await
 }
 
 #[tokio::test]
@@ -102,9 +96,7 @@ async fn link_disabled_stops_that_socket_and_janus_when_none_is_left() {
     let sockets = app.slack.open_sockets();
     app.slack.disconnect(sockets[0], "link_disabled").await;
     app.slack.wait_socket_closed(sockets[0], WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.slack.open_sockets(), vec![sockets[1]], "no replacement");
-    assert_eq!(app.slack.sockets_opened_total(), 2);
+    assert_eq!(app.slack.open_sockets(), vec![sockets[1]]);
 
     app.slack.disconnect(sockets[1], "link_disabled").await;
     let running = app.running.take().unwrap();
@@ -116,6 +108,8 @@ async fn link_disabled_stops_that_socket_and_janus_when_none_is_left() {
         err.to_string().contains("Socket Mode is turned off"),
         "{err}"
     );
+    // Counted once Janus has stopped, so no replacement can still come.
+    assert_eq!(app.slack.sockets_opened_total(), 2, "no replacement");
 }
 
 #[tokio::test]
@@ -134,7 +128,6 @@ async fn a_socket_closed_by_slack_is_reopened() {
     let old = app.slack.open_sockets()[0];
     app.slack.close(old).await;
     let new = replacement_of(&app, old).await;
-    // And it works.
     let envelope = help_envelope();
     let id = slack_fake::envelope_id_of(&envelope);
     app.slack.send_envelope(envelope).await;
@@ -165,7 +158,8 @@ async fn sockets_closed_right_after_hello_are_reopened_ever_more_slowly() {
     assert!(gaps[0] < gaps[6], "later gaps are longer: {gaps:?}");
     assert_eq!(app.slack.sockets_opened_total(), 8, "one socket at a time");
 
-    // A socket that stays open past `stable_after` starts the backoff over.
+    // A socket that stays open past `stable_after` (1 s) starts the backoff
+    // over: the sleep is that socket staying open.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let closed_at = std::time::Instant::now();
     app.slack.close(socket).await;
@@ -255,7 +249,7 @@ async fn stopping_janus_closes_every_socket_from_its_side() {
 async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
     use crate::support::db_proxy::DbProxy;
     const N: usize = 1_500;
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::spawn_on_postgres(&[]).await;
     let proxy = DbProxy::start(app.db.server()).await;
     let through = app.db.url_via(proxy.port());
     app.restart_with(&[("DATABASE_URL", &through), ("JANUS_HEALTH__LISTEN", "0")])
@@ -302,17 +296,16 @@ async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
     );
 
     proxy.come_back();
-    app.db
-        .eventually_count(
-            "SELECT count(*) FROM processed_envelopes WHERE dedupe_key LIKE 'event:EvBURST%'",
-            N as i64,
-        )
-        .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while bus_held_bytes(&app).await != 0 {
-        assert!(tokio::time::Instant::now() < deadline, "budget given back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.idle().await;
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM processed_envelopes WHERE dedupe_key LIKE 'event:EvBURST%'"
+            )
+            .await,
+        N as i64
+    );
+    assert_eq!(bus_held_bytes(&app).await, 0, "budget given back");
 }
 
 /// `janus_bus_held_bytes` from `/metrics`.
@@ -362,15 +355,13 @@ fn janus_dropped_with_its_runtime_closes_its_sockets() {
 
     assert!(shutdown.is_cancelled(), "shutdown left uncancelled");
     outer.block_on(async {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !slack.open_sockets().is_empty() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "sockets still open after their runtime went away: {:?}",
-                slack.open_sockets()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        slack
+            .wait_for("every socket closed without its runtime", WAIT, |s| {
+                s.open_sockets().is_empty().then_some(())
+            })
+            .await;
+        // No Janus is left to ask whether it is done: a reconnect would come
+        // within the backoff cap (500 ms), so give it twice that.
         let opened = slack.sockets_opened_total();
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(slack.sockets_opened_total(), opened, "it reconnected");

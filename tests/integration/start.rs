@@ -34,7 +34,7 @@ fn patient(patience: Duration) -> Options {
 async fn janus_started_while_the_database_is_down_comes_up_once_it_is_back_and_declares() {
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let proxy = DbProxy::start(db.server()).await;
     proxy.go_down();
     let config = config(&slack, &db, &db.url_via(proxy.port()));
@@ -91,7 +91,7 @@ async fn janus_started_while_the_database_is_down_comes_up_once_it_is_back_and_d
 async fn a_database_down_for_longer_than_the_patience_fails_start_naming_it() {
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let proxy = DbProxy::start(db.server()).await;
     proxy.go_down();
     let config = config(&slack, &db, &db.url_via(proxy.port()));
@@ -119,7 +119,8 @@ async fn a_database_down_for_longer_than_the_patience_fails_start_naming_it() {
 async fn a_database_that_does_not_exist_fails_start_at_once() {
     janus::install_crypto_provider();
     let slack = FakeSlack::start().await;
-    let db = TestDb::create().await;
+    // A server that answers, without the database asked for: a Postgres case.
+    let db = TestDb::postgres().await;
     let mut missing = url::Url::parse(&db.url).unwrap();
     missing.set_path("/janus_no_such_database");
     let config = config(&slack, &db, missing.as_str());

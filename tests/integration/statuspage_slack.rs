@@ -295,7 +295,7 @@ async fn a_form_for_an_incident_that_no_longer_exists_is_acked_and_changes_nothi
     }))
     .await;
     assert!(ack.is_none(), "acked, the form closes");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.idle().await;
     assert!(
         page.requests().iter().all(|r| r.method == "GET"),
         "nothing was sent to Statuspage"

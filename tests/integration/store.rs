@@ -16,15 +16,10 @@ use tokio::task::JoinSet;
 
 use crate::support::harness::TestDb;
 
-/// A store and whatever keeps its database alive (dropped after it).
+/// A store and the database it opened (removed after it).
 pub struct Db {
     store: Arc<dyn Store>,
-    keep: Keep,
-}
-
-enum Keep {
-    Postgres(TestDb),
-    Sqlite(tempfile::TempDir),
+    db: TestDb,
 }
 
 /// How many connections each test store gets; fewer than the concurrency
@@ -47,24 +42,10 @@ async fn open(url: String) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 impl Db {
-    /// A fresh, unmigrated Postgres database.
-    async fn postgres() -> Db {
-        let db = TestDb::create().await;
-        let store = open(db.url.clone()).await.expect("open Postgres");
-        Db {
-            store,
-            keep: Keep::Postgres(db),
-        }
-    }
-
-    /// A fresh, unmigrated SQLite file in a temp directory.
-    async fn sqlite() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(sqlite_url(dir.path())).await.expect("open SQLite");
-        Db {
-            store,
-            keep: Keep::Sqlite(dir),
-        }
+    /// A fresh, unmigrated store on `db`.
+    async fn on(db: TestDb) -> Db {
+        let store = open(db.url.clone()).await.expect("open the store");
+        Db { store, db }
     }
 
     async fn migrated(self) -> Db {
@@ -79,21 +60,7 @@ impl Db {
     /// Counts with plain SQL both backends speak, outside the store: for
     /// what the trait does not read back (the history).
     async fn count(&self, sql: &'static str) -> i64 {
-        match &self.keep {
-            Keep::Postgres(db) => db.count(sql).await,
-            Keep::Sqlite(dir) => {
-                use sqlx::Connection;
-                let path = dir.path().join("janus.db");
-                let mut conn =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .expect("connect");
-                sqlx::query_scalar::<_, i64>(sql)
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect(sql)
-            }
-        }
+        self.db.count(sql).await
     }
 }
 
@@ -104,12 +71,14 @@ macro_rules! on_both_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                super::$name(super::Db::postgres().await.$prepare().await).await;
+                let db = super::TestDb::postgres().await;
+                super::$name(super::Db::on(db).await.$prepare().await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
-                super::$name(super::Db::sqlite().await.$prepare().await).await;
+                let db = super::TestDb::sqlite();
+                super::$name(super::Db::on(db).await.$prepare().await).await;
             }
         }
     )+};
@@ -182,6 +151,13 @@ async fn declared(store: &dyn Store, n: u32) -> IncidentId {
         .unwrap();
     store.complete_declaration(id).await.unwrap();
     id
+}
+
+/// Lets the clock move on, so that the next timestamp a store writes is
+/// later than the last one: what these tests compare (`updated_at`, the
+/// order of changes) is time, not a sequence.
+async fn a_moment_passes() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
 }
 
 /// Waits until `attempt` gives `Some`, for locks a backend releases a moment
@@ -358,7 +334,7 @@ async fn a_channel_and_message_timestamps_are_found_again(db: Db) {
         .await
         .unwrap();
     let before = db.store.incident(id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     db.store
         .set_channel(id, &channel(7), "inc-202601011200-www-down")
         .await
@@ -452,7 +428,7 @@ async fn a_status_change_reports_from_and_to_logs_it_and_sets_resolved_at(db: Db
         "unchanged"
     );
     let before = db.store.incident(id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert_eq!(
         db.store
             .set_status(id, "identified", false, &actor, &delivery())
@@ -624,7 +600,7 @@ async fn changes_start_unannounced_and_are_listed_until_marked(db: Db) {
     else {
         panic!("claimed")
     };
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     let pending = db.store.unannounced(Duration::ZERO).await.unwrap();
     let ids: Vec<_> = pending.iter().map(|e| e.id).collect();
     assert_eq!(ids, vec![status, role], "oldest first");
@@ -657,7 +633,7 @@ async fn changes_start_unannounced_and_are_listed_until_marked(db: Db) {
 async fn claim_role_gives_a_free_role_once_and_names_the_holder_otherwise(db: Db) {
     let id = declared(&*db.store, 1).await;
     let before = db.store.incident(id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert!(matches!(
         db.store
             .claim_role(id, "commander", &user(2), &delivery())
@@ -933,7 +909,7 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
         .set_channel(incomplete, &channel(9), "inc-mid-way")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
 
     assert_eq!(unpublished().await, vec![id], "never published");
     assert!(
@@ -953,7 +929,7 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
         .set_severity(id, "sev2", &user(2), &delivery())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert_eq!(unpublished().await, vec![id], "changed since");
 
     // A slow publisher reporting an older rendering never hides a newer change.
@@ -968,12 +944,12 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
     );
 
     let other = declared(store, 2).await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     store
         .claim_role(id, "commander", &user(3), &delivery())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    a_moment_passes().await;
     assert_eq!(
         unpublished().await,
         vec![other, id],
@@ -1106,19 +1082,19 @@ async fn postgres_connections_time_out_stuck_statements() {
             .await
             .expect("SHOW")
     }
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     assert_eq!(timeout_of(&db.url).await, "15s");
     let own = format!("{}?options=-c%20statement_timeout%3D7s", db.url);
     assert_eq!(timeout_of(&own).await, "7s");
 }
 
-/// Declarations hold their locks on one connection outside the pool: many
-/// at once leave the pool free for everything else, another process is
-/// refused them, and dropping one releases it.
+/// Declaration leases are held on one connection outside the pool: many at
+/// once leave the pool free for everything else, another process is refused
+/// them, and dropping one releases it.
 #[tokio::test]
-async fn postgres_declaration_locks_hold_no_pooled_connection_and_are_released_when_dropped() {
+async fn postgres_declaration_leases_hold_no_pooled_connection_and_are_released_when_dropped() {
     use janus::store::{Incidents, Leases, Schema};
-    let db = TestDb::create().await;
+    let db = TestDb::postgres().await;
     let url = SecretString::from(db.url.clone());
     let store = janus::store::PgStore::connect(&url, 2)
         .await

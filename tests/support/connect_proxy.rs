@@ -92,7 +92,6 @@ impl ConnectProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The proxy URL with credentials.
     pub fn url_with(&self, user: &str, password: &str) -> String {
         format!("http://{user}:{password}@127.0.0.1:{}", self.port)
     }

@@ -78,7 +78,6 @@ impl DbProxy {
         self.refused.load(Ordering::SeqCst)
     }
 
-    /// The database is back.
     pub fn come_back(&self) {
         self.down.store(false, Ordering::SeqCst);
     }

@@ -1,5 +1,10 @@
-//! Starting Janus against the Slack fake and a fresh Postgres database.
+//! Starting Janus against the Slack fake and a database of its own: a
+//! SQLite file by default (what a new user gets), Postgres when
+//! `JANUS_TEST_STORE=postgres` says so or when a test needs what only
+//! Postgres does (replicas, locks across processes, an outage played
+//! with a TCP proxy).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use janus::app::{Options, Running};
@@ -16,23 +21,50 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A database of its own for one test, dropped when the test ends.
+/// The backend of the tests that do not need a particular one: SQLite,
+/// unless `JANUS_TEST_STORE=postgres` (CI runs the tests both ways).
+fn default_is_postgres() -> bool {
+    match std::env::var("JANUS_TEST_STORE") {
+        Err(_) => false,
+        Ok(v) if v.eq_ignore_ascii_case("sqlite") => false,
+        Ok(v) if v.eq_ignore_ascii_case("postgres") => true,
+        Ok(v) => panic!("JANUS_TEST_STORE={v:?}: expected `sqlite` (the default) or `postgres`"),
+    }
+}
+
+/// A database of its own for one test, gone when the test ends.
 pub struct TestDb {
-    /// Connection string for Janus.
     pub url: String,
-    name: String,
+    place: Place,
+}
+
+enum Place {
+    /// A database on the server of [`admin_url`], dropped at the end.
+    Postgres { name: String },
+    /// `janus.db` in a temporary directory, removed at the end. The file
+    /// does not exist until Janus (or the store) creates it.
+    Sqlite { dir: tempfile::TempDir },
 }
 
 impl TestDb {
-    /// Creates an empty database. Panics — loudly, never skips — when
-    /// Postgres is not there, with the URL it tried.
+    /// The backend `JANUS_TEST_STORE` picks: SQLite unless it says `postgres`.
     pub async fn create() -> TestDb {
+        if default_is_postgres() {
+            Self::postgres().await
+        } else {
+            Self::sqlite()
+        }
+    }
+
+    /// An empty Postgres database. Panics — loudly, never skips — when
+    /// Postgres is not there, with the URL it tried.
+    pub async fn postgres() -> TestDb {
         let admin = admin_url();
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|e| {
                 panic!(
-                    "these tests need PostgreSQL at {admin} (set JANUS_TEST_DATABASE_URL); \
+                    "this test needs PostgreSQL at {admin} (set JANUS_TEST_DATABASE_URL); \
                  connecting failed: {e}"
                 )
             });
@@ -44,7 +76,25 @@ impl TestDb {
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         TestDb {
             url: format!("{base}/{name}"),
-            name,
+            place: Place::Postgres { name },
+        }
+    }
+
+    /// A SQLite database in a fresh temporary directory (the file is
+    /// created by whoever opens it first).
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        TestDb {
+            url: format!("sqlite://{}", dir.path().join("janus.db").display()),
+            place: Place::Sqlite { dir },
+        }
+    }
+
+    /// The SQLite file, or `None` on Postgres.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.place {
+            Place::Sqlite { dir } => Some(dir.path().join("janus.db")),
+            Place::Postgres { .. } => None,
         }
     }
 
@@ -65,9 +115,19 @@ impl TestDb {
         }
     }
 
+    /// The Postgres database behind this URL, for the tests that need one.
+    fn postgres_url(&self, what: &str) -> url::Url {
+        match &self.place {
+            Place::Postgres { .. } => url::Url::parse(&self.url).expect("database URL"),
+            Place::Sqlite { .. } => {
+                panic!("{what} needs a Postgres database: use TestDb::postgres()")
+            }
+        }
+    }
+
     /// This database's URL, but through a proxy listening on 127.0.0.1:`port`.
     pub fn url_via(&self, port: u16) -> String {
-        let mut url = url::Url::parse(&self.url).expect("database URL");
+        let mut url = self.postgres_url("a database proxy");
         url.set_host(Some("127.0.0.1")).unwrap();
         url.set_port(Some(port)).unwrap();
         url.to_string()
@@ -75,7 +135,7 @@ impl TestDb {
 
     /// `host:port` of the server, for a proxy to forward to.
     pub fn server(&self) -> String {
-        let url = url::Url::parse(&self.url).expect("database URL");
+        let url = self.postgres_url("a database proxy");
         format!(
             "{}:{}",
             url.host_str().unwrap_or("127.0.0.1"),
@@ -83,21 +143,54 @@ impl TestDb {
         )
     }
 
-    /// Runs one query against this database (for assertions).
+    /// Runs one query returning one `bigint` against this database (for
+    /// assertions). `sql` must be valid on both backends.
     pub async fn count(&self, sql: &'static str) -> i64 {
-        let mut conn = sqlx::PgConnection::connect(&self.url)
-            .await
-            .expect("connect");
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .expect(sql)
+        match &self.place {
+            Place::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect(sql)
+            }
+            Place::Sqlite { .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect(sql)
+            }
+        }
+    }
+
+    /// Waits until a killed Janus no longer holds locks here, so the next
+    /// one can take them. On SQLite the OS released them when the process
+    /// died; Postgres lets an advisory lock go only once it notices that
+    /// the session's connection is gone.
+    pub async fn wait_locks_released(&self) {
+        if let Place::Postgres { .. } = self.place {
+            self.eventually_count(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                0,
+            )
+            .await;
+        }
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let (admin, name) = (admin_url(), self.name.clone());
+        let Place::Postgres { name } = &self.place else {
+            // The TempDir removes itself.
+            return;
+        };
+        let (admin, name) = (admin_url(), name.clone());
         // Drop runs outside any runtime we may block: use a thread of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -163,13 +256,24 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts everything with `extra` env on top of the defaults, and waits
-    /// until every socket said hello.
+    /// Starts everything with `extra` env on top of the defaults, on the
+    /// database [`TestDb::create`] picks, and waits until every socket
+    /// said hello.
     pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on(TestDb::create().await, extra).await
+    }
+
+    /// [`TestApp::spawn_with`] on Postgres whatever `JANUS_TEST_STORE`
+    /// says: for replicas, and for database outages (played with a TCP
+    /// proxy in front of the server).
+    pub async fn spawn_on_postgres(extra: &[(&str, &str)]) -> TestApp {
+        Self::spawn_on(TestDb::postgres().await, extra).await
+    }
+
+    async fn spawn_on(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
         janus::install_crypto_provider();
         let slack = FakeSlack::start().await;
         slack.set_ping_interval(Duration::from_millis(300));
-        let db = TestDb::create().await;
         let mut app = TestApp {
             slack_tuning: Default::default(),
             slack,
@@ -220,6 +324,10 @@ impl TestApp {
     /// Starts a second Janus process's worth of app — its own sockets, bus
     /// and actors — on the same fake and database, like a replica.
     pub async fn spawn_replica(&self) -> Running {
+        assert!(
+            self.db.sqlite_file().is_none(),
+            "replicas share a Postgres database: start with TestApp::spawn_on_postgres"
+        );
         let before = self.slack.open_sockets().len();
         let replica = janus::app::start(
             &self.config(&[]),
@@ -241,10 +349,13 @@ impl TestApp {
         replica
     }
 
-    /// Waits until Janus has handled everything it read and finished every
-    /// task it started: then what it will do about it is done.
+    /// Waits until Janus has read every envelope the fake sent (each one is
+    /// acked), handled them, and finished every task it started: what it
+    /// will do about them is done, so a test may assert that something did
+    /// not happen without sleeping.
     pub async fn idle(&self) {
         let running = self.running.as_ref().expect("janus is running");
+        self.slack.wait_all_acked(Duration::from_secs(10)).await;
         assert!(
             running.wait_idle(Duration::from_secs(20)).await,
             "janus did not become idle within 20 s; calls seen: {:?}",
@@ -256,7 +367,6 @@ impl TestApp {
         );
     }
 
-    /// Stops Janus and returns how it ended.
     pub async fn stop(&mut self) -> Result<(), janus::app::RunError> {
         match self.running.take() {
             Some(r) => r.stop().await,
@@ -283,6 +393,39 @@ pub fn all_text(blocks: &serde_json::Value) -> String {
     let mut out = String::new();
     walk(blocks, &mut out);
     out
+}
+
+/// The text under the bold title `*name*` in a block tree (a digest
+/// field such as `*Status*\nIdentified`): one line a person reads, where
+/// a word found anywhere in the message could come from elsewhere.
+pub fn field(blocks: &serde_json::Value, name: &str) -> Option<String> {
+    let title = format!("*{name}*\n");
+    all_text(blocks)
+        .split(&title)
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .map(str::to_owned)
+}
+
+/// The value of the option a select shows (its `initial_option`), found by
+/// the select's `action_id` (`janus.status`, `janus.severity`). The
+/// control message lists every option's label, so only this says which
+/// one is chosen.
+pub fn selected(blocks: &serde_json::Value, action_id: &str) -> Option<String> {
+    use serde_json::Value;
+    match blocks {
+        Value::Object(m) => {
+            if m.get("action_id").and_then(Value::as_str) == Some(action_id) {
+                return m
+                    .get("initial_option")
+                    .and_then(|o| o["value"].as_str())
+                    .map(str::to_owned);
+            }
+            m.values().find_map(|v| selected(v, action_id))
+        }
+        Value::Array(a) => a.iter().find_map(|v| selected(v, action_id)),
+        _ => None,
+    }
 }
 
 /// How many control messages (messages with the status select) `channel` holds.

@@ -49,7 +49,6 @@ impl Response {
         Response::Json(fixture(file))
     }
 
-    /// This answer, `delay` later.
     pub fn delayed(self, delay: Duration) -> Response {
         Response::Delay(delay, Box::new(self))
     }

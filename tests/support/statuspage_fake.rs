@@ -64,9 +64,7 @@ pub struct Recorded {
     /// Every header, names lowercase, in arrival order.
     pub headers: Vec<(String, String)>,
     pub body: String,
-    /// When it arrived.
     pub at: Instant,
-    /// The status the fake answered.
     pub status: u16,
 }
 
@@ -83,7 +81,6 @@ impl Recorded {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
 
-    /// A query parameter.
     pub fn param(&self, name: &str) -> Option<String> {
         let query = self.query.as_deref()?;
         url::form_urlencoded::parse(query.as_bytes())
@@ -205,7 +202,6 @@ impl FakeStatuspage {
         self.lock().components.clone()
     }
 
-    /// The status of component `id`.
     pub fn component_status(&self, id: &str) -> Option<String> {
         self.lock()
             .component(id)
@@ -273,7 +269,6 @@ impl FakeIncident {
     }
 }
 
-/// An answer.
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,

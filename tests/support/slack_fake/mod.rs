@@ -425,8 +425,10 @@ impl FakeSlack {
             Some(id) => {
                 let id = id.to_string();
                 // Stamped now too, in case the write never completes.
-                self.shared
-                    .update(|s| s.envelopes_sent.insert(id.clone(), Instant::now()));
+                self.shared.update(|s| {
+                    s.envelopes_sent.insert(id.clone(), Instant::now());
+                    s.envelope_sockets.insert(id.clone(), socket);
+                });
                 self.command(socket, SocketCmd::Envelope { id, text });
             }
             None => self.command(socket, SocketCmd::Text(text)),
@@ -484,6 +486,33 @@ impl FakeSlack {
                 self.client_garbage()
             )
         })
+    }
+
+    /// Waits until every envelope sent on a socket that is still open has
+    /// been acked: then Janus has read each of them. Panics after `timeout`.
+    pub async fn wait_all_acked(&self, timeout: Duration) {
+        let unacked = |s: &state::Inner| -> Vec<String> {
+            let acked: std::collections::HashSet<&str> =
+                s.acks.iter().map(|a| a.envelope_id.as_str()).collect();
+            s.envelope_sockets
+                .iter()
+                .filter(|(id, socket)| {
+                    !acked.contains(id.as_str())
+                        && s.sockets.iter().any(|x| x.id == **socket && x.is_open())
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let done = self
+            .shared
+            .wait_until(timeout, |s| unacked(s).is_empty().then_some(()))
+            .await;
+        if done.is_none() {
+            panic!(
+                "fake slack: envelopes still unacked after {timeout:?}: {:?}",
+                unacked(&self.shared.lock())
+            );
+        }
     }
 
     pub fn acks(&self) -> Vec<Ack> {

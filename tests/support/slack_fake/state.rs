@@ -164,7 +164,6 @@ pub struct CloseInfo {
     pub open_for: Duration,
 }
 
-/// Commands to one socket's task.
 pub(super) enum SocketCmd {
     Text(String),
     /// An envelope: its ack-latency clock restarts when it is written.
@@ -246,6 +245,8 @@ pub(super) struct Inner {
     pub warning_grace: Duration,
     /// envelope id → when it was last handed to a socket.
     pub envelopes_sent: HashMap<String, Instant>,
+    /// envelope id → the socket it was last handed to.
+    pub envelope_sockets: HashMap<String, SocketId>,
     pub acks: Vec<Ack>,
     pub garbage: Vec<String>,
 }
@@ -283,6 +284,7 @@ impl Inner {
             round_robin: 0,
             warning_grace: Duration::from_secs(10),
             envelopes_sent: HashMap::new(),
+            envelope_sockets: HashMap::new(),
             acks: Vec::new(),
             garbage: Vec::new(),
         }
