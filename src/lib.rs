@@ -18,7 +18,9 @@
 //!   task — incident (declare, status, severity, list), role, publisher
 //!   (the only writer of control and digest messages, one task per
 //!   incident), react_trigger, snapshot and statuspage.
-//! - They use [`store`] (SQLite for one process, Postgres for replicas),
+//! - They use [`store`] (a trait per concept — deliveries, leases,
+//!   declarations, incidents… — implemented once for SQLite, one process,
+//!   and Postgres, replicas),
 //!   [`slack`] (the Web API), [`providers`] (third-party status pages,
 //!   read-only), [`statuspage`] (Statuspage's Manage API) and [`render`]
 //!   (Handlebars → Block Kit JSON, validated),
