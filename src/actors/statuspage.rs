@@ -178,9 +178,9 @@ impl StatuspageActor {
                 self.tell(channel, user, &text).await;
                 false
             }
-            Err(problem) => {
-                tracing::warn!(group, "{problem}");
-                self.tell(channel, user, &problem).await;
+            Err(e) => {
+                tracing::warn!(group, error = %e, "cannot check who may drive Statuspage");
+                self.tell(channel, user, &e.to_string()).await;
                 false
             }
         }
