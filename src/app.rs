@@ -254,13 +254,13 @@ impl App {
         let actors = Actors::start(
             Context {
                 slack,
-                store: store.clone(),
                 renderer,
                 bot,
                 config: Arc::new(config.clone()),
                 groups: Default::default(),
                 tasks: TaskTracker::new(),
             },
+            store.clone(),
             statuspage,
             providers,
         );

@@ -1,6 +1,8 @@
 //! Actors: the parts of Janus that act — incident, role, publisher,
 //! react_trigger, snapshot and statuspage. Each is a cheap handle over the
-//! shared [`Context`] (Slack client, store, templates, who the bot is).
+//! shared [`Context`] (Slack client, templates, who the bot is) and holds
+//! only the store traits it uses, so it can be tested against a small
+//! in-memory implementation of just those.
 //!
 //! Handles do their work in the caller's task: the bus calls them from the
 //! lane of the incident concerned, so that lane is where one incident's
@@ -30,8 +32,7 @@ use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::render::{RenderError, Renderer, TemplateContext};
 use crate::slack::{BotIdentity, SlackApi};
-use crate::store::Store;
-use crate::store::{Incident, StoreError};
+use crate::store::{Declarations, Incident, Incidents, Publications, Store, StoreError};
 use incident::IncidentHandle;
 use publisher::PublisherHandle;
 use react_trigger::ReactHandle;
@@ -39,16 +40,15 @@ use role::RoleHandle;
 use snapshot::SnapshotHandle;
 use statuspage::StatuspageHandle;
 
-/// What every actor may use.
+/// What every actor may use. The store is not here: each actor holds the
+/// store traits it uses.
 pub struct Context {
     pub slack: SlackApi,
-    pub store: Arc<dyn Store>,
     pub renderer: Renderer,
-    /// Who the bot is (from `auth.test`, once at start).
+    /// From `auth.test`, once at start.
     pub bot: BotIdentity,
-    /// The configuration (workspace, digest channel, catalogs…).
     pub config: Arc<Config>,
-    /// User groups, cached (auto-invite, permissions).
+    /// Cached (auto-invite, permissions).
     pub groups: groups::Groups,
     /// Every task the actors start on their own (publishing, declarations,
     /// snapshots): shutdown waits for them, and tests wait until it is idle.
@@ -156,9 +156,9 @@ impl Context {
 
     /// The incident whose channel was clicked in; tells the clicker when
     /// there is none (a message Janus does not own, or a deleted incident).
-    pub async fn incident_of(&self, click: &Click) -> Option<Incident> {
+    pub async fn incident_of(&self, incidents: &dyn Incidents, click: &Click) -> Option<Incident> {
         match self
-            .with_store(click, || self.store.incident_by_channel(&click.channel))
+            .with_store(click, || incidents.incident_by_channel(&click.channel))
             .await
         {
             Ok(Some(incident)) => Some(incident),
@@ -235,33 +235,58 @@ pub struct Actors {
     pub role: RoleHandle,
     /// React-to-create.
     pub react: ReactHandle,
-    /// The Statuspage integration, when enabled.
+    /// When the integration is enabled.
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
     pub snapshot: Option<SnapshotHandle>,
-    /// The tasks the actors started (see [`Context::tasks`]).
+    /// See [`Context::tasks`].
     pub tasks: TaskTracker,
 }
 
 impl Actors {
-    /// Builds every actor (the optional ones only with their client).
+    /// Builds every actor (the optional ones only with their client), each
+    /// given its own view of `store`.
     pub fn start(
         ctx: Context,
+        store: Arc<dyn Store>,
         statuspage: Option<crate::statuspage::StatuspageClient>,
         providers: Option<crate::providers::ProviderClient>,
     ) -> Self {
         let ctx = Arc::new(ctx);
-        let statuspage = statuspage.map(|client| StatuspageHandle::new(ctx.clone(), client));
-        let snapshot = providers.map(|client| SnapshotHandle::new(ctx.clone(), client));
-        let publisher = PublisherHandle::start(ctx.clone());
+        let incidents: Arc<dyn Incidents> = store.clone();
+        let declarations: Arc<dyn Declarations> = store.clone();
+        let publications: Arc<dyn Publications> = store.clone();
+        let statuspage = statuspage.map(|client| {
+            StatuspageHandle::new(
+                ctx.clone(),
+                client,
+                incidents.clone(),
+                store.clone(),
+                declarations.clone(),
+            )
+        });
+        let snapshot =
+            providers.map(|client| SnapshotHandle::new(ctx.clone(), client, declarations.clone()));
+        let publisher = PublisherHandle::start(
+            ctx.clone(),
+            incidents.clone(),
+            publications.clone(),
+            declarations.clone(),
+        );
         let incident = IncidentHandle::new(
             ctx.clone(),
+            incident::IncidentStore {
+                declarations,
+                leases: store.clone(),
+                incidents: incidents.clone(),
+                publications: publications.clone(),
+            },
             publisher.clone(),
             statuspage.clone(),
             snapshot.clone(),
         );
-        let role = RoleHandle::new(ctx.clone(), publisher.clone());
-        let react = ReactHandle::new(ctx.clone(), incident.clone());
+        let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
+        let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
             incident,
             publisher,
