@@ -48,7 +48,6 @@ pub struct Probe {
     pub connected: watch::Receiver<usize>,
 }
 
-/// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} for health and metrics (health.listen): {source}")]
 pub struct BindError {

@@ -24,7 +24,6 @@ pub struct ReactHandle {
 }
 
 impl ReactHandle {
-    /// Declares through `incident`.
     pub fn new(
         ctx: Arc<Context>,
         triggers: Arc<dyn ReactTriggers>,

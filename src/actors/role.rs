@@ -48,7 +48,6 @@ impl RoleHandle {
         self.actor.claim(click, role).await;
     }
 
-    /// The clicker gives `role` to `holder`.
     pub async fn assign(&self, click: Click, role: String, holder: UserId) {
         self.actor.assign(click, role, holder).await;
     }

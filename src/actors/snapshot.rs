@@ -18,7 +18,6 @@ use crate::domain::ids::{ChannelId, MessageTs};
 use crate::providers::{self, ProviderClient};
 use crate::store::{Declarations, IncidentId};
 
-/// Cheap handle to the snapshot actor.
 #[derive(Clone)]
 pub struct SnapshotHandle {
     actor: Arc<SnapshotActor>,

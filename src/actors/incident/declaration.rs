@@ -708,7 +708,6 @@ impl Saga<'_> {
             .map(|m| m.ts)
     }
 
-    /// Pins the control message.
     async fn pin(&self, ts: &MessageTs) {
         let id = self.incident.id;
         if let Err(e) = self.actor.ctx.slack.pin(self.channel, ts).await {

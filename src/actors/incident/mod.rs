@@ -92,7 +92,6 @@ pub struct IncidentStore {
     pub publications: Arc<dyn Publications>,
 }
 
-/// Cheap handle to the incident actor.
 #[derive(Clone)]
 pub struct IncidentHandle {
     actor: Arc<IncidentActor>,
@@ -170,7 +169,6 @@ impl IncidentHandle {
         self.actor.change(click, Field::Status, status).await;
     }
 
-    /// The clicker changes the severity.
     pub async fn severity(&self, click: Click, severity: String) {
         self.actor.change(click, Field::Severity, severity).await;
     }
