@@ -148,6 +148,7 @@ pub async fn start(config: &Config, options: Options) -> Result<Running, StartEr
 /// port, database, bot token) and has its actors, but reads nothing from
 /// Slack yet. Dropping it stops it.
 pub struct App {
+    /// The whole store, opened once: `run` hands each part the traits it uses.
     store: Arc<dyn Store>,
     actors: Actors,
     /// One registry per app, never a global: tests run several apps in one
@@ -254,13 +255,13 @@ impl App {
         let actors = Actors::start(
             Context {
                 slack,
-                store: store.clone(),
                 renderer,
                 bot,
                 config: Arc::new(config.clone()),
                 groups: Default::default(),
                 tasks: TaskTracker::new(),
             },
+            store.clone(),
             statuspage,
             providers,
         );
@@ -292,7 +293,7 @@ impl App {
             socket_tuning,
             recovery_interval,
         } = self;
-        crate::recovery::at_start(store.as_ref(), &actors).await;
+        crate::recovery::at_start(&*store, &actors).await;
         let (connected_tx, connected) = watch::channel(0);
         let (health_addr, health) = match health {
             Some(listener) => {
@@ -302,7 +303,8 @@ impl App {
                 }
                 let probe = Probe {
                     metrics: metrics.clone(),
-                    store: store.clone(),
+                    database: store.clone(),
+                    incidents: store.clone(),
                     connected: connected.clone(),
                 };
                 let task = tokio::spawn(crate::health::serve(listener, probe, shutdown.clone()));
@@ -311,6 +313,7 @@ impl App {
             None => (None, None),
         };
         let recovery = tokio::spawn(crate::recovery::run(
+            store.clone(),
             store.clone(),
             actors.clone(),
             recovery_interval,

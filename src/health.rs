@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Gauges, Metrics};
-use crate::store::Store;
+use crate::store::{Incidents, Schema};
 
 /// How long `/healthz` waits for the database, and `/metrics` for the open
 /// incident count: a probe that hangs is worse than one that says no.
@@ -39,15 +39,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the endpoints read. Cheap to clone: one per connection.
 #[derive(Clone)]
 pub struct Probe {
-    /// The app's counters.
     pub metrics: Arc<Metrics>,
-    /// Pinged by `/healthz`, asked for the open incident count by `/metrics`.
-    pub store: Arc<dyn Store>,
+    /// Pinged by `/healthz`.
+    pub database: Arc<dyn Schema>,
+    /// Asked for the open incident count by `/metrics`.
+    pub incidents: Arc<dyn Incidents>,
     /// Sockets open right now (the socket layer keeps it current).
     pub connected: watch::Receiver<usize>,
 }
 
-/// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr} for health and metrics (health.listen): {source}")]
 pub struct BindError {
@@ -129,7 +129,7 @@ async fn route(probe: &Probe, req: &Request<Incoming>) -> Response<Full<Bytes>> 
 /// with the reasons otherwise. Either way the body says what was seen.
 async fn healthz(probe: &Probe) -> Response<Full<Bytes>> {
     let sockets = *probe.connected.borrow();
-    let database = tokio::time::timeout(STORE_TIMEOUT, probe.store.ping()).await;
+    let database = tokio::time::timeout(STORE_TIMEOUT, probe.database.ping()).await;
     let mut reasons = Vec::new();
     if sockets == 0 {
         reasons.push("no socket connected to Slack".to_owned());
@@ -173,7 +173,7 @@ async fn healthz(probe: &Probe) -> Response<Full<Bytes>> {
 }
 
 async fn metrics(probe: &Probe) -> Response<Full<Bytes>> {
-    let open = match tokio::time::timeout(STORE_TIMEOUT, probe.store.open_incidents(0)).await {
+    let open = match tokio::time::timeout(STORE_TIMEOUT, probe.incidents.open_incidents(0)).await {
         Ok(Ok((_, total))) => Some(total),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "metrics: cannot count open incidents");

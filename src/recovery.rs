@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::Actors;
-use crate::store::Store;
+use crate::store::{Leases, Publications};
 
 /// How old an unannounced change must be before recovery announces it: a
 /// replica that made it a moment ago may still be posting its line.
@@ -29,14 +29,14 @@ const UNPUBLISHED_SETTLED: Duration = Duration::from_secs(30);
 /// of the actors' tracker (so shutdown and `wait_idle` see them); the look
 /// for changes Slack does not show is awaited, so the publisher has them
 /// queued before the first envelope arrives.
-pub(crate) async fn at_start(store: &dyn Store, actors: &Actors) {
+pub(crate) async fn at_start(publications: &dyn Publications, actors: &Actors) {
     let resuming = actors.incident.clone();
     actors.tasks.spawn(async move {
         resuming.announce_missed(ANNOUNCE_SETTLED).await;
         resuming.resume().await;
     });
     // Every change counts at start: nothing of this replica is in flight yet.
-    match store.unpublished_changes(Duration::ZERO).await {
+    match publications.unpublished_changes(Duration::ZERO).await {
         Ok(ids) => actors.publisher.catch_up(ids),
         Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
     }
@@ -47,7 +47,8 @@ pub(crate) async fn at_start(store: &dyn Store, actors: &Actors) {
 /// replica takes over), and once leader looks for unfinished declarations
 /// and changes Slack does not show.
 pub(crate) async fn run(
-    store: Arc<dyn Store>,
+    leases: Arc<dyn Leases>,
+    publications: Arc<dyn Publications>,
     actors: Actors,
     interval: Duration,
     shutdown: CancellationToken,
@@ -61,7 +62,7 @@ pub(crate) async fn run(
             _ = tokio::time::sleep(interval) => {}
         }
         if leader.is_none() {
-            match store.try_become_leader().await {
+            match leases.try_become_leader().await {
                 Ok(Some(lock)) => {
                     tracing::info!("this replica now runs recovery");
                     leader = Some(lock);
@@ -75,7 +76,7 @@ pub(crate) async fn run(
         }
         actors.incident.announce_missed(ANNOUNCE_SETTLED).await;
         actors.incident.resume().await;
-        match store.unpublished_changes(UNPUBLISHED_SETTLED).await {
+        match publications.unpublished_changes(UNPUBLISHED_SETTLED).await {
             Ok(ids) => actors.publisher.catch_up(ids),
             Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),
         }

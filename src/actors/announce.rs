@@ -21,7 +21,7 @@ use super::{Context, view};
 use crate::domain::ids::{ChannelId, UserId};
 use crate::render::TemplateContext;
 use crate::render::context::{Labelled, Resolved, Role, RoleAssigned, RoleDm, StatusChanged};
-use crate::store::{EventId, Incident, Unannounced};
+use crate::store::{EventId, Incident, Incidents, Publications, Unannounced};
 
 /// Whether an announcement is finished (`Done`: mark it) or should be
 /// tried again later (`Later`: Slack was not reached, nothing was posted).
@@ -164,7 +164,7 @@ pub async fn role_changed(
 
 /// Records that `event` was announced, when it was (`Later` leaves it for
 /// recovery); a failure to record only means it may be announced once more.
-pub async fn finish(ctx: &Context, event: EventId, outcome: Outcome) {
+pub async fn finish(publications: &dyn Publications, event: EventId, outcome: Outcome) {
     if outcome == Outcome::Later {
         tracing::info!(
             event = event.0,
@@ -172,7 +172,7 @@ pub async fn finish(ctx: &Context, event: EventId, outcome: Outcome) {
         );
         return;
     }
-    if let Err(e) = ctx.store.mark_announced(event).await {
+    if let Err(e) = publications.mark_announced(event).await {
         tracing::warn!(event = event.0, error = %e, "cannot record a change as announced");
     }
 }
@@ -180,8 +180,13 @@ pub async fn finish(ctx: &Context, event: EventId, outcome: Outcome) {
 /// Announces every change a crash left unannounced that is at least
 /// `settled` old (younger ones may still be on their way), in the order
 /// they were made.
-pub async fn missed(ctx: &Context, settled: Duration) {
-    let events = match ctx.store.unannounced(settled).await {
+pub async fn missed(
+    ctx: &Context,
+    incidents: &dyn Incidents,
+    publications: &dyn Publications,
+    settled: Duration,
+) {
+    let events = match publications.unannounced(settled).await {
         Ok(events) => events,
         Err(e) => {
             tracing::warn!(error = %e, "cannot look for changes the channel was not told about");
@@ -189,14 +194,19 @@ pub async fn missed(ctx: &Context, settled: Duration) {
         }
     };
     for event in events {
-        replay(ctx, &event).await;
+        replay(ctx, incidents, publications, &event).await;
     }
 }
 
 /// Announces one stored change from what was stored, then marks it.
 #[tracing::instrument(skip_all, fields(incident = %event.incident, event = event.id.0))]
-async fn replay(ctx: &Context, event: &Unannounced) {
-    let incident = match ctx.store.incident(event.incident).await {
+async fn replay(
+    ctx: &Context,
+    incidents: &dyn Incidents,
+    publications: &dyn Publications,
+    event: &Unannounced,
+) {
+    let incident = match incidents.incident(event.incident).await {
         Ok(Some(incident)) => incident,
         Ok(None) => return,
         Err(e) => {
@@ -237,5 +247,5 @@ async fn replay(ctx: &Context, event: &Unannounced) {
             Outcome::Done
         }
     };
-    finish(ctx, event.id, outcome).await;
+    finish(publications, event.id, outcome).await;
 }

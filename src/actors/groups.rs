@@ -79,19 +79,9 @@ pub struct Groups {
 }
 
 impl Groups {
-    /// Whether `user` is in `group`. `Err` is a sentence for the person.
+    /// Whether `user` is in `group` (the member list cached for
+    /// [`MEMBERS_TTL`]).
     pub async fn is_member(
-        &self,
-        ctx: &Context,
-        group: &str,
-        user: &UserId,
-    ) -> Result<bool, String> {
-        self.membership(ctx, group, user)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn membership(
         &self,
         ctx: &Context,
         group: &str,

@@ -1,6 +1,8 @@
 //! Actors: the parts of Janus that act — incident, role, publisher,
 //! react_trigger, snapshot and statuspage. Each is a cheap handle over the
-//! shared [`Context`] (Slack client, store, templates, who the bot is).
+//! shared [`Context`] (Slack client, templates, who the bot is) and holds
+//! only the store traits it uses, so it can be tested against a small
+//! in-memory implementation of just those.
 //!
 //! Handles do their work in the caller's task: the bus calls them from the
 //! lane of the incident concerned, so that lane is where one incident's
@@ -30,8 +32,7 @@ use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::render::{RenderError, Renderer, TemplateContext};
 use crate::slack::{BotIdentity, SlackApi};
-use crate::store::Store;
-use crate::store::{Incident, StoreError};
+use crate::store::{Declarations, Incident, Incidents, Publications, Store, StoreError};
 use incident::IncidentHandle;
 use publisher::PublisherHandle;
 use react_trigger::ReactHandle;
@@ -39,16 +40,15 @@ use role::RoleHandle;
 use snapshot::SnapshotHandle;
 use statuspage::StatuspageHandle;
 
-/// What every actor may use.
+/// What every actor may use. The store is not here: each actor holds the
+/// store traits it uses.
 pub struct Context {
     pub slack: SlackApi,
-    pub store: Arc<dyn Store>,
     pub renderer: Renderer,
-    /// Who the bot is (from `auth.test`, once at start).
+    /// From `auth.test`, once at start.
     pub bot: BotIdentity,
-    /// The configuration (workspace, digest channel, catalogs…).
     pub config: Arc<Config>,
-    /// User groups, cached (auto-invite, permissions).
+    /// Cached (auto-invite, permissions).
     pub groups: groups::Groups,
     /// Every task the actors start on their own (publishing, declarations,
     /// snapshots): shutdown waits for them, and tests wait until it is idle.
@@ -156,9 +156,9 @@ impl Context {
 
     /// The incident whose channel was clicked in; tells the clicker when
     /// there is none (a message Janus does not own, or a deleted incident).
-    pub async fn incident_of(&self, click: &Click) -> Option<Incident> {
+    pub async fn incident_of(&self, incidents: &dyn Incidents, click: &Click) -> Option<Incident> {
         match self
-            .with_store(click, || self.store.incident_by_channel(&click.channel))
+            .with_store(click, || incidents.incident_by_channel(&click.channel))
             .await
         {
             Ok(Some(incident)) => Some(incident),
@@ -235,33 +235,58 @@ pub struct Actors {
     pub role: RoleHandle,
     /// React-to-create.
     pub react: ReactHandle,
-    /// The Statuspage integration, when enabled.
+    /// When the integration is enabled.
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
     pub snapshot: Option<SnapshotHandle>,
-    /// The tasks the actors started (see [`Context::tasks`]).
+    /// See [`Context::tasks`].
     pub tasks: TaskTracker,
 }
 
 impl Actors {
-    /// Builds every actor (the optional ones only with their client).
+    /// Builds every actor (the optional ones only with their client), each
+    /// given its own view of `store`.
     pub fn start(
         ctx: Context,
+        store: Arc<dyn Store>,
         statuspage: Option<crate::statuspage::StatuspageClient>,
         providers: Option<crate::providers::ProviderClient>,
     ) -> Self {
         let ctx = Arc::new(ctx);
-        let statuspage = statuspage.map(|client| StatuspageHandle::new(ctx.clone(), client));
-        let snapshot = providers.map(|client| SnapshotHandle::new(ctx.clone(), client));
-        let publisher = PublisherHandle::start(ctx.clone());
+        let incidents: Arc<dyn Incidents> = store.clone();
+        let declarations: Arc<dyn Declarations> = store.clone();
+        let publications: Arc<dyn Publications> = store.clone();
+        let statuspage = statuspage.map(|client| {
+            StatuspageHandle::new(
+                ctx.clone(),
+                client,
+                incidents.clone(),
+                store.clone(),
+                declarations.clone(),
+            )
+        });
+        let snapshot =
+            providers.map(|client| SnapshotHandle::new(ctx.clone(), client, declarations.clone()));
+        let publisher = PublisherHandle::start(
+            ctx.clone(),
+            incidents.clone(),
+            publications.clone(),
+            declarations.clone(),
+        );
         let incident = IncidentHandle::new(
             ctx.clone(),
+            incident::IncidentStore {
+                declarations,
+                leases: store.clone(),
+                incidents: incidents.clone(),
+                publications: publications.clone(),
+            },
             publisher.clone(),
             statuspage.clone(),
             snapshot.clone(),
         );
-        let role = RoleHandle::new(ctx.clone(), publisher.clone());
-        let react = ReactHandle::new(ctx.clone(), incident.clone());
+        let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
+        let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
             incident,
             publisher,
@@ -271,5 +296,241 @@ impl Actors {
             snapshot,
             tasks: ctx.tasks.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! [`Context`] against a small in-memory [`Incidents`]: what a click
+    //! does while the database is away, with no database and no Slack but
+    //! the clicker's `response_url`.
+
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::Json;
+    use axum::routing::post;
+
+    use super::*;
+    use crate::domain::declaration::DeclarationSteps;
+    use crate::domain::ids::TeamId;
+    use crate::egress::Egress;
+    use crate::store::{Assigned, Change, ClaimOutcome, EventId, IncidentId};
+
+    /// One incident, in a database that fails the next `away` calls as an
+    /// unreachable one does, and applies each delivery once.
+    struct Flaky {
+        incident: Mutex<Incident>,
+        away: AtomicU32,
+        applied: Mutex<Vec<String>>,
+    }
+
+    impl Flaky {
+        fn answer(&self) -> Result<(), StoreError> {
+            match self
+                .away
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            {
+                Ok(_) => Err(StoreError::Query(sqlx::Error::PoolTimedOut)),
+                Err(_) => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Incidents for Flaky {
+        async fn incident_by_channel(
+            &self,
+            channel: &ChannelId,
+        ) -> Result<Option<Incident>, StoreError> {
+            self.answer()?;
+            let incident = self.incident.lock().unwrap().clone();
+            Ok((incident.channel_id.as_ref() == Some(channel)).then_some(incident))
+        }
+
+        async fn set_status(
+            &self,
+            id: IncidentId,
+            status: &str,
+            resolved: bool,
+            _actor: &UserId,
+            delivery: &str,
+        ) -> Result<Option<Change<String>>, StoreError> {
+            self.answer()?;
+            let mut applied = self.applied.lock().unwrap();
+            if applied.iter().any(|d| d == delivery) {
+                return Err(StoreError::Redelivered(delivery.to_owned()));
+            }
+            applied.push(delivery.to_owned());
+            let mut incident = self.incident.lock().unwrap();
+            assert_eq!(incident.id, id);
+            incident.resolved_at = resolved.then(chrono::Utc::now);
+            let from = std::mem::replace(&mut incident.status, status.to_owned());
+            Ok((from != status).then(|| Change {
+                from,
+                to: status.to_owned(),
+                event: EventId(applied.len() as i64),
+            }))
+        }
+
+        async fn incident(&self, _: IncidentId) -> Result<Option<Incident>, StoreError> {
+            unreachable!("a click finds its incident by channel")
+        }
+
+        async fn open_incidents(&self, _: u32) -> Result<(Vec<Incident>, u64), StoreError> {
+            unreachable!("not a click's")
+        }
+
+        async fn set_severity(
+            &self,
+            _: IncidentId,
+            _: &str,
+            _: &UserId,
+            _: &str,
+        ) -> Result<Option<Change<String>>, StoreError> {
+            unreachable!("this click sets the status")
+        }
+
+        async fn claim_role(
+            &self,
+            _: IncidentId,
+            _: &str,
+            _: &UserId,
+            _: &str,
+        ) -> Result<ClaimOutcome, StoreError> {
+            unreachable!("this click sets the status")
+        }
+
+        async fn assign_role(
+            &self,
+            _: IncidentId,
+            _: &str,
+            _: &UserId,
+            _: &UserId,
+            _: &str,
+        ) -> Result<Assigned, StoreError> {
+            unreachable!("this click sets the status")
+        }
+    }
+
+    fn incident(channel: &ChannelId) -> Incident {
+        let now = chrono::Utc::now();
+        Incident {
+            id: IncidentId(7),
+            channel_id: Some(channel.clone()),
+            channel_name: Some("inc-checkout-down".to_owned()),
+            description: "checkout down".to_owned(),
+            status: "investigating".to_owned(),
+            severity: "sev2".to_owned(),
+            created_by: UserId::parse("U0ALICE01").unwrap(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            resolved_at: None,
+            control_ts: None,
+            digest_ts: None,
+            roles: Vec::new(),
+            intended_name: None,
+            steps: DeclarationSteps::default(),
+            declaration: None,
+            completed: true,
+        }
+    }
+
+    /// A context whose Slack is never called: answers go to the click's
+    /// `response_url`.
+    fn context() -> Context {
+        let env = [
+            ("SLACK_APP_TOKEN", "xapp-1-A0-test"),
+            ("SLACK_BOT_TOKEN", "xoxb-test"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = Config::load_from(None, env).unwrap();
+        let slack = SlackApi::new(
+            &config.slack.api_url,
+            &config.slack.bot_token,
+            &config.slack.app_token,
+            &Egress::new(&config.egress),
+        )
+        .unwrap();
+        Context {
+            slack,
+            renderer: Renderer::load(None).unwrap(),
+            bot: BotIdentity {
+                user_id: UserId::parse("U0JANUS01").unwrap(),
+                team_id: TeamId::parse("T0ACME001").unwrap(),
+                workspace_url: None,
+            },
+            config: Arc::new(config),
+            groups: Default::default(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// A `response_url` on 127.0.0.1, and the texts posted to it.
+    async fn response_url() -> (url::Url, Arc<Mutex<Vec<String>>>) {
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let heard = told.clone();
+        let app = axum::Router::new().route(
+            "/respond",
+            post(move |Json(payload): Json<Value>| async move {
+                let text = payload["text"].as_str().unwrap_or_default().to_owned();
+                heard.lock().unwrap().push(text);
+                Json(json!({ "ok": true }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = format!("http://{addr}/respond").parse().unwrap();
+        (url, told)
+    }
+
+    #[tokio::test]
+    async fn a_click_is_retried_while_the_database_is_away_and_applied_once_it_is_back() {
+        let (url, told) = response_url().await;
+        let ctx = context();
+        let channel = ChannelId::parse("C0INCIDENT").unwrap();
+        let store = Flaky {
+            incident: Mutex::new(incident(&channel)),
+            away: AtomicU32::new(2),
+            applied: Mutex::new(Vec::new()),
+        };
+        let click = Click {
+            user: UserId::parse("U0BOB0001").unwrap(),
+            channel,
+            message_ts: None,
+            response_url: Some(url),
+            action_id: crate::domain::block_ids::action::STATUS.to_owned(),
+            value: Some("resolved".to_owned()),
+            selected_user: None,
+            trigger_id: None,
+            delivery: "Ev1:0".to_owned(),
+        };
+
+        // As a status click does: find the incident, then change it.
+        let incident = ctx
+            .incident_of(&store, &click)
+            .await
+            .expect("the incident, once the database answers");
+        let change = ctx
+            .with_store(&click, || {
+                store.set_status(incident.id, "resolved", true, &click.user, &click.delivery)
+            })
+            .await
+            .expect("applied once the database is back")
+            .expect("a change");
+
+        assert_eq!(
+            (change.from.as_str(), change.to.as_str()),
+            ("investigating", "resolved")
+        );
+        assert_eq!(store.incident.lock().unwrap().status, "resolved");
+        assert_eq!(*store.applied.lock().unwrap(), ["Ev1:0"], "applied once");
+        assert_eq!(
+            *told.lock().unwrap(),
+            [WAITING_FOR_DATABASE],
+            "the clicker hears once that the click waits, and nothing else"
+        );
     }
 }

@@ -31,7 +31,7 @@ use super::{Context, view};
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::render::context::{Control, Digest};
 use crate::slack::{ApiErrorCode, SlackError};
-use crate::store::{Incident, IncidentId, OwnedMessage};
+use crate::store::{Declarations, Incident, IncidentId, Incidents, OwnedMessage, Publications};
 
 /// Rounds one publishing task runs for one request before it stops chasing
 /// changes (the next change queues another request anyway).
@@ -101,6 +101,12 @@ pub struct PublisherHandle {
 
 struct Publisher {
     ctx: Arc<Context>,
+    /// What it renders.
+    incidents: Arc<dyn Incidents>,
+    /// The version Slack shows.
+    publications: Arc<dyn Publications>,
+    /// The digest message's ts.
+    declarations: Arc<dyn Declarations>,
     /// The digest channel, once found (a std mutex: never held across an await).
     channel: Mutex<Option<ChannelId>>,
     /// Incidents with a publishing task, and what its next round must do.
@@ -112,9 +118,17 @@ impl PublisherHandle {
     /// background: in a large workspace that is several pages of a Tier 2
     /// method, and a missing channel is better logged at start than found
     /// in an outage. Not found is not kept: the next publish looks again.
-    pub fn start(ctx: Arc<Context>) -> Self {
+    pub fn start(
+        ctx: Arc<Context>,
+        incidents: Arc<dyn Incidents>,
+        publications: Arc<dyn Publications>,
+        declarations: Arc<dyn Declarations>,
+    ) -> Self {
         let inner = Arc::new(Publisher {
             ctx: ctx.clone(),
+            incidents,
+            publications,
+            declarations,
             channel: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
         });
@@ -322,7 +336,7 @@ impl Publisher {
             self.publish_digest(&incident, may_post, reconcile).await?;
             // A failed update is not recorded as shown: recovery retries it.
             controlled.map_err(DigestProblem::Control)?;
-            if let Err(e) = self.ctx.store.mark_published(id, incident.version).await {
+            if let Err(e) = self.publications.mark_published(id, incident.version).await {
                 tracing::warn!(incident = %id, error = %e, "cannot record what Slack shows");
             }
             *shown = Some(incident.version);
@@ -340,7 +354,7 @@ impl Publisher {
     }
 
     async fn load(&self, id: IncidentId) -> Result<Incident, DigestProblem> {
-        match self.ctx.store.incident(id).await {
+        match self.incidents.incident(id).await {
             Ok(Some(incident)) => Ok(incident),
             Ok(None) => Err(self.failed(format!("incident {id} not found"))),
             Err(e) => Err(self.failed(e)),
@@ -428,8 +442,7 @@ impl Publisher {
         if digest_ts.is_none() && reconcile {
             digest_ts = self.find_digest(&channel, incident).await;
             if let Some(ts) = &digest_ts {
-                self.ctx
-                    .store
+                self.declarations
                     .set_message_ts(id, OwnedMessage::Digest, ts)
                     .await
                     .map_err(|e| self.failed(e))?;
@@ -483,8 +496,7 @@ impl Publisher {
             other => other,
         };
         let ts = posted.map_err(|e| self.problem(e))?;
-        self.ctx
-            .store
+        self.declarations
             .set_message_ts(id, OwnedMessage::Digest, &ts)
             .await
             .map_err(|e| self.failed(e))

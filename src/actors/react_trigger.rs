@@ -14,6 +14,7 @@ use crate::domain::event::Reaction;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::domain::text::decode_mrkdwn;
 use crate::slack::ApiErrorCode;
+use crate::store::{IncidentId, ReactTriggers};
 
 /// Cheap handle to the react-trigger actor. A reaction is handled in the
 /// caller's task (the bus gives each one a task of its own).
@@ -23,10 +24,17 @@ pub struct ReactHandle {
 }
 
 impl ReactHandle {
-    /// Builds the actor.
-    pub fn new(ctx: Arc<Context>, incident: IncidentHandle) -> Self {
+    pub fn new(
+        ctx: Arc<Context>,
+        triggers: Arc<dyn ReactTriggers>,
+        incident: IncidentHandle,
+    ) -> Self {
         Self {
-            actor: Arc::new(ReactActor { ctx, incident }),
+            actor: Arc::new(ReactActor {
+                ctx,
+                triggers,
+                incident,
+            }),
         }
     }
 
@@ -39,6 +47,7 @@ impl ReactHandle {
 
 struct ReactActor {
     ctx: Arc<Context>,
+    triggers: Arc<dyn ReactTriggers>,
     incident: IncidentHandle,
 }
 
@@ -53,8 +62,7 @@ impl ReactActor {
             return;
         }
         match self
-            .ctx
-            .store
+            .triggers
             .claim_react_trigger(&r.channel, &r.ts, &r.user)
             .await
         {
@@ -74,24 +82,18 @@ impl ReactActor {
         let declared = self.declare(&r).await;
         let result = match declared {
             Some(id) => {
-                self.ctx
-                    .store
+                self.triggers
                     .link_react_trigger(&r.channel, &r.ts, id)
                     .await
             }
-            None => {
-                self.ctx
-                    .store
-                    .release_react_trigger(&r.channel, &r.ts)
-                    .await
-            }
+            None => self.triggers.release_react_trigger(&r.channel, &r.ts).await,
         };
         if let Err(e) = result {
             tracing::error!(channel = %r.channel, ts = %r.ts, error = %e, "cannot update the reaction record");
         }
     }
 
-    async fn declare(&self, r: &Reaction) -> Option<crate::store::IncidentId> {
+    async fn declare(&self, r: &Reaction) -> Option<IncidentId> {
         let message = match self.ctx.slack.message(&r.channel, &r.ts).await {
             Ok(Some(message)) => message,
             Ok(None) => {

@@ -15,7 +15,7 @@ use super::publisher::PublisherHandle;
 use super::{Context, announce};
 use crate::domain::event::Click;
 use crate::domain::ids::UserId;
-use crate::store::{Assigned, ClaimOutcome, Incident};
+use crate::store::{Assigned, ClaimOutcome, Incident, Incidents, Publications};
 
 /// Cheap handle to the role actor. Calls run in the caller's task: the
 /// incident's lane.
@@ -27,9 +27,19 @@ pub struct RoleHandle {
 impl RoleHandle {
     /// A new holder shows in the control and digest messages through
     /// `publisher`.
-    pub fn new(ctx: Arc<Context>, publisher: PublisherHandle) -> Self {
+    pub fn new(
+        ctx: Arc<Context>,
+        incidents: Arc<dyn Incidents>,
+        publications: Arc<dyn Publications>,
+        publisher: PublisherHandle,
+    ) -> Self {
         Self {
-            actor: Arc::new(RoleActor { ctx, publisher }),
+            actor: Arc::new(RoleActor {
+                ctx,
+                incidents,
+                publications,
+                publisher,
+            }),
         }
     }
 
@@ -38,7 +48,6 @@ impl RoleHandle {
         self.actor.claim(click, role).await;
     }
 
-    /// The clicker gives `role` to `holder`.
     pub async fn assign(&self, click: Click, role: String, holder: UserId) {
         self.actor.assign(click, role, holder).await;
     }
@@ -46,6 +55,10 @@ impl RoleHandle {
 
 struct RoleActor {
     ctx: Arc<Context>,
+    /// Where roles are held.
+    incidents: Arc<dyn Incidents>,
+    /// Which changes were announced.
+    publications: Arc<dyn Publications>,
     publisher: PublisherHandle,
 }
 
@@ -58,8 +71,7 @@ impl RoleActor {
         let claimed = self
             .ctx
             .with_store(&click, || {
-                self.ctx
-                    .store
+                self.incidents
                     .claim_role(incident.id, &role, &click.user, &click.delivery)
             })
             .await;
@@ -68,7 +80,7 @@ impl RoleActor {
                 let outcome = self
                     .announce(&incident, &click, &role, &click.user, None)
                     .await;
-                announce::finish(&self.ctx, event, outcome).await;
+                announce::finish(&*self.publications, event, outcome).await;
             }
             Ok(ClaimOutcome::AlreadyYours) => {
                 let text = format!("You are already the {label} of this incident.");
@@ -104,7 +116,7 @@ impl RoleActor {
         let assigned = self
             .ctx
             .with_store(&click, || {
-                self.ctx.store.assign_role(
+                self.incidents.assign_role(
                     incident.id,
                     &role,
                     &holder,
@@ -121,7 +133,7 @@ impl RoleActor {
                 let outcome = self
                     .announce(&incident, &click, &role, &holder, previous.as_ref())
                     .await;
-                announce::finish(&self.ctx, event, outcome).await;
+                announce::finish(&*self.publications, event, outcome).await;
             }
             Ok(Assigned { event: None, .. }) => {
                 let text = format!("<@{holder}> is already the {label}.");
@@ -141,7 +153,7 @@ impl RoleActor {
     /// clicker and returns `None` when either is unknown. The incident goes
     /// into the span of the click.
     async fn incident_and_role(&self, click: &Click, role: &str) -> Option<(Incident, String)> {
-        let incident = self.ctx.incident_of(click).await?;
+        let incident = self.ctx.incident_of(&*self.incidents, click).await?;
         Span::current().record("incident", display(incident.id));
         match self.ctx.config.incident.catalog.role(role) {
             Some(def) => Some((incident, def.label().to_owned())),
@@ -174,7 +186,7 @@ impl RoleActor {
         self.publisher
             .refresh_for(incident.id, click.response_url.as_ref());
         // Render from the database as it is now, with the new holder.
-        let fresh = match self.ctx.store.incident(incident.id).await {
+        let fresh = match self.incidents.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };

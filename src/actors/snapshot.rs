@@ -16,9 +16,8 @@ use crate::domain::declaration::DeclarationStep;
 use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::providers::{self, ProviderClient};
-use crate::store::IncidentId;
+use crate::store::{Declarations, IncidentId};
 
-/// Cheap handle to the snapshot actor.
 #[derive(Clone)]
 pub struct SnapshotHandle {
     actor: Arc<SnapshotActor>,
@@ -26,9 +25,17 @@ pub struct SnapshotHandle {
 
 impl SnapshotHandle {
     /// `client` fetches the providers configured in `ctx`.
-    pub fn new(ctx: Arc<Context>, client: ProviderClient) -> Self {
+    pub fn new(
+        ctx: Arc<Context>,
+        client: ProviderClient,
+        declarations: Arc<dyn Declarations>,
+    ) -> Self {
         Self {
-            actor: Arc::new(SnapshotActor { ctx, client }),
+            actor: Arc::new(SnapshotActor {
+                ctx,
+                client,
+                declarations,
+            }),
         }
     }
 
@@ -45,8 +52,7 @@ impl SnapshotHandle {
             actor.show(&channel, None).await;
             if let Some(id) = incident
                 && let Err(e) = actor
-                    .ctx
-                    .store
+                    .declarations
                     .mark_step(id, DeclarationStep::Snapshot)
                     .await
             {
@@ -68,6 +74,8 @@ impl SnapshotHandle {
 struct SnapshotActor {
     ctx: Arc<Context>,
     client: ProviderClient,
+    /// The declaration step of a new incident's snapshot.
+    declarations: Arc<dyn Declarations>,
 }
 
 impl SnapshotActor {

@@ -27,7 +27,7 @@ use crate::statuspage::{
     ComponentId, ComponentStatus, Impact, Incident as PageIncident, IncidentId as PageId,
     IncidentStatus, NewIncident, StatuspageClient, StatuspageError,
 };
-use crate::store::IncidentId;
+use crate::store::{Declarations, IncidentId, Incidents, StatuspageLinks};
 
 /// A submitted Statuspage form's field errors for the ack
 /// (`response_action: errors`), by block id. Here, not on the form, because
@@ -94,9 +94,21 @@ pub struct StatuspageHandle {
 
 impl StatuspageHandle {
     /// `client` talks to the page configured in `ctx`.
-    pub fn new(ctx: Arc<Context>, client: StatuspageClient) -> Self {
+    pub fn new(
+        ctx: Arc<Context>,
+        client: StatuspageClient,
+        incidents: Arc<dyn Incidents>,
+        links: Arc<dyn StatuspageLinks>,
+        declarations: Arc<dyn Declarations>,
+    ) -> Self {
         Self {
-            actor: Arc::new(StatuspageActor { ctx, client }),
+            actor: Arc::new(StatuspageActor {
+                ctx,
+                client,
+                incidents,
+                links,
+                declarations,
+            }),
         }
     }
 
@@ -127,11 +139,15 @@ impl StatuspageHandle {
 struct StatuspageActor {
     ctx: Arc<Context>,
     client: StatuspageClient,
+    incidents: Arc<dyn Incidents>,
+    links: Arc<dyn StatuspageLinks>,
+    /// The declaration step of the prompt.
+    declarations: Arc<dyn Declarations>,
 }
 
 impl StatuspageActor {
     async fn prompt(&self, id: IncidentId, channel: &ChannelId) {
-        let Ok(Some(incident)) = self.ctx.store.incident(id).await else {
+        let Ok(Some(incident)) = self.incidents.incident(id).await else {
             return;
         };
         let catalog = &self.ctx.config.incident.catalog;
@@ -143,12 +159,11 @@ impl StatuspageActor {
             .post_rendered(channel, &prompt, "Create a Statuspage incident?")
             .await;
         if let Some(ts) = posted {
-            if let Err(e) = self.ctx.store.set_statuspage_message(id, &ts).await {
+            if let Err(e) = self.links.set_statuspage_message(id, &ts).await {
                 tracing::error!(incident = %id, error = %e, "cannot record the Statuspage message");
             }
             let _ = self
-                .ctx
-                .store
+                .declarations
                 .mark_step(id, DeclarationStep::Statuspage)
                 .await;
         }
@@ -178,9 +193,9 @@ impl StatuspageActor {
                 self.tell(channel, user, &text).await;
                 false
             }
-            Err(problem) => {
-                tracing::warn!(group, "{problem}");
-                self.tell(channel, user, &problem).await;
+            Err(e) => {
+                tracing::warn!(group, error = %e, "cannot check who may drive Statuspage");
+                self.tell(channel, user, &e.to_string()).await;
                 false
             }
         }
@@ -188,7 +203,7 @@ impl StatuspageActor {
 
     #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
     async fn open(&self, click: Click) {
-        let Some(incident) = self.ctx.incident_of(&click).await else {
+        let Some(incident) = self.ctx.incident_of(&*self.incidents, &click).await else {
             return;
         };
         Span::current().record("incident", display(incident.id));
@@ -198,7 +213,7 @@ impl StatuspageActor {
         let Some(trigger) = click.trigger_id.clone() else {
             return;
         };
-        let link = match self.ctx.store.statuspage_link(incident.id).await {
+        let link = match self.links.statuspage_link(incident.id).await {
             Ok(link) => link.unwrap_or_default(),
             Err(e) => return self.ctx.database_trouble(&click, e).await,
         };
@@ -271,7 +286,7 @@ impl StatuspageActor {
             | StatuspageForm::Update { incident, user, .. } => (*incident, user.clone()),
         };
         Span::current().record("incident", display(id));
-        let Ok(Some(incident)) = self.ctx.store.incident(id).await else {
+        let Ok(Some(incident)) = self.incidents.incident(id).await else {
             tracing::warn!(incident = %id, "Statuspage form for an incident that no longer exists");
             return;
         };
@@ -282,7 +297,7 @@ impl StatuspageActor {
         if !self.allowed(&channel, &user).await {
             return;
         }
-        let link = match self.ctx.store.statuspage_link(id).await {
+        let link = match self.links.statuspage_link(id).await {
             Ok(link) => link.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(incident = %id, error = %e, "store failed");
@@ -368,8 +383,7 @@ impl StatuspageActor {
             }
         };
         if let Err(e) = self
-            .ctx
-            .store
+            .links
             .set_statuspage_incident(id, page.id.as_str(), page.status.as_str(), &touched)
             .await
         {
@@ -417,11 +431,7 @@ impl StatuspageActor {
                 .await
             {
                 Ok(ts) => {
-                    let _ = self
-                        .ctx
-                        .store
-                        .set_statuspage_message(incident.id, &ts)
-                        .await;
+                    let _ = self.links.set_statuspage_message(incident.id, &ts).await;
                     Ok(())
                 }
                 Err(e) => Err(e),

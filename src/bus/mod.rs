@@ -53,7 +53,7 @@ use crate::actors::Actors;
 use crate::actors::control::ControlAction;
 use crate::domain::event::Click;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::Deliveries;
 
 pub use envelope::{Envelope, EnvelopeKind, RawEnvelope, span as envelope_span};
 use event::{Event, LaneKey, Route};
@@ -206,7 +206,7 @@ impl BusHandle {
 /// sockets have stopped), after the lanes have finished what they hold;
 /// `shutdown` only cuts short waits for an unavailable store.
 pub fn start(
-    store: Arc<dyn Store>,
+    deliveries: Arc<dyn Deliveries>,
     actors: Actors,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -220,7 +220,7 @@ pub fn start(
     };
     let dispatcher = Dispatcher {
         handler: Arc::new(Handler {
-            store,
+            deliveries,
             actors,
             shutdown,
         }),
@@ -344,7 +344,7 @@ impl Lane {
 
 /// What handles an envelope, in a lane or alone: dedupe, type, act.
 struct Handler {
-    store: Arc<dyn Store>,
+    deliveries: Arc<dyn Deliveries>,
     actors: Actors,
     shutdown: CancellationToken,
 }
@@ -468,7 +468,7 @@ impl Handler {
         let mut wait = Duration::from_millis(100);
         let mut told = false;
         loop {
-            match self.store.first_delivery(key).await {
+            match self.deliveries.first_delivery(key).await {
                 Ok(true) => return true,
                 Ok(false) => {
                     tracing::info!(

@@ -15,7 +15,7 @@ impl IncidentActor {
     /// ignored.
     #[tracing::instrument(skip_all, fields(field = field.name(), channel = %click.channel, incident = Empty))]
     pub(super) async fn change(&self, click: Click, field: Field, value: String) {
-        let Some(incident) = self.ctx.incident_of(&click).await else {
+        let Some(incident) = self.ctx.incident_of(&*self.store.incidents, &click).await else {
             return;
         };
         Span::current().record("incident", display(incident.id));
@@ -38,15 +38,15 @@ impl IncidentActor {
         let changed = self
             .ctx
             .with_store(&click, || async {
-                let store = &self.ctx.store;
+                let incidents = &self.store.incidents;
                 match field {
                     Field::Status => {
-                        store
+                        incidents
                             .set_status(incident.id, &value, resolved, &click.user, &click.delivery)
                             .await
                     }
                     Field::Severity => {
-                        store
+                        incidents
                             .set_severity(incident.id, &value, &click.user, &click.delivery)
                             .await
                     }
@@ -74,7 +74,7 @@ impl IncidentActor {
         // the line in the channel.
         self.publisher
             .refresh_for(incident.id, click.response_url.as_ref());
-        let fresh = match self.ctx.store.incident(incident.id).await {
+        let fresh = match self.store.incidents.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),
         };
@@ -87,13 +87,14 @@ impl IncidentActor {
             &change.to,
         )
         .await;
-        announce::finish(&self.ctx, change.event, outcome).await;
+        announce::finish(&*self.store.publications, change.event, outcome).await;
     }
 
     /// Announces the changes a crash left unannounced (see
     /// [`announce::missed`]).
     pub(super) async fn announce_missed(&self, settled: std::time::Duration) {
-        announce::missed(&self.ctx, settled).await;
+        let store = &self.store;
+        announce::missed(&self.ctx, &*store.incidents, &*store.publications, settled).await;
     }
 }
 

@@ -84,7 +84,7 @@ impl IncidentActor {
             declared_in: c.source.clone(),
             declaration: serde_json::to_value(c).unwrap_or_default(),
         };
-        let id = match self.ctx.store.create_incident(&new).await {
+        let id = match self.store.declarations.create_incident(&new).await {
             Ok(id) => id,
             Err(e) => {
                 tracing::error!(user = %c.user, error = %e, "cannot record a declaration");
@@ -96,8 +96,8 @@ impl IncidentActor {
         // Held while this process works on it: another replica's resume
         // leaves it alone.
         let _lease = self
-            .ctx
             .store
+            .leases
             .try_lease_declaration(id)
             .await
             .ok()
@@ -109,7 +109,7 @@ impl IncidentActor {
 
     /// Finishes every declaration a crash interrupted (on start).
     pub(super) async fn resume(&self) {
-        let ids = match self.ctx.store.incomplete_declarations().await {
+        let ids = match self.store.declarations.incomplete_declarations().await {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::error!(error = %e, "cannot look for interrupted declarations");
@@ -128,10 +128,10 @@ impl IncidentActor {
     #[tracing::instrument(skip_all, fields(incident = %id, channel = Empty))]
     async fn resume_one(&self, id: IncidentId) -> ControlFlow<()> {
         // Another replica holds it: it is in flight there, not interrupted.
-        let Ok(Some(_lease)) = self.ctx.store.try_lease_declaration(id).await else {
+        let Ok(Some(_lease)) = self.store.leases.try_lease_declaration(id).await else {
             return ControlFlow::Continue(());
         };
-        let declaration = match self.ctx.store.incident(id).await {
+        let declaration = match self.store.incidents.incident(id).await {
             Ok(Some(incident)) if !incident.completed => incident
                 .declaration
                 .and_then(|d| serde_json::from_value::<Declaration>(d).ok()),
@@ -147,7 +147,7 @@ impl IncidentActor {
             }
             None => {
                 tracing::warn!(incident = %id, "interrupted declaration without its details; marked complete");
-                let _ = self.ctx.store.complete_declaration(id).await;
+                let _ = self.store.declarations.complete_declaration(id).await;
             }
         }
         ControlFlow::Continue(())
@@ -201,7 +201,7 @@ impl IncidentActor {
         let started = std::time::Instant::now();
         let mut wait = std::time::Duration::from_millis(200);
         loop {
-            match self.ctx.store.incident(id).await {
+            match self.store.incidents.incident(id).await {
                 Ok(found) => return found,
                 Err(e) if started.elapsed() < crate::actors::STORE_PATIENCE => {
                     tracing::warn!(incident = %id, error = %e, "cannot read the declaration; retrying");
@@ -259,7 +259,12 @@ impl IncidentActor {
                 (channel, name.as_str().to_owned())
             }
         };
-        if let Err(e) = self.ctx.store.set_channel(id, &channel, &name).await {
+        if let Err(e) = self
+            .store
+            .declarations
+            .set_channel(id, &channel, &name)
+            .await
+        {
             tracing::error!(incident = %id, error = %e, "cannot record the incident channel");
         }
         tracing::info!(incident = %id, channel = %channel, name, user = %c.user, "incident declared");
@@ -282,7 +287,12 @@ impl IncidentActor {
             };
             // Recorded before asking: if the answer is lost (a crash, a
             // timeout after Slack acted), a restart finds the channel by it.
-            if let Err(e) = self.ctx.store.set_intended_name(id, name.as_str()).await {
+            if let Err(e) = self
+                .store
+                .declarations
+                .set_intended_name(id, name.as_str())
+                .await
+            {
                 tracing::error!(incident = %id, error = %e, "cannot record the channel name");
             }
             let mut created = self.ctx.slack.create_channel(name.as_str()).await;
@@ -324,7 +334,7 @@ impl IncidentActor {
 
     /// Forgets a declaration that got no channel, and says so.
     async fn abandon(&self, id: IncidentId, c: &Declaration, text: &str) {
-        if let Err(e) = self.ctx.store.discard_incident(id).await {
+        if let Err(e) = self.store.declarations.discard_incident(id).await {
             tracing::error!(incident = %id, error = %e, "cannot discard a failed declaration");
         }
         self.tell(c, text).await;
@@ -366,7 +376,7 @@ impl Saga<'_> {
     async fn answer_declared(&self) {
         let (actor, c, channel) = (self.actor, self.declaration, self.channel);
         let ctx = &actor.ctx;
-        let incident = match ctx.store.incident(self.incident.id).await {
+        let incident = match actor.store.incidents.incident(self.incident.id).await {
             Ok(Some(incident)) => incident,
             _ => {
                 actor
@@ -466,8 +476,8 @@ impl Saga<'_> {
     /// the channel and adopted, not posted again.
     async fn post_control(&self) -> bool {
         let (id, channel, resuming) = (self.incident.id, self.channel, self.resuming);
-        let ctx = &self.actor.ctx;
-        let incident = match ctx.store.incident(id).await {
+        let (ctx, store) = (&self.actor.ctx, &self.actor.store);
+        let incident = match store.incidents.incident(id).await {
             Ok(Some(incident)) => incident,
             Ok(None) => return false,
             Err(e) => {
@@ -481,8 +491,8 @@ impl Saga<'_> {
             return true;
         }
         if resuming && let Some(ts) = self.find_own(action::STATUS).await {
-            if let Err(e) = ctx
-                .store
+            if let Err(e) = store
+                .declarations
                 .set_message_ts(id, OwnedMessage::Control, &ts)
                 .await
             {
@@ -524,8 +534,8 @@ impl Saga<'_> {
                 return false;
             }
         };
-        if let Err(e) = ctx
-            .store
+        if let Err(e) = store
+            .declarations
             .set_message_ts(id, OwnedMessage::Control, &ts)
             .await
         {
@@ -608,7 +618,7 @@ impl Saga<'_> {
     /// The declaration is finished: recovery leaves it alone from now on.
     async fn complete(&self) {
         let id = self.incident.id;
-        if let Err(e) = self.actor.ctx.store.complete_declaration(id).await {
+        if let Err(e) = self.actor.store.declarations.complete_declaration(id).await {
             tracing::error!(incident = %id, error = %e, "cannot record the declaration as finished");
         }
     }
@@ -628,12 +638,12 @@ impl Saga<'_> {
             return;
         }
         if self.resuming && self.find_own(marker).await.is_some() {
-            let _ = actor.ctx.store.mark_step(incident.id, step).await;
+            let _ = actor.store.declarations.mark_step(incident.id, step).await;
             return;
         }
         post.await;
         if step == DeclarationStep::Origin {
-            let _ = actor.ctx.store.mark_step(incident.id, step).await;
+            let _ = actor.store.declarations.mark_step(incident.id, step).await;
         }
     }
 
@@ -671,7 +681,13 @@ impl Saga<'_> {
             return;
         }
         work.await;
-        if let Err(e) = self.actor.ctx.store.mark_step(incident.id, step).await {
+        if let Err(e) = self
+            .actor
+            .store
+            .declarations
+            .mark_step(incident.id, step)
+            .await
+        {
             tracing::error!(incident = %incident.id, step = step.as_str(), error = %e, "cannot record a declaration step");
         }
     }
@@ -692,7 +708,6 @@ impl Saga<'_> {
             .map(|m| m.ts)
     }
 
-    /// Pins the control message.
     async fn pin(&self, ts: &MessageTs) {
         let id = self.incident.id;
         if let Err(e) = self.actor.ctx.slack.pin(self.channel, ts).await {

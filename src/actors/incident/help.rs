@@ -53,7 +53,7 @@ impl IncidentActor {
     }
 
     async fn list(&self, m: &Mention) {
-        let (incidents, total) = match self.ctx.store.open_incidents(LIST_LIMIT).await {
+        let (incidents, total) = match self.store.incidents.open_incidents(LIST_LIMIT).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "cannot list incidents");

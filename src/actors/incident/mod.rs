@@ -31,7 +31,7 @@ use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
 use crate::domain::event::{Click, DeclareForm, Mention, SlashCommand};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-use crate::store::IncidentId;
+use crate::store::{Declarations, IncidentId, Incidents, Leases, Publications};
 use change::Field;
 
 /// The slash command Janus answers to (the one in `slack_manifest.yaml`).
@@ -82,7 +82,16 @@ pub enum Reply {
     Thread(MessageTs),
 }
 
-/// Cheap handle to the incident actor.
+/// The store as the incident actor uses it: the saga records its steps
+/// under a lease, changes and lists read and write incidents, announcing
+/// marks what went out. One group, as that is four of the store's traits.
+pub struct IncidentStore {
+    pub declarations: Arc<dyn Declarations>,
+    pub leases: Arc<dyn Leases>,
+    pub incidents: Arc<dyn Incidents>,
+    pub publications: Arc<dyn Publications>,
+}
+
 #[derive(Clone)]
 pub struct IncidentHandle {
     actor: Arc<IncidentActor>,
@@ -93,6 +102,7 @@ impl IncidentHandle {
     /// declaration posts their messages when they are there.
     pub fn new(
         ctx: Arc<Context>,
+        store: IncidentStore,
         publisher: PublisherHandle,
         statuspage: Option<StatuspageHandle>,
         snapshot: Option<SnapshotHandle>,
@@ -100,6 +110,7 @@ impl IncidentHandle {
         Self {
             actor: Arc::new(IncidentActor {
                 ctx,
+                store,
                 publisher,
                 statuspage,
                 snapshot,
@@ -158,7 +169,6 @@ impl IncidentHandle {
         self.actor.change(click, Field::Status, status).await;
     }
 
-    /// The clicker changes the severity.
     pub async fn severity(&self, click: Click, severity: String) {
         self.actor.change(click, Field::Severity, severity).await;
     }
@@ -197,6 +207,7 @@ pub const CREATING: &str =
 
 struct IncidentActor {
     ctx: Arc<Context>,
+    store: IncidentStore,
     publisher: PublisherHandle,
     statuspage: Option<StatuspageHandle>,
     snapshot: Option<SnapshotHandle>,
