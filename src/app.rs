@@ -560,9 +560,9 @@ impl Running {
     /// until its handling ends, announcements and the Slack calls made
     /// while handling included; then the tracker's tasks: publishing
     /// (with its 200 ms–1 s wait for a burst to end), declarations and
-    /// everything handled alone, snapshots, Statuspage prompts, and the
-    /// start-up recovery. Not covered: envelopes Slack sent that are not
-    /// read yet, and the recovery leader's round every `recovery_interval`.
+    /// everything handled alone, snapshots, Statuspage prompts, and
+    /// recovery (at start, and each round of the leader's). Not covered:
+    /// envelopes Slack sent that are not read yet.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

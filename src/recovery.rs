@@ -74,6 +74,8 @@ pub(crate) async fn run(
                 }
             }
         }
+        // The round counts as work in flight, so `wait_idle` waits for it.
+        let _round = actors.tasks.token();
         actors.incident.announce_missed(ANNOUNCE_SETTLED).await;
         actors.incident.resume().await;
         match publications.unpublished_changes(UNPUBLISHED_SETTLED).await {

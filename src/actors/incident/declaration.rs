@@ -491,15 +491,7 @@ impl Saga<'_> {
             return true;
         }
         if resuming && let Some(ts) = self.find_own(action::STATUS).await {
-            if let Err(e) = store
-                .declarations
-                .set_message_ts(id, OwnedMessage::Control, &ts)
-                .await
-            {
-                tracing::error!(incident = %id, error = %e, "cannot record the control message");
-            }
-            self.step(&incident, DeclarationStep::Pinned, self.pin(&ts))
-                .await;
+            self.adopt_control(&incident, &ts).await;
             return true;
         }
         let control = context::Control(view::message(
@@ -534,16 +526,24 @@ impl Saga<'_> {
                 return false;
             }
         };
-        if let Err(e) = store
+        self.adopt_control(&incident, &ts).await;
+        true
+    }
+
+    /// Records `ts` as the control message, then pins it.
+    async fn adopt_control(&self, incident: &Incident, ts: &MessageTs) {
+        let id = incident.id;
+        if let Err(e) = self
+            .actor
+            .store
             .declarations
-            .set_message_ts(id, OwnedMessage::Control, &ts)
+            .set_message_ts(id, OwnedMessage::Control, ts)
             .await
         {
             tracing::error!(incident = %id, error = %e, "cannot record the control message");
         }
-        self.step(&incident, DeclarationStep::Pinned, self.pin(&ts))
+        self.step(incident, DeclarationStep::Pinned, self.pin(ts))
             .await;
-        true
     }
 
     /// [`DeclarationStep::Origin`], for react-to-create: the message the
