@@ -88,13 +88,25 @@ pub enum SocketError {
     AppTokenRefused(String),
     /// The thread Socket Mode runs on could not start, or ended abruptly.
     #[error("the Socket Mode thread failed: {0}")]
-    Thread(String),
+    Thread(#[from] ThreadError),
     /// Every socket got `link_disabled`.
     #[error(
         "Socket Mode is turned off for this Slack app (link_disabled); turn it on under \
          Settings → Socket Mode"
     )]
     LinkDisabled,
+}
+
+/// Why the thread Socket Mode runs on failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ThreadError {
+    #[error("cannot start its runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot spawn it: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// Its result never came back: it panicked.
+    #[error("it ended without a result (a panic?)")]
+    EndedWithoutResult,
 }
 
 /// Why one websocket did not open. Each message names where it was going
@@ -168,20 +180,15 @@ impl SocketMode {
                     .build()
                 {
                     Ok(runtime) => runtime.block_on(self.run()),
-                    Err(e) => Err(SocketError::Thread(format!(
-                        "cannot start its runtime: {e}"
-                    ))),
+                    Err(e) => Err(ThreadError::Runtime(e).into()),
                 };
                 let _ = done_tx.send(result);
             });
         if let Err(e) = spawned {
-            return Err(SocketError::Thread(format!("cannot spawn it: {e}")));
+            return Err(ThreadError::Spawn(e).into());
         }
-        done.await.unwrap_or_else(|_| {
-            Err(SocketError::Thread(
-                "it ended without a result (a panic?)".into(),
-            ))
-        })
+        done.await
+            .unwrap_or_else(|_| Err(ThreadError::EndedWithoutResult.into()))
     }
 
     /// Keeps `count` sockets open until `shutdown`, then closes them.
