@@ -73,19 +73,23 @@ pub struct RawEnvelope {
     /// Bytes of the frame it arrived in: what it is charged against the
     /// bus's memory budget until it has been handled.
     pub size: usize,
-    /// See [`span`]: everything done for this envelope runs inside it.
-    pub span: Span,
 }
 
 impl RawEnvelope {
-    /// The envelope with its payload parsed, and its span told the
-    /// channel. A payload too deeply nested to parse becomes `null`, which
-    /// the bus logs as unparsed.
+    /// The envelope with its payload parsed, in its span (see [`span`]),
+    /// which knows its channel. A payload too deeply nested to parse becomes
+    /// `null`, which the bus logs as unparsed.
+    ///
+    /// The span is made here, not where the frame is read: the socket's
+    /// reader only reads and acks, and a span per envelope on it (the fmt
+    /// layer formats its fields when it is made) doubled the ack p99 of a
+    /// burst (BENCHMARKS.md).
     pub fn parse(self) -> Envelope {
+        let span = span(&self.envelope_id, &self.kind);
         let payload = match &self.payload {
             None => Value::Null,
             Some(raw) => serde_json::from_str(raw.get()).unwrap_or_else(|e| {
-                self.span.in_scope(|| {
+                span.in_scope(|| {
                     tracing::warn!(error = %e, "envelope payload could not be parsed");
                 });
                 Value::Null
@@ -99,7 +103,7 @@ impl RawEnvelope {
             retry_attempt: self.retry_attempt,
             retry_reason: self.retry_reason,
             answered_in_ack: false,
-            span: self.span,
+            span,
         };
         if let Some(channel) = envelope.channel() {
             envelope
@@ -161,7 +165,6 @@ mod tests {
     fn raw(kind: EnvelopeKind, payload: Value) -> RawEnvelope {
         let payload = RawValue::from_string(payload.to_string()).unwrap();
         RawEnvelope {
-            span: span("env-1", &kind),
             envelope_id: "env-1".into(),
             kind,
             payload: Some(payload),

@@ -31,10 +31,10 @@
 //!   reader wait; then Slack's ack deadline passes and Slack redelivers —
 //!   which dedupe absorbs. Nothing is dropped here. One budget rather than a
 //!   bound per queue, so a busy incident's lane never holds up the others.
-//! - **One span per envelope** ([`envelope_span`], opened by the socket
-//!   that read it): routing, the lane or task it is handled in and the
-//!   actors' work for it all run inside, so every log line about one click
-//!   carries its envelope id, type and channel.
+//! - **One span per envelope** ([`envelope_span`], opened when its payload
+//!   is parsed, off the socket's reader): routing, the lane or task it is
+//!   handled in and the actors' work for it all run inside, so every log
+//!   line about one click carries its envelope id, type and channel.
 
 mod envelope;
 pub mod event;
@@ -47,7 +47,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::actors::Actors;
 use crate::actors::control::ControlAction;
@@ -86,15 +86,6 @@ pub struct BusHandle {
 enum Inbound {
     Raw(RawEnvelope),
     Parsed(Envelope),
-}
-
-impl Inbound {
-    fn span(&self) -> &Span {
-        match self {
-            Inbound::Raw(raw) => &raw.span,
-            Inbound::Parsed(envelope) => &envelope.span,
-        }
-    }
 }
 
 /// An envelope (in the inbox, then parsed in a lane) with its share of the
@@ -162,11 +153,6 @@ impl BusHandle {
     }
 
     async fn enqueue(&self, envelope: Inbound, size: usize) {
-        let span = envelope.span().clone();
-        self.charge_and_send(envelope, size).instrument(span).await;
-    }
-
-    async fn charge_and_send(&self, envelope: Inbound, size: usize) {
         let cost = charge(size);
         let charge = match self.budget.clone().try_acquire_many_owned(cost) {
             Ok(charge) => charge,
@@ -247,8 +233,7 @@ const SWEEP_EVERY: u64 = 1024;
 impl Dispatcher {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Held<Inbound>>) {
         while let Some(held) = rx.recv().await {
-            let span = held.envelope.span().clone();
-            self.dispatch(held).instrument(span).await;
+            self.dispatch(held).await;
         }
         // Let lanes finish what they hold: dropping their senders ends them.
         for (_, (sender, task)) in self.lanes.drain() {
@@ -268,10 +253,15 @@ impl Dispatcher {
             Inbound::Raw(raw) => raw.parse(),
             Inbound::Parsed(envelope) => envelope,
         };
-        let mut held = Held {
+        let held = Held {
             envelope,
             _charge: inbound._charge,
         };
+        let span = held.envelope.span.clone();
+        self.route(held).instrument(span).await;
+    }
+
+    async fn route(&mut self, mut held: Held<Envelope>) {
         let key = match event::route(&held.envelope) {
             Route::Lane(key) => key,
             Route::Alone => {

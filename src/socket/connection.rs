@@ -399,35 +399,37 @@ impl Reader {
                 // so the bus does not parse it again.
                 let (bus, out, budget) =
                     (self.bus.clone(), self.out.clone(), self.tuning.ack_budget);
-                let span = raw.span.clone();
                 let respond = async move {
                     let size = raw.size;
                     let mut envelope = raw.parse();
-                    let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
-                        .await
-                        .unwrap_or_else(|_| {
-                            tracing::warn!(
-                                "response payload not ready within the ack budget; acking without it"
-                            );
-                            None
-                        });
-                    let ack = frame::ack(&envelope.envelope_id, response.as_ref());
-                    envelope.answered_in_ack = response.is_some();
-                    let _ = out.send(Outbound::ack(ack, read_at)).await;
-                    tracing::debug!(socket = id, with_payload = response.is_some(), "acked");
-                    bus.deliver_parsed(envelope, size).await;
+                    let span = envelope.span.clone();
+                    async move {
+                        let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
+                            .await
+                            .unwrap_or_else(|_| {
+                                tracing::warn!(
+                                    "response payload not ready within the ack budget; \
+                                         acking without it"
+                                );
+                                None
+                            });
+                        let ack = frame::ack(&envelope.envelope_id, response.as_ref());
+                        envelope.answered_in_ack = response.is_some();
+                        let _ = out.send(Outbound::ack(ack, read_at)).await;
+                        tracing::debug!(socket = id, with_payload = response.is_some(), "acked");
+                        bus.deliver_parsed(envelope, size).await;
+                    }
+                    .instrument(span)
+                    .await
                 };
-                self.responses.spawn(respond.instrument(span));
+                self.responses.spawn(respond);
             }
             Frame::Envelope(envelope) => {
-                let span = envelope.span.clone();
-                let ack = async {
-                    let ack = frame::ack(&envelope.envelope_id, None);
-                    let _ = self.out.send(Outbound::ack(ack, read_at)).await;
-                    tracing::debug!(socket = id, retry_attempt = envelope.retry_attempt, "acked");
-                    self.bus.deliver(envelope).await;
-                };
-                ack.instrument(span).await;
+                let ack = frame::ack(&envelope.envelope_id, None);
+                let _ = self.out.send(Outbound::ack(ack, read_at)).await;
+                tracing::debug!(socket = id, envelope_id = %envelope.envelope_id,
+                    retry_attempt = envelope.retry_attempt, "acked");
+                self.bus.deliver(envelope).await;
             }
             Frame::Hello(hello) => {
                 if self.counted.is_none() {

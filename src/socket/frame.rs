@@ -111,7 +111,6 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
             other => EnvelopeKind::Other(other.unwrap_or("").to_owned()),
         };
         return Ok(Frame::Envelope(RawEnvelope {
-            span: crate::bus::envelope_span(&envelope_id, &kind),
             envelope_id,
             kind,
             payload: wire.payload,
