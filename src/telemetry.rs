@@ -3,9 +3,12 @@
 //!
 //! Nothing here ever sees a token: secrets live in `SecretString`s whose
 //! `Debug` is redacted, and the Slack client's own log lines carry URLs and
-//! status codes only.
+//! status codes only. The websocket library's frame dumps, which would
+//! print the credentials in Slack's payloads, are dropped at any level.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
@@ -24,8 +27,20 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().finish().with(no_frame_dumps()).try_init(),
+        LogFormat::Human => builder.finish().with(no_frame_dumps()).try_init(),
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))
+}
+
+/// Drops the websocket library's TRACE lines, whatever `RUST_LOG` says:
+/// they print every frame Slack sends, in full and in hex, and Slack's
+/// payloads carry credentials (the verification `token`, `response_url`,
+/// `trigger_id`). What Janus itself logs of a frame goes through
+/// `domain::text::snippet`, which leaves those out; tungstenite's DEBUG
+/// lines (close frames) stay.
+fn no_frame_dumps<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("tungstenite"))
+    })
 }

@@ -19,7 +19,7 @@ use crate::domain::block_ids::{action, block, callback};
 use crate::domain::event::{Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm};
 use crate::domain::ids::IncidentId;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
-use crate::domain::text::{LOG_SNIPPET_CHARS, snippet};
+use crate::domain::text::{LOG_SNIPPET_CHARS, payload_snippet, redact_values_of};
 
 /// What identifies one delivery of one thing, across sockets, restarts and
 /// replicas: Slack's `event_id` for events (redeliveries get a new envelope
@@ -326,11 +326,16 @@ fn statuspage_metadata(payload: &Value) -> Option<(&str, Option<&str>)> {
     })
 }
 
+/// A payload that did not type, for the log: what and why, and a snippet
+/// of it without its `token`, `response_url` or `trigger_id` (see
+/// [`payload_snippet`]). The error too may quote a value (serde's
+/// `invalid value: string "…"`): any secret one is redacted.
 fn unparsed(what: &str, err: impl std::fmt::Display, payload: &Value) -> Event {
     Event::Unparsed {
         reason: format!(
-            "{what}: {err}; payload: {}",
-            snippet(&payload.to_string(), LOG_SNIPPET_CHARS)
+            "{what}: {}; payload: {}",
+            redact_values_of(payload, &err.to_string()),
+            payload_snippet(payload, LOG_SNIPPET_CHARS)
         ),
     }
 }

@@ -11,8 +11,10 @@
 //! `SlackText` values, so forgetting to escape a description is a type error
 //! rather than an `@channel` at 3 a.m.
 //!
-//! [`snippet`] is the other direction: text out of Slack (a frame or
-//! payload that did not parse) cut short for a log line.
+//! [`snippet`] and [`payload_snippet`] are the other direction: text out of
+//! Slack (a frame or payload that did not parse) cut short for a log line,
+//! without the credentials Slack puts in payloads (`token`, `response_url`,
+//! `trigger_id`): whatever is logged of a payload goes through them.
 //!
 //! JSON escaping is a different layer: the renderer's escape function does it
 //! for every value, so nothing here worries about `"` or control characters.
@@ -169,9 +171,97 @@ pub fn decode_mrkdwn(encoded: &str) -> String {
 /// How much of an unparseable frame or payload goes into a log line.
 pub const LOG_SNIPPET_CHARS: usize = 500;
 
-/// The first `max` characters of `text`, marked when cut: enough of
-/// something unparseable to recognise it in a log line, never all of it.
+/// Names that mark a credential in Slack's payloads, matched in lower case
+/// anywhere in a field's name: the legacy verification `token` (and any
+/// `…_token`), `response_url`/`response_urls` (each URL lets anyone post as
+/// the app for 30 minutes) and `trigger_id` (opens a modal as the app).
+/// The last is not a name but the host of every response URL, for one
+/// that turns up under another name.
+const SECRET_NAMES: [&str; 4] = ["token", "response_url", "trigger_id", "hooks.slack"];
+
+/// Whether `name` (a field's name, or any text) mentions a credential.
+fn names_a_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_NAMES.iter().any(|secret| lower.contains(secret))
+}
+
+/// The first `max` characters of `text` for a log line, with nothing
+/// secret in them: enough of something unparseable to recognise it, never
+/// all of it, and never a credential it carries.
+///
+/// JSON (an unknown frame) loses its secret fields as in
+/// [`payload_snippet`]; anything else (a frame that is not JSON) is cut
+/// before the first mention of a secret's name, since where its value ends
+/// cannot be known.
 pub fn snippet(text: &str, max: usize) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => payload_snippet(&value, max),
+        Err(_) => cut(&before_secret(text), max),
+    }
+}
+
+/// The first `max` characters of a payload for a log line, with every field
+/// whose name mentions a secret (`token`, `response_url`, `response_urls`,
+/// `trigger_id`, at any depth) removed, and every string that mentions one
+/// (a form-encoded or doubly encoded payload) cut before it.
+pub fn payload_snippet(payload: &serde_json::Value, max: usize) -> String {
+    let mut clean = payload.clone();
+    strip_secrets(&mut clean);
+    cut(&clean.to_string(), max)
+}
+
+/// `text` (an error about `payload`, which may quote a value it could not
+/// read) with every secret value of `payload` replaced by `[redacted]`.
+pub fn redact_values_of(payload: &serde_json::Value, text: &str) -> String {
+    fn collect<'a>(value: &'a serde_json::Value, secret: bool, out: &mut Vec<String>) {
+        use serde_json::Value;
+        match value {
+            Value::Object(fields) => fields
+                .iter()
+                .for_each(|(name, v)| collect(v, secret || names_a_secret(name), out)),
+            Value::Array(items) => items.iter().for_each(|v| collect(v, secret, out)),
+            Value::String(s) if secret && !s.is_empty() => out.push(s.clone()),
+            Value::Number(n) if secret => out.push(n.to_string()),
+            _ => {}
+        }
+    }
+    let mut secrets = Vec::new();
+    collect(payload, false, &mut secrets);
+    // Longest first, so a value that contains another goes whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.iter().fold(text.to_owned(), |text, secret| {
+        text.replace(secret.as_str(), "[redacted]")
+    })
+}
+
+/// Removes secret fields in place, at any depth.
+fn strip_secrets(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            fields.retain(|name, _| !names_a_secret(name));
+            fields.values_mut().for_each(strip_secrets);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_secrets),
+        Value::String(text) if names_a_secret(text) => {
+            *text = before_secret(text).into_owned();
+        }
+        _ => {}
+    }
+}
+
+/// `text` up to the first mention of a secret's name, marked when cut.
+fn before_secret(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.to_ascii_lowercase();
+    // ASCII lower-casing keeps every byte offset.
+    match SECRET_NAMES.iter().filter_map(|s| lower.find(s)).min() {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(at) => std::borrow::Cow::Owned(format!("{}…(secret cut)", &text[..at])),
+    }
+}
+
+/// At most `max` characters of `text`, marked when cut.
+fn cut(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max).collect();
     if out.len() < text.len() {
         out.push_str("…(truncated)");
@@ -198,6 +288,81 @@ mod tests {
     fn snippet_cuts_on_character_boundaries() {
         assert_eq!(snippet("ééé", 2), "éé…(truncated)");
         assert_eq!(snippet("ab", 5), "ab");
+    }
+
+    #[test]
+    fn a_payload_snippet_loses_every_secret_field_at_any_depth() {
+        let payload = serde_json::json!({
+            "token": "verification-1",
+            "type": "block_actions",
+            "trigger_id": "trigger-1",
+            "response_url": "https://hooks.example/1",
+            "view": { "state": { "response_urls": [{ "response_url": "https://hooks.example/2" }] } },
+            "actions": [{ "Token": "verification-2", "value": "kept" }],
+            "authed_token": "xoxp-1",
+        });
+        let out = payload_snippet(&payload, LOG_SNIPPET_CHARS);
+        for secret in [
+            "verification-1",
+            "trigger-1",
+            "hooks.example",
+            "verification-2",
+            "xoxp-1",
+            "token",
+            "Token",
+            "response_url",
+            "trigger_id",
+        ] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert!(
+            out.contains("block_actions") && out.contains("kept"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_string_that_carries_a_form_encoded_payload_is_cut_before_its_secrets() {
+        let payload = serde_json::json!({
+            "payload": "command=%2Fincident&token=verification-1&response_url=https%3A%2F%2Fhooks",
+            "url": "https://hooks.slack.com/commands/T1/2/secret",
+        });
+        let out = payload_snippet(&payload, LOG_SNIPPET_CHARS);
+        assert!(out.contains("command=%2Fincident&"), "{out}");
+        assert!(
+            !out.contains("verification-1") && !out.contains("/secret"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn an_error_quoting_a_secret_value_has_it_redacted() {
+        let payload = serde_json::json!({
+            "token": "verification-1",
+            "response_urls": [{ "response_url": "not a url" }],
+            "user": "U1",
+        });
+        let error = r#"invalid value: string "not a url", expected a URL; token verification-1"#;
+        assert_eq!(
+            redact_values_of(&payload, error),
+            r#"invalid value: string "[redacted]", expected a URL; token [redacted]"#
+        );
+    }
+
+    #[test]
+    fn a_frame_that_is_json_is_snipped_like_a_payload() {
+        let out = snippet(r#"{"type":"mystery","token":"verification-1"}"#, 100);
+        assert_eq!(out, r#"{"type":"mystery"}"#);
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_cut_before_the_first_secret_name() {
+        let out = snippet(r#"{"type":"x","TOKEN":"verification-1", oops"#, 100);
+        assert_eq!(out, r#"{"type":"x","…(secret cut)"#);
+        let out = snippet("garbage trigger_id=t-1 token=v-1", 100);
+        assert_eq!(out, "garbage …(secret cut)");
+        // The cut first, then the length limit.
+        assert_eq!(snippet("abcdef response_url=x", 3), "abc…(truncated)");
     }
 
     fn user(s: &str) -> String {

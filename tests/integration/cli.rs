@@ -310,6 +310,137 @@ async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
     assert!(!logs.contains("xapp-"), "app token prefix in logs");
 }
 
+/// Payloads Janus cannot type, envelopes and frames it does not know and a
+/// frame that is not JSON are all logged with a snippet, to be recognised;
+/// at TRACE everything is logged. None of them puts the verification
+/// `token`, a `response_url` or a `trigger_id` they carry into the log, in
+/// plain text or hex (the websocket library's frame dumps).
+#[tokio::test]
+async fn payloads_that_do_not_type_are_logged_without_their_token_or_response_url() {
+    const TOKEN: &str = "verification-token-3f9c1e77";
+    const HOOK: &str = "https://hooks.slack.com/commands/T0FAKE/1234/secret-hook-77ab";
+    const TRIGGER: &str = "trigger-id-5d2a90c4";
+    let World { slack, db, dir, .. } = world().await;
+    let mut child = tokio::process::Command::new(JANUS)
+        .arg("run")
+        .env_clear()
+        .envs(env_for(&slack, &db))
+        .env("RUST_LOG", "trace")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn janus");
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut buf)
+            .await
+            .map(|_| buf)
+    });
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+
+    let secrets = serde_json::json!({
+        "token": TOKEN,
+        "response_url": HOOK,
+        "trigger_id": TRIGGER,
+    });
+    let with_secrets = |mut payload: serde_json::Value| {
+        for (k, v) in secrets.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        payload
+    };
+    let envelopes = [
+        // An event whose `event` is not one.
+        slack_fake::envelope(
+            "events_api",
+            with_secrets(serde_json::json!({
+                "type": "event_callback", "event_id": "Ev0SECRET01", "event": "not an event",
+            })),
+            false,
+        ),
+        // A slash command without its fields, and a response URL that is
+        // not one (serde quotes the value it cannot read).
+        slack_fake::envelope(
+            "slash_commands",
+            serde_json::json!({ "token": TOKEN, "response_url": "secret-hook-77ab", "text": 1 }),
+            true,
+        ),
+        // A click without a user or channel.
+        slack_fake::envelope(
+            "interactive",
+            with_secrets(serde_json::json!({ "type": "block_actions", "actions": [] })),
+            false,
+        ),
+        // An envelope type Janus does not know, secrets nested deep.
+        slack_fake::envelope(
+            "mystery_kind",
+            serde_json::json!({ "outer": { "response_urls": [{ "response_url": HOOK }],
+                "inner": [with_secrets(serde_json::json!({ "kept": "visible-part" }))] } }),
+            false,
+        ),
+    ];
+    let ids: Vec<String> = envelopes.iter().map(slack_fake::envelope_id_of).collect();
+    let mut envelopes = envelopes.into_iter();
+    let socket = slack.send_envelope(envelopes.next().unwrap()).await;
+    // A frame without envelope_id, and one that is not JSON at all.
+    let unknown = with_secrets(serde_json::json!({ "type": "mystery_frame" }));
+    slack.send_text(socket, &unknown.to_string()).await;
+    let garbage = format!(r#"{{"type":"broken_frame","token":"{TOKEN}","response_url":"{HOOK}""#);
+    slack.send_text(socket, &garbage).await;
+    for envelope in envelopes {
+        slack.send_frame(socket, envelope).await;
+    }
+    // One socket reads in order: with every ack back, every frame was read.
+    for id in &ids {
+        slack.wait_ack(id, Duration::from_secs(5)).await;
+    }
+
+    // SIGTERM drains the bus: every payload above has been handled (logged).
+    let pid = child.id().expect("pid");
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("janus exits after SIGTERM")
+        .unwrap();
+    let logs = logs.await.unwrap().unwrap();
+    let logs = String::from_utf8_lossy(&logs);
+    assert!(status.success(), "exit 0; logs:\n{}", tail(&logs));
+    // Each was logged, with enough of it to recognise.
+    for seen in [
+        "events_api payload",
+        "slash command payload",
+        "no user or channel",
+        "mystery_kind",
+        "visible-part",
+        "mystery_frame",
+        "broken_frame",
+    ] {
+        assert!(
+            logs.contains(seen),
+            "{seen:?} was not logged:\n{}",
+            tail(&logs)
+        );
+    }
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    for secret in [TOKEN, "secret-hook-77ab", TRIGGER] {
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).collect();
+        assert!(
+            lines.is_empty(),
+            "{secret} leaked into the logs: {lines:#?}"
+        );
+        assert!(
+            !logs.contains(&hex(secret)),
+            "{secret} leaked into the logs in hex"
+        );
+    }
+}
+
 fn tail(s: &str) -> String {
     let lines: Vec<_> = s.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
