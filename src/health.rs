@@ -32,6 +32,10 @@ use crate::store::{Incidents, Schema};
 /// incident count: a probe that hangs is worse than one that says no.
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What `/healthz` says of a database that answered its ping with an
+/// error. Never the error itself: that is in the log.
+const DATABASE_FAILED: &str = "the ping failed (see the log)";
+
 /// A client has this long to send its request headers; an idle or stuck
 /// connection must not hold a task forever.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,7 +130,8 @@ async fn route(probe: &Probe, req: &Request<Incoming>) -> Response<Full<Bytes>> 
 }
 
 /// 200 while at least one socket is open and the database answers; 503
-/// with the reasons otherwise. Either way the body says what was seen.
+/// with the reasons otherwise. Either way the body says what was seen:
+/// which check failed, never the database's error text (the log has it).
 async fn healthz(probe: &Probe) -> Response<Full<Bytes>> {
     let sockets = *probe.connected.borrow();
     let database = tokio::time::timeout(STORE_TIMEOUT, probe.database.ping()).await;
@@ -134,17 +139,22 @@ async fn healthz(probe: &Probe) -> Response<Full<Bytes>> {
     if sockets == 0 {
         reasons.push("no socket connected to Slack".to_owned());
     }
+    // Which check failed, in fixed words: the driver's text (a host, a
+    // port, a user name, a file path) goes to the log, not to whoever can
+    // reach this port.
     let database = match database {
         Ok(Ok(latency)) => json!({ "ok": true, "latency_ms": latency.as_secs_f64() * 1000.0 }),
         Ok(Err(e)) => {
-            reasons.push(format!("database: {e}"));
-            json!({ "ok": false, "error": e.to_string() })
+            tracing::warn!(error = %e, "/healthz: the database ping failed");
+            reasons.push(format!("database: {DATABASE_FAILED}"));
+            json!({ "ok": false, "error": DATABASE_FAILED })
         }
         Err(_) => {
-            let why = format!(
-                "database did not answer within {} s",
-                STORE_TIMEOUT.as_secs()
+            tracing::warn!(
+                timeout_s = STORE_TIMEOUT.as_secs(),
+                "/healthz: the database did not answer the ping in time"
             );
+            let why = format!("did not answer within {} s", STORE_TIMEOUT.as_secs());
             reasons.push(format!("database: {why}"));
             json!({ "ok": false, "error": why })
         }
