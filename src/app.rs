@@ -315,6 +315,7 @@ impl App {
         let recovery = tokio::spawn(crate::recovery::run(
             store.clone(),
             store.clone(),
+            store.clone(),
             actors.clone(),
             recovery_interval,
             shutdown.clone(),

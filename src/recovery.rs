@@ -7,6 +7,8 @@
 //! ([`at_start`]), and while running one elected replica, the leader, every
 //! `recovery_interval` ([`run`]). Per-incident locks keep recovery off work
 //! still in flight elsewhere, so a look that overlaps live work is harmless.
+//! The leader also keeps the dedupe table small: delivery keys a day old
+//! are deleted in small batches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::Actors;
-use crate::store::{Leases, Publications};
+use crate::store::{Deliveries, Leases, Publications};
 
 /// How old an unannounced change must be before recovery announces it: a
 /// replica that made it a moment ago may still be posting its line.
@@ -23,6 +25,15 @@ const ANNOUNCE_SETTLED: Duration = Duration::from_secs(10);
 /// How old a change Slack does not show must be before the leader renders
 /// it again: younger ones may still be on their way to Slack.
 const UNPUBLISHED_SETTLED: Duration = Duration::from_secs(30);
+
+/// How old a delivery key must be before the leader forgets it. Slack
+/// redelivers an unacked envelope within minutes; a day is room to spare.
+const DELIVERY_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Delivery keys deleted per statement: small enough that a backlog of
+/// millions (a first prune, or a leader that was down for days) never holds
+/// a long transaction or a long lock, while other work goes on in between.
+const PRUNE_BATCH: u32 = 1_000;
 
 /// Starts finishing what a crash interrupted, beside new work: start-up
 /// does not wait for Slack. The declarations and announcements run in a task
@@ -45,10 +56,11 @@ pub(crate) async fn at_start(publications: &dyn Publications, actors: &Actors) {
 /// Recovery while running, until `shutdown`: every `interval`, tries to
 /// become the leader (a database lock it holds until it dies, so the next
 /// replica takes over), and once leader looks for unfinished declarations
-/// and changes Slack does not show.
+/// and changes Slack does not show, and prunes delivery keys a day old.
 pub(crate) async fn run(
     leases: Arc<dyn Leases>,
     publications: Arc<dyn Publications>,
+    deliveries: Arc<dyn Deliveries>,
     actors: Actors,
     interval: Duration,
     shutdown: CancellationToken,
@@ -82,5 +94,35 @@ pub(crate) async fn run(
             Ok(ids) => actors.publisher.catch_up(ids),
             Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),
         }
+        prune_deliveries(&*deliveries, &shutdown).await;
+    }
+}
+
+/// Deletes delivery keys older than [`DELIVERY_KEPT`], [`PRUNE_BATCH`] at a
+/// time, until none is left or `shutdown`. A failure is logged and left for
+/// the next round.
+async fn prune_deliveries(deliveries: &dyn Deliveries, shutdown: &CancellationToken) {
+    let mut total = 0;
+    while !shutdown.is_cancelled() {
+        match deliveries
+            .prune_deliveries(DELIVERY_KEPT, PRUNE_BATCH)
+            .await
+        {
+            Ok(deleted) => {
+                total += deleted;
+                if deleted < u64::from(PRUNE_BATCH) {
+                    break;
+                }
+                // Let the work a batch held up go first.
+                tokio::task::yield_now().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot prune old delivery keys");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(deleted = total, "pruned delivery keys older than a day");
     }
 }

@@ -310,6 +310,12 @@ pub trait Deliveries: Send + Sync {
     /// change to an incident records its delivery in its own transaction
     /// instead (see [`Incidents::set_status`]).
     async fn first_delivery(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Forgets deliveries recorded more than `older_than` ago, the oldest
+    /// first, at most `limit` of them in one short statement (so pruning a
+    /// large backlog never holds a long transaction); returns how many went.
+    /// Slack redelivers within minutes: a key a day old guards nothing.
+    async fn prune_deliveries(&self, older_than: Duration, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// What one process does while no other may.

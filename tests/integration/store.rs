@@ -93,6 +93,7 @@ on_both_backends!(migrated:
     ping_answers,
     first_delivery_is_true_once_per_key,
     of_many_simultaneous_deliveries_of_one_key_exactly_one_is_first,
+    delivery_keys_a_day_old_are_pruned_in_bounded_batches_and_younger_ones_kept,
     a_new_incident_reads_back_as_declared_and_logs_it,
     declaration_steps_are_recorded_once_and_completion_ends_the_declaration,
     discarding_forgets_only_a_declaration_without_a_channel,
@@ -222,6 +223,67 @@ async fn of_many_simultaneous_deliveries_of_one_key_exactly_one_is_first(db: Db)
     }
     let firsts = tasks.join_all().await.into_iter().filter(|&b| b).count();
     assert_eq!(firsts, 1);
+}
+
+/// Makes the delivery `key` look `hours` old, with SQL of its backend (the
+/// store has no reason to write an old time).
+pub(crate) async fn backdate_delivery(db: &TestDb, key: &str, hours: i64) {
+    use sqlx::Connection;
+    match db.sqlite_file() {
+        Some(_) => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "UPDATE processed_envelopes SET received_at = \
+                 strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-' || $2 || ' hours') \
+                 WHERE dedupe_key = $1",
+            )
+            .bind(key)
+            .bind(hours)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        None => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "UPDATE processed_envelopes SET received_at = now() - make_interval(hours => $2) \
+                 WHERE dedupe_key = $1",
+            )
+            .bind(key)
+            .bind(i32::try_from(hours).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn delivery_keys_a_day_old_are_pruned_in_bounded_batches_and_younger_ones_kept(db: Db) {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    for key in ["old-1", "old-2", "old-3", "old-4", "old-5", "young", "new"] {
+        assert!(db.store.first_delivery(key).await.unwrap());
+    }
+    for key in ["old-1", "old-2", "old-3", "old-4", "old-5"] {
+        backdate_delivery(&db.db, key, 25).await;
+    }
+    backdate_delivery(&db.db, "young", 23).await;
+
+    let mut batches = Vec::new();
+    loop {
+        let deleted = db.store.prune_deliveries(DAY, 2).await.unwrap();
+        batches.push(deleted);
+        if deleted == 0 {
+            break;
+        }
+    }
+    assert_eq!(batches, [2, 2, 1, 0], "at most the limit per call");
+    assert_eq!(
+        db.count("SELECT count(*) FROM processed_envelopes").await,
+        2
+    );
+    assert!(!db.store.first_delivery("young").await.unwrap(), "kept");
+    assert!(!db.store.first_delivery("new").await.unwrap(), "kept");
+    assert!(db.store.first_delivery("old-1").await.unwrap(), "forgotten");
 }
 
 // --- declaring -----------------------------------------------------------------------------
@@ -989,6 +1051,51 @@ async fn one_leader_at_a_time(db: Db) {
         db.store.try_become_leader().await.unwrap()
     })
     .await;
+}
+
+// --- pruning, by the running app ----------------------------------------------------------
+
+/// The leader's recovery round deletes delivery keys a day old and keeps
+/// the younger ones, so a redelivery of a recent event is still recognised.
+#[tokio::test]
+async fn the_leaders_round_prunes_delivery_keys_a_day_old_and_keeps_younger_ones() {
+    use crate::payloads::{BOT, app_mention};
+    use crate::support::harness::TestApp;
+    use crate::support::slack_fake;
+    let app = TestApp::spawn_with(&[("JANUS_RECOVERY_INTERVAL", "1")]).await;
+    let general = app.slack.add_channel("general", true);
+    for event_id in ["Ev0PRUNEOLD", "Ev0PRUNENEW"] {
+        let help = app_mention(&general, &format!("<@{BOT}> help"), event_id, None);
+        app.slack
+            .send_envelope(slack_fake::envelope("events_api", help, false))
+            .await;
+    }
+    app.idle().await;
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM processed_envelopes WHERE dedupe_key LIKE 'event:Ev0PRUNE%'"
+            )
+            .await,
+        2
+    );
+
+    backdate_delivery(&app.db, "event:Ev0PRUNEOLD", 25).await;
+    app.db
+        .eventually_count(
+            "SELECT count(*) FROM processed_envelopes WHERE dedupe_key = 'event:Ev0PRUNEOLD'",
+            0,
+        )
+        .await;
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM processed_envelopes WHERE dedupe_key = 'event:Ev0PRUNENEW'"
+            )
+            .await,
+        1,
+        "a key younger than a day is kept"
+    );
 }
 
 // --- SQLite only: one process per file, errors that name it --------------------------------

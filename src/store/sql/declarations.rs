@@ -1,4 +1,6 @@
-//! Deliveries and the declaration saga.
+//! Deliveries (recorded, and pruned) and the declaration saga.
+
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -11,6 +13,24 @@ use crate::store::{Declarations, Deliveries, IncidentId, NewIncident, OwnedMessa
 impl<B: Backend> Deliveries for B {
     async fn first_delivery(&self, key: &str) -> Result<bool, StoreError> {
         insert_delivery(&mut *conn(self).await?, key).await
+    }
+
+    async fn prune_deliveries(&self, older_than: Duration, limit: u32) -> Result<u64, StoreError> {
+        // By key, through the index on `received_at`: one statement per
+        // batch, committed on its own.
+        let deleted = conn(self)
+            .await?
+            .execute(
+                "DELETE FROM processed_envelopes WHERE dedupe_key IN \
+                 (SELECT dedupe_key FROM processed_envelopes WHERE received_at < {cutoff} \
+                 ORDER BY received_at LIMIT $2)",
+                &[
+                    Arg::Float(older_than.as_secs_f64()),
+                    Arg::Int(i64::from(limit)),
+                ],
+            )
+            .await?;
+        Ok(deleted)
     }
 }
 
