@@ -214,6 +214,10 @@ impl Publisher {
     /// queued, so a request is either merged into a round or starts a task.
     async fn run(self: Arc<Self>, id: IncidentId) {
         let mut shown: Option<i64> = None;
+        // A digest message this task posted but could not record: updated,
+        // never posted again, while the task lives (a later task finds it
+        // in the digest channel).
+        let mut unrecorded: Option<MessageTs> = None;
         loop {
             self.settle(id).await;
             let round = {
@@ -234,7 +238,7 @@ impl Publisher {
                     tell: std::mem::take(&mut entry.tell),
                 }
             };
-            let result = self.publish(id, &round, &mut shown).await;
+            let result = self.publish(id, &round, &mut shown, &mut unrecorded).await;
             if let Err(problem) = &result {
                 tracing::warn!(incident = %id, "{problem}");
                 // Not shown: recovery brings it to Slack later (the version
@@ -318,6 +322,7 @@ impl Publisher {
         id: IncidentId,
         round: &Round,
         shown: &mut Option<i64>,
+        unrecorded: &mut Option<MessageTs>,
     ) -> Result<(), DigestProblem> {
         let mut control = round.control;
         let mut reconcile = round.reconcile;
@@ -333,7 +338,8 @@ impl Publisher {
             // Only the declaration posts the first digest message: a click
             // racing it (even on another replica) must not post a second.
             let may_post = round.post || incident.completed;
-            self.publish_digest(&incident, may_post, reconcile).await?;
+            self.publish_digest(&incident, may_post, reconcile, unrecorded)
+                .await?;
             // A failed update is not recorded as shown: recovery retries it.
             controlled.map_err(DigestProblem::Control)?;
             if let Err(e) = self.publications.mark_published(id, incident.version).await {
@@ -414,11 +420,20 @@ impl Publisher {
 
     /// Updates the digest message, or posts it when there is none (or it
     /// is gone) and `may_post`.
+    ///
+    /// Never a second message for one incident: `chat.postMessage` has no
+    /// idempotency key, so a message of ours may be in the channel without
+    /// its ts recorded (a crash, a post Slack took without answering, or a
+    /// failed write of the ts). Before any post but a new declaration's
+    /// first, the channel is searched for ours, and one found is adopted.
+    /// A ts that cannot be recorded is kept in `unrecorded` for this task's
+    /// next rounds, and not reported as a failure: the message is there.
     async fn publish_digest(
         &self,
         incident: &Incident,
         may_post: bool,
         reconcile: bool,
+        unrecorded: &mut Option<MessageTs>,
     ) -> Result<(), DigestProblem> {
         let id = incident.id;
         let digest = Digest(view::message(
@@ -438,15 +453,12 @@ impl Publisher {
             digest.0.incident.status.label
         );
         let mut channel = self.channel().await?;
-        let mut digest_ts = incident.digest_ts.clone();
-        if digest_ts.is_none() && reconcile {
-            digest_ts = self.find_digest(&channel, incident).await;
-            if let Some(ts) = &digest_ts {
-                self.declarations
-                    .set_message_ts(id, OwnedMessage::Digest, ts)
-                    .await
-                    .map_err(|e| self.failed(e))?;
-            }
+        let mut digest_ts = incident.digest_ts.clone().or_else(|| unrecorded.clone());
+        // The declaration's first post is the only one that cannot have
+        // been made before; after a crash, or once the declaration ended
+        // (it posted, or tried to), one of ours may be there unrecorded.
+        if digest_ts.is_none() && (reconcile || incident.completed) {
+            digest_ts = self.adopt_digest(&channel, incident, unrecorded).await;
         }
         if let Some(ts) = &digest_ts {
             match self
@@ -463,6 +475,17 @@ impl Publisher {
                     if channel_gone(&e) {
                         self.set_channel(None);
                         channel = self.channel().await?;
+                    }
+                    // One posted since (its ts not recorded) is adopted.
+                    if let Some(found) = self.adopt_digest(&channel, incident, unrecorded).await
+                        && &found != ts
+                    {
+                        return self
+                            .ctx
+                            .slack
+                            .update_message(&channel, &found, &text, &blocks)
+                            .await
+                            .map_err(|e| self.failed(e));
                     }
                 }
                 Err(e) => return Err(self.failed(e)),
@@ -496,10 +519,47 @@ impl Publisher {
             other => other,
         };
         let ts = posted.map_err(|e| self.problem(e))?;
-        self.declarations
+        self.record_digest(id, ts, unrecorded).await;
+        Ok(())
+    }
+
+    /// A digest message of ours for `incident` found in `channel`, recorded
+    /// (or kept in `unrecorded` when that fails).
+    async fn adopt_digest(
+        &self,
+        channel: &ChannelId,
+        incident: &Incident,
+        unrecorded: &mut Option<MessageTs>,
+    ) -> Option<MessageTs> {
+        let ts = self.find_digest(channel, incident).await?;
+        tracing::info!(incident = %incident.id, ts = %ts, "found a digest message of ours not recorded; adopting it");
+        self.record_digest(incident.id, ts.clone(), unrecorded)
+            .await;
+        Some(ts)
+    }
+
+    /// Records the digest message's ts. A failure is logged and the ts kept
+    /// in `unrecorded`: the message is in the channel, and what finds it
+    /// next (this task's next round, or a later search) updates it instead
+    /// of posting another.
+    async fn record_digest(
+        &self,
+        id: IncidentId,
+        ts: MessageTs,
+        unrecorded: &mut Option<MessageTs>,
+    ) {
+        match self
+            .declarations
             .set_message_ts(id, OwnedMessage::Digest, &ts)
             .await
-            .map_err(|e| self.failed(e))
+        {
+            Ok(()) => *unrecorded = None,
+            Err(e) => {
+                tracing::error!(incident = %id, ts = %ts, error = %e,
+                    "cannot record the digest message; it will be found in the channel, not posted again");
+                *unrecorded = Some(ts);
+            }
+        }
     }
 
     /// Posts a digest message, joining the channel first if it is public
@@ -527,18 +587,22 @@ impl Publisher {
         }
     }
 
-    /// A digest message of ours for `incident` already in the channel (one
-    /// a crash posted without recording): it links the incident's channel.
+    /// The newest digest message of ours for `incident` among the channel's
+    /// last 100 (one posted without its ts recorded): it links the
+    /// incident's channel, by its Join button's URL or a `<#C…>` mention.
     async fn find_digest(&self, channel: &ChannelId, incident: &Incident) -> Option<MessageTs> {
-        let link = format!("/archives/{}", incident.channel_id.as_ref()?);
+        let incident_channel = incident.channel_id.as_ref()?;
+        let link = format!("/archives/{incident_channel}");
+        let mention = format!("<#{incident_channel}>");
         let recent = self.ctx.slack.recent_messages(channel, 100).await.ok()?;
         recent
             .into_iter()
             .find(|m| {
                 m.user.as_ref() == Some(&self.ctx.bot.user_id)
-                    && m.blocks
-                        .as_ref()
-                        .is_some_and(|b| b.to_string().contains(&link))
+                    && m.blocks.as_ref().is_some_and(|b| {
+                        let blocks = b.to_string();
+                        blocks.contains(&link) || blocks.contains(&mention)
+                    })
             })
             .map(|m| m.ts)
     }

@@ -363,8 +363,11 @@ pub trait Declarations: Send + Sync {
     /// Records that a declaration step is done.
     async fn mark_step(&self, id: IncidentId, step: DeclarationStep) -> Result<(), StoreError>;
 
-    /// Records that the declaration finished.
-    async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError>;
+    /// Records that the declaration finished: `true` once it is. Refused
+    /// (`false`, nothing changed) while the incident has no channel
+    /// recorded, so a declaration never ends without one: it stays open for
+    /// recovery instead.
+    async fn complete_declaration(&self, id: IncidentId) -> Result<bool, StoreError>;
 
     /// Declarations that never finished (a crash), oldest first.
     async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError>;

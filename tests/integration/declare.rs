@@ -522,3 +522,78 @@ async fn a_ten_thousand_character_description_still_declares_a_valid_incident() 
     );
     assert_eq!(app.slack.messages(&digest).len(), 1);
 }
+
+/// The digest message's ts cannot be written (a trigger in the database
+/// refuses the first write of it): the message Slack took stays the only
+/// one. The declarer is told of no digest problem (the message is there),
+/// and the next change finds it in the digest channel, records it and
+/// updates it rather than posting a second.
+#[tokio::test]
+async fn a_digest_ts_that_cannot_be_recorded_never_leads_to_a_second_digest_message() {
+    use sqlx::Connection;
+    let (app, general, digest) = workspace_on_postgres(&[]).await;
+    let mut db = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE SEQUENCE digest_ts_writes; \
+         CREATE FUNCTION fail_first_digest_ts() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+           IF NEW.digest_ts IS NOT NULL AND nextval('digest_ts_writes') = 1 THEN \
+             RAISE EXCEPTION 'injected: the digest ts cannot be written'; \
+           END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER fail_first_digest_ts BEFORE UPDATE OF digest_ts ON incidents \
+           FOR EACH ROW EXECUTE FUNCTION fail_first_digest_ts();",
+    )
+    .execute(&mut db)
+    .await
+    .expect("install the trigger");
+
+    declare(&app, &general, "www down").await;
+    assert_eq!(app.slack.messages(&digest).len(), 1, "one digest message");
+    let posted = app.slack.messages(&digest)[0].ts.clone();
+    // The write really failed, and the sequence says the trigger ran once.
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE digest_ts IS NULL AND completed_at IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT last_value FROM digest_ts_writes")
+            .await,
+        1
+    );
+    assert!(
+        !app.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.text.as_deref().is_some_and(|t| t.contains("digest"))),
+        "the digest is there: no problem to report"
+    );
+
+    let channel = created_channel(&app, 0);
+    crate::controls::click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "identified"),
+    )
+    .await;
+    app.idle().await;
+    let messages = app.slack.messages(&digest);
+    assert_eq!(messages.len(), 1, "still one digest message");
+    assert_eq!(messages[0].ts, posted);
+    assert_eq!(
+        field(messages[0].blocks.as_ref().unwrap(), "Status").as_deref(),
+        Some("Identified")
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incidents WHERE digest_ts IS NOT NULL")
+            .await,
+        1,
+        "recorded once found"
+    );
+}

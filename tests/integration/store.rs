@@ -95,7 +95,7 @@ on_both_backends!(migrated:
     of_many_simultaneous_deliveries_of_one_key_exactly_one_is_first,
     delivery_keys_a_day_old_are_pruned_in_bounded_batches_and_younger_ones_kept,
     a_new_incident_reads_back_as_declared_and_logs_it,
-    declaration_steps_are_recorded_once_and_completion_ends_the_declaration,
+    declaration_steps_are_recorded_once_and_completion_ends_the_declaration_with_its_channel,
     discarding_forgets_only_a_declaration_without_a_channel,
     a_channel_and_message_timestamps_are_found_again,
     open_incidents_are_unresolved_with_a_channel_newest_first_and_counted,
@@ -150,7 +150,7 @@ async fn declared(store: &dyn Store, n: u32) -> IncidentId {
         .set_channel(id, &channel(1000 + n), &format!("inc-{n}"))
         .await
         .unwrap();
-    store.complete_declaration(id).await.unwrap();
+    assert!(store.complete_declaration(id).await.unwrap());
     id
 }
 
@@ -326,7 +326,9 @@ async fn a_new_incident_reads_back_as_declared_and_logs_it(db: Db) {
     );
 }
 
-async fn declaration_steps_are_recorded_once_and_completion_ends_the_declaration(db: Db) {
+async fn declaration_steps_are_recorded_once_and_completion_ends_the_declaration_with_its_channel(
+    db: Db,
+) {
     let first = db
         .store
         .create_incident(&new_incident("one"))
@@ -357,7 +359,19 @@ async fn declaration_steps_are_recorded_once_and_completion_ends_the_declaration
         WHERE CAST(steps AS TEXT) LIKE '%"invited"%' AND CAST(steps AS TEXT) LIKE '%"pinned"%'"#;
     assert_eq!(db.count(by_name).await, 1);
 
-    db.store.complete_declaration(first).await.unwrap();
+    // Without its channel recorded, a declaration is not complete.
+    assert!(!db.store.complete_declaration(first).await.unwrap());
+    assert!(!db.store.incident(first).await.unwrap().unwrap().completed);
+    assert_eq!(
+        db.store.incomplete_declarations().await.unwrap(),
+        vec![first, second]
+    );
+
+    db.store
+        .set_channel(first, &channel(1), "inc-one")
+        .await
+        .unwrap();
+    assert!(db.store.complete_declaration(first).await.unwrap());
     assert!(db.store.incident(first).await.unwrap().unwrap().completed);
     assert_eq!(
         db.store.incomplete_declarations().await.unwrap(),

@@ -146,8 +146,12 @@ impl IncidentActor {
                 self.finish(id, &d, true).await;
             }
             None => {
-                tracing::warn!(incident = %id, "interrupted declaration without its details; marked complete");
-                let _ = self.store.declarations.complete_declaration(id).await;
+                // Nothing to finish it with: complete it if it has a
+                // channel (refused otherwise), else forget it.
+                tracing::warn!(incident = %id, "interrupted declaration without its details; ending it");
+                if let Ok(false) = self.store.declarations.complete_declaration(id).await {
+                    let _ = self.store.declarations.discard_incident(id).await;
+                }
             }
         }
         ControlFlow::Continue(())
@@ -259,16 +263,34 @@ impl IncidentActor {
                 (channel, name.as_str().to_owned())
             }
         };
-        if let Err(e) = self
-            .store
-            .declarations
-            .set_channel(id, &channel, &name)
-            .await
-        {
-            tracing::error!(incident = %id, error = %e, "cannot record the incident channel");
-        }
+        self.record_channel(id, &channel, &name).await;
         tracing::info!(incident = %id, channel = %channel, name, user = %c.user, "incident declared");
         Some(channel)
+    }
+
+    /// Records the incident's channel, trying again while the database is
+    /// away (up to [`crate::actors::STORE_PATIENCE`]): clicks find their
+    /// incident by it. If it still cannot be recorded, the declaration goes
+    /// on in Slack, but completing it is refused (in SQL), so recovery
+    /// takes it up later and finds the channel by its recorded name.
+    async fn record_channel(&self, id: IncidentId, channel: &ChannelId, name: &str) {
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(200);
+        loop {
+            match self.store.declarations.set_channel(id, channel, name).await {
+                Ok(()) => return,
+                Err(e) if started.elapsed() < crate::actors::STORE_PATIENCE => {
+                    tracing::warn!(incident = %id, error = %e, "cannot record the incident channel; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(incident = %id, channel = %channel, error = %e,
+                        "cannot record the incident channel; recovery will finish the declaration");
+                    return;
+                }
+            }
+        }
     }
 
     /// `conversations.create`, trying `-2`, `-3`… while the name is taken
@@ -616,10 +638,17 @@ impl Saga<'_> {
     }
 
     /// The declaration is finished: recovery leaves it alone from now on.
+    /// The store refuses while the channel is not recorded: recovery then
+    /// finishes it (finding the channel by name) instead.
     async fn complete(&self) {
         let id = self.incident.id;
-        if let Err(e) = self.actor.store.declarations.complete_declaration(id).await {
-            tracing::error!(incident = %id, error = %e, "cannot record the declaration as finished");
+        match self.actor.store.declarations.complete_declaration(id).await {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(incident = %id, channel = %self.channel,
+                "the declaration stays open: its channel is not recorded; recovery will finish it"),
+            Err(e) => {
+                tracing::error!(incident = %id, error = %e, "cannot record the declaration as finished")
+            }
         }
     }
 

@@ -155,15 +155,18 @@ impl<B: Backend> Declarations for B {
         Ok(())
     }
 
-    async fn complete_declaration(&self, id: IncidentId) -> Result<(), StoreError> {
-        conn(self)
+    async fn complete_declaration(&self, id: IncidentId) -> Result<bool, StoreError> {
+        // Never without its channel: a declaration whose channel was not
+        // recorded stays open for recovery, which finds the channel by name.
+        let completed = conn(self)
             .await?
             .execute(
-                "UPDATE incidents SET completed_at = {now} WHERE id = $1",
+                "UPDATE incidents SET completed_at = {now} \
+                 WHERE id = $1 AND channel_id IS NOT NULL",
                 &[Arg::Int(id.0)],
             )
             .await?;
-        Ok(())
+        Ok(completed == 1)
     }
 
     async fn incomplete_declarations(&self) -> Result<Vec<IncidentId>, StoreError> {
