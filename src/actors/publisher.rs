@@ -43,25 +43,62 @@ const BURST_QUIET: Duration = Duration::from_millis(200);
 /// …but never longer than this in all.
 const BURST_MAX: Duration = Duration::from_secs(1);
 
-/// Why the digest could not be posted, in words for the person who acted.
+/// Why the digest could not be posted. Its `Display` is for the person who
+/// acted, in Slack: what happened and whom to ask, never a setting's name,
+/// a host or an error's own text; [`DigestProblem::log_line`] is for the
+/// operator and has all three.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DigestProblem {
     /// No channel of the configured name.
     #[error(
-        "I could not find the digest channel #{0}. Create it (or set INCIDENTS_DIGEST_CHANNEL to \
-         an existing channel) and invite me there with `/invite @janus`."
+        "I could not find the digest channel #{0}, so this incident is not listed there. \
+         Ask your Janus admin to set the digest channel up."
     )]
     ChannelMissing(String),
     /// The bot may not post there (e.g. a private channel it was not invited to).
-    #[error("I cannot post in the digest channel #{0}. Invite me there with `/invite @janus`.")]
+    #[error(
+        "I am not allowed to post in the digest channel #{0}, so this incident is not listed \
+         there. Ask your Janus admin to invite me there."
+    )]
     NotInvited(String),
-    /// Anything else; logged in full.
-    #[error("I could not update the digest channel #{0}: {1}")]
-    Failed(String, String),
+    /// Anything else (Slack or the database did not answer, a template);
+    /// `detail` is for the log.
+    #[error(
+        "I could not update the digest channel #{channel}; it will be brought up to date \
+         within a few minutes. If it is not, ask your Janus admin."
+    )]
+    Failed { channel: String, detail: String },
     /// The pinned control message could not be updated (Slack did not
-    /// answer in time, or refused).
-    #[error("I could not update the pinned control message: {0}")]
-    Control(String),
+    /// answer in time, or refused); `detail` is for the log.
+    #[error(
+        "I could not update the pinned control message; it will be brought up to date \
+         within a few minutes."
+    )]
+    Control { detail: String },
+}
+
+impl DigestProblem {
+    /// The same, for the operator: what to fix, naming the setting, with
+    /// the error's own text.
+    pub fn log_line(&self) -> String {
+        match self {
+            Self::ChannelMissing(name) => format!(
+                "digest channel #{name} not found: create it, or set `incident.digest_channel` \
+                 (INCIDENTS_DIGEST_CHANNEL) to an existing channel, and invite the bot there"
+            ),
+            Self::NotInvited(name) => format!(
+                "the bot may not post in the digest channel #{name}: invite it there \
+                 (a private channel needs `/invite`), or set `incident.digest_channel` \
+                 (INCIDENTS_DIGEST_CHANNEL) to another channel"
+            ),
+            Self::Failed { channel, detail } => {
+                format!("cannot update the digest channel #{channel}: {detail}")
+            }
+            Self::Control { detail } => {
+                format!("cannot update the pinned control message: {detail}")
+            }
+        }
+    }
 }
 
 /// What the person whose change Slack did not take in time reads.
@@ -136,7 +173,7 @@ impl PublisherHandle {
         ctx.tasks.spawn(async move {
             match warm.channel().await {
                 Ok(id) => tracing::debug!(channel = %id, "digest channel found"),
-                Err(problem) => tracing::warn!("{problem}"),
+                Err(problem) => tracing::warn!("{}", problem.log_line()),
             }
         });
         Self { inner }
@@ -240,7 +277,7 @@ impl Publisher {
             };
             let result = self.publish(id, &round, &mut shown, &mut unrecorded).await;
             if let Err(problem) = &result {
-                tracing::warn!(incident = %id, "{problem}");
+                tracing::warn!(incident = %id, "{}", problem.log_line());
                 // Not shown: recovery brings it to Slack later (the version
                 // was not recorded as shown). Say so to whoever made it.
                 for url in &round.tell {
@@ -284,7 +321,10 @@ impl Publisher {
     }
 
     fn failed(&self, e: impl std::fmt::Display) -> DigestProblem {
-        DigestProblem::Failed(self.channel_name(), e.to_string())
+        DigestProblem::Failed {
+            channel: self.channel_name(),
+            detail: e.to_string(),
+        }
     }
 
     fn cached_channel(&self) -> Option<ChannelId> {
@@ -341,7 +381,7 @@ impl Publisher {
             self.publish_digest(&incident, may_post, reconcile, unrecorded)
                 .await?;
             // A failed update is not recorded as shown: recovery retries it.
-            controlled.map_err(DigestProblem::Control)?;
+            controlled.map_err(|detail| DigestProblem::Control { detail })?;
             if let Err(e) = self.publications.mark_published(id, incident.version).await {
                 tracing::warn!(incident = %id, error = %e, "cannot record what Slack shows");
             }

@@ -190,6 +190,19 @@ impl SlackError {
         }
     }
 
+    /// What went wrong, in words for a person in Slack: never a host, a
+    /// proxy or the client's own error text, which only the log (this
+    /// error's `Display`) carries.
+    pub fn for_people(&self) -> String {
+        match self {
+            Self::Api { code, .. } => format!("Slack refused it ({})", code.as_str()),
+            Self::RateLimited { .. } => "Slack asked me to slow down".to_owned(),
+            Self::Timeout { .. } => "Slack did not answer in time".to_owned(),
+            Self::Http { .. } | Self::Protocol { .. } => "Slack answered with an error".to_owned(),
+            Self::Transport { .. } | Self::Setup(_) => "I could not reach Slack".to_owned(),
+        }
+    }
+
     /// The `ok:false` code, when that is what this is.
     pub fn code(&self) -> Option<&ApiErrorCode> {
         match self {
@@ -308,6 +321,52 @@ fn transport_detail(error: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_people_read_names_no_host_proxy_or_method() {
+        let errors = [
+            SlackError::Transport {
+                method: "conversations.create",
+                detail: "proxy proxy.corp:3128 refused to open a tunnel to slack.com:443".into(),
+                sent: false,
+                egress: None,
+            },
+            SlackError::Http {
+                method: "chat.postMessage",
+                status: 502,
+            },
+            SlackError::Protocol {
+                method: "chat.update",
+                detail: "expected value at line 1".into(),
+            },
+            SlackError::Setup("no CA file at /etc/janus/ca.pem".into()),
+        ];
+        for e in errors {
+            let said = e.for_people();
+            for internal in [
+                "proxy",
+                "3128",
+                "slack.com",
+                "conversations",
+                "chat.",
+                "/etc",
+                "line 1",
+            ] {
+                assert!(
+                    !said.contains(internal),
+                    "{internal:?} in {said:?} (for {e})"
+                );
+            }
+        }
+        let refused = SlackError::Api {
+            method: "conversations.create",
+            code: ApiErrorCode::from_wire("invalid_name_specials"),
+        };
+        assert_eq!(
+            refused.for_people(),
+            "Slack refused it (invalid_name_specials)"
+        );
+    }
 
     #[test]
     fn known_codes_round_trip_and_unknown_ones_are_kept() {

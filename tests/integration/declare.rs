@@ -297,6 +297,17 @@ async fn a_channel_that_cannot_be_created_leaves_nothing_behind() {
     assert!(app.slack.messages(&digest).is_empty());
 }
 
+/// Words a person in Slack must never read: settings and how to set them
+/// are for the operator, in the log.
+const OPERATOR_WORDS: [&str; 6] = [
+    "INCIDENTS_DIGEST_CHANNEL",
+    "digest_channel",
+    "JANUS_",
+    "_ENABLED",
+    "/invite",
+    "PROXY",
+];
+
 #[tokio::test]
 async fn a_missing_digest_channel_tells_the_declarer_what_to_do() {
     let app = TestApp::spawn().await;
@@ -307,12 +318,91 @@ async fn a_missing_digest_channel_tells_the_declarer_what_to_do() {
         all_text(answer.blocks.as_ref().unwrap()).contains("I opened"),
         "the link comes first"
     );
-    // What did not work follows, to the declarer only.
+    // What did not work follows, to the declarer only: what happened and
+    // whom to ask, not the setting (the log names it).
     let problem = ephemeral_containing(&app.slack, "#incidents").await;
     let said = problem.text.unwrap_or_default();
-    assert!(said.contains("/invite @janus"), "{said}");
+    assert!(said.contains("not listed there"), "{said}");
+    assert!(
+        said.to_lowercase().contains("ask your janus admin"),
+        "{said}"
+    );
+    for word in OPERATOR_WORDS {
+        assert!(!said.contains(word), "{word:?} in {said}");
+    }
     // The incident itself exists all the same.
     assert_eq!(app.slack.calls_to("conversations.create").len(), 1);
+}
+
+/// Slack cannot be reached for the new channel (the company proxy refuses
+/// the tunnel): the declarer reads what happened and whom to ask, never
+/// the proxy's address, a setting or the HTTP client's error text.
+#[tokio::test]
+async fn a_channel_slack_could_not_be_reached_for_is_explained_without_naming_the_proxy() {
+    use crate::support::connect_proxy::{ConnectProxy, Mode};
+    let (mut app, general, _) = workspace(&[("JANUS_SLACK__SOCKETS", "1")]).await;
+    let proxy = ConnectProxy::start(Mode::Open).await;
+    let (api, socket) = app.slack.targets();
+    // The Web API through the proxy; the socket direct, so it stays up.
+    let url = proxy.url();
+    app.restart_with(&[
+        ("JANUS_SLACK__SOCKETS", "1"),
+        ("HTTP_PROXY", &url),
+        ("NO_PROXY", &socket),
+    ])
+    .await;
+    assert!(proxy.saw(&api), "the Web API goes through the proxy");
+
+    // The proxy can no longer reach the Web API; the answer goes to a
+    // response URL it still reaches (Slack's are on hooks.slack.com).
+    proxy.cut_tunnels_and_refuse(&api);
+    let response_url = app.slack.response_url().replace("127.0.0.1", "localhost");
+    let envelope = slack_fake::envelope(
+        "slash_commands",
+        payloads::slash_incident(&general, "www down", &response_url),
+        true,
+    );
+    app.slack.send_envelope(envelope).await;
+    let told = app
+        .slack
+        .wait_for("the declarer is told", WAIT, |s| {
+            s.ephemerals().into_iter().next()
+        })
+        .await;
+    let said = told.text.unwrap_or_default();
+    assert!(
+        said.contains("could not create the incident channel"),
+        "{said}"
+    );
+    assert!(said.contains("could not reach Slack"), "{said}");
+    assert!(
+        said.to_lowercase().contains("ask your janus admin"),
+        "{said}"
+    );
+    let proxy_port = url.rsplit(':').next().unwrap();
+    let api_port = api.rsplit(':').next().unwrap();
+    for internal in [
+        proxy_port,
+        api_port,
+        "127.0.0.1",
+        "proxy",
+        "tunnel",
+        "503",
+        "conversations.create",
+    ]
+    .into_iter()
+    .chain(OPERATOR_WORDS)
+    {
+        assert!(!said.contains(internal), "{internal:?} in {said}");
+    }
+    app.idle().await;
+    assert!(
+        app.slack
+            .channels()
+            .iter()
+            .all(|c| !c.name.starts_with("inc-")),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]

@@ -41,6 +41,11 @@ struct State {
     targets: Vec<String>,
     /// The `Proxy-Authorization` header of every request, if any.
     auth_headers: Vec<Option<String>>,
+    /// Tunnel targets (`host:port`) answered `503` whatever the mode, like
+    /// a proxy that cannot reach one host.
+    refuse_tunnels_to: Vec<String>,
+    /// Cancelled to cut every tunnel open now; replaced by a fresh one.
+    tunnels: tokio_util::sync::CancellationToken,
 }
 
 /// A running proxy. Cheap to clone; it serves until the test's runtime ends.
@@ -61,6 +66,8 @@ impl ConnectProxy {
                 mode,
                 targets: Vec::new(),
                 auth_headers: Vec::new(),
+                refuse_tunnels_to: Vec::new(),
+                tunnels: tokio_util::sync::CancellationToken::new(),
             })),
             port,
         };
@@ -106,6 +113,16 @@ impl ConnectProxy {
         self.state.lock().unwrap().mode = mode;
     }
 
+    /// Closes every tunnel open now (clients must open new ones), and
+    /// answers every later tunnel request to `target` (`host:port`) with
+    /// `503 Service Unavailable`.
+    pub fn cut_tunnels_and_refuse(&self, target: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.refuse_tunnels_to.push(target.to_owned());
+        let cut = std::mem::take(&mut state.tunnels);
+        cut.cancel();
+    }
+
     /// `host:port` of every request the proxy was asked for.
     pub fn targets(&self) -> Vec<String> {
         self.state.lock().unwrap().targets.clone()
@@ -137,12 +154,17 @@ impl ConnectProxy {
             .get("proxy-authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mode = {
+        let (mode, refused, tunnels) = {
             let mut state = self.state.lock().unwrap();
             state.targets.push(target.clone());
             state.auth_headers.push(auth.clone());
-            state.mode.clone()
+            let refused =
+                request.method() == Method::CONNECT && state.refuse_tunnels_to.contains(&target);
+            (state.mode.clone(), refused, state.tunnels.clone())
         };
+        if refused {
+            return status(StatusCode::SERVICE_UNAVAILABLE);
+        }
         match mode {
             Mode::Open => {}
             Mode::Refuse => return status(StatusCode::FORBIDDEN),
@@ -164,7 +186,10 @@ impl ConnectProxy {
                 if let Ok(upgraded) = hyper::upgrade::on(request).await {
                     let mut upgraded = TokioIo::new(upgraded);
                     let mut upstream = upstream;
-                    let _ = tokio::io::copy_bidirectional(&mut upgraded, &mut upstream).await;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut upgraded, &mut upstream) => {}
+                        _ = tunnels.cancelled() => {}
+                    }
                 }
             });
             return status(StatusCode::OK);

@@ -334,18 +334,16 @@ impl IncidentActor {
                 Err(e) if e.code() == Some(&ApiErrorCode::NameTaken) => continue,
                 Err(e) => {
                     tracing::error!(incident = %id, name = name.as_str(), error = %e, "cannot create the incident channel");
-                    let why = match e.code() {
-                        Some(ApiErrorCode::Other(code)) if code == "restricted_action" => "this workspace does not let me create channels (ask an admin to allow it)".to_owned(),
-                        _ => e.to_string(),
-                    };
-                    self.abandon(
-                        id,
-                        c,
-                        &format!(
-                            "I could not create the incident channel: {why}. Nothing was created."
+                    // In words for the declarer: the error's own text (a
+                    // proxy, a host) is in the log line above.
+                    let text = match e.code() {
+                        Some(ApiErrorCode::Other(code)) if code == "restricted_action" => "I could not create the incident channel: this workspace does not let me create channels (ask a Slack admin to allow it). Nothing was created.".to_owned(),
+                        _ => format!(
+                            "I could not create the incident channel: {}. Nothing was created; try again in a minute, and if it keeps failing, ask your Janus admin.",
+                            e.for_people()
                         ),
-                    )
-                    .await;
+                    };
+                    self.abandon(id, c, &text).await;
                     return None;
                 }
             }
@@ -629,6 +627,7 @@ impl Saga<'_> {
             problems.push("I could not post the control message in the channel; use the channel as usual and try the controls again later.".to_owned());
         }
         if let Err(problem) = digest {
+            // Logged with its detail by the publisher.
             problems.push(problem.to_string());
         }
         if !problems.is_empty() {
