@@ -1069,10 +1069,10 @@ async fn under_systemd_janus_is_ready_once_connected_feeds_the_watchdog_and_says
 
 /// No container engine runs here, so check what can be checked offline:
 /// the image is built in stages, runs as non-root with the state volume
-/// where the SQLite default goes, and compose starts Janus only once
-/// Postgres answers, with the tokens from `.env`.
+/// where the SQLite default goes, and local secrets stay out of its build
+/// context.
 #[test]
-fn the_container_files_build_in_stages_run_as_non_root_and_wait_for_postgres() {
+fn the_container_image_builds_in_stages_and_runs_as_non_root() {
     let read = |name: &str| {
         std::fs::read_to_string(format!("{}/{name}", env!("CARGO_MANIFEST_DIR"))).expect(name)
     };
@@ -1091,24 +1091,147 @@ fn the_container_files_build_in_stages_run_as_non_root_and_wait_for_postgres() {
     assert!(image.contains("VOLUME [\"/var/lib/janus\"]"));
 
     let ignored = read(".dockerignore");
-    for entry in ["target", ".env", "janus.db"] {
+    for entry in ["target", ".env", "secrets", "janus.db"] {
         assert!(
             ignored.lines().any(|l| l == entry),
             "{entry} must stay out of the build context"
         );
     }
+}
 
-    let compose = read("compose.yaml");
-    for needle in [
-        "pg_isready",
-        "condition: service_healthy",
-        "env_file: .env",
-        "DATABASE_URL: postgres://janus:janus@postgres:5432/janus",
-        "POSTGRES_PASSWORD: janus",
-        "dockerfile: Containerfile",
-    ] {
-        assert!(compose.contains(needle), "compose.yaml lacks {needle:?}");
+/// compose.yaml, read as YAML (no container runtime needed): both services
+/// run read-only, without capabilities or privilege gain; every secret is a
+/// compose secret file, none an environment value; and the variables name
+/// what the binary reads — the Janus service's environment, with its
+/// secret files in place, loads as a Postgres configuration with the tokens
+/// from those files.
+#[test]
+fn compose_runs_read_only_without_capabilities_and_hands_janus_its_secrets_as_files() {
+    use secrecy::ExposeSecret;
+    use serde_json::Value;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/compose.yaml"))
+        .expect("compose.yaml");
+    let compose: Value = serde_yaml_ng::from_str(&text).expect("compose.yaml is YAML");
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let defined = compose["secrets"].as_object().expect("top-level secrets");
+    for (name, secret) in defined {
+        let file = secret["file"].as_str().unwrap_or_default();
+        assert_eq!(file, format!("./secrets/{name}"), "secret {name}");
     }
+
+    for name in ["janus", "postgres"] {
+        let service = &compose["services"][name];
+        assert_eq!(service["read_only"], true, "{name}: read-only root");
+        assert_eq!(
+            strings(&service["cap_drop"]),
+            ["ALL"],
+            "{name}: no capabilities"
+        );
+        assert!(service.get("cap_add").is_none(), "{name}: none added back");
+        assert!(
+            strings(&service["security_opt"]).contains(&"no-new-privileges:true".to_owned()),
+            "{name}: no privilege gain"
+        );
+        assert!(
+            !strings(&service["tmpfs"]).is_empty(),
+            "{name}: somewhere to write"
+        );
+        assert!(
+            service.get("env_file").is_none(),
+            "{name}: no .env of plain values"
+        );
+        let env = service["environment"]
+            .as_object()
+            .expect("a map of variables");
+        let mounted = strings(&service["secrets"]);
+        for (var, value) in env {
+            let value = value.as_str().expect("string values");
+            assert!(
+                !value.starts_with("xapp-") && !value.starts_with("xoxb-"),
+                "{name}: a token in {var}"
+            );
+            if var.ends_with("_FILE") {
+                let secret = value
+                    .strip_prefix("/run/secrets/")
+                    .expect("a compose secret");
+                assert!(
+                    mounted.iter().any(|m| m == secret),
+                    "{name} mounts {secret}"
+                );
+                assert!(defined.contains_key(secret), "{secret} is defined");
+            }
+        }
+        for plain in [
+            "SLACK_APP_TOKEN",
+            "SLACK_BOT_TOKEN",
+            "DATABASE_PASSWORD",
+            "DATABASE_URL",
+            "POSTGRES_PASSWORD",
+        ] {
+            assert!(!env.contains_key(plain), "{name}: {plain} as a plain value");
+        }
+    }
+    let postgres = &compose["services"]["postgres"];
+    assert_eq!(
+        postgres["user"], "postgres",
+        "no root entrypoint, so no capabilities"
+    );
+    assert_eq!(
+        postgres["environment"]["POSTGRES_PASSWORD_FILE"],
+        "/run/secrets/postgres_password"
+    );
+    assert!(text.contains("pg_isready"));
+    assert_eq!(
+        compose["services"]["janus"]["depends_on"]["postgres"]["condition"],
+        "service_healthy"
+    );
+
+    // What the binary makes of the Janus service's environment, each
+    // /run/secrets/NAME standing in a temporary folder.
+    let dir = tempfile::tempdir().unwrap();
+    let samples = [
+        ("slack_app_token", "xapp-1-A0COMPOSE-1-abc"),
+        ("slack_bot_token", "xoxb-1-compose"),
+        ("postgres_password", "pw-from-a-file"),
+    ];
+    for (name, value) in samples {
+        assert!(defined.contains_key(name), "{name} is defined");
+        std::fs::write(dir.path().join(name), format!("{value}\n")).unwrap();
+    }
+    let env: Vec<(String, String)> = compose["services"]["janus"]["environment"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let v = v.as_str().unwrap();
+            let v = match v.strip_prefix("/run/secrets/") {
+                Some(name) => dir.path().join(name).display().to_string(),
+                None => v.to_owned(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let config = janus::config::Config::load_from(None, env).expect("the binary reads it");
+    assert_eq!(config.slack.app_token.expose_secret(), samples[0].1);
+    assert_eq!(config.slack.bot_token.expose_secret(), samples[1].1);
+    let url = config.database.url.expose_secret();
+    assert!(
+        url.starts_with("postgres://janus:"),
+        "Postgres, as user janus"
+    );
+    assert!(
+        url.contains("pw-from-a-file@postgres:5432/janus"),
+        "the password file is read"
+    );
 }
 
 /// A crash after a click's change committed but before its line reached
