@@ -213,7 +213,7 @@ pub fn payload_snippet(payload: &serde_json::Value, max: usize) -> String {
 /// `text` (an error about `payload`, which may quote a value it could not
 /// read) with every secret value of `payload` replaced by `[redacted]`.
 pub fn redact_values_of(payload: &serde_json::Value, text: &str) -> String {
-    fn collect<'a>(value: &'a serde_json::Value, secret: bool, out: &mut Vec<String>) {
+    fn collect(value: &serde_json::Value, secret: bool, out: &mut Vec<String>) {
         use serde_json::Value;
         match value {
             Value::Object(fields) => fields
