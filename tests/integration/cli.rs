@@ -255,9 +255,11 @@ async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
         .wait_for_call("chat.postMessage", Duration::from_secs(10))
         .await;
 
+    // Janus answers on it: a credential like the tokens.
+    let response_url = slack.response_url();
     let declare = slack_fake::envelope(
         "slash_commands",
-        payloads::slash_incident(&general, "www down", &slack.response_url()),
+        payloads::slash_incident(&general, "www down", &response_url),
         true,
     );
     slack.send_envelope(declare).await;
@@ -297,7 +299,12 @@ async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
         "trace logging was on: {} bytes",
         logs.len()
     );
-    for secret in [slack_fake::APP_TOKEN, slack_fake::BOT_TOKEN, API_KEY] {
+    for secret in [
+        slack_fake::APP_TOKEN,
+        slack_fake::BOT_TOKEN,
+        API_KEY,
+        &response_url,
+    ] {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
     assert!(logs.contains("incident declared"), "the scenario ran");
