@@ -421,7 +421,7 @@ impl Publisher {
         reconcile: bool,
     ) -> Result<(), DigestProblem> {
         let id = incident.id;
-        let digest = Digest(view::message(
+        let digest = Digest::new(view::message(
             incident,
             &self.ctx.config,
             self.ctx.bot.workspace_url.as_ref(),
@@ -432,11 +432,14 @@ impl Publisher {
             .renderer
             .render_context(&digest)
             .map_err(|e| self.failed(e))?;
-        let text = format!(
-            "{}: {}",
-            incident.channel_name.as_deref().unwrap_or("incident"),
-            digest.0.incident.status.label
-        );
+        // The notification text: from the entry, so a private incident's
+        // channel name stays out of it too.
+        let name = match digest.0.incident.name.as_str() {
+            "" if incident.private => "Private incident",
+            "" => "incident",
+            name => name,
+        };
+        let text = format!("{name}: {}", digest.0.incident.status.label);
         let mut channel = self.channel().await?;
         let mut digest_ts = incident.digest_ts.clone();
         if digest_ts.is_none() && reconcile {

@@ -52,6 +52,9 @@ pub const DATABASE_SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite"];
 /// The SQLite file used when no database is configured, in `$STATE_DIRECTORY` (set by
 /// systemd's `StateDirectory=`) or else the working directory.
 pub const DEFAULT_SQLITE_FILE: &str = "janus.db";
+/// `incident.max_declarations_per_user` when not set: enough for a real
+/// outage's several incidents, few enough to stop a flood.
+pub const DEFAULT_MAX_DECLARATIONS_PER_USER: u32 = 5;
 /// The variable systemd sets to the service's state directories (`:`-separated).
 const STATE_DIRECTORY_VAR: &str = "STATE_DIRECTORY";
 
@@ -179,6 +182,13 @@ pub struct IncidentConfig {
     /// `incident.statuses`, `incident.severities`, `incident.default_severity` or
     /// `incident.roles` say otherwise.
     pub catalog: Catalog,
+    /// Whether guests and users of other organisations (Slack Connect) may
+    /// change incidents and declare them (`incident.allow_external_users`);
+    /// by default they may only follow them.
+    pub allow_external_users: bool,
+    /// Declarations one person may make in ten minutes
+    /// (`incident.max_declarations_per_user`, default 5); `None` for no limit (0).
+    pub max_declarations_per_user: Option<u32>,
 }
 
 impl IncidentConfig {
@@ -615,6 +625,12 @@ impl Resolver<'_> {
             video_link: raw.video_link.map(|url| url.0),
             timezone,
             catalog,
+            allow_external_users: raw.allow_external_users.is_some_and(|f| f.0),
+            max_declarations_per_user: match raw.max_declarations_per_user {
+                None => Some(DEFAULT_MAX_DECLARATIONS_PER_USER),
+                Some(raw::Bounded(0)) => None,
+                Some(raw::Bounded(n)) => Some(n),
+            },
         })
     }
 

@@ -72,6 +72,8 @@ pub(super) struct RawIncident {
     pub severities: Option<Choices>,
     pub default_severity: Option<String>,
     pub roles: Option<Vec<RawRole>>,
+    pub allow_external_users: Option<Flag>,
+    pub max_declarations_per_user: Option<Bounded<0, 1000>>,
 }
 
 /// One `[[incident.roles]]` table. `label` and `duties` may be left out for a built-in role,

@@ -26,6 +26,7 @@ pub const REQUIRED_BOT_SCOPES: &[&str] = &[
     "commands",
     "groups:history",
     "groups:read",
+    "groups:write",
     "im:write",
     "pins:write",
     "reactions:read",

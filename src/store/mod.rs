@@ -92,6 +92,35 @@ pub struct NewIncident {
     pub declared_in: Option<ChannelId>,
     /// What finishing the declaration needs after a crash (reply, slug…).
     pub declaration: serde_json::Value,
+    /// A private channel, a digest entry without the description, listed
+    /// only to its members.
+    pub private: bool,
+    /// At most this many declarations by `created_by` in
+    /// [`DECLARATION_WINDOW`] (this one included); `None`: no limit.
+    pub per_user_limit: Option<u32>,
+}
+
+/// The window `incident.max_declarations_per_user` counts in.
+pub const DECLARATION_WINDOW: Duration = Duration::from_secs(600);
+
+/// What recording a declaration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded as this incident.
+    Incident(IncidentId),
+    /// Nothing recorded: the declarer reached their limit
+    /// ([`NewIncident::per_user_limit`]).
+    OverLimit,
+}
+
+impl Recorded {
+    /// The incident, when one was recorded.
+    pub fn incident(self) -> Option<IncidentId> {
+        match self {
+            Recorded::Incident(id) => Some(id),
+            Recorded::OverLimit => None,
+        }
+    }
 }
 
 /// An incident as stored: everything needed to render any of its messages.
@@ -130,6 +159,8 @@ pub struct Incident {
     pub declaration: Option<serde_json::Value>,
     /// Set once the declaration finished.
     pub completed: bool,
+    /// A private incident (see [`NewIncident::private`]).
+    pub private: bool,
 }
 
 impl Incident {
@@ -330,7 +361,7 @@ pub trait Leases: Send + Sync {
 #[async_trait::async_trait]
 pub trait Declarations: Send + Sync {
     /// Stores a new incident (no channel yet) and logs `declared`.
-    async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError>;
+    async fn create_incident(&self, new: &NewIncident) -> Result<Recorded, StoreError>;
 
     /// Forgets a declaration that never got a channel (and its history).
     async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError>;

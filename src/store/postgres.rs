@@ -155,6 +155,9 @@ super::sql::sql_conn!(
 impl super::sql::Backend for PgStore {
     type Db = sqlx::Postgres;
     const BEGIN_WRITE: &'static str = "BEGIN";
+    // The two-key form: its key space is apart from the leases' one-key locks.
+    const LOCK_DECLARER: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(1784, hashtext($1))");
 
     fn pool(&self) -> &PgPool {
         &self.pool

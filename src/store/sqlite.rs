@@ -176,6 +176,7 @@ super::sql::sql_conn!(
 impl super::sql::Backend for SqliteStore {
     type Db = Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_DECLARER: Option<&'static str> = None;
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -136,6 +136,8 @@ fn new_incident(description: &str) -> NewIncident {
         created_by: user(1),
         declared_in: Some(channel(1)),
         declaration: serde_json::json!({ "reply": "https://hooks.example/1", "slug": "www-down" }),
+        private: false,
+        per_user_limit: None,
     }
 }
 
@@ -144,7 +146,9 @@ async fn declared(store: &dyn Store, n: u32) -> IncidentId {
     let id = store
         .create_incident(&new_incident(&format!("incident {n}")))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     store
         .set_channel(id, &channel(1000 + n), &format!("inc-{n}"))
         .await
@@ -228,7 +232,13 @@ async fn of_many_simultaneous_deliveries_of_one_key_exactly_one_is_first(db: Db)
 
 async fn a_new_incident_reads_back_as_declared_and_logs_it(db: Db) {
     let new = new_incident("www down");
-    let id = db.store.create_incident(&new).await.unwrap();
+    let id = db
+        .store
+        .create_incident(&new)
+        .await
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let incident = db.store.incident(id).await.unwrap().expect("stored");
     assert_eq!(incident.id, id);
     assert_eq!(incident.description, "www down");
@@ -269,12 +279,16 @@ async fn declaration_steps_are_recorded_once_and_completion_ends_the_declaration
         .store
         .create_incident(&new_incident("one"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let second = db
         .store
         .create_incident(&new_incident("two"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     assert_eq!(
         db.store.incomplete_declarations().await.unwrap(),
         vec![first, second],
@@ -308,7 +322,9 @@ async fn discarding_forgets_only_a_declaration_without_a_channel(db: Db) {
         .store
         .create_incident(&new_incident("bare"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let kept = declared(&*db.store, 1).await;
     db.store.discard_incident(bare).await.unwrap();
     db.store.discard_incident(kept).await.unwrap();
@@ -323,7 +339,9 @@ async fn discarding_forgets_only_a_declaration_without_a_channel(db: Db) {
         .store
         .create_incident(&new_incident("next"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     assert!(next.0 > bare.0 && next.0 > kept.0, "ids are never reused");
 }
 
@@ -332,7 +350,9 @@ async fn a_channel_and_message_timestamps_are_found_again(db: Db) {
         .store
         .create_incident(&new_incident("www down"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let before = db.store.incident(id).await.unwrap().unwrap();
     a_moment_passes().await;
     db.store
@@ -378,7 +398,9 @@ async fn open_incidents_are_unresolved_with_a_channel_newest_first_and_counted(d
     db.store
         .create_incident(&new_incident("no channel"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     db.store
         .set_status(resolved, "resolved", true, &user(2), &delivery())
         .await
@@ -900,11 +922,15 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
     store
         .create_incident(&new_incident("in flight"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let incomplete = store
         .create_incident(&new_incident("mid-way"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     store
         .set_channel(incomplete, &channel(9), "inc-mid-way")
         .await
