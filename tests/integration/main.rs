@@ -25,3 +25,4 @@ mod start;
 mod statuspage;
 mod statuspage_slack;
 mod store;
+mod trust;
