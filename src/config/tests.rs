@@ -1601,3 +1601,30 @@ fn an_unreadable_or_invalid_ca_file_names_the_key_and_the_file() {
     assert!(error.contains("`tls.ca_file`"), "{error}");
     assert!(error.contains("garbage.pem"), "{error}");
 }
+
+#[test]
+fn guests_and_partners_only_follow_and_five_declarations_per_ten_minutes_by_default() {
+    let config = load(&[]).unwrap();
+    assert!(!config.incident.allow_external_users);
+    assert_eq!(config.incident.max_declarations_per_user, Some(5));
+
+    let config = load(&[
+        ("JANUS_INCIDENT__ALLOW_EXTERNAL_USERS", "yes"),
+        ("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER", "0"),
+    ])
+    .unwrap();
+    assert!(config.incident.allow_external_users);
+    assert_eq!(config.incident.max_declarations_per_user, None, "0: no limit");
+
+    let config = load_toml("[incident]\nmax_declarations_per_user = 12\n", &[]).unwrap();
+    assert_eq!(config.incident.max_declarations_per_user, Some(12));
+}
+
+#[test]
+fn a_bad_declaration_limit_names_the_key_and_its_source() {
+    let err = load_err(&[("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER", "many")]);
+    assert!(err.contains("incident.max_declarations_per_user"), "{err}");
+    assert!(err.contains("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER"), "{err}");
+    let err = load_err(&[("JANUS_INCIDENT__ALLOW_EXTERNAL_USERS", "perhaps")]);
+    assert!(err.contains("incident.allow_external_users"), "{err}");
+}
