@@ -277,14 +277,14 @@ impl TlsPlan {
                 .map(|tls| match tls {
                     rustls::Error::InvalidCertificate(why) => format!(
                         "the database server {} presented a certificate that is not trusted \
-                         ({why:?}) under {}; Janus trusts {}: give the CA that signed the \
-                         server's certificate in database.ca_file",
+                         ({why:?}) with {}; trusted are {}: add the CA that signed the \
+                         server's certificate with database.ca_file",
                         self.host,
                         self.mode_described(),
                         self.trust_described()
                     ),
                     other => format!(
-                        "TLS with the database server {} failed ({other}) under {}",
+                        "TLS with the database server {} failed ({other}) with {}",
                         self.host,
                         self.mode_described()
                     ),
@@ -322,27 +322,37 @@ impl TlsPlan {
             .await
         };
         match encrypted {
-            Ok(Some(true)) => {}
-            Ok(_) => tracing::warn!(
-                host = %self.host,
-                sslmode = %self.mode,
-                "the connection to the database is NOT encrypted: {}",
-                self.plaintext_advice()
-            ),
+            // No row (a pooler answering for the server): nothing to say.
+            Ok(encrypted) => {
+                if let Some(warning) = self.plaintext_warning(encrypted.unwrap_or(true)) {
+                    tracing::warn!(host = %self.host, sslmode = %self.mode, "{warning}");
+                }
+            }
             Err(error) => tracing::debug!(%error, "could not ask the database whether TLS is on"),
         }
     }
 
-    /// Why the session is plaintext and how to refuse it.
-    fn plaintext_advice(&self) -> String {
-        match self.mode {
-            SslMode::Disable => "database.sslmode is disable; set it to verify-full (with \
-                                 database.ca_file if the server's CA is private)"
-                .to_owned(),
-            _ => "the server did not accept TLS and database.sslmode = prefer allows \
-                  plaintext; set it to verify-full to refuse that"
-                .to_owned(),
+    /// The warning for a session that is `encrypted` or not, if it needs
+    /// one: plaintext to a server that is not on this machine.
+    fn plaintext_warning(&self, encrypted: bool) -> Option<String> {
+        if encrypted || self.local {
+            return None;
         }
+        Some(match self.mode {
+            SslMode::Disable => format!(
+                "the connection to the database {} is NOT encrypted: database.sslmode is \
+                 disable; set it to verify-full (with database.ca_file if the server's CA is \
+                 private)",
+                self.host
+            ),
+            _ => format!(
+                "the connection to the database {} is NOT encrypted: the server did not \
+                 accept TLS, and {} allows plaintext; set database.sslmode = verify-full to \
+                 refuse that",
+                self.host,
+                self.mode_described()
+            ),
+        })
     }
 }
 
@@ -635,6 +645,24 @@ mod tests {
             plan.explain(sqlx::Error::Io(refused)),
             sqlx::Error::Io(_)
         ));
+    }
+
+    #[test]
+    fn falling_back_to_plaintext_is_warned_about_only_for_a_remote_server() {
+        let (_, remote) = options_for("postgres://janus@db.internal/janus", Some(SslMode::Prefer));
+        let warning = remote
+            .plaintext_warning(false)
+            .expect("plaintext to a remote server");
+        assert!(
+            warning.contains("db.internal is NOT encrypted"),
+            "{warning}"
+        );
+        assert!(warning.contains("database.sslmode = prefer"), "{warning}");
+        assert!(remote.plaintext_warning(true).is_none());
+        let (_, local) = options_for("postgres://janus@localhost/janus", None);
+        assert!(local.plaintext_warning(false).is_none());
+        let (_, off) = options_for("postgres://janus@db.internal/janus", Some(SslMode::Disable));
+        assert!(off.plaintext_warning(false).is_some());
     }
 
     #[test]
