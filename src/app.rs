@@ -438,7 +438,7 @@ where
 /// one place that tells a database or Slack that is not there yet (down,
 /// restarting, unreachable, overloaded) from something an operator must
 /// fix (a refused token or password, a bad URL, a migration's SQL, a SQLite
-/// file another process holds). Matches are exhaustive on purpose: a new
+/// file another process holds, a database certificate that is not trusted). Matches are exhaustive on purpose: a new
 /// kind of error needs a decision here.
 fn heals_by_waiting(error: &StartError) -> bool {
     match error {
