@@ -60,6 +60,9 @@ pub(super) struct RawDatabase {
     pub password: Option<SecretString>,
     pub password_file: Option<PathBuf>,
     pub max_connections: Option<Bounded<1, 1000>>,
+    /// Text, parsed in `resolve`, which also compares it with the URL's own `sslmode`.
+    pub sslmode: Option<String>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Default, Deserialize)]

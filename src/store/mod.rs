@@ -67,7 +67,7 @@ pub async fn open(
         .map(|(scheme, _)| scheme.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("postgres" | "postgresql") => Ok(std::sync::Arc::new(
-            PgStore::connect(&config.url, max_connections).await?,
+            PgStore::connect_with(config, max_connections).await?,
         )),
         Some("sqlite") => Ok(std::sync::Arc::new(
             SqliteStore::open(url, max_connections).await?,

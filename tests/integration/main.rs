@@ -8,6 +8,7 @@ mod support;
 mod cli;
 mod commands;
 mod controls;
+mod db_tls;
 mod declare;
 mod default_store;
 mod doctor;

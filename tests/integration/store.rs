@@ -34,10 +34,7 @@ fn sqlite_url(dir: &std::path::Path) -> String {
 }
 
 async fn open(url: String) -> Result<Arc<dyn Store>, StoreError> {
-    let config = DatabaseConfig {
-        url: SecretString::from(url),
-        max_connections: POOL,
-    };
+    let config = DatabaseConfig::from_url(SecretString::from(url), POOL);
     janus::store::open(&config, POOL).await
 }
 
