@@ -1616,7 +1616,10 @@ fn guests_and_partners_only_follow_and_five_declarations_per_ten_minutes_by_defa
     ])
     .unwrap();
     assert!(config.incident.allow_external_users);
-    assert_eq!(config.incident.max_declarations_per_user, None, "0: no limit");
+    assert_eq!(
+        config.incident.max_declarations_per_user, None,
+        "0: no limit"
+    );
 
     let config = load_toml("[incident]\nmax_declarations_per_user = 12\n", &[]).unwrap();
     assert_eq!(config.incident.max_declarations_per_user, Some(12));
@@ -1626,9 +1629,14 @@ fn guests_and_partners_only_follow_and_five_declarations_per_ten_minutes_by_defa
 fn a_bad_declaration_limit_names_the_key_and_its_source() {
     let err = load_err(&[("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER", "many")]);
     assert!(err.contains("incident.max_declarations_per_user"), "{err}");
-    assert!(err.contains("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER"), "{err}");
+    assert!(
+        err.contains("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER"),
+        "{err}"
+    );
     let err = load_err(&[("JANUS_INCIDENT__ALLOW_EXTERNAL_USERS", "perhaps")]);
     assert!(err.contains("incident.allow_external_users"), "{err}");
+}
+
 // --- database TLS -------------------------------------------------------------------------
 
 /// `required()` minus its database URL, plus `url` as `DATABASE_URL` and `extra`.
