@@ -13,7 +13,7 @@
 
 pub mod announce;
 pub mod control;
-mod groups;
+pub mod groups;
 pub mod incident;
 pub mod publisher;
 pub mod react_trigger;
