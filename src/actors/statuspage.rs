@@ -443,6 +443,9 @@ impl StatuspageActor {
                 return;
             }
         }
+        if done.action == "adopted" {
+            self.tell(&channel, &user, ADOPTED).await;
+        }
         self.show(
             &incident,
             &channel,
@@ -484,7 +487,6 @@ impl StatuspageActor {
                 Ok(Some(page)) => {
                     tracing::info!(incident = %id, statuspage_id = page.id.as_str(),
                         "adopting the Statuspage incident an earlier attempt created");
-                    self.tell(channel, user, ADOPTED).await;
                     return Some(Ok(adopted(
                         page,
                         pending.requested_by.unwrap_or(user.clone()),

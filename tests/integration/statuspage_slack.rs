@@ -640,3 +640,27 @@ async fn fail_the_next_statuspage_record(url: &str) {
         sqlx::query(sql).execute(&mut conn).await.expect(sql);
     }
 }
+
+#[tokio::test]
+async fn a_group_slack_could_not_list_at_start_is_resolved_at_first_use() {
+    let page = FakeStatuspage::start().await;
+    let base = page.base_url();
+    let env = statuspage_env(&base, &[("JANUS_STATUSPAGE__ALLOWED_GROUP", "comms")]);
+    let (mut app, general, _) = workspace(&env).await;
+    app.slack.add_usergroup("comms", "Communications", &[ALICE]);
+    // Janus starts all the same; meanwhile nobody could publish.
+    app.slack
+        .inject("usergroups.list", slack_fake::Fault::error("missing_scope"));
+    app.restart_with(&env).await;
+    declare(&app, &general, "checkout down").await;
+    let channel = created_channel(&app, 0);
+    let listed = app.slack.calls_to("usergroups.list").len();
+
+    let form = open(&app, &channel, "janus.statuspage.open").await;
+    assert_eq!(form["callback_id"], "janus.statuspage.create");
+    assert_eq!(
+        app.slack.calls_to("usergroups.list").len(),
+        listed + 1,
+        "resolved at the first click"
+    );
+}
