@@ -348,6 +348,23 @@ async fn a_missing_auto_invite_group_fails_naming_it() {
 }
 
 #[tokio::test]
+async fn an_auto_invite_group_name_matching_two_groups_fails_naming_their_ids() {
+    let world = World::new().await;
+    let other = world
+        .slack
+        .add_usergroup("sre-oncall-new", GROUP, &["U0MALLORY1"]);
+    let run = doctor(&world.env()).await;
+    run.assert_fails_only(
+        "auto-invite group",
+        &[
+            "INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME",
+            &other,
+            "configure the id",
+        ],
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_provider_fails_naming_it_and_its_url() {
     let world = World::new().await;
     let closed = ClosedPort::new();
