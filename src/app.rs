@@ -252,13 +252,17 @@ impl App {
             ),
             None => None,
         };
+        // Configured user groups become ids now, so a group created or
+        // renamed later to look like the configured name gains nothing.
+        let groups = crate::actors::groups::Groups::new(config);
+        groups.resolve_at_start(&slack).await;
         let actors = Actors::start(
             Context {
                 slack,
                 renderer,
                 bot,
                 config: Arc::new(config.clone()),
-                groups: Default::default(),
+                groups,
                 tasks: TaskTracker::new(),
             },
             store.clone(),

@@ -14,7 +14,7 @@
 pub mod access;
 pub mod announce;
 pub mod control;
-mod groups;
+pub mod groups;
 pub mod incident;
 pub mod publisher;
 pub mod react_trigger;

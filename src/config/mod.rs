@@ -343,9 +343,36 @@ pub struct StatuspageConfig {
     /// The page incidents are created on.
     pub page_id: String,
     pub api_url: Url,
-    /// Only members of this user group (handle or name) may create or update
-    /// Statuspage incidents; `None`: everyone in the incident channel.
+    /// Only members of this user group (an id `S…`, or a handle or name,
+    /// resolved to its id at start) may create or update Statuspage
+    /// incidents. Never set together with `allow_everyone`.
     pub allowed_group: Option<String>,
+    /// Anyone may publish: the explicit opt-out of the group check. With
+    /// neither this nor `allowed_group`, nobody may publish (fail closed).
+    pub allow_everyone: bool,
+}
+
+impl StatuspageConfig {
+    /// Who may publish to Statuspage, as configured.
+    pub fn publishers(&self) -> Publishers<'_> {
+        match (&self.allowed_group, self.allow_everyone) {
+            (Some(group), _) => Publishers::Group(group),
+            (None, true) => Publishers::Everyone,
+            (None, false) => Publishers::Nobody,
+        }
+    }
+}
+
+/// Who may create or update Statuspage incidents: the customer-facing
+/// voice of the company is not every member's by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publishers<'a> {
+    /// `statuspage.allow_everyone = true`.
+    Everyone,
+    /// Members of `statuspage.allowed_group` (as configured: id, handle or name).
+    Group(&'a str),
+    /// Neither is set: Janus starts, but nobody may publish.
+    Nobody,
 }
 
 /// The health and metrics HTTP listener.
@@ -1011,7 +1038,7 @@ impl Resolver<'_> {
         Ok(Some(ProvidersConfig { list }))
     }
 
-    fn statuspage(&self, raw: RawStatuspage) -> Result<Option<StatuspageConfig>, ConfigError> {
+    fn statuspage(&mut self, raw: RawStatuspage) -> Result<Option<StatuspageConfig>, ConfigError> {
         if !enabled(&raw.enabled) {
             return Ok(None);
         }
@@ -1028,11 +1055,30 @@ impl Resolver<'_> {
         let allowed_group = text(raw.allowed_group)
             .map(|g| g.trim().trim_start_matches('@').trim().to_owned())
             .filter(|g| !g.is_empty());
+        let allow_everyone = enabled(&raw.allow_everyone);
+        if allow_everyone && allowed_group.is_some() {
+            return Err(self.conflict(
+                "statuspage.allowed_group",
+                "statuspage.allow_everyone",
+                "keep the group to let only its members publish, or allow_everyone to let \
+                 anyone, not both",
+            ));
+        }
+        if !allow_everyone && allowed_group.is_none() {
+            self.warnings.push(
+                "`statuspage.enabled` is true but neither `statuspage.allowed_group` \
+                 (JANUS_STATUSPAGE__ALLOWED_GROUP) nor `statuspage.allow_everyone` \
+                 (JANUS_STATUSPAGE__ALLOW_EVERYONE) is set: nobody can create or update \
+                 Statuspage incidents until one is"
+                    .to_owned(),
+            );
+        }
         Ok(Some(StatuspageConfig {
             api_key,
             page_id,
             api_url,
             allowed_group,
+            allow_everyone,
         }))
     }
 

@@ -118,6 +118,7 @@ pub(super) struct RawStatuspage {
     pub page_id: Option<String>,
     pub api_url: Option<HttpUrl>,
     pub allowed_group: Option<String>,
+    pub allow_everyone: Option<Flag>,
 }
 
 #[derive(Default, Deserialize)]

@@ -1863,3 +1863,71 @@ fn database_parts_take_the_tls_keys_too() {
     let config = Config::load_from(None, env).unwrap();
     assert_eq!(config.database.tls.sslmode, Some(SslMode::Require));
 }
+
+/// Statuspage enabled with the key and page, plus `extra`.
+fn statuspage_with(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut env = vec![
+        ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+        ("STATUSPAGE_API_KEY", "k"),
+        ("STATUSPAGE_PAGE_ID", "p"),
+    ];
+    env.extend_from_slice(extra);
+    load(&env)
+}
+
+#[test]
+fn statuspage_publishers_are_nobody_unless_a_group_or_everyone_is_chosen() {
+    let config = statuspage_with(&[]).unwrap();
+    let statuspage = config.statuspage.as_ref().unwrap();
+    assert_eq!(statuspage.publishers(), Publishers::Nobody);
+    let warning = config
+        .warnings()
+        .into_iter()
+        .find(|w| w.contains("nobody can create or update Statuspage incidents"))
+        .expect("a warning at start");
+    assert!(
+        warning.contains("JANUS_STATUSPAGE__ALLOWED_GROUP")
+            && warning.contains("JANUS_STATUSPAGE__ALLOW_EVERYONE"),
+        "{warning}"
+    );
+
+    let config = statuspage_with(&[("JANUS_STATUSPAGE__ALLOW_EVERYONE", "yes")]).unwrap();
+    assert_eq!(
+        config.statuspage.as_ref().unwrap().publishers(),
+        Publishers::Everyone
+    );
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+
+    let config = statuspage_with(&[("JANUS_STATUSPAGE__ALLOWED_GROUP", "@comms")]).unwrap();
+    assert_eq!(
+        config.statuspage.as_ref().unwrap().publishers(),
+        Publishers::Group("comms")
+    );
+}
+
+#[test]
+fn a_statuspage_group_and_allow_everyone_together_are_refused_naming_both() {
+    assert_eq!(
+        load_err(&[
+            ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+            ("STATUSPAGE_API_KEY", "k"),
+            ("STATUSPAGE_PAGE_ID", "p"),
+            ("JANUS_STATUSPAGE__ALLOWED_GROUP", "comms"),
+            ("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true"),
+        ]),
+        "conflicting settings: `statuspage.allowed_group` (from environment variable \
+         JANUS_STATUSPAGE__ALLOWED_GROUP) and `statuspage.allow_everyone` (from environment \
+         variable JANUS_STATUSPAGE__ALLOW_EVERYONE) are both set; keep the group to let only \
+         its members publish, or allow_everyone to let anyone, not both"
+    );
+    // `false` is not a choice of everyone: the group alone applies.
+    let config = statuspage_with(&[
+        ("JANUS_STATUSPAGE__ALLOWED_GROUP", "comms"),
+        ("JANUS_STATUSPAGE__ALLOW_EVERYONE", "false"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.statuspage.unwrap().publishers(),
+        Publishers::Group("comms")
+    );
+}

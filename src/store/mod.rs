@@ -186,6 +186,29 @@ pub struct StatuspageLink {
     pub status: Option<String>,
     /// Components the Statuspage incident marked (restored on resolve).
     pub touched_components: Vec<String>,
+    /// A create asked for and not yet recorded as done: its POST may have
+    /// worked, so the next attempt looks for it by this key first.
+    pub pending_create: Option<PendingCreate>,
+}
+
+/// The intent to create a Statuspage incident, stored before the POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCreate {
+    /// Sent in the POST's `metadata`; finds the incident again.
+    pub key: String,
+    /// Who asked for it first.
+    pub requested_by: Option<UserId>,
+}
+
+/// One Statuspage action, for the incident's history (kind `statuspage`).
+#[derive(Debug, Clone)]
+pub struct StatuspageAction<'a> {
+    /// Who did it.
+    pub actor: &'a UserId,
+    /// `created`, `adopted` (found after a lost answer), `updated` or `resolved`.
+    pub action: &'a str,
+    /// The message published to customers.
+    pub body: &'a str,
 }
 
 /// What a claim did.
@@ -520,14 +543,26 @@ pub trait StatuspageLinks: Send + Sync {
         ts: &MessageTs,
     ) -> Result<(), StoreError>;
 
+    /// Stores the intent to create a Statuspage incident, before the POST.
+    /// An intent already stored is kept (a retry reuses its key): returns
+    /// the one in force.
+    async fn intend_statuspage_create(
+        &self,
+        id: IncidentId,
+        key: &str,
+        by: &UserId,
+    ) -> Result<PendingCreate, StoreError>;
+
     /// Records the Statuspage incident, its status, and the components it
-    /// touched (added to those already recorded).
+    /// touched (added to those already recorded), clears the intent, and
+    /// logs `action` in the incident's history, all in one transaction.
     async fn set_statuspage_incident(
         &self,
         id: IncidentId,
         statuspage_id: &str,
         status: &str,
         touched: &[String],
+        action: &StatuspageAction<'_>,
     ) -> Result<(), StoreError>;
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use janus::config::DatabaseConfig;
 use janus::domain::ids::{ChannelId, MessageTs, UserId};
 use janus::store::{
-    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, Store, StoreError,
+    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, StatuspageAction, Store,
+    StoreError,
 };
 use secrecy::SecretString;
 use tokio::task::JoinSet;
@@ -104,6 +105,7 @@ on_both_backends!(migrated:
     a_react_trigger_is_claimed_once_linked_and_released,
     of_many_simultaneous_react_claims_exactly_one_wins,
     the_statuspage_link_keeps_the_message_and_the_union_of_touched_components,
+    a_statuspage_create_intent_keeps_its_first_key_until_the_incident_is_recorded,
     unpublished_changes_are_completed_incidents_changed_after_their_last_publication,
     a_redelivered_change_is_refused_and_changes_nothing,
     changes_start_unannounced_and_are_listed_until_marked,
@@ -875,11 +877,23 @@ async fn the_statuspage_link_keeps_the_message_and_the_union_of_touched_componen
 
     let components = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     db.store
-        .set_statuspage_incident(id, "sp1", "investigating", &components(&["api", "web"]))
+        .set_statuspage_incident(
+            id,
+            "sp1",
+            "investigating",
+            &components(&["api", "web"]),
+            &action(&user(1), "created"),
+        )
         .await
         .unwrap();
     db.store
-        .set_statuspage_incident(id, "sp1", "identified", &components(&["web", "db"]))
+        .set_statuspage_incident(
+            id,
+            "sp1",
+            "identified",
+            &components(&["web", "db"]),
+            &action(&user(2), "updated"),
+        )
         .await
         .unwrap();
     let link = db.store.statuspage_link(id).await.unwrap().unwrap();
@@ -901,12 +915,62 @@ async fn the_statuspage_link_keeps_the_message_and_the_union_of_touched_componen
 
     let other = declared(&*db.store, 2).await;
     db.store
-        .set_statuspage_incident(other, "sp2", "investigating", &components(&["api"]))
+        .set_statuspage_incident(
+            other,
+            "sp2",
+            "investigating",
+            &components(&["api"]),
+            &action(&user(1), "created"),
+        )
         .await
         .unwrap();
     let link = db.store.statuspage_link(other).await.unwrap().unwrap();
     assert_eq!(link.message_ts, None, "created without a prompt");
     assert_eq!(link.touched_components, components(&["api"]));
+}
+
+fn action<'a>(actor: &'a UserId, action: &'a str) -> StatuspageAction<'a> {
+    StatuspageAction {
+        actor,
+        action,
+        body: "We are looking into it.",
+    }
+}
+
+async fn a_statuspage_create_intent_keeps_its_first_key_until_the_incident_is_recorded(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    db.store.set_statuspage_message(id, &ts(1)).await.unwrap();
+
+    let first = db
+        .store
+        .intend_statuspage_create(id, "key-1", &user(1))
+        .await
+        .unwrap();
+    assert_eq!(first.key, "key-1");
+    assert_eq!(first.requested_by, Some(user(1)));
+    let second = db
+        .store
+        .intend_statuspage_create(id, "key-2", &user(2))
+        .await
+        .unwrap();
+    assert_eq!(second, first, "a later attempt gets the first intent");
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.pending_create, Some(first));
+    assert_eq!(link.message_ts, Some(ts(1)), "the message is kept");
+
+    db.store
+        .set_statuspage_incident(
+            id,
+            "sp1",
+            "investigating",
+            &[],
+            &action(&user(1), "created"),
+        )
+        .await
+        .unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.pending_create, None, "done: no intent left");
+    assert_eq!(link.statuspage_id.as_deref(), Some("sp1"));
 }
 
 // --- publishing ----------------------------------------------------------------------------
