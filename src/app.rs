@@ -252,13 +252,17 @@ impl App {
             ),
             None => None,
         };
+        // Configured user groups become ids now, so a group created or
+        // renamed later to look like the configured name gains nothing.
+        let groups = crate::actors::groups::Groups::new(config);
+        groups.resolve_at_start(&slack).await;
         let actors = Actors::start(
             Context {
                 slack,
                 renderer,
                 bot,
                 config: Arc::new(config.clone()),
-                groups: Default::default(),
+                groups,
                 tasks: TaskTracker::new(),
             },
             store.clone(),
@@ -439,7 +443,7 @@ where
 /// one place that tells a database or Slack that is not there yet (down,
 /// restarting, unreachable, overloaded) from something an operator must
 /// fix (a refused token or password, a bad URL, a migration's SQL, a SQLite
-/// file another process holds). Matches are exhaustive on purpose: a new
+/// file another process holds, a database certificate that is not trusted). Matches are exhaustive on purpose: a new
 /// kind of error needs a decision here.
 fn heals_by_waiting(error: &StartError) -> bool {
     match error {
@@ -474,6 +478,16 @@ fn heals_by_waiting(error: &StartError) -> bool {
 /// the request is wrong.
 fn connection_trouble(error: &sqlx::Error) -> bool {
     match error {
+        // A TLS handshake refused (an untrusted certificate, no common
+        // protocol): rustls says so inside an I/O error, and no amount of
+        // waiting changes the server's certificate or our trust.
+        sqlx::Error::Io(io)
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            false
+        }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
         // What a server that closes the connection during the handshake
         // looks like to sqlx (no byte where an answer should be).
@@ -708,6 +722,12 @@ mod tests {
         }
         let tls = sqlx::Error::Tls("invalid peer certificate: UnknownIssuer".into());
         assert!(!heals_by_waiting(&connect(tls)));
+        // How rustls reports the same during the handshake: inside an I/O error.
+        let untrusted = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(!heals_by_waiting(&connect(sqlx::Error::Io(untrusted))));
         // SQLITE_CANTOPEN (14) is not SQLITE_BUSY, nor is a five-digit SQLSTATE ending in 5.
         assert!(!heals_by_waiting(&connect(coded("14"))));
         assert!(!heals_by_waiting(&connect(coded("22005"))));

@@ -63,6 +63,7 @@ pub struct Metrics {
     api_calls: Labelled<2>,
     rate_limited: Labelled<1>,
     timeouts: Labelled<1>,
+    refused: Labelled<1>,
     ack_latency: Histogram,
 }
 
@@ -86,6 +87,7 @@ impl Metrics {
             api_calls: Labelled::default(),
             rate_limited: Labelled::default(),
             timeouts: Labelled::default(),
+            refused: Labelled::default(),
             ack_latency: Histogram::default(),
         }
     }
@@ -111,6 +113,13 @@ impl Metrics {
     /// An ack was written to the socket `latency` after its frame was read.
     pub fn ack_written(&self, latency: Duration) {
         self.ack_latency.observe(latency.as_secs_f64());
+    }
+
+    /// An envelope or an action was refused: `foreign_app`, `foreign_team`
+    /// (ignored envelopes), `guest`, `external_user` (people who may only
+    /// follow incidents), `declaration_limit`.
+    pub fn refused(&self, reason: &str) {
+        self.refused.add([reason], 1);
     }
 
     /// A socket was replaced by a new one (after a `disconnect`, a close,
@@ -254,6 +263,12 @@ impl Metrics {
             "janus_slack_timeouts_total",
             "Slack Web API attempts (and response_url posts) that got no answer within their timeout, by method; retry-safe methods are tried again.",
             ["method"],
+        );
+        self.refused.render(
+            &mut out,
+            "janus_refused_total",
+            "Envelopes ignored because they were for another app or workspace, and actions refused to guests, people of other organisations or a declarer over the limit, by reason.",
+            ["reason"],
         );
         // Left out when the store could not say: a made-up 0 would look like
         // a quiet day.

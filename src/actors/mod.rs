@@ -11,9 +11,10 @@
 //! (publishing, snapshots) runs in tasks of the [`Context::tasks`] tracker,
 //! which `app` waits for on shutdown.
 
+pub mod access;
 pub mod announce;
 pub mod control;
-mod groups;
+pub mod groups;
 pub mod incident;
 pub mod publisher;
 pub mod react_trigger;
@@ -227,6 +228,10 @@ fn fallback_text(blocks: &Value) -> String {
 /// Handles to every actor. Cheap to clone.
 #[derive(Clone)]
 pub struct Actors {
+    /// Who may change incidents (checked by the bus before any actor acts).
+    pub access: access::AccessHandle,
+    /// Who the bot is: the bus ignores envelopes for another workspace.
+    pub bot: BotIdentity,
     /// Declaring, help, listing, status and severity.
     pub incident: IncidentHandle,
     /// The control and digest messages.
@@ -288,6 +293,8 @@ impl Actors {
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
+            access: access::AccessHandle::new(ctx.clone()),
+            bot: ctx.bot.clone(),
             incident,
             publisher,
             role,
@@ -434,6 +441,7 @@ mod tests {
             steps: DeclarationSteps::default(),
             declaration: None,
             completed: true,
+            private: false,
         }
     }
 
@@ -459,6 +467,7 @@ mod tests {
             bot: BotIdentity {
                 user_id: UserId::parse("U0JANUS01").unwrap(),
                 team_id: TeamId::parse("T0ACME001").unwrap(),
+                enterprise_id: None,
                 workspace_url: None,
             },
             config: Arc::new(config),

@@ -476,7 +476,7 @@ impl Publisher {
         unrecorded: &mut Option<MessageTs>,
     ) -> Result<(), DigestProblem> {
         let id = incident.id;
-        let digest = Digest(view::message(
+        let digest = Digest::new(view::message(
             incident,
             &self.ctx.config,
             self.ctx.bot.workspace_url.as_ref(),
@@ -487,11 +487,14 @@ impl Publisher {
             .renderer
             .render_context(&digest)
             .map_err(|e| self.failed(e))?;
-        let text = format!(
-            "{}: {}",
-            incident.channel_name.as_deref().unwrap_or("incident"),
-            digest.0.incident.status.label
-        );
+        // The notification text: from the entry, so a private incident's
+        // channel name stays out of it too.
+        let name = match digest.0.incident.name.as_str() {
+            "" if incident.private => "Private incident",
+            "" => "incident",
+            name => name,
+        };
+        let text = format!("{name}: {}", digest.0.incident.status.label);
         let mut channel = self.channel().await?;
         let mut digest_ts = incident.digest_ts.clone().or_else(|| unrecorded.clone());
         // The declaration's first post is the only one that cannot have

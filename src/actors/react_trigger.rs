@@ -38,10 +38,22 @@ impl ReactHandle {
         }
     }
 
+    /// Whether the reaction is the configured emoji: any other reaction is
+    /// none of Janus's business, and is not even recorded.
+    pub fn acts_on(&self, reaction: &Reaction) -> bool {
+        self.actor.ctx.config.react.as_ref().is_some_and(|config| {
+            // `fire::skin-tone-2` is still `fire`.
+            let base = reaction.emoji.split("::").next().unwrap_or(&reaction.emoji);
+            base == config.emoji
+        })
+    }
+
     /// Declares an incident from the reacted-to message, if the emoji is
     /// the configured one and the message has not declared one already.
     pub async fn reaction(&self, reaction: Reaction) {
-        self.actor.on_reaction(reaction).await;
+        if self.acts_on(&reaction) {
+            self.actor.on_reaction(reaction).await;
+        }
     }
 }
 
@@ -53,14 +65,6 @@ struct ReactActor {
 
 impl ReactActor {
     async fn on_reaction(&self, r: Reaction) {
-        let Some(config) = &self.ctx.config.react else {
-            return;
-        };
-        // `fire::skin-tone-2` is still `fire`.
-        let base = r.emoji.split("::").next().unwrap_or(&r.emoji);
-        if base != config.emoji {
-            return;
-        }
         match self
             .triggers
             .claim_react_trigger(&r.channel, &r.ts, &r.user)
@@ -142,6 +146,8 @@ impl ReactActor {
             // Answer in the message's thread (its own, if it is a reply).
             reply: Reply::Thread(message.thread_ts.clone().unwrap_or(message.ts.clone())),
             slug: Some(format!("auto-{}", auto_suffix(&r.channel, &r.ts))),
+            // Private when the message's channel is (the declaration asks).
+            private: false,
             origin: Some(Origin {
                 channel: r.channel.clone(),
                 author: message.user.clone(),

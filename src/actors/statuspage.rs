@@ -13,6 +13,7 @@ use tracing::field::{Empty, display};
 use tracing::{Instrument, Span};
 
 use super::{Context, view};
+use crate::config::Publishers;
 use crate::domain::block_ids::block;
 use crate::domain::declaration::DeclarationStep;
 use crate::domain::event::{Click, StatuspageForm};
@@ -27,7 +28,9 @@ use crate::statuspage::{
     ComponentId, ComponentStatus, Impact, Incident as PageIncident, IncidentId as PageId,
     IncidentStatus, NewIncident, StatuspageClient, StatuspageError,
 };
-use crate::store::{Declarations, IncidentId, Incidents, StatuspageLinks};
+use crate::store::{
+    Declarations, IncidentId, Incidents, PendingCreate, StatuspageAction, StatuspageLinks,
+};
 
 /// A submitted Statuspage form's field errors for the ack
 /// (`response_action: errors`), by block id. Here, not on the form, because
@@ -174,31 +177,48 @@ impl StatuspageActor {
         }
     }
 
-    /// Whether `user` may drive Statuspage; tells them when not.
+    /// Whether `user` may drive Statuspage; tells them when not. Fails
+    /// closed: with no group and no `allow_everyone`, or a group that
+    /// cannot be resolved or checked, nobody may.
     async fn allowed(&self, channel: &ChannelId, user: &UserId) -> bool {
-        let Some(group) = self
-            .ctx
-            .config
-            .statuspage
-            .as_ref()
-            .and_then(|c| c.allowed_group.as_deref())
-        else {
-            return true;
+        let Some(config) = self.ctx.config.statuspage.as_ref() else {
+            return false;
         };
-        match self.ctx.groups.is_member(&self.ctx, group, user).await {
-            Ok(true) => true,
-            Ok(false) => {
-                let text =
-                    format!("Only members of @{group} may create or update Statuspage incidents.");
-                self.tell(channel, user, &text).await;
-                false
+        let refusal = match config.publishers() {
+            Publishers::Everyone => return true,
+            Publishers::Nobody => {
+                tracing::warn!(user = %user,
+                    "refused a Statuspage action: nobody may publish until \
+                     statuspage.allowed_group (JANUS_STATUSPAGE__ALLOWED_GROUP) or \
+                     statuspage.allow_everyone (JANUS_STATUSPAGE__ALLOW_EVERYONE) is set");
+                NOBODY_MAY_PUBLISH.to_owned()
             }
-            Err(e) => {
-                tracing::warn!(group, error = %e, "cannot check who may drive Statuspage");
-                self.tell(channel, user, &e.to_string()).await;
-                false
-            }
-        }
+            Publishers::Group(_) => match self.ctx.groups.is_publisher(&self.ctx.slack, user).await
+            {
+                Ok(Some(membership)) if membership.member => return true,
+                Ok(Some(membership)) => {
+                    tracing::info!(user = %user, group = membership.group,
+                        "refused a Statuspage action: not in the publishers' group");
+                    format!(
+                        "Only members of @{} may create or update Statuspage incidents, so \
+                         nothing was sent. If you should be one of them, ask your Janus admin.",
+                        membership.group
+                    )
+                }
+                // Not reached: a group is configured. Refuse all the same.
+                Ok(None) => NOBODY_MAY_PUBLISH.to_owned(),
+                // The groups module logged it, with the setting.
+                Err(e) if e.is_passing() => "I could not check with Slack whether you may publish \
+                    to Statuspage, so nothing was sent. Try again in a minute; if it keeps \
+                    happening, ask your Janus admin."
+                    .to_owned(),
+                Err(_) => "Nobody can publish to Statuspage right now: I cannot tell which Slack \
+                    user group may, so nothing was sent. Ask your Janus admin."
+                    .to_owned(),
+            },
+        };
+        self.tell(channel, user, &refusal).await;
+        false
     }
 
     #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
@@ -301,7 +321,7 @@ impl StatuspageActor {
             Ok(link) => link.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(incident = %id, error = %e, "store failed");
-                self.tell(&channel, &user, "I could not reach my database; nothing was sent to Statuspage. Try again in a minute.").await;
+                self.tell(&channel, &user, DATABASE_DOWN).await;
                 return;
             }
         };
@@ -317,6 +337,13 @@ impl StatuspageActor {
             } => {
                 if let Some(existing) = &link.statuspage_id {
                     tracing::info!(incident = %id, existing, "Statuspage incident exists; create ignored");
+                    self.tell(
+                        &channel,
+                        &user,
+                        "This incident already has a Statuspage incident; \
+                        use *Post update* on its message.",
+                    )
+                    .await;
                     return;
                 }
                 let status = ComponentStatus::from_wire(&component_status)
@@ -332,17 +359,14 @@ impl StatuspageActor {
                         .collect(),
                     deliver_notifications: notify,
                     janus_incident_id: id.0,
+                    create_key: None,
                 };
-                match self.client.create_incident(&new).await {
-                    Ok(page) => Ok((page, components)),
-                    // The POST may have worked: look for it before saying it failed.
-                    Err(e @ StatuspageError::CreateNotConfirmed { .. }) => {
-                        match self.client.find_by_janus_id(id.0).await {
-                            Ok(Some(page)) => Ok((page, components)),
-                            _ => Err(e),
-                        }
-                    }
-                    Err(e) => Err(e),
+                match self
+                    .create(id, &channel, &user, link.pending_create.clone(), new)
+                    .await
+                {
+                    Some(result) => result,
+                    None => return,
                 }
             }
             StatuspageForm::Update {
@@ -371,26 +395,133 @@ impl StatuspageActor {
                         .update_incident(&page_id, status, body.trim(), &[], notify)
                         .await
                 };
-                result.map(|page| (page, Vec::new()))
+                let action = if status == IncidentStatus::Resolved {
+                    "resolved"
+                } else {
+                    "updated"
+                };
+                result.map(|page| Done {
+                    page,
+                    touched: Vec::new(),
+                    action,
+                    actor: user.clone(),
+                    body: body.trim().to_owned(),
+                })
             }
         };
-        let (page, touched) = match result {
+        let done = match result {
             Ok(done) => done,
             Err(e) => {
-                tracing::warn!(incident = %id, error = %e, "Statuspage request failed");
+                tracing::warn!(incident = %id, error = %e,
+                    setting = e.setting().unwrap_or("-"), "Statuspage request failed");
                 self.tell(&channel, &user, &e.user_message()).await;
                 return;
             }
         };
+        let action = StatuspageAction {
+            actor: &done.actor,
+            action: done.action,
+            body: &done.body,
+        };
         if let Err(e) = self
             .links
-            .set_statuspage_incident(id, page.id.as_str(), page.status.as_str(), &touched)
+            .set_statuspage_incident(
+                id,
+                done.page.id.as_str(),
+                done.page.status.as_str(),
+                &done.touched,
+                &action,
+            )
             .await
         {
-            tracing::error!(incident = %id, error = %e, "cannot record the Statuspage incident");
+            tracing::error!(incident = %id, statuspage_id = done.page.id.as_str(), error = %e,
+                "cannot record the Statuspage incident");
+            if matches!(done.action, "created" | "adopted") {
+                // Unrecorded, the message could not manage it: the intent
+                // stays, and the next submit adopts this incident.
+                self.tell(&channel, &user, CREATED_NOT_RECORDED).await;
+                return;
+            }
         }
-        self.show(&incident, &channel, link.message_ts.as_ref(), &page, &user)
-            .await;
+        if done.action == "adopted" {
+            self.tell(&channel, &user, ADOPTED).await;
+        }
+        self.show(
+            &incident,
+            &channel,
+            link.message_ts.as_ref(),
+            &done.page,
+            &user,
+        )
+        .await;
+    }
+
+    /// Creates the Statuspage incident at most once. The intent (a key the
+    /// POST carries in its metadata) is stored first; an earlier attempt's
+    /// intent means its POST may have worked (the answer was lost, or the
+    /// write after it failed), so the incident is looked for by that key and
+    /// adopted before anything is sent. `None`: the person was told why not.
+    async fn create(
+        &self,
+        id: IncidentId,
+        channel: &ChannelId,
+        user: &UserId,
+        earlier: Option<PendingCreate>,
+        mut new: NewIncident,
+    ) -> Option<Result<Done, StatuspageError>> {
+        let fresh = new_create_key();
+        let pending = match earlier {
+            Some(pending) => pending,
+            None => match self.links.intend_statuspage_create(id, &fresh, user).await {
+                Ok(pending) => pending,
+                Err(e) => {
+                    tracing::error!(incident = %id, error = %e, "cannot record the Statuspage intent");
+                    self.tell(channel, user, DATABASE_DOWN).await;
+                    return None;
+                }
+            },
+        };
+        // Another attempt's intent (earlier, or concurrent on another replica).
+        if pending.key != fresh {
+            match self.client.find_by_create_key(&pending.key).await {
+                Ok(Some(page)) => {
+                    tracing::info!(incident = %id, statuspage_id = page.id.as_str(),
+                        "adopting the Statuspage incident an earlier attempt created");
+                    return Some(Ok(adopted(
+                        page,
+                        pending.requested_by.unwrap_or(user.clone()),
+                    )));
+                }
+                Ok(None) => {}
+                // Never POST without knowing: that is how duplicates happen.
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        new.create_key = Some(pending.key.clone());
+        let components: Vec<String> = new
+            .components
+            .iter()
+            .map(|(c, _)| c.as_str().to_owned())
+            .collect();
+        let body = new.body.clone();
+        let page = match self.client.create_incident(&new).await {
+            Ok(page) => page,
+            // The POST may have worked: look for it before saying it failed.
+            Err(e @ StatuspageError::CreateNotConfirmed { .. }) => {
+                match self.client.find_by_create_key(&pending.key).await {
+                    Ok(Some(page)) => page,
+                    _ => return Some(Err(e)),
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(Done {
+            page,
+            touched: components,
+            action: "created",
+            actor: user.clone(),
+            body,
+        }))
     }
 
     /// Renders the management message from Statuspage's answer, editing the
@@ -448,6 +579,57 @@ impl StatuspageActor {
         self.ctx.tell_person(Some(channel), user, &payload).await;
     }
 }
+
+/// What a Statuspage action came to: Statuspage's answer, and what to record.
+struct Done {
+    page: PageIncident,
+    /// Components it marked (restored on resolve).
+    touched: Vec<String>,
+    /// For the history: `created`, `adopted`, `updated`, `resolved`.
+    action: &'static str,
+    actor: UserId,
+    /// What customers were told.
+    body: String,
+}
+
+/// An incident an earlier attempt created, found by its key.
+fn adopted(page: PageIncident, actor: UserId) -> Done {
+    Done {
+        touched: page
+            .components
+            .iter()
+            .map(|c| c.id.as_str().to_owned())
+            .collect(),
+        body: page
+            .latest_update()
+            .map(|u| u.body.clone())
+            .unwrap_or_default(),
+        page,
+        action: "adopted",
+        actor,
+    }
+}
+
+/// A key for one create, unique enough that two never meet on one page.
+fn new_create_key() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// Said when neither a group nor everyone may publish. In words: people in
+/// Slack never see setting names (the log line has them).
+pub const NOBODY_MAY_PUBLISH: &str = "Nobody has been allowed to publish to Statuspage from \
+    Janus yet, so nothing was sent. A Janus admin must first choose who may: the members of one \
+    Slack user group, or everyone.";
+
+const DATABASE_DOWN: &str = "I could not reach my database; nothing was sent to Statuspage. \
+    Try again in a minute.";
+
+const CREATED_NOT_RECORDED: &str = "Statuspage has the incident, but I could not record it \
+    (my database failed), so this channel cannot manage it yet. Submit the form again: I will \
+    find that incident and link it here, not publish a second one.";
+
+const ADOPTED: &str = "I found the Statuspage incident an earlier attempt created and linked it \
+    here; nothing new was published.";
 
 /// The `page` of the management message: Statuspage's text is third-party
 /// text, escaped like any user's.

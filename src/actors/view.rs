@@ -46,6 +46,7 @@ pub fn incident(incident: &Incident, catalog: &Catalog, description_chars: usize
         created_by: incident.created_by.clone(),
         created_at: incident.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         roles,
+        private: incident.private,
     }
 }
 
@@ -116,6 +117,7 @@ mod tests {
             steps: Default::default(),
             declaration: None,
             completed: true,
+            private: false,
         }
     }
 
@@ -123,6 +125,7 @@ mod tests {
         BotIdentity {
             user_id: UserId::parse("U0BOT").expect("valid"),
             team_id: crate::domain::ids::TeamId::parse("T0TEAM").expect("valid"),
+            enterprise_id: None,
             workspace_url: url.map(|u| Url::parse(u).expect("valid")),
         }
     }

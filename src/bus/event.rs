@@ -248,7 +248,22 @@ pub fn declare_form(payload: &Value) -> Option<DeclareForm> {
             .pointer("/view/private_metadata")
             .and_then(Value::as_str)
             .and_then(|c| ChannelId::parse(c).ok()),
+        private: input(values, block::PRIVATE)
+            .and_then(|i| i.get("selected_options"))
+            .and_then(Value::as_array)
+            .is_some_and(|options| {
+                options
+                    .iter()
+                    .any(|o| o.get("value").and_then(Value::as_str) == Some("private"))
+            }),
     })
+}
+
+/// The home team of the person who clicked or submitted, as interactive
+/// payloads say it (`user.team_id`): another organisation's in a Slack
+/// Connect channel.
+pub fn user_team(payload: &Value) -> Option<&str> {
+    payload.pointer("/user/team_id").and_then(Value::as_str)
 }
 
 /// The interaction's `type`, for logs.

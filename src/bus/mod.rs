@@ -38,6 +38,7 @@
 
 mod envelope;
 pub mod event;
+mod origin;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,13 +51,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::actors::Actors;
+use crate::actors::access::Refusal;
 use crate::actors::control::ControlAction;
+use crate::actors::incident::COMMAND;
 use crate::domain::event::Click;
+use crate::domain::ids::UserId;
 use crate::metrics::Metrics;
 use crate::store::Deliveries;
 
 pub use envelope::{Envelope, EnvelopeKind, RawEnvelope, span as envelope_span};
 use event::{Event, LaneKey, Route};
+use origin::Ours;
 
 /// Frame bytes of the envelopes acked but not yet handled, all sockets and
 /// lanes together. 32 MiB holds a burst of ~5,000 large block-action frames
@@ -79,6 +84,7 @@ pub struct BusHandle {
     budget: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     actors: Actors,
+    ours: Arc<Ours>,
 }
 
 /// An envelope as it reaches the bus: as read, or already parsed by the
@@ -117,6 +123,12 @@ fn charge(frame_bytes: usize) -> u32 {
 }
 
 impl BusHandle {
+    /// A socket said hello for the app `app_id` (its `connection_info`):
+    /// from then on, envelopes for any other app are ignored.
+    pub fn hello(&self, app_id: Option<&str>) {
+        self.ours.hello(app_id);
+    }
+
     /// The response payload for an envelope that accepts one, if any. Must
     /// stay cheap (no IO): the socket waits for it before acking, within a
     /// fixed budget.
@@ -198,17 +210,21 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> (BusHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let ours = Arc::new(Ours::new(&actors.bot));
     let handle = BusHandle {
         inbox: tx,
         budget: Arc::new(Semaphore::new(MEMORY_BUDGET)),
-        metrics,
+        metrics: metrics.clone(),
         actors: actors.clone(),
+        ours: ours.clone(),
     };
     let dispatcher = Dispatcher {
         handler: Arc::new(Handler {
             deliveries,
             actors,
             shutdown,
+            ours,
+            metrics,
         }),
         lanes: HashMap::new(),
         dispatched: 0,
@@ -332,11 +348,14 @@ impl Lane {
     }
 }
 
-/// What handles an envelope, in a lane or alone: dedupe, type, act.
+/// What handles an envelope, in a lane or alone: check it is ours, type,
+/// dedupe, check the person may, act.
 struct Handler {
     deliveries: Arc<dyn Deliveries>,
     actors: Actors,
     shutdown: CancellationToken,
+    ours: Arc<Ours>,
+    metrics: Arc<Metrics>,
 }
 
 impl Handler {
@@ -350,12 +369,41 @@ impl Handler {
     }
 
     async fn handle(&self, envelope: Envelope) {
+        if let Err(why) = self.ours.check(&envelope) {
+            self.metrics.refused(why.metric());
+            return;
+        }
         let event = event::classify(&envelope);
+        // What Janus does not act on is not recorded either: the dedupe
+        // table holds only deliveries that do something.
+        match &event {
+            Event::Unparsed { reason } => {
+                tracing::warn!("{reason}");
+                return;
+            }
+            Event::Ignored { event_type } => {
+                tracing::debug!(event_type, "not handled");
+                return;
+            }
+            Event::Interaction(interaction) => {
+                tracing::info!(
+                    kind = event::interaction_kind(interaction),
+                    "interaction not handled yet"
+                );
+                return;
+            }
+            Event::Reaction(reaction) if !self.actors.react.acts_on(reaction) => {
+                tracing::debug!(emoji = reaction.emoji, "reaction not acted on");
+                return;
+            }
+            _ => {}
+        }
+        let home_team = event::user_team(&envelope.payload);
         // Clicks are deduplicated one by one: a click that changes the
         // incident stores its key with the change, in one transaction.
         if let Event::Clicks(clicks) = event {
             for click in clicks {
-                self.route_click(click, &envelope).await;
+                self.route_click(click, &envelope, home_team).await;
             }
             return;
         }
@@ -364,26 +412,48 @@ impl Handler {
             return;
         }
         match event {
-            Event::Unparsed { reason } => {
-                tracing::warn!("{reason}");
-            }
-            Event::Ignored { event_type } => {
-                tracing::debug!(event_type, "not handled");
-            }
             Event::Mention(mention) => self.actors.incident.mention(mention).await,
-            Event::Reaction(reaction) => self.actors.react.reaction(reaction).await,
+            Event::Reaction(reaction) => {
+                if let Err(refusal) = self.may_change(&reaction.user, home_team).await {
+                    let access = &self.actors.access;
+                    access
+                        .tell_person(Some(&reaction.channel), &reaction.user, &refusal)
+                        .await;
+                    return;
+                }
+                self.actors.react.reaction(reaction).await
+            }
             Event::Command {
                 command,
                 answered_in_ack,
             } => match event::slash_command(command, answered_in_ack) {
-                Ok(command) => self.actors.incident.command(command).await,
+                Ok(command) => {
+                    let declares = command.command == COMMAND && !command.text.trim().is_empty();
+                    if declares && let Err(refusal) = self.may_change(&command.user, None).await {
+                        let access = &self.actors.access;
+                        access
+                            .tell_command(&command.user, &command.response_url, &refusal)
+                            .await;
+                        return;
+                    }
+                    self.actors.incident.command(command).await
+                }
                 Err(reason) => tracing::warn!("{reason}"),
             },
             Event::StatuspageForm {
                 form,
                 rejected_in_ack,
             } => match (&self.actors.statuspage, rejected_in_ack) {
-                (Some(statuspage), false) => statuspage.submit(form).await,
+                (Some(statuspage), false) => {
+                    if let Err(refusal) = self.may_change(form.user(), home_team).await {
+                        self.actors
+                            .access
+                            .tell_person(None, form.user(), &refusal)
+                            .await;
+                        return;
+                    }
+                    statuspage.submit(form).await
+                }
                 (None, _) => {
                     tracing::warn!("Statuspage form submitted while the integration is off")
                 }
@@ -393,24 +463,39 @@ impl Handler {
                 form,
                 rejected_in_ack,
             } => {
-                if !rejected_in_ack {
-                    self.actors.incident.form(form).await;
+                if rejected_in_ack {
+                    return;
                 }
+                if let Err(refusal) = self.may_change(&form.user, home_team).await {
+                    self.actors
+                        .access
+                        .tell_person(form.source.as_ref(), &form.user, &refusal)
+                        .await;
+                    return;
+                }
+                self.actors.incident.form(form).await;
             }
-            Event::Clicks(_) => {}
-            Event::Interaction(interaction) => {
-                tracing::info!(
-                    kind = event::interaction_kind(&interaction),
-                    "interaction not handled yet"
-                );
-            }
+            Event::Clicks(_)
+            | Event::Unparsed { .. }
+            | Event::Ignored { .. }
+            | Event::Interaction(_) => {}
         }
+    }
+
+    /// Whether `user` may declare, change or publish (see
+    /// `actors::access`); a refusal is counted.
+    async fn may_change(&self, user: &UserId, home_team: Option<&str>) -> Result<(), Refusal> {
+        let verdict = self.actors.access.may_change(user, home_team).await;
+        if let Err(refusal) = &verdict {
+            self.metrics.refused(refusal.metric());
+        }
+        verdict
     }
 
     /// Acts on one click. A change (status, severity, a role) is recorded
     /// with the click's key by the store, in the change's transaction; any
     /// other click's key is recorded here first.
-    async fn route_click(&self, click: Click, envelope: &Envelope) {
+    async fn route_click(&self, click: Click, envelope: &Envelope, home_team: Option<&str>) {
         let action = ControlAction::from_click(&click);
         let changes = matches!(
             action,
@@ -421,9 +506,28 @@ impl Handler {
                     | ControlAction::Assign(..)
             )
         );
+        let Some(action) = action else {
+            tracing::info!(action_id = click.action_id, user = %click.user,
+                "click on an element that is not Janus's; ignored");
+            return;
+        };
+        if matches!(action, ControlAction::Link) {
+            return;
+        }
+        // Declaring (the form) and publishing count as changes too.
+        let gated = changes
+            || matches!(
+                action,
+                ControlAction::OpenDeclareForm | ControlAction::Statuspage
+            );
+        if gated && let Err(refusal) = self.may_change(&click.user, home_team).await {
+            self.actors.access.tell_click(&click, &refusal).await;
+            return;
+        }
         if !changes && !self.first_delivery(&click.delivery, envelope).await {
             return;
         }
+        let action = Some(action);
         match action {
             Some(ControlAction::Status(v)) => self.actors.incident.status(click, v).await,
             Some(ControlAction::Severity(v)) => self.actors.incident.severity(click, v).await,
@@ -444,9 +548,7 @@ impl Handler {
                     tracing::info!(user = %click.user, "Statuspage button while the integration is off");
                 }
             },
-            Some(ControlAction::Link) => {}
-            None => tracing::info!(action_id = click.action_id, user = %click.user,
-                "click on an element that is not Janus's; ignored"),
+            Some(ControlAction::Link) | None => {}
         }
     }
 

@@ -52,6 +52,9 @@ pub const DATABASE_SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite"];
 /// The SQLite file used when no database is configured, in `$STATE_DIRECTORY` (set by
 /// systemd's `StateDirectory=`) or else the working directory.
 pub const DEFAULT_SQLITE_FILE: &str = "janus.db";
+/// `incident.max_declarations_per_user` when not set: enough for a real
+/// outage's several incidents, few enough to stop a flood.
+pub const DEFAULT_MAX_DECLARATIONS_PER_USER: u32 = 5;
 /// The variable systemd sets to the service's state directories (`:`-separated).
 const STATE_DIRECTORY_VAR: &str = "STATE_DIRECTORY";
 
@@ -116,9 +119,115 @@ pub struct DatabaseConfig {
     pub url: SecretString,
     /// Size of the connection pool.
     pub max_connections: u32,
+    /// How a Postgres connection is secured; empty (the default) for SQLite.
+    pub tls: DatabaseTls,
+}
+
+/// `database.sslmode`: how much of TLS a Postgres connection insists on, with libpq's names
+/// (what operators and their database teams already use). `allow` is not offered: it never
+/// tries TLS before the server refuses plaintext, so it would read as safer than it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plaintext only.
+    Disable,
+    /// TLS when the server offers it, else plaintext (logged); the certificate is not checked.
+    Prefer,
+    /// TLS or no connection; the certificate is not checked.
+    Require,
+    /// TLS with a certificate signed by a trusted CA, for any host name.
+    VerifyCa,
+    /// TLS with a trusted certificate for the host connected to: what Slack's connection gets.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// Every mode, in the order of the protection they give.
+    pub const ALL: [SslMode; 5] = [
+        SslMode::Disable,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    /// The mode named `text` (any case, trimmed), if it is one of [`SslMode::ALL`].
+    pub fn parse(text: &str) -> Option<SslMode> {
+        let text = text.trim();
+        Self::ALL
+            .into_iter()
+            .find(|mode| mode.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// The libpq name, as written in config and URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether the server's certificate is checked against the trusted CAs.
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+
+    /// `disable, prefer, …`, for messages.
+    fn names() -> String {
+        Self::ALL.map(SslMode::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// TLS for a Postgres database, as `database.sslmode`, `database.ca_file` (or the URL's
+/// `sslmode` and `sslrootcert`) and `tls.ca_file` say, read and checked at load so a bad CA
+/// file stops Janus before it connects anywhere.
+#[derive(Clone, Default)]
+pub struct DatabaseTls {
+    /// The mode asked for; `None` lets the host decide when connecting: `verify-full`, or
+    /// `prefer` for a loopback host or a Unix socket (see `store::postgres`), so a local
+    /// database keeps working as it always has.
+    pub sslmode: Option<SslMode>,
+    /// The CA files trusted in addition to the system's roots, each with the key that named
+    /// it (`tls.ca_file` first, then `database.ca_file`), for messages.
+    pub ca_files: Vec<(String, PathBuf)>,
+    /// The certificates of those files, in that order.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl fmt::Debug for DatabaseTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseTls")
+            .field("sslmode", &self.sslmode)
+            .field("ca_files", &self.ca_files)
+            .field("extra_roots", &self.extra_roots.len())
+            .finish()
+    }
 }
 
 impl DatabaseConfig {
+    /// A database at `url` with the default TLS settings (`sslmode` chosen by the host, the
+    /// system's roots only): for tools and tests that have no configuration file.
+    pub fn from_url(url: SecretString, max_connections: u32) -> DatabaseConfig {
+        DatabaseConfig {
+            url,
+            max_connections,
+            tls: DatabaseTls::default(),
+        }
+    }
+
+    /// Whether the URL names a SQLite database (else Postgres).
+    pub fn is_sqlite(&self) -> bool {
+        is_sqlite_url(self.url.expose_secret())
+    }
+
     /// The URL with any password masked and the query dropped, safe for logs.
     ///
     /// Rebuilt from parsed parts rather than edited in place, so a URL that parses oddly
@@ -162,6 +271,7 @@ impl fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &self.redacted_url())
             .field("max_connections", &self.max_connections)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -179,6 +289,13 @@ pub struct IncidentConfig {
     /// `incident.statuses`, `incident.severities`, `incident.default_severity` or
     /// `incident.roles` say otherwise.
     pub catalog: Catalog,
+    /// Whether guests and users of other organisations (Slack Connect) may
+    /// change incidents and declare them (`incident.allow_external_users`);
+    /// by default they may only follow them.
+    pub allow_external_users: bool,
+    /// Declarations one person may make in ten minutes
+    /// (`incident.max_declarations_per_user`, default 5); `None` for no limit (0).
+    pub max_declarations_per_user: Option<u32>,
 }
 
 impl IncidentConfig {
@@ -226,9 +343,36 @@ pub struct StatuspageConfig {
     /// The page incidents are created on.
     pub page_id: String,
     pub api_url: Url,
-    /// Only members of this user group (handle or name) may create or update
-    /// Statuspage incidents; `None`: everyone in the incident channel.
+    /// Only members of this user group (an id `S…`, or a handle or name,
+    /// resolved to its id at start) may create or update Statuspage
+    /// incidents. Never set together with `allow_everyone`.
     pub allowed_group: Option<String>,
+    /// Anyone may publish: the explicit opt-out of the group check. With
+    /// neither this nor `allowed_group`, nobody may publish (fail closed).
+    pub allow_everyone: bool,
+}
+
+impl StatuspageConfig {
+    /// Who may publish to Statuspage, as configured.
+    pub fn publishers(&self) -> Publishers<'_> {
+        match (&self.allowed_group, self.allow_everyone) {
+            (Some(group), _) => Publishers::Group(group),
+            (None, true) => Publishers::Everyone,
+            (None, false) => Publishers::Nobody,
+        }
+    }
+}
+
+/// Who may create or update Statuspage incidents: the customer-facing
+/// voice of the company is not every member's by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Publishers<'a> {
+    /// `statuspage.allow_everyone = true`.
+    Everyone,
+    /// Members of `statuspage.allowed_group` (as configured: id, handle or name).
+    Group(&'a str),
+    /// Neither is set: Janus starts, but nobody may publish.
+    Nobody,
 }
 
 /// The health and metrics HTTP listener.
@@ -370,6 +514,18 @@ impl Resolver<'_> {
             .and_then(|listen| listen.0)
             .map(|listen| HealthConfig { listen });
         let egress = self.egress(raw.proxy, raw.tls)?;
+        let mut database = database;
+        // What Janus trusts for Slack it trusts for Postgres too (a corporate CA), on top of
+        // the system's roots and `database.ca_file`.
+        if !database.is_sqlite()
+            && let Some(file) = &egress.ca_file
+        {
+            let tls = &mut database.tls;
+            tls.ca_files
+                .insert(0, ("tls.ca_file".to_owned(), file.clone()));
+            tls.extra_roots
+                .splice(0..0, egress.extra_roots.iter().cloned());
+        }
         let log_level = text(raw.log_level).unwrap_or_else(|| "info".to_owned());
         let recovery_interval = match raw.recovery_interval {
             None => 60,
@@ -487,8 +643,24 @@ impl Resolver<'_> {
         Ok(SecretString::from(token))
     }
 
-    fn database(&mut self, raw: RawDatabase) -> Result<DatabaseConfig, ConfigError> {
+    fn database(&mut self, mut raw: RawDatabase) -> Result<DatabaseConfig, ConfigError> {
         let max_connections = raw.max_connections.map_or(10, |n| n.0);
+        let (sslmode, ca_file) = (raw.sslmode.take(), raw.ca_file.take());
+        let (url, url_key) = self.database_url(raw)?;
+        let tls = self.database_tls(sslmode, ca_file, &url, url_key.as_deref())?;
+        Ok(DatabaseConfig {
+            url,
+            max_connections,
+            tls,
+        })
+    }
+
+    /// The connection URL, and the key that gave it whole (`None` when composed from parts
+    /// or defaulted), whose own TLS parameters `database_tls` weighs.
+    fn database_url(
+        &mut self,
+        raw: RawDatabase,
+    ) -> Result<(SecretString, Option<String>), ConfigError> {
         let parts = [
             ("database.host", raw.host.is_some()),
             ("database.port", raw.port.is_some()),
@@ -518,20 +690,14 @@ impl Resolver<'_> {
                     ),
                 ));
             }
-            return Ok(DatabaseConfig {
-                url: SecretString::from(trimmed),
-                max_connections,
-            });
+            return Ok((SecretString::from(trimmed), Some(url.key)));
         }
         let Some(host) = text(raw.host) else {
             if let Some((part, _)) = parts.iter().find(|(_, set)| *set) {
                 let because = format!("`{part}` is set");
                 return Err(self.missing("database.host", Some(&because)));
             }
-            return Ok(DatabaseConfig {
-                url: SecretString::from(self.default_sqlite_url()),
-                max_connections,
-            });
+            return Ok((SecretString::from(self.default_sqlite_url()), None));
         };
         let because = Some("`database.host` is set");
         let name = self.required_text("database.name", raw.name, because)?;
@@ -563,10 +729,125 @@ impl Resolver<'_> {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop().push(&name);
         }
-        Ok(DatabaseConfig {
-            url: SecretString::from(url.to_string()),
-            max_connections,
-        })
+        Ok((SecretString::from(url.to_string()), None))
+    }
+
+    /// Postgres TLS: `database.sslmode` and `database.ca_file`, weighed against the `sslmode`
+    /// and `sslrootcert` a whole URL may carry (`url_key` names the key that gave it). The same
+    /// value twice is fine; two different ones are a conflict naming both, since either
+    /// silently winning would surprise whoever set the other. On SQLite the keys are an error:
+    /// they most likely mean the Postgres settings went missing.
+    fn database_tls(
+        &self,
+        sslmode: Option<String>,
+        ca_file: Option<PathBuf>,
+        url: &SecretString,
+        url_key: Option<&str>,
+    ) -> Result<DatabaseTls, ConfigError> {
+        let sslmode = text(sslmode);
+        let ca_file = ca_file.filter(|path| !path.as_os_str().is_empty());
+        let url = url.expose_secret();
+        if is_sqlite_url(url) {
+            let set = [
+                ("database.sslmode", sslmode.is_some()),
+                ("database.ca_file", ca_file.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+                let why = match url_key {
+                    Some(url_key) => format!("`{url_key}` names a SQLite database"),
+                    None => "no Postgres database is configured (`database.url` or \
+                             `database.host`), so Janus would use its SQLite file"
+                        .to_owned(),
+                };
+                return Err(self.invalid(
+                    key,
+                    format!("it applies only to a Postgres database, and {why}"),
+                ));
+            }
+            return Ok(DatabaseTls::default());
+        }
+        let key_mode = sslmode
+            .map(|given| {
+                SslMode::parse(&given).ok_or_else(|| {
+                    self.invalid(
+                        "database.sslmode",
+                        format!("expected one of {}, found {given:?}", SslMode::names()),
+                    )
+                })
+            })
+            .transpose()?;
+        // Only a whole URL carries parameters; one composed from parts has none.
+        let (mut url_mode, mut url_root) = (None, None);
+        if let Some(url_key) = url_key
+            && let Ok(parsed) = Url::parse(url)
+        {
+            for (name, value) in parsed.query_pairs() {
+                match name.as_ref() {
+                    "sslmode" | "ssl-mode" => {
+                        let mode = SslMode::parse(&value).ok_or_else(|| {
+                            self.invalid(
+                                url_key,
+                                format!(
+                                    "its sslmode must be one of {}, found {value:?}",
+                                    SslMode::names()
+                                ),
+                            )
+                        })?;
+                        url_mode = Some(mode);
+                    }
+                    "sslrootcert" | "ssl-root-cert" | "ssl-ca" => {
+                        url_root = Some(PathBuf::from(value.as_ref()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let url_key = url_key.unwrap_or("database.url");
+        let sslmode = match (key_mode, url_mode) {
+            (Some(key), Some(url)) if key != url => {
+                return Err(self.conflict(
+                    "database.sslmode",
+                    url_key,
+                    &format!(
+                        "`database.sslmode` says {key} and the URL's sslmode says {url}; keep one"
+                    ),
+                ));
+            }
+            (key, url) => key.or(url),
+        };
+        let ca = match (ca_file, url_root) {
+            (Some(key), Some(url)) if key != url => {
+                return Err(self.conflict(
+                    "database.ca_file",
+                    url_key,
+                    &format!(
+                        "`database.ca_file` names {} and the URL's sslrootcert names {}; keep one",
+                        key.display(),
+                        url.display()
+                    ),
+                ));
+            }
+            (Some(path), _) => Some(("database.ca_file", path)),
+            (None, Some(path)) => Some((url_key, path)),
+            (None, None) => None,
+        };
+        let mut tls = DatabaseTls {
+            sslmode,
+            ..DatabaseTls::default()
+        };
+        if let Some((key, path)) = ca {
+            let certs = crate::egress::read_ca_file(&path).map_err(|reason| {
+                let reason = if key == "database.ca_file" {
+                    reason
+                } else {
+                    format!("its sslrootcert: {reason}")
+                };
+                self.invalid(key, reason)
+            })?;
+            tls.ca_files.push((key.to_owned(), path));
+            tls.extra_roots = certs;
+        }
+        Ok(tls)
     }
 
     /// Where the database lives when none is configured: [`DEFAULT_SQLITE_FILE`] in the first
@@ -615,6 +896,12 @@ impl Resolver<'_> {
             video_link: raw.video_link.map(|url| url.0),
             timezone,
             catalog,
+            allow_external_users: raw.allow_external_users.is_some_and(|f| f.0),
+            max_declarations_per_user: match raw.max_declarations_per_user {
+                None => Some(DEFAULT_MAX_DECLARATIONS_PER_USER),
+                Some(raw::Bounded(0)) => None,
+                Some(raw::Bounded(n)) => Some(n),
+            },
         })
     }
 
@@ -751,7 +1038,7 @@ impl Resolver<'_> {
         Ok(Some(ProvidersConfig { list }))
     }
 
-    fn statuspage(&self, raw: RawStatuspage) -> Result<Option<StatuspageConfig>, ConfigError> {
+    fn statuspage(&mut self, raw: RawStatuspage) -> Result<Option<StatuspageConfig>, ConfigError> {
         if !enabled(&raw.enabled) {
             return Ok(None);
         }
@@ -768,11 +1055,30 @@ impl Resolver<'_> {
         let allowed_group = text(raw.allowed_group)
             .map(|g| g.trim().trim_start_matches('@').trim().to_owned())
             .filter(|g| !g.is_empty());
+        let allow_everyone = enabled(&raw.allow_everyone);
+        if allow_everyone && allowed_group.is_some() {
+            return Err(self.conflict(
+                "statuspage.allowed_group",
+                "statuspage.allow_everyone",
+                "keep the group to let only its members publish, or allow_everyone to let \
+                 anyone, not both",
+            ));
+        }
+        if !allow_everyone && allowed_group.is_none() {
+            self.warnings.push(
+                "`statuspage.enabled` is true but neither `statuspage.allowed_group` \
+                 (JANUS_STATUSPAGE__ALLOWED_GROUP) nor `statuspage.allow_everyone` \
+                 (JANUS_STATUSPAGE__ALLOW_EVERYONE) is set: nobody can create or update \
+                 Statuspage incidents until one is"
+                    .to_owned(),
+            );
+        }
         Ok(Some(StatuspageConfig {
             api_key,
             page_id,
             api_url,
             allowed_group,
+            allow_everyone,
         }))
     }
 
@@ -994,6 +1300,13 @@ fn percent_encode(text: &str) -> String {
         }
     }
     encoded
+}
+
+/// Whether `url` names a SQLite database (`sqlite:` in any case), rather than Postgres.
+fn is_sqlite_url(url: &str) -> bool {
+    url.trim()
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sqlite:"))
 }
 
 /// Trimmed text; blank counts as unset, like an empty environment variable.

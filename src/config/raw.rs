@@ -60,6 +60,9 @@ pub(super) struct RawDatabase {
     pub password: Option<SecretString>,
     pub password_file: Option<PathBuf>,
     pub max_connections: Option<Bounded<1, 1000>>,
+    /// Text, parsed in `resolve`, which also compares it with the URL's own `sslmode`.
+    pub sslmode: Option<String>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Default, Deserialize)]
@@ -72,6 +75,8 @@ pub(super) struct RawIncident {
     pub severities: Option<Choices>,
     pub default_severity: Option<String>,
     pub roles: Option<Vec<RawRole>>,
+    pub allow_external_users: Option<Flag>,
+    pub max_declarations_per_user: Option<Bounded<0, 1000>>,
 }
 
 /// One `[[incident.roles]]` table. `label` and `duties` may be left out for a built-in role,
@@ -113,6 +118,7 @@ pub(super) struct RawStatuspage {
     pub page_id: Option<String>,
     pub api_url: Option<HttpUrl>,
     pub allowed_group: Option<String>,
+    pub allow_everyone: Option<Flag>,
 }
 
 #[derive(Default, Deserialize)]

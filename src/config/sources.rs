@@ -101,6 +101,8 @@ const TEXT_KEYS: &[&str] = &[
     "database.user",
     "database.password",
     "database.password_file",
+    "database.sslmode",
+    "database.ca_file",
     "incident.digest_channel",
     "incident.video_link",
     "incident.timezone",

@@ -927,6 +927,7 @@ fn a_sqlite_database_url_is_taken_as_given() {
     let odd = DatabaseConfig {
         url: SecretString::from("sqlite:hunter2@db"),
         max_connections: 1,
+        tls: DatabaseTls::default(),
     };
     assert!(!format!("{odd:?}").contains("hunter2"));
 }
@@ -974,6 +975,7 @@ fn an_unparsable_database_url_is_invalid_without_echoing_it() {
     let odd = DatabaseConfig {
         url: SecretString::from("janus:hunter2@db"),
         max_connections: 1,
+        tls: DatabaseTls::default(),
     };
     assert_eq!(odd.redacted_url(), "janus:[REDACTED]");
     assert!(!format!("{odd:?}").contains("hunter2"));
@@ -1600,4 +1602,332 @@ fn an_unreadable_or_invalid_ca_file_names_the_key_and_the_file() {
     let error = load_err(&[("JANUS_TLS__CA_FILE", garbage.to_str().unwrap())]);
     assert!(error.contains("`tls.ca_file`"), "{error}");
     assert!(error.contains("garbage.pem"), "{error}");
+}
+
+#[test]
+fn guests_and_partners_only_follow_and_five_declarations_per_ten_minutes_by_default() {
+    let config = load(&[]).unwrap();
+    assert!(!config.incident.allow_external_users);
+    assert_eq!(config.incident.max_declarations_per_user, Some(5));
+
+    let config = load(&[
+        ("JANUS_INCIDENT__ALLOW_EXTERNAL_USERS", "yes"),
+        ("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER", "0"),
+    ])
+    .unwrap();
+    assert!(config.incident.allow_external_users);
+    assert_eq!(
+        config.incident.max_declarations_per_user, None,
+        "0: no limit"
+    );
+
+    let config = load_toml("[incident]\nmax_declarations_per_user = 12\n", &[]).unwrap();
+    assert_eq!(config.incident.max_declarations_per_user, Some(12));
+}
+
+#[test]
+fn a_bad_declaration_limit_names_the_key_and_its_source() {
+    let err = load_err(&[("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER", "many")]);
+    assert!(err.contains("incident.max_declarations_per_user"), "{err}");
+    assert!(
+        err.contains("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER"),
+        "{err}"
+    );
+    let err = load_err(&[("JANUS_INCIDENT__ALLOW_EXTERNAL_USERS", "perhaps")]);
+    assert!(err.contains("incident.allow_external_users"), "{err}");
+}
+
+// --- database TLS -------------------------------------------------------------------------
+
+/// `required()` minus its database URL, plus `url` as `DATABASE_URL` and `extra`.
+fn load_db(url: &str, extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut env = without_database_url();
+    env.extend(pairs(&[("DATABASE_URL", url)]));
+    env.extend(pairs(extra));
+    Config::load_from(None, env)
+}
+
+/// A CA certificate in `dir`/`name`.
+fn ca_in(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, test_ca_pem()).unwrap();
+    path
+}
+
+#[test]
+fn without_tls_settings_the_host_decides_the_mode_later() {
+    let config = load(&[]).unwrap();
+    assert_eq!(config.database.tls.sslmode, None);
+    assert!(config.database.tls.ca_files.is_empty());
+    assert!(config.database.tls.extra_roots.is_empty());
+}
+
+#[test]
+fn every_sslmode_is_accepted_in_any_case_from_env_and_toml() {
+    for mode in SslMode::ALL {
+        let upper = mode.as_str().to_ascii_uppercase();
+        let config = load(&[("JANUS_DATABASE__SSLMODE", &upper)]).unwrap();
+        assert_eq!(config.database.tls.sslmode, Some(mode));
+    }
+    let config = load_toml("[database]\nsslmode = \"verify-ca\"\n", &[]).unwrap();
+    assert_eq!(config.database.tls.sslmode, Some(SslMode::VerifyCa));
+}
+
+#[test]
+fn an_unknown_sslmode_names_the_key_its_source_and_the_choices() {
+    assert_eq!(
+        load_err(&[("JANUS_DATABASE__SSLMODE", "allow")]),
+        "invalid value for `database.sslmode` (from environment variable JANUS_DATABASE__SSLMODE): \
+         expected one of disable, prefer, require, verify-ca, verify-full, found \"allow\""
+    );
+    let error = toml_err("[database]\nsslmode = \"on\"\n", &[]);
+    assert!(
+        error.contains("`database.sslmode` (from TOML file FILE)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_database_ca_file_is_read_at_load_and_a_bad_one_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_in(dir.path(), "db-ca.pem");
+    let config = load(&[("JANUS_DATABASE__CA_FILE", ca.to_str().unwrap())]).unwrap();
+    assert_eq!(config.database.tls.extra_roots.len(), 1);
+    assert_eq!(
+        config.database.tls.ca_files,
+        vec![("database.ca_file".to_owned(), ca.clone())]
+    );
+    let missing = dir.path().join("absent.pem");
+    let error = load_err(&[("JANUS_DATABASE__CA_FILE", missing.to_str().unwrap())]);
+    assert!(error.contains("`database.ca_file`"), "{error}");
+    assert!(error.contains("JANUS_DATABASE__CA_FILE"), "{error}");
+    assert!(error.contains("absent.pem"), "{error}");
+}
+
+#[test]
+fn tls_ca_file_is_trusted_for_postgres_before_the_database_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let corp = ca_in(dir.path(), "corp.pem");
+    let db = ca_in(dir.path(), "db.pem");
+    let config = load(&[
+        ("SSL_CERT_FILE", corp.to_str().unwrap()),
+        ("JANUS_DATABASE__CA_FILE", db.to_str().unwrap()),
+    ])
+    .unwrap();
+    let tls = &config.database.tls;
+    assert_eq!(
+        tls.ca_files,
+        vec![
+            ("tls.ca_file".to_owned(), corp.clone()),
+            ("database.ca_file".to_owned(), db.clone())
+        ]
+    );
+    assert_eq!(tls.extra_roots.len(), 2);
+    assert_eq!(tls.extra_roots[0], config.egress.extra_roots[0]);
+}
+
+#[test]
+fn the_urls_own_sslmode_and_sslrootcert_count_as_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_in(dir.path(), "db-ca.pem");
+    let url = format!(
+        "postgres://janus:hunter2@db.internal/janus?sslmode=verify-ca&sslrootcert={}",
+        ca.display()
+    );
+    let config = load_db(&url, &[]).unwrap();
+    assert_eq!(config.database.tls.sslmode, Some(SslMode::VerifyCa));
+    assert_eq!(
+        config.database.tls.ca_files,
+        vec![("database.url".to_owned(), ca.clone())]
+    );
+    assert_eq!(config.database.tls.extra_roots.len(), 1);
+    // The same value twice is no conflict.
+    let config = load_db(
+        &url,
+        &[
+            ("JANUS_DATABASE__SSLMODE", "verify-ca"),
+            ("JANUS_DATABASE__CA_FILE", ca.to_str().unwrap()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.database.tls.sslmode, Some(SslMode::VerifyCa));
+    assert_eq!(config.database.tls.extra_roots.len(), 1);
+}
+
+#[test]
+fn a_url_sslmode_that_differs_from_the_key_is_a_conflict_naming_both() {
+    let error = load_db(
+        "postgres://janus:hunter2@db.internal/janus?sslmode=require",
+        &[("JANUS_DATABASE__SSLMODE", "verify-full")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        "conflicting settings: `database.sslmode` (from environment variable JANUS_DATABASE__SSLMODE) \
+         and `database.url` (from environment variable DATABASE_URL) are both set; \
+         `database.sslmode` says verify-full and the URL's sslmode says require; keep one"
+    );
+    assert!(!error.contains("hunter2"));
+}
+
+#[test]
+fn a_url_sslrootcert_that_differs_from_the_database_ca_file_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_in(dir.path(), "db-ca.pem");
+    let error = load_db(
+        "postgres://janus:hunter2@db.internal/janus?sslrootcert=/etc/other.pem",
+        &[("JANUS_DATABASE__CA_FILE", ca.to_str().unwrap())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("conflicting settings: `database.ca_file`"),
+        "{error}"
+    );
+    assert!(
+        error.contains("`database.url` (from environment variable DATABASE_URL)"),
+        "{error}"
+    );
+    assert!(error.contains("/etc/other.pem"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn a_bad_sslmode_in_the_url_names_the_url_key_without_echoing_the_url() {
+    let error = load_db(
+        "postgres://janus:hunter2@db.internal/janus?sslmode=maybe",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with(
+            "invalid value for `database.url` (from environment variable DATABASE_URL)"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("\"maybe\""), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn database_tls_settings_on_sqlite_are_an_error() {
+    let error = load_db(
+        "sqlite:///var/lib/janus/janus.db",
+        &[("JANUS_DATABASE__SSLMODE", "verify-full")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        "invalid value for `database.sslmode` (from environment variable JANUS_DATABASE__SSLMODE): \
+         it applies only to a Postgres database, and `database.url` names a SQLite database"
+    );
+    // Forgetting the Postgres settings must not quietly give a local SQLite file.
+    let mut env = without_database_url();
+    env.extend(pairs(&[(
+        "JANUS_DATABASE__CA_FILE",
+        "/etc/janus/db-ca.pem",
+    )]));
+    let error = Config::load_from(None, env).unwrap_err().to_string();
+    assert!(error.contains("`database.ca_file`"), "{error}");
+    assert!(
+        error.contains("no Postgres database is configured"),
+        "{error}"
+    );
+}
+
+#[test]
+fn tls_ca_file_alone_is_fine_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let corp = ca_in(dir.path(), "corp.pem");
+    let config = load_db(
+        "sqlite:///var/lib/janus/janus.db",
+        &[("JANUS_TLS__CA_FILE", corp.to_str().unwrap())],
+    )
+    .unwrap();
+    assert!(config.database.tls.ca_files.is_empty());
+    assert_eq!(config.egress.extra_roots.len(), 1);
+}
+
+#[test]
+fn database_parts_take_the_tls_keys_too() {
+    let mut env = without_database_url();
+    env.extend(pairs(&[
+        ("DATABASE_HOST", "db.internal"),
+        ("DATABASE_NAME", "janus"),
+        ("DATABASE_USER", "janus"),
+        ("JANUS_DATABASE__SSLMODE", "require"),
+    ]));
+    let config = Config::load_from(None, env).unwrap();
+    assert_eq!(config.database.tls.sslmode, Some(SslMode::Require));
+}
+
+/// Statuspage enabled with the key and page, plus `extra`.
+fn statuspage_with(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut env = vec![
+        ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+        ("STATUSPAGE_API_KEY", "k"),
+        ("STATUSPAGE_PAGE_ID", "p"),
+    ];
+    env.extend_from_slice(extra);
+    load(&env)
+}
+
+#[test]
+fn statuspage_publishers_are_nobody_unless_a_group_or_everyone_is_chosen() {
+    let config = statuspage_with(&[]).unwrap();
+    let statuspage = config.statuspage.as_ref().unwrap();
+    assert_eq!(statuspage.publishers(), Publishers::Nobody);
+    let warning = config
+        .warnings()
+        .into_iter()
+        .find(|w| w.contains("nobody can create or update Statuspage incidents"))
+        .expect("a warning at start");
+    assert!(
+        warning.contains("JANUS_STATUSPAGE__ALLOWED_GROUP")
+            && warning.contains("JANUS_STATUSPAGE__ALLOW_EVERYONE"),
+        "{warning}"
+    );
+
+    let config = statuspage_with(&[("JANUS_STATUSPAGE__ALLOW_EVERYONE", "yes")]).unwrap();
+    assert_eq!(
+        config.statuspage.as_ref().unwrap().publishers(),
+        Publishers::Everyone
+    );
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+
+    let config = statuspage_with(&[("JANUS_STATUSPAGE__ALLOWED_GROUP", "@comms")]).unwrap();
+    assert_eq!(
+        config.statuspage.as_ref().unwrap().publishers(),
+        Publishers::Group("comms")
+    );
+}
+
+#[test]
+fn a_statuspage_group_and_allow_everyone_together_are_refused_naming_both() {
+    assert_eq!(
+        load_err(&[
+            ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+            ("STATUSPAGE_API_KEY", "k"),
+            ("STATUSPAGE_PAGE_ID", "p"),
+            ("JANUS_STATUSPAGE__ALLOWED_GROUP", "comms"),
+            ("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true"),
+        ]),
+        "conflicting settings: `statuspage.allowed_group` (from environment variable \
+         JANUS_STATUSPAGE__ALLOWED_GROUP) and `statuspage.allow_everyone` (from environment \
+         variable JANUS_STATUSPAGE__ALLOW_EVERYONE) are both set; keep the group to let only \
+         its members publish, or allow_everyone to let anyone, not both"
+    );
+    // `false` is not a choice of everyone: the group alone applies.
+    let config = statuspage_with(&[
+        ("JANUS_STATUSPAGE__ALLOWED_GROUP", "comms"),
+        ("JANUS_STATUSPAGE__ALLOW_EVERYONE", "false"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.statuspage.unwrap().publishers(),
+        Publishers::Group("comms")
+    );
 }

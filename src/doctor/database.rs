@@ -1,4 +1,5 @@
-//! The database: reachable, and migrated as far as this binary expects.
+//! The database: reachable (with the TLS `janus run` would use: the same
+//! `store::open`), and migrated as far as this binary expects.
 
 use super::{Finding, timed};
 use crate::config::Config;
@@ -30,6 +31,15 @@ pub(super) async fn check_database(config: &Config) -> Finding {
                     ),
                 );
             }
+            // The server answered but TLS failed (an untrusted certificate,
+            // no TLS offered): the message says which and what to set; the
+            // URL and the server are fine.
+            Err(
+                e @ crate::store::StoreError::Connect {
+                    source: sqlx::Error::Tls(_),
+                    ..
+                },
+            ) => return Finding::fail(CHECK, e.to_string()),
             Err(e) => {
                 return Finding::fail(
                     CHECK,

@@ -4,9 +4,11 @@ use futures_util::future::join_all;
 
 use super::redact::error_chain;
 use super::{CHECK_TIMEOUT, Finding, timed};
-use crate::config::{Config, ProviderConfig};
+use crate::actors::groups::{GroupError, GroupSpec};
+use crate::config::{Config, ProviderConfig, Publishers};
 use crate::egress::Egress;
 use crate::providers::{self, FetchError, ProviderClient, ProviderResult};
+use crate::slack::{ApiErrorCode, SlackApi};
 use crate::statuspage::{ClientOptions, StatuspageClient, StatuspageError};
 
 /// One line per configured status provider, each fetched once.
@@ -61,8 +63,81 @@ async fn provider(client: &ProviderClient, provider: &ProviderConfig) -> Finding
     }
 }
 
+/// The Statuspage checks: the key and page id, then who may publish.
+pub(super) async fn check_statuspage(config: &Config, egress: &Egress) -> Vec<Finding> {
+    let (access, publishers) = tokio::join!(
+        check_statuspage_access(config, egress),
+        timed("statuspage publishers", check_publishers(config, egress))
+    );
+    match config.statuspage {
+        Some(_) => vec![access, publishers],
+        None => vec![access],
+    }
+}
+
+/// Who may publish to Statuspage: a FAIL when nobody may (neither setting
+/// is made), or when the group is not exactly one group in Slack.
+async fn check_publishers(config: &Config, egress: &Egress) -> Finding {
+    const CHECK: &str = "statuspage publishers";
+    let Some(statuspage) = &config.statuspage else {
+        return Finding::skip(CHECK, "not configured");
+    };
+    let group = match statuspage.publishers() {
+        Publishers::Everyone => {
+            return Finding::ok(
+                CHECK,
+                "anyone may create and update Statuspage incidents (statuspage.allow_everyone)",
+            );
+        }
+        Publishers::Nobody => {
+            return Finding::fail(
+                CHECK,
+                "nobody may create or update Statuspage incidents — set \
+                 statuspage.allowed_group (JANUS_STATUSPAGE__ALLOWED_GROUP) to a user group, \
+                 or statuspage.allow_everyone = true (JANUS_STATUSPAGE__ALLOW_EVERYONE)",
+            );
+        }
+        Publishers::Group(group) => group,
+    };
+    let api = match SlackApi::new(
+        &config.slack.api_url,
+        &config.slack.bot_token,
+        &config.slack.app_token,
+        egress,
+    ) {
+        Ok(api) => api,
+        Err(e) => return Finding::fail(CHECK, format!("cannot build a Slack client: {e}")),
+    };
+    let groups = match api.user_groups().await {
+        Ok(groups) => groups,
+        Err(e) if e.code() == Some(&ApiErrorCode::PlanUpgradeRequired) => {
+            return Finding::fail(
+                CHECK,
+                "this Slack plan has no user groups — unset statuspage.allowed_group and \
+                 choose statuspage.allow_everyone, knowing anyone may then publish",
+            );
+        }
+        Err(e) => return Finding::fail(CHECK, format!("cannot list user groups: {e}")),
+    };
+    match GroupSpec::parse(group).find(&groups) {
+        Ok(found) => Finding::ok(
+            CHECK,
+            format!("members of @{} ({}) may publish", found.handle, found.id),
+        ),
+        Err(e @ (GroupError::Ambiguous { .. } | GroupError::NotFound { .. })) => Finding::fail(
+            CHECK,
+            format!(
+                "statuspage.allowed_group (JANUS_STATUSPAGE__ALLOWED_GROUP): {}; until then \
+                 nobody may publish",
+                e.advice()
+            ),
+        ),
+        Err(e) => Finding::fail(CHECK, e.advice()),
+    }
+}
+
 /// The Statuspage key and page id are accepted: the page's components list.
-pub(super) async fn check_statuspage(config: &Config, egress: &Egress) -> Finding {
+async fn check_statuspage_access(config: &Config, egress: &Egress) -> Finding {
     const CHECK: &str = "statuspage";
     let Some(statuspage) = &config.statuspage else {
         return Finding::skip(CHECK, "not configured");

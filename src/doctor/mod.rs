@@ -174,7 +174,7 @@ pub async fn diagnose(config: Result<Config, String>, file: Option<&Path>) -> Re
     report.findings.extend(proxy);
     report.findings.extend(slack);
     report.findings.extend(providers);
-    report.findings.push(statuspage);
+    report.findings.extend(statuspage);
     report.findings.push(database);
     for finding in &mut report.findings {
         finding.detail = redactor.redact(&finding.detail);

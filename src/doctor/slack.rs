@@ -7,9 +7,10 @@ use serde::Deserialize;
 
 use super::redact::error_chain;
 use super::{CHECK_TIMEOUT, Finding, timed};
+use crate::actors::groups::{GroupError, GroupSpec};
 use crate::config::Config;
 use crate::egress::Egress;
-use crate::slack::{ApiErrorCode, SlackApi, UserGroup};
+use crate::slack::{ApiErrorCode, SlackApi};
 
 /// The bot scopes Janus needs: `oauth_config.scopes.bot` of
 /// `slack_manifest.yaml`, in its order (a unit test keeps the two equal).
@@ -26,6 +27,7 @@ pub const REQUIRED_BOT_SCOPES: &[&str] = &[
     "commands",
     "groups:history",
     "groups:read",
+    "groups:write",
     "im:write",
     "pins:write",
     "reactions:read",
@@ -393,23 +395,22 @@ async fn digest_channel(api: &SlackApi, config: &Config, me: &BotAuth) -> Findin
     }
 }
 
-/// Whether a group is the one configured: by handle or name, any case,
-/// with or without a leading `@` (as the auto-invite matches it).
-fn group_matches(group: &UserGroup, wanted: &str) -> bool {
-    let wanted = wanted.trim_start_matches('@').to_lowercase();
-    group.handle.to_lowercase() == wanted || group.name.to_lowercase() == wanted
-}
-
-/// The auto-invite group exists (`usergroups.list`).
+/// The auto-invite group is exactly one group (`usergroups.list`), matched
+/// as Janus resolves it at start: by id, or by handle or name, any case.
 async fn user_group(api: &SlackApi, wanted: &str) -> Finding {
     const CHECK: &str = "auto-invite group";
+    let spec = GroupSpec::parse(wanted);
     match api.user_groups().await {
-        Ok(groups) => match groups.iter().find(|g| group_matches(g, wanted)) {
-            Some(g) => Finding::ok(CHECK, format!("@{} ({}) exists", g.handle, g.id)),
-            None => Finding::fail(
+        Ok(groups) => match spec.find(&groups) {
+            Ok(g) => Finding::ok(CHECK, format!("@{} ({}) exists", g.handle, g.id)),
+            Err(e @ GroupError::Ambiguous { .. }) => Finding::fail(
+                CHECK,
+                format!("INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME: {}", e.advice()),
+            ),
+            Err(_) => Finding::fail(
                 CHECK,
                 format!(
-                    "no user group with handle or name {wanted:?} — check \
+                    "no user group with id, handle or name {wanted:?} — check \
                      INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME, or create the group"
                 ),
             ),
@@ -500,17 +501,5 @@ mod tests {
     #[test]
     fn no_scopes_header_is_a_failure_not_a_pass() {
         assert_eq!(scopes(None).verdict, Verdict::Fail);
-    }
-
-    #[test]
-    fn a_group_matches_by_handle_or_name_in_any_case() {
-        let group = UserGroup {
-            id: "S1".into(),
-            handle: "sre-oncall".into(),
-            name: "SRE On-call".into(),
-        };
-        assert!(group_matches(&group, "@SRE-oncall"));
-        assert!(group_matches(&group, "sre on-call"));
-        assert!(!group_matches(&group, "sre"));
     }
 }

@@ -67,6 +67,8 @@ pub mod block {
     pub const DESCRIPTION: &str = "janus.description";
     /// The declare form's severity select.
     pub const SEVERITY: &str = "janus.severity";
+    /// The declare form's "private incident" box.
+    pub const PRIVATE: &str = "janus.private";
     /// A Statuspage form's title (create).
     pub const SP_NAME: &str = "sp.name";
     /// A Statuspage form's message (create and update).
@@ -107,6 +109,7 @@ mod tests {
             (callback::STATUSPAGE_PREFIX, "janus.statuspage."),
             (block::DESCRIPTION, "janus.description"),
             (block::SEVERITY, "janus.severity"),
+            (block::PRIVATE, "janus.private"),
             (block::SP_NAME, "sp.name"),
             (block::SP_BODY, "sp.body"),
             (block::SP_IMPACT, "sp.impact"),

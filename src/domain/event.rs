@@ -92,6 +92,8 @@ pub struct DeclareForm {
     pub severity: Option<String>,
     /// The channel the form was opened from (its `private_metadata`).
     pub source: Option<ChannelId>,
+    /// The "private incident" box was ticked.
+    pub private: bool,
 }
 
 /// A submitted Statuspage form.
@@ -124,4 +126,13 @@ pub enum StatuspageForm {
         /// Whether subscribers are notified.
         notify: bool,
     },
+}
+
+impl StatuspageForm {
+    /// Who submitted it.
+    pub fn user(&self) -> &UserId {
+        match self {
+            StatuspageForm::Create { user, .. } | StatuspageForm::Update { user, .. } => user,
+        }
+    }
 }

@@ -101,6 +101,9 @@ pub struct IncidentView {
     pub created_at: String,
     /// Every configured role, in the configured order.
     pub roles: Vec<RoleHolder>,
+    /// A private incident: outside its channel, shown without its name,
+    /// description or a way in (see [`Digest::new`]).
+    pub private: bool,
 }
 
 /// One role of an incident and who holds it.
@@ -158,6 +161,21 @@ pub struct Control(pub IncidentMessage);
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
 pub struct Digest(pub IncidentMessage);
+
+impl Digest {
+    /// The digest entry of `message`. A private incident's entry is seen by
+    /// everyone in the digest channel: its channel name (made from the
+    /// description), description and channel link are left out here, so
+    /// that no template, however customised, can show them.
+    pub fn new(mut message: IncidentMessage) -> Self {
+        if message.incident.private {
+            message.incident.name = String::new();
+            message.incident.description = SlackText::from_user("");
+            message.channel_url = String::new();
+        }
+        Self(message)
+    }
+}
 
 /// The ephemeral reply to the declarer.
 #[derive(Debug, Clone, Serialize)]

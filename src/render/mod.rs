@@ -177,14 +177,22 @@ impl Renderer {
         Ok(renderer)
     }
 
-    /// Render every template with its sample data and validate the output.
+    /// Render every template with each of its samples (a template with
+    /// variants, such as a private incident's digest entry, has one per
+    /// variant) and validate the output.
     pub fn check_all(&self) -> Result<(), RenderError> {
+        let samples = samples::all();
         for &(name, _) in BUILTIN {
-            let data = Renderer::sample(name).ok_or_else(|| RenderError::Render {
-                file: self.origin(name).unwrap_or(name).to_owned(),
-                reason: "has no sample data (add it to src/render/samples.rs)".to_owned(),
-            })?;
-            self.render(name, &data)?;
+            let mut variants = samples.iter().filter(|(t, _)| *t == name).peekable();
+            if variants.peek().is_none() {
+                return Err(RenderError::Render {
+                    file: self.origin(name).unwrap_or(name).to_owned(),
+                    reason: "has no sample data (add it to src/render/samples.rs)".to_owned(),
+                });
+            }
+            for (_, data) in variants {
+                self.render(name, data)?;
+            }
         }
         Ok(())
     }

@@ -38,7 +38,8 @@ pub fn all() -> Vec<(&'static str, Value)> {
             command: "/incident",
         }),
         entry(Control(message(false))),
-        entry(Digest(message(false))),
+        entry(Digest::new(message(false))),
+        entry(Digest::new(private_message())),
         entry(Declared {
             message: message(false),
             video_link: Some(url("https://meet.example.com/inc-42")),
@@ -173,7 +174,15 @@ fn incident_view(resolved: bool) -> IncidentView {
         created_by: user("U0ALICE01"),
         created_at: "2026-11-27 15:30 UTC".into(),
         roles: roles([Some(user("U0BOB0001")), liaison, None]),
+        private: false,
     }
+}
+
+/// Incident 42 as a private incident: what the digest channel may see.
+fn private_message() -> IncidentMessage {
+    let mut message = message(false);
+    message.incident.private = true;
+    message
 }
 
 /// Another open incident, nobody in command yet.
@@ -189,6 +198,7 @@ fn second_incident() -> IncidentView {
         created_by: user("U0CAROL01"),
         created_at: "2026-11-27 16:02 UTC".into(),
         roles: roles([None, None, None]),
+        private: false,
     }
 }
 

@@ -87,6 +87,9 @@ fn every_context_type_fills_one_builtin_and_every_builtin_has_one() {
     let mut filled: Vec<_> = samples::all().into_iter().map(|(name, _)| name).collect();
     let mut builtin: Vec<_> = Renderer::names().collect();
     filled.sort_unstable();
+    // A template with variants (the digest's private entry) has a sample
+    // per variant, all of one context type.
+    filled.dedup();
     builtin.sort_unstable();
     assert_eq!(filled, builtin);
 }
@@ -105,6 +108,7 @@ fn an_incident_without_a_channel_yet_gives_templates_an_empty_channel_id() {
         created_by: crate::domain::ids::UserId::parse("U1").unwrap(),
         created_at: "2026-11-27 15:30 UTC".into(),
         roles: Vec::new(),
+        private: false,
     };
     let data = serde_json::to_value(&view).unwrap();
     assert_eq!(data["channel_id"], "");
@@ -810,6 +814,7 @@ mod block_ids {
         ("declare_modal", "callback_id", callback::DECLARE),
         ("declare_modal", "block_id", block::DESCRIPTION),
         ("declare_modal", "block_id", block::SEVERITY),
+        ("declare_modal", "block_id", block::PRIVATE),
         (
             "statuspage_create",
             "callback_id",
@@ -916,4 +921,35 @@ mod block_ids {
             }
         }
     }
+}
+
+#[test]
+fn a_private_incidents_digest_entry_shows_neither_name_description_nor_a_way_in() {
+    let renderer = Renderer::load(None).unwrap();
+    // The digest's samples: incident 42, then the same incident made
+    // private, each through `Digest::new` as the publisher makes them.
+    let samples: Vec<_> = crate::render::samples::all()
+        .into_iter()
+        .filter(|(template, _)| *template == "digest")
+        .map(|(_, data)| data)
+        .collect();
+    assert_eq!(samples.len(), 2);
+    let public = renderer.render("digest", &samples[0]).unwrap().to_string();
+    assert!(public.contains("inc-202611271530-www-down"), "{public}");
+    assert!(public.contains("janus.join"), "{public}");
+
+    let private = renderer.render("digest", &samples[1]).unwrap().to_string();
+    assert!(!private.contains("www-down"), "no channel name: {private}");
+    assert!(
+        !private.contains("channel"),
+        "no channel mention: {private}"
+    );
+    assert!(!private.contains("janus.join"), "no Join button: {private}");
+    assert!(!private.contains("archives"), "no link: {private}");
+    assert!(private.contains("Private incident"), "{private}");
+    assert!(private.contains("ask the commander"), "{private}");
+    assert!(
+        private.contains("U0BOB0001"),
+        "the commander is named: {private}"
+    );
 }

@@ -130,6 +130,33 @@ pub struct UserGroup {
     pub name: String,
 }
 
+/// A person as `users.info` describes them: enough to tell a full member
+/// of the workspace from a guest or someone of another organisation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Person {
+    pub id: UserId,
+    /// Their home workspace (`T…`; on Enterprise Grid it may be the
+    /// organisation's `E…`).
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// A multi-channel guest.
+    #[serde(default)]
+    pub is_restricted: bool,
+    /// A single-channel guest.
+    #[serde(default)]
+    pub is_ultra_restricted: bool,
+    /// On Enterprise Grid, the organisation they belong to.
+    #[serde(default)]
+    pub enterprise_user: Option<EnterpriseUser>,
+}
+
+/// `users.info`'s `enterprise_user`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnterpriseUser {
+    #[serde(default)]
+    pub enterprise_id: Option<String>,
+}
+
 /// Who the bot is, from `auth.test`.
 #[derive(Debug, Clone)]
 pub struct BotIdentity {
@@ -137,6 +164,8 @@ pub struct BotIdentity {
     pub user_id: UserId,
     /// The workspace the bot token belongs to.
     pub team_id: TeamId,
+    /// Its Enterprise Grid organisation (`E…`), if it is in one.
+    pub enterprise_id: Option<String>,
     /// The workspace's browser URL (`https://acme.slack.com/`), for links.
     pub workspace_url: Option<url::Url>,
 }
@@ -396,11 +425,14 @@ impl SlackApi {
             team_id: TeamId,
             #[serde(default)]
             url: Option<String>,
+            #[serde(default)]
+            enterprise_id: Option<String>,
         }
         let me: AuthTest = self.call(TokenKind::Bot, "auth.test", &json!({})).await?;
         Ok(BotIdentity {
             user_id: me.user_id,
             team_id: me.team_id,
+            enterprise_id: me.enterprise_id.filter(|e| !e.is_empty()),
             workspace_url: me.url.and_then(|u| url::Url::parse(&u).ok()),
         })
     }
@@ -472,9 +504,10 @@ impl SlackApi {
         Ok(())
     }
 
-    /// `conversations.create`: a public channel. `name_taken` comes back as
-    /// [`ApiErrorCode::NameTaken`] for the caller to pick another name.
-    pub async fn create_channel(&self, name: &str) -> Result<ChannelId, SlackError> {
+    /// `conversations.create`: a public channel, or a private one
+    /// (`private`). `name_taken` comes back as [`ApiErrorCode::NameTaken`]
+    /// for the caller to pick another name.
+    pub async fn create_channel(&self, name: &str, private: bool) -> Result<ChannelId, SlackError> {
         #[derive(Deserialize)]
         struct Created {
             channel: Id,
@@ -483,7 +516,7 @@ impl SlackApi {
             .call(
                 TokenKind::Bot,
                 "conversations.create",
-                &json!({ "name": name, "is_private": false }),
+                &json!({ "name": name, "is_private": private }),
             )
             .await?;
         Ok(created.channel.id)
@@ -557,6 +590,76 @@ impl SlackApi {
             )
             .await?;
         Ok(opened.channel.id)
+    }
+
+    /// `users.info`: what Janus needs to know of a person to decide what
+    /// they may do.
+    pub async fn person(&self, user: &UserId) -> Result<Person, SlackError> {
+        #[derive(Deserialize)]
+        struct Info {
+            user: Person,
+        }
+        let info: Info = self
+            .get("users.info", &[("user", Some(user.as_str().to_owned()))])
+            .await?;
+        Ok(info.user)
+    }
+
+    /// Whether a conversation is private: a private channel, a DM or a
+    /// group DM (`conversations.info`). An incident declared from one gets
+    /// a private channel.
+    pub async fn is_private(&self, channel: &ChannelId) -> Result<bool, SlackError> {
+        #[derive(Deserialize)]
+        struct Info {
+            channel: Kind,
+        }
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(default)]
+            is_private: bool,
+            #[serde(default)]
+            is_im: bool,
+            #[serde(default)]
+            is_mpim: bool,
+        }
+        let info: Info = self
+            .get(
+                "conversations.info",
+                &[("channel", Some(channel.as_str().to_owned()))],
+            )
+            .await?;
+        Ok(info.channel.is_private || info.channel.is_im || info.channel.is_mpim)
+    }
+
+    /// Every member of `channel` (`conversations.members`, page by page).
+    pub async fn members(&self, channel: &ChannelId) -> Result<Vec<UserId>, SlackError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            members: Vec<String>,
+            #[serde(default)]
+            response_metadata: Option<Meta>,
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            next_cursor: String,
+        }
+        let mut members = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = [
+                ("channel", Some(channel.as_str().to_owned())),
+                ("limit", Some("1000".to_owned())),
+                ("cursor", cursor.clone()),
+            ];
+            let page: Page = self.get("conversations.members", &params).await?;
+            members.extend(page.members.iter().filter_map(|m| UserId::parse(m).ok()));
+            match page.response_metadata.map(|m| m.next_cursor) {
+                Some(next) if !next.is_empty() => cursor = Some(next),
+                _ => return Ok(members),
+            }
+        }
     }
 
     /// Finds a channel by name with `conversations.list`, page by page

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 /// unlisted method counts as not safe, so a new one is never repeated by
 /// accident. A 429 is another matter: Slack did not act on it, so every
 /// method waits and sends again after one.
-const RETRY_SAFE: [&str; 17] = [
+const RETRY_SAFE: [&str; 18] = [
     // Writes that set a state.
     "chat.update",
     "pins.add",
@@ -40,6 +40,7 @@ const RETRY_SAFE: [&str; 17] = [
     "conversations.history",
     "conversations.replies",
     "conversations.info",
+    "conversations.members",
     "chat.getPermalink",
     "usergroups.list",
     "usergroups.users.list",

@@ -432,6 +432,7 @@ impl Reader {
                 self.bus.deliver(envelope).await;
             }
             Frame::Hello(hello) => {
+                self.bus.hello(hello.app_id.as_deref());
                 if self.counted.is_none() {
                     self.counted = Some(Counted::new(&self.connected));
                 }

@@ -34,6 +34,10 @@ pub struct Hello {
     /// Slack's estimate of this socket's life, in seconds.
     #[serde(default)]
     pub approximate_connection_time: Option<u64>,
+    /// The app the socket is for (`connection_info.app_id`): envelopes for
+    /// any other are not ours.
+    #[serde(default)]
+    pub app_id: Option<String>,
 }
 
 /// Why Slack sent `disconnect`; each reason asks for different handling.
@@ -85,6 +89,8 @@ struct WireFrame {
     num_connections: Value,
     #[serde(default)]
     debug_info: Value,
+    #[serde(default)]
+    connection_info: Value,
 }
 
 /// A frame that is not JSON, or not a JSON object.
@@ -133,6 +139,11 @@ pub fn parse(text: &str) -> Result<Frame, FrameError> {
                 .debug_info
                 .get("approximate_connection_time")
                 .and_then(Value::as_u64),
+            app_id: wire
+                .connection_info
+                .get("app_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })),
         Some("disconnect") => Ok(Frame::Disconnect(DisconnectReason::from_wire(
             wire.reason.as_str().unwrap_or(""),
@@ -163,6 +174,7 @@ mod tests {
             Frame::Hello(h) => {
                 assert_eq!(h.num_connections, Some(1));
                 assert_eq!(h.approximate_connection_time, Some(18060));
+                assert_eq!(h.app_id.as_deref(), Some("A1"));
             }
             other => panic!("{other:?}"),
         }

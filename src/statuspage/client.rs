@@ -256,10 +256,11 @@ impl StatuspageClient {
             new.deliver_notifications.into(),
         );
         put_components(&mut incident, &new.components);
-        incident.insert(
-            "metadata".into(),
-            json!({ "janus": { "incident_id": new.janus_incident_id } }),
-        );
+        let mut janus = json!({ "incident_id": new.janus_incident_id });
+        if let Some(key) = &new.create_key {
+            janus["key"] = key.as_str().into();
+        }
+        incident.insert("metadata".into(), json!({ "janus": janus }));
         let url = self.url(&["incidents"], &[]);
         let body = json!({ "incident": incident });
         let answer = self.send(OP, Method::POST, url, Some(&body)).await?;
@@ -363,6 +364,18 @@ impl StatuspageClient {
             .await?
             .into_iter()
             .find(|incident| incident.janus_incident_id == Some(janus_id)))
+    }
+
+    /// The unresolved incident made by the create whose key was `key`
+    /// (stored before the POST, sent in its metadata): after a lost answer
+    /// or a failed write, the next attempt adopts it instead of creating a
+    /// second one.
+    pub async fn find_by_create_key(&self, key: &str) -> Result<Option<Incident>, StatuspageError> {
+        Ok(self
+            .unresolved_incidents()
+            .await?
+            .into_iter()
+            .find(|incident| incident.janus_create_key.as_deref() == Some(key)))
     }
 
     // ---- plumbing -----------------------------------------------------------

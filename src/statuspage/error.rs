@@ -69,15 +69,18 @@ pub enum StatuspageError {
 }
 
 impl StatuspageError {
-    /// One plain sentence for the person who clicked, naming what to check
-    /// when there is something they (or an admin) can fix.
+    /// One plain sentence for the person who clicked: what happened, and
+    /// "ask your Janus admin" when only the configuration can fix it. It
+    /// never names a setting; [`Self::setting`] does, for the log line.
     pub fn user_message(&self) -> String {
         match self {
             Self::Unauthorized { .. } => {
-                "Statuspage refused the API key (check STATUSPAGE_API_KEY).".to_owned()
+                "Statuspage refused Janus's API key, so nothing was published. Ask your Janus admin."
+                    .to_owned()
             }
             Self::NotFound { .. } => {
-                "Statuspage: page or incident not found (check STATUSPAGE_PAGE_ID).".to_owned()
+                "Statuspage does not know the page or incident Janus asked for. Ask your Janus admin."
+                    .to_owned()
             }
             Self::Rejected {
                 message: Some(message),
@@ -109,9 +112,21 @@ impl StatuspageError {
             }
             Self::Invalid { reason, .. } => sentence(reason),
             Self::Setup(_) => {
-                "The Statuspage integration is misconfigured (check STATUSPAGE_API_URL); tell an admin."
-                    .to_owned()
+                "The Statuspage integration is not set up right. Ask your Janus admin.".to_owned()
             }
+        }
+    }
+
+    /// The setting an operator should check for this failure, for the log
+    /// line beside [`Self::user_message`]; `None` when no setting is to blame.
+    pub fn setting(&self) -> Option<&'static str> {
+        match self {
+            Self::Unauthorized { .. } => Some("statuspage.api_key (STATUSPAGE_API_KEY)"),
+            Self::NotFound { .. } => Some("statuspage.page_id (STATUSPAGE_PAGE_ID)"),
+            Self::Unreachable { .. } | Self::Setup(_) => {
+                Some("statuspage.api_url (STATUSPAGE_API_URL)")
+            }
+            _ => None,
         }
     }
 

@@ -177,6 +177,8 @@ pub struct Incident {
     pub incident_updates: Vec<IncidentUpdate>,
     /// The Janus incident that created it (`metadata.janus.incident_id`), if any.
     pub janus_incident_id: Option<i64>,
+    /// The key of the create that made it (`metadata.janus.key`), if any.
+    pub janus_create_key: Option<String>,
 }
 
 impl Incident {
@@ -215,6 +217,10 @@ pub struct NewIncident {
     /// Janus's own incident id, stored in the incident's metadata so that
     /// after a crash the incident can be found again.
     pub janus_incident_id: i64,
+    /// Stored before the POST and sent in its metadata: the attempt after
+    /// a lost answer or a failed write finds this incident by it (`None`
+    /// sends the incident id alone).
+    pub create_key: Option<String>,
 }
 
 // ---- wire shapes -----------------------------------------------------------
@@ -290,6 +296,7 @@ impl WireIncident {
         Ok(Incident {
             shortlink: self.shortlink.and_then(|link| Url::parse(&link).ok()),
             janus_incident_id: self.metadata.as_ref().and_then(janus_id_in),
+            janus_create_key: self.metadata.as_ref().and_then(janus_key_in),
             name: self.name.unwrap_or_default(),
             id: IncidentId(id),
             status,
@@ -321,6 +328,16 @@ fn janus_id_in(metadata: &Value) -> Option<i64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+/// `metadata.janus.key`, the create's key.
+fn janus_key_in(metadata: &Value) -> Option<String> {
+    metadata
+        .get("janus")?
+        .get("key")?
+        .as_str()
+        .map(str::to_owned)
+        .filter(|k| !k.is_empty())
 }
 
 fn nonempty(text: Option<String>) -> Option<String> {

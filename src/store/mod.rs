@@ -67,7 +67,7 @@ pub async fn open(
         .map(|(scheme, _)| scheme.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("postgres" | "postgresql") => Ok(std::sync::Arc::new(
-            PgStore::connect(&config.url, max_connections).await?,
+            PgStore::connect_with(config, max_connections).await?,
         )),
         Some("sqlite") => Ok(std::sync::Arc::new(
             SqliteStore::open(url, max_connections).await?,
@@ -92,6 +92,35 @@ pub struct NewIncident {
     pub declared_in: Option<ChannelId>,
     /// What finishing the declaration needs after a crash (reply, slug…).
     pub declaration: serde_json::Value,
+    /// A private channel, a digest entry without the description, listed
+    /// only to its members.
+    pub private: bool,
+    /// At most this many declarations by `created_by` in
+    /// [`DECLARATION_WINDOW`] (this one included); `None`: no limit.
+    pub per_user_limit: Option<u32>,
+}
+
+/// The window `incident.max_declarations_per_user` counts in.
+pub const DECLARATION_WINDOW: Duration = Duration::from_secs(600);
+
+/// What recording a declaration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded as this incident.
+    Incident(IncidentId),
+    /// Nothing recorded: the declarer reached their limit
+    /// ([`NewIncident::per_user_limit`]).
+    OverLimit,
+}
+
+impl Recorded {
+    /// The incident, when one was recorded.
+    pub fn incident(self) -> Option<IncidentId> {
+        match self {
+            Recorded::Incident(id) => Some(id),
+            Recorded::OverLimit => None,
+        }
+    }
 }
 
 /// An incident as stored: everything needed to render any of its messages.
@@ -130,6 +159,8 @@ pub struct Incident {
     pub declaration: Option<serde_json::Value>,
     /// Set once the declaration finished.
     pub completed: bool,
+    /// A private incident (see [`NewIncident::private`]).
+    pub private: bool,
 }
 
 impl Incident {
@@ -155,6 +186,29 @@ pub struct StatuspageLink {
     pub status: Option<String>,
     /// Components the Statuspage incident marked (restored on resolve).
     pub touched_components: Vec<String>,
+    /// A create asked for and not yet recorded as done: its POST may have
+    /// worked, so the next attempt looks for it by this key first.
+    pub pending_create: Option<PendingCreate>,
+}
+
+/// The intent to create a Statuspage incident, stored before the POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCreate {
+    /// Sent in the POST's `metadata`; finds the incident again.
+    pub key: String,
+    /// Who asked for it first.
+    pub requested_by: Option<UserId>,
+}
+
+/// One Statuspage action, for the incident's history (kind `statuspage`).
+#[derive(Debug, Clone)]
+pub struct StatuspageAction<'a> {
+    /// Who did it.
+    pub actor: &'a UserId,
+    /// `created`, `adopted` (found after a lost answer), `updated` or `resolved`.
+    pub action: &'a str,
+    /// The message published to customers.
+    pub body: &'a str,
 }
 
 /// What a claim did.
@@ -336,7 +390,7 @@ pub trait Leases: Send + Sync {
 #[async_trait::async_trait]
 pub trait Declarations: Send + Sync {
     /// Stores a new incident (no channel yet) and logs `declared`.
-    async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError>;
+    async fn create_incident(&self, new: &NewIncident) -> Result<Recorded, StoreError>;
 
     /// Forgets a declaration that never got a channel (and its history).
     async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError>;
@@ -498,14 +552,26 @@ pub trait StatuspageLinks: Send + Sync {
         ts: &MessageTs,
     ) -> Result<(), StoreError>;
 
+    /// Stores the intent to create a Statuspage incident, before the POST.
+    /// An intent already stored is kept (a retry reuses its key): returns
+    /// the one in force.
+    async fn intend_statuspage_create(
+        &self,
+        id: IncidentId,
+        key: &str,
+        by: &UserId,
+    ) -> Result<PendingCreate, StoreError>;
+
     /// Records the Statuspage incident, its status, and the components it
-    /// touched (added to those already recorded).
+    /// touched (added to those already recorded), clears the intent, and
+    /// logs `action` in the incident's history, all in one transaction.
     async fn set_statuspage_incident(
         &self,
         id: IncidentId,
         statuspage_id: &str,
         status: &str,
         touched: &[String],
+        action: &StatuspageAction<'_>,
     ) -> Result<(), StoreError>;
 }
 

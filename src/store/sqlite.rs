@@ -90,6 +90,7 @@ impl SqliteStore {
             )));
         }
         let process_lock = take_process_lock(&path)?;
+        create_private(&path)?;
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -127,16 +128,14 @@ fn take_process_lock(path: &Path) -> Result<std::fs::File, StoreError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| StoreError::Sqlite {
-            path: path.display().to_string(),
-            reason: format!("cannot create its lock file {}: {e}", lock_path.display()),
-        })?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, PRIVATE_MODE);
+    let file = options.open(&lock_path).map_err(|e| StoreError::Sqlite {
+        path: path.display().to_string(),
+        reason: format!("cannot create its lock file {}: {e}", lock_path.display()),
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
@@ -147,6 +146,59 @@ fn take_process_lock(path: &Path) -> Result<std::fs::File, StoreError> {
             reason: format!("cannot lock {}: {e}", lock_path.display()),
         }),
     }
+}
+
+/// The mode of the files Janus creates for SQLite: the database holds every
+/// incident, private ones included, so only Janus's own user reads it.
+/// SQLite gives its `-wal` and `-shm` files the database's mode.
+const PRIVATE_MODE: u32 = 0o600;
+
+/// Creates the database file with [`PRIVATE_MODE`] when it is missing
+/// (before SQLite would create it with the umask's `0644`). An existing file
+/// keeps its mode, which is the operator's to choose, but one that other
+/// users can read or write is named in a warning.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_MODE)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Ok(metadata) = std::fs::metadata(path) {
+                    let mode = metadata.permissions().mode() & 0o777;
+                    if let Some(warning) = open_to_others(path, mode) {
+                        tracing::warn!(path = %path.display(), mode = %format!("{mode:04o}"), "{warning}");
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(StoreError::Sqlite {
+                    path: path.display().to_string(),
+                    reason: format!("cannot create it: {e}"),
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// The warning for a database file whose `mode` lets other users read or
+/// write it, if it does.
+fn open_to_others(path: &Path, mode: u32) -> Option<String> {
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the SQLite database {} can be read or written by other users (mode {mode:04o}); \
+             it holds every incident, private ones included: `chmod 600` it",
+            path.display()
+        )
+    })
 }
 
 /// One async mutex per incident, made on first use. The map is behind a
@@ -176,6 +228,7 @@ super::sql::sql_conn!(
 impl super::sql::Backend for SqliteStore {
     type Db = Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_DECLARER: Option<&'static str> = None;
 
     fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -232,5 +285,56 @@ impl Leases for SqliteStore {
             .try_lock_owned()
             .ok()
             .map(Lease::new))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn a_new_database_and_its_lock_file_are_readable_by_their_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("janus.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()), 1)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("janus.db.lock")), 0o600);
+        let wal = dir.path().join("janus.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_existing_database_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("janus.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()), 1)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        assert_eq!(mode(&path), 0o640);
+    }
+
+    #[test]
+    fn a_file_others_can_read_or_write_is_warned_about_by_name() {
+        let path = Path::new("/var/lib/janus/janus.db");
+        let warning = open_to_others(path, 0o644).expect("world-readable");
+        assert!(warning.contains("/var/lib/janus/janus.db"), "{warning}");
+        assert!(warning.contains("0644"), "{warning}");
+        assert!(open_to_others(path, 0o660).is_some());
+        assert!(open_to_others(path, 0o600).is_none());
+        assert!(open_to_others(path, 0o400).is_none());
     }
 }

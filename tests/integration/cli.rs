@@ -348,10 +348,14 @@ async fn payloads_that_do_not_type_are_logged_without_their_token_or_response_ur
     });
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
 
+    // Each from our app and workspace, so it is read (another's is ignored
+    // unread).
     let secrets = serde_json::json!({
         "token": TOKEN,
         "response_url": HOOK,
         "trigger_id": TRIGGER,
+        "api_app_id": "A0FAKE",
+        "team_id": "T0FAKE",
     });
     let with_secrets = |mut payload: serde_json::Value| {
         for (k, v) in secrets.as_object().unwrap() {
@@ -372,7 +376,8 @@ async fn payloads_that_do_not_type_are_logged_without_their_token_or_response_ur
         // not one (serde quotes the value it cannot read).
         slack_fake::envelope(
             "slash_commands",
-            serde_json::json!({ "token": TOKEN, "response_url": "secret-hook-77ab", "text": 1 }),
+            serde_json::json!({ "token": TOKEN, "response_url": "secret-hook-77ab", "text": 1,
+                "api_app_id": "A0FAKE", "team_id": "T0FAKE" }),
             true,
         ),
         // A click without a user or channel.
@@ -385,7 +390,8 @@ async fn payloads_that_do_not_type_are_logged_without_their_token_or_response_ur
         slack_fake::envelope(
             "mystery_kind",
             serde_json::json!({ "outer": { "response_urls": [{ "response_url": HOOK }],
-                "inner": [with_secrets(serde_json::json!({ "kept": "visible-part" }))] } }),
+                "inner": [with_secrets(serde_json::json!({ "kept": "visible-part" }))] },
+                "api_app_id": "A0FAKE", "team_id": "T0FAKE" }),
             false,
         ),
     ];
@@ -1238,6 +1244,12 @@ fn compose_runs_read_only_without_capabilities_and_hands_janus_its_secrets_as_fi
     assert!(
         url.contains("pw-from-a-file@postgres:5432/janus"),
         "the password file is read"
+    );
+    // The Postgres beside it has no certificate: without this, a host that
+    // is not this machine gets `verify-full` and Janus would not start.
+    assert_eq!(
+        config.database.tls.sslmode,
+        Some(janus::config::SslMode::Disable)
     );
 }
 

@@ -65,6 +65,7 @@ impl World {
             ("STATUSPAGE_API_KEY", statuspage_fake::API_KEY),
             ("STATUSPAGE_PAGE_ID", statuspage_fake::PAGE_ID),
             ("STATUSPAGE_API_URL", &self.page.base_url()),
+            ("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true"),
         ] {
             env.push((k.to_owned(), v.to_owned()));
         }
@@ -210,6 +211,7 @@ async fn doctor_passes_every_check_of_a_healthy_deployment() {
             "provider github",
             "provider heroku",
             "statuspage",
+            "statuspage publishers",
             "database",
         ]
     );
@@ -346,6 +348,23 @@ async fn a_missing_auto_invite_group_fails_naming_it() {
 }
 
 #[tokio::test]
+async fn an_auto_invite_group_name_matching_two_groups_fails_naming_their_ids() {
+    let world = World::new().await;
+    let other = world
+        .slack
+        .add_usergroup("sre-oncall-new", GROUP, &["U0MALLORY1"]);
+    let run = doctor(&world.env()).await;
+    run.assert_fails_only(
+        "auto-invite group",
+        &[
+            "INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME",
+            &other,
+            "configure the id",
+        ],
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_provider_fails_naming_it_and_its_url() {
     let world = World::new().await;
     let closed = ClosedPort::new();
@@ -366,6 +385,41 @@ async fn a_refused_statuspage_key_fails_naming_it() {
     let world = World::new().await;
     let run = doctor(&world.env_with("STATUSPAGE_API_KEY", "spk-wrong-key-0123456789")).await;
     run.assert_fails_only("statuspage", &["HTTP 401", "STATUSPAGE_API_KEY"]);
+}
+
+#[tokio::test]
+async fn statuspage_with_nobody_allowed_to_publish_fails_naming_both_settings() {
+    let world = World::new().await;
+    let mut env = world.env();
+    env.retain(|(k, _)| k != "JANUS_STATUSPAGE__ALLOW_EVERYONE");
+    let run = doctor(&env).await;
+    run.assert_fails_only(
+        "statuspage publishers",
+        &[
+            "nobody may",
+            "JANUS_STATUSPAGE__ALLOWED_GROUP",
+            "JANUS_STATUSPAGE__ALLOW_EVERYONE",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn a_statuspage_group_found_in_slack_passes_naming_its_id() {
+    let world = World::new().await;
+    let run = doctor(
+        &world
+            .env_with("JANUS_STATUSPAGE__ALLOW_EVERYONE", "false")
+            .into_iter()
+            .chain([(
+                "JANUS_STATUSPAGE__ALLOWED_GROUP".to_owned(),
+                format!("@{GROUP}"),
+            )])
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(run.success, "{}", run.stdout);
+    let line = run.line("statuspage publishers");
+    assert!(line.contains("members of @sre-oncall (S"), "{line}");
 }
 
 #[tokio::test]

@@ -132,16 +132,23 @@ async fn a_reaction_where_the_bot_cannot_read_tells_the_reactor_and_creates_noth
 
 #[tokio::test]
 async fn the_user_group_is_invited_to_every_new_incident() {
-    let (app, general, _) = workspace(&[
+    let env = [
         ("INCIDENT_AUTO_GROUP_INVITE_ENABLED", "yes"),
         ("INCIDENT_AUTO_GROUP_INVITE_GROUP_NAME", "@SRE-oncall"),
-    ])
-    .await;
+    ];
+    let (mut app, general, _) = workspace(&env).await;
     for (id, name) in [("U0CAROL01", "carol"), ("U0DAVE001", "dave")] {
         app.slack.add_user(id, name);
     }
     app.slack
         .add_usergroup("sre-oncall", "SRE on-call", &["U0CAROL01", "U0DAVE001"]);
+    // The group is resolved to its id at start; later, someone makes a group
+    // named like it: it is not invited.
+    app.restart_with(&env).await;
+    let listed_at_start = app.slack.calls_to("usergroups.list").len();
+    app.slack.add_user("U0EVE0001", "eve");
+    app.slack
+        .add_usergroup("sre-oncall-2", "sre-oncall", &["U0EVE0001"]);
     declare(&app, &general, "www down").await;
     declare(&app, &general, "db down").await;
     for created in app.slack.calls_to("conversations.create") {
@@ -157,10 +164,21 @@ async fn the_user_group_is_invited_to_every_new_incident() {
             );
         }
     }
+    for created in app.slack.calls_to("conversations.create") {
+        let channel = app
+            .slack
+            .channel_named(created.params["name"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            !channel.members.iter().any(|m| m == "U0EVE0001"),
+            "a look-alike group is not invited to {}",
+            channel.name
+        );
+    }
     assert_eq!(
         app.slack.calls_to("usergroups.list").len(),
-        1,
-        "the group list is cached"
+        listed_at_start,
+        "the group was resolved once, at start"
     );
 }
 
@@ -196,7 +214,15 @@ async fn a_group_that_cannot_be_invited_is_reported_in_the_channel_and_the_incid
         .iter()
         .map(|m| all_text(m.blocks.as_ref().unwrap()))
         .collect();
-    assert!(said.contains("no user group with that handle"), "{said}");
+    assert!(
+        said.contains("could not find the user group @sre-oncall"),
+        "{said}"
+    );
+    assert!(said.contains("Janus admin"), "{said}");
+    assert!(
+        !said.contains("INCIDENT_AUTO_GROUP") && !said.contains("auto_invite"),
+        "people are not shown setting names: {said}"
+    );
 }
 
 #[tokio::test]

@@ -183,7 +183,7 @@ async fn a_429_holds_back_every_caller_of_that_method_and_no_other() {
 
     let first = tokio::spawn({
         let api = api.clone();
-        async move { api.create_channel("inc-first").await }
+        async move { api.create_channel("inc-first", false).await }
     });
     // The 429 is answered and its block recorded before it is counted.
     wait_for_sample(
@@ -194,7 +194,7 @@ async fn a_429_holds_back_every_caller_of_that_method_and_no_other() {
     .await;
     let second = tokio::spawn({
         let api = other.clone();
-        async move { api.create_channel("inc-second").await }
+        async move { api.create_channel("inc-second", false).await }
     });
 
     let started = Instant::now();
@@ -242,7 +242,7 @@ async fn a_method_throttled_past_the_budget_gives_up_at_the_budget_not_after_min
     slack.throttle("conversations.create", 1, 50);
 
     let started = Instant::now();
-    let error = api.create_channel("inc-never").await.unwrap_err();
+    let error = api.create_channel("inc-never", false).await.unwrap_err();
 
     assert!(matches!(error, SlackError::RateLimited { .. }), "{error}");
     assert!(!error.is_timeout() && !error.may_have_taken_effect());
@@ -269,9 +269,12 @@ async fn a_retry_after_longer_than_the_budget_gives_up_at_once() {
     slack.throttle("conversations.create", 600, 1);
 
     let started = Instant::now();
-    let error = api.create_channel("inc-never").await.unwrap_err();
+    let error = api.create_channel("inc-never", false).await.unwrap_err();
     // And a call that finds the method blocked past its budget sends nothing.
-    let again = api.create_channel("inc-never-again").await.unwrap_err();
+    let again = api
+        .create_channel("inc-never-again", false)
+        .await
+        .unwrap_err();
 
     assert!(
         started.elapsed() < Duration::from_secs(3),

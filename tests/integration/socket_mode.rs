@@ -241,10 +241,10 @@ async fn stopping_janus_closes_every_socket_from_its_side() {
     }
 }
 
-/// Acks never wait for handling. With the database away every lane is
-/// stuck on its first envelope, yet a burst larger than any fixed queue
-/// (1,500 envelopes in one lane) is acked in full; once the database is
-/// back, each is handled, once.
+/// Acks never wait for handling. With the database away every envelope's
+/// handling is stuck recording its delivery, yet a burst larger than any
+/// fixed queue (1,500 `@janus help` mentions) is acked in full; once the
+/// database is back, each is handled, once.
 #[tokio::test]
 async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
     use crate::support::db_proxy::DbProxy;
@@ -263,12 +263,15 @@ async fn a_burst_is_acked_in_full_while_handling_is_stuck_then_handled_once() {
     proxy.go_down();
     let before = app.slack.ack_count();
     for i in 0..N {
-        let envelope = slack_fake::envelope(
-            "events_api",
-            json!({"type": "event_callback", "event_id": format!("EvBURST{i}"),
-                   "event": {"type": "something_new"}}),
-            false,
+        // Help in a channel that is gone: handled (recorded, then a post
+        // Slack refuses at once), with no incident work.
+        let mention = crate::payloads::app_mention(
+            "C0GONE0001",
+            &format!("<@{}> help", crate::payloads::BOT),
+            &format!("EvBURST{i}"),
+            None,
         );
+        let envelope = slack_fake::envelope("events_api", mention, false);
         app.slack.send_envelope(envelope).await;
     }
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -35,6 +35,7 @@ fn new_incident(janus_incident_id: i64) -> NewIncident {
         components: vec![(ComponentId::from(API), ComponentStatus::PartialOutage)],
         deliver_notifications: false,
         janus_incident_id,
+        create_key: None,
     }
 }
 
@@ -334,20 +335,25 @@ async fn a_name_statuspage_would_refuse_is_not_sent() {
 }
 
 #[tokio::test]
-async fn a_refused_key_says_which_setting_to_check() {
+async fn a_refused_key_tells_people_to_ask_an_admin_and_the_log_which_setting() {
     let fake = FakeStatuspage::start().await;
     let client = StatuspageClient::new(&fake.config_with("spk-wrong-key", PAGE_ID)).unwrap();
     let error = client.components().await.unwrap_err();
     assert!(error.is_auth_failure(), "{error:?}");
     assert_eq!(
         error.user_message(),
-        "Statuspage refused the API key (check STATUSPAGE_API_KEY)."
+        "Statuspage refused Janus's API key, so nothing was published. Ask your Janus admin."
+    );
+    assert_eq!(
+        error.setting(),
+        Some("statuspage.api_key (STATUSPAGE_API_KEY)"),
+        "the log line names the setting"
     );
     assert_eq!(fake.requests().len(), 1, "a 401 is not retried");
 }
 
 #[tokio::test]
-async fn an_unknown_page_or_incident_says_which_setting_to_check() {
+async fn an_unknown_page_or_incident_tells_people_to_ask_an_admin_and_the_log_which_setting() {
     let fake = FakeStatuspage::start().await;
     fake.set_rate_limit(false); // two clients, each keeping its own pace
     let wrong_page = StatuspageClient::new(&fake.config_with(API_KEY, "nosuchpage")).unwrap();
@@ -359,7 +365,12 @@ async fn an_unknown_page_or_incident_says_which_setting_to_check() {
     assert!(
         error
             .user_message()
-            .contains("page or incident not found (check STATUSPAGE_PAGE_ID)")
+            .contains("does not know the page or incident")
+    );
+    assert!(!error.user_message().contains("STATUSPAGE_"));
+    assert_eq!(
+        error.setting(),
+        Some("statuspage.page_id (STATUSPAGE_PAGE_ID)")
     );
 
     let client = StatuspageClient::new(&fake.config()).unwrap();
@@ -403,6 +414,25 @@ async fn a_create_that_times_out_is_not_retried_and_is_found_by_its_janus_id() {
     assert_eq!(client.find_by_janus_id(78).await.unwrap(), None);
     assert_eq!(fake.requests_to("POST", "/incidents").len(), 1);
     assert_eq!(fake.incidents().len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_carries_its_key_in_the_metadata_and_is_found_by_it() {
+    let (fake, client) = start().await;
+    let mut new = new_incident(5);
+    new.create_key = Some("k-5-first".into());
+    let created = client.create_incident(&new).await.unwrap();
+    let sent = fake.requests_to("POST", "/incidents")[0].json();
+    assert_eq!(sent["incident"]["metadata"]["janus"]["key"], "k-5-first");
+    assert_eq!(sent["incident"]["metadata"]["janus"]["incident_id"], 5);
+
+    let found = client.find_by_create_key("k-5-first").await.unwrap();
+    assert_eq!(found.map(|i| i.id), Some(created.id));
+    assert_eq!(
+        client.find_by_create_key("k-5-other").await.unwrap(),
+        None,
+        "another create's key finds nothing"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use std::time::Duration;
 use janus::config::DatabaseConfig;
 use janus::domain::ids::{ChannelId, MessageTs, UserId};
 use janus::store::{
-    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, Store, StoreError,
+    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, StatuspageAction, Store,
+    StoreError,
 };
 use secrecy::SecretString;
 use tokio::task::JoinSet;
@@ -34,10 +35,7 @@ fn sqlite_url(dir: &std::path::Path) -> String {
 }
 
 async fn open(url: String) -> Result<Arc<dyn Store>, StoreError> {
-    let config = DatabaseConfig {
-        url: SecretString::from(url),
-        max_connections: POOL,
-    };
+    let config = DatabaseConfig::from_url(SecretString::from(url), POOL);
     janus::store::open(&config, POOL).await
 }
 
@@ -108,6 +106,7 @@ on_both_backends!(migrated:
     a_react_trigger_is_claimed_once_linked_and_released,
     of_many_simultaneous_react_claims_exactly_one_wins,
     the_statuspage_link_keeps_the_message_and_the_union_of_touched_components,
+    a_statuspage_create_intent_keeps_its_first_key_until_the_incident_is_recorded,
     unpublished_changes_are_completed_incidents_changed_after_their_last_publication,
     a_redelivered_change_is_refused_and_changes_nothing,
     changes_start_unannounced_and_are_listed_until_marked,
@@ -137,6 +136,8 @@ fn new_incident(description: &str) -> NewIncident {
         created_by: user(1),
         declared_in: Some(channel(1)),
         declaration: serde_json::json!({ "reply": "https://hooks.example/1", "slug": "www-down" }),
+        private: false,
+        per_user_limit: None,
     }
 }
 
@@ -145,7 +146,9 @@ async fn declared(store: &dyn Store, n: u32) -> IncidentId {
     let id = store
         .create_incident(&new_incident(&format!("incident {n}")))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     store
         .set_channel(id, &channel(1000 + n), &format!("inc-{n}"))
         .await
@@ -290,7 +293,13 @@ async fn delivery_keys_a_day_old_are_pruned_in_bounded_batches_and_younger_ones_
 
 async fn a_new_incident_reads_back_as_declared_and_logs_it(db: Db) {
     let new = new_incident("www down");
-    let id = db.store.create_incident(&new).await.unwrap();
+    let id = db
+        .store
+        .create_incident(&new)
+        .await
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let incident = db.store.incident(id).await.unwrap().expect("stored");
     assert_eq!(incident.id, id);
     assert_eq!(incident.description, "www down");
@@ -333,12 +342,16 @@ async fn declaration_steps_are_recorded_once_and_completion_ends_the_declaration
         .store
         .create_incident(&new_incident("one"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let second = db
         .store
         .create_incident(&new_incident("two"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     assert_eq!(
         db.store.incomplete_declarations().await.unwrap(),
         vec![first, second],
@@ -384,7 +397,9 @@ async fn discarding_forgets_only_a_declaration_without_a_channel(db: Db) {
         .store
         .create_incident(&new_incident("bare"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let kept = declared(&*db.store, 1).await;
     db.store.discard_incident(bare).await.unwrap();
     db.store.discard_incident(kept).await.unwrap();
@@ -399,7 +414,9 @@ async fn discarding_forgets_only_a_declaration_without_a_channel(db: Db) {
         .store
         .create_incident(&new_incident("next"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     assert!(next.0 > bare.0 && next.0 > kept.0, "ids are never reused");
 }
 
@@ -408,7 +425,9 @@ async fn a_channel_and_message_timestamps_are_found_again(db: Db) {
         .store
         .create_incident(&new_incident("www down"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let before = db.store.incident(id).await.unwrap().unwrap();
     a_moment_passes().await;
     db.store
@@ -454,7 +473,9 @@ async fn open_incidents_are_unresolved_with_a_channel_newest_first_and_counted(d
     db.store
         .create_incident(&new_incident("no channel"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     db.store
         .set_status(resolved, "resolved", true, &user(2), &delivery())
         .await
@@ -932,11 +953,23 @@ async fn the_statuspage_link_keeps_the_message_and_the_union_of_touched_componen
 
     let components = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     db.store
-        .set_statuspage_incident(id, "sp1", "investigating", &components(&["api", "web"]))
+        .set_statuspage_incident(
+            id,
+            "sp1",
+            "investigating",
+            &components(&["api", "web"]),
+            &action(&user(1), "created"),
+        )
         .await
         .unwrap();
     db.store
-        .set_statuspage_incident(id, "sp1", "identified", &components(&["web", "db"]))
+        .set_statuspage_incident(
+            id,
+            "sp1",
+            "identified",
+            &components(&["web", "db"]),
+            &action(&user(2), "updated"),
+        )
         .await
         .unwrap();
     let link = db.store.statuspage_link(id).await.unwrap().unwrap();
@@ -958,12 +991,62 @@ async fn the_statuspage_link_keeps_the_message_and_the_union_of_touched_componen
 
     let other = declared(&*db.store, 2).await;
     db.store
-        .set_statuspage_incident(other, "sp2", "investigating", &components(&["api"]))
+        .set_statuspage_incident(
+            other,
+            "sp2",
+            "investigating",
+            &components(&["api"]),
+            &action(&user(1), "created"),
+        )
         .await
         .unwrap();
     let link = db.store.statuspage_link(other).await.unwrap().unwrap();
     assert_eq!(link.message_ts, None, "created without a prompt");
     assert_eq!(link.touched_components, components(&["api"]));
+}
+
+fn action<'a>(actor: &'a UserId, action: &'a str) -> StatuspageAction<'a> {
+    StatuspageAction {
+        actor,
+        action,
+        body: "We are looking into it.",
+    }
+}
+
+async fn a_statuspage_create_intent_keeps_its_first_key_until_the_incident_is_recorded(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    db.store.set_statuspage_message(id, &ts(1)).await.unwrap();
+
+    let first = db
+        .store
+        .intend_statuspage_create(id, "key-1", &user(1))
+        .await
+        .unwrap();
+    assert_eq!(first.key, "key-1");
+    assert_eq!(first.requested_by, Some(user(1)));
+    let second = db
+        .store
+        .intend_statuspage_create(id, "key-2", &user(2))
+        .await
+        .unwrap();
+    assert_eq!(second, first, "a later attempt gets the first intent");
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.pending_create, Some(first));
+    assert_eq!(link.message_ts, Some(ts(1)), "the message is kept");
+
+    db.store
+        .set_statuspage_incident(
+            id,
+            "sp1",
+            "investigating",
+            &[],
+            &action(&user(1), "created"),
+        )
+        .await
+        .unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.pending_create, None, "done: no intent left");
+    assert_eq!(link.statuspage_id.as_deref(), Some("sp1"));
 }
 
 // --- publishing ----------------------------------------------------------------------------
@@ -976,11 +1059,15 @@ async fn unpublished_changes_are_completed_incidents_changed_after_their_last_pu
     store
         .create_incident(&new_incident("in flight"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     let incomplete = store
         .create_incident(&new_incident("mid-way"))
         .await
-        .unwrap();
+        .unwrap()
+        .incident()
+        .expect("recorded");
     store
         .set_channel(incomplete, &channel(9), "inc-mid-way")
         .await

@@ -141,6 +141,7 @@ impl FakeStatuspage {
             page_id: page_id.to_owned(),
             api_url: Url::parse(&self.base_url()).expect("base URL"),
             allowed_group: None,
+            allow_everyone: false,
         }
     }
 

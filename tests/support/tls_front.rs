@@ -39,7 +39,7 @@ impl TestCa {
     }
 
     /// A TLS server config with a certificate for `127.0.0.1` and `localhost`.
-    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         let params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
             .expect("server params");
         let key = KeyPair::generate().expect("server key");

@@ -27,7 +27,7 @@ use crate::domain::incident::IncidentName;
 use crate::domain::text::{SlackText, decode_mrkdwn};
 use crate::render::context;
 use crate::slack::ApiErrorCode;
-use crate::store::{Incident, IncidentId, NewIncident, OwnedMessage};
+use crate::store::{Incident, IncidentId, NewIncident, OwnedMessage, Recorded};
 
 /// How many `-2`, `-3`… suffixes to try when a channel name is taken.
 const MAX_NAME_SUFFIX: u32 = 50;
@@ -62,6 +62,7 @@ impl IncidentActor {
             reply: Reply::ResponseUrl(c.response_url.clone()),
             slug: None,
             origin: None,
+            private: false,
         };
         self.declare(&declaration).await;
     }
@@ -76,6 +77,10 @@ impl IncidentActor {
             .as_deref()
             .and_then(|s| catalog.severity(s))
             .unwrap_or_else(|| catalog.default_severity());
+        let private = c.private || self.source_is_private(c).await;
+        let mut declaration = c.clone();
+        declaration.private = private;
+        let c = &declaration;
         let new = NewIncident {
             description: c.description.clone(),
             status: catalog.initial_status().value().to_owned(),
@@ -83,9 +88,20 @@ impl IncidentActor {
             created_by: c.user.clone(),
             declared_in: c.source.clone(),
             declaration: serde_json::to_value(c).unwrap_or_default(),
+            private,
+            per_user_limit: self.ctx.config.incident.max_declarations_per_user,
         };
         let id = match self.store.declarations.create_incident(&new).await {
-            Ok(id) => id,
+            Ok(Recorded::Incident(id)) => id,
+            Ok(Recorded::OverLimit) => {
+                let limit = new.per_user_limit.unwrap_or_default();
+                tracing::warn!(user = %c.user, limit,
+                    "declaration refused: the declarer reached incident.max_declarations_per_user");
+                self.tell(c, &format!(
+                    "You have declared {limit} incidents in the last 10 minutes, as many as one person may; nothing was created. If this is a new incident, ask a colleague to declare it, or try again in a few minutes."
+                )).await;
+                return None;
+            }
             Err(e) => {
                 tracing::error!(user = %c.user, error = %e, "cannot record a declaration");
                 self.tell(c, "I could not record the incident because my database is unavailable; nothing was created. Please try again in a minute.").await;
@@ -105,6 +121,27 @@ impl IncidentActor {
         // Recorded before waiting for a turn: a crash meanwhile is resumed.
         let _turn = self.declaring.acquire().await.ok()?;
         self.finish(id, c, false).await
+    }
+
+    /// Whether the declaration comes from a private place: a private
+    /// channel, a DM or a group DM. When Slack cannot say (a private
+    /// channel the bot is not in answers `channel_not_found`), it is taken
+    /// as private: a private incident by mistake leaks nothing.
+    async fn source_is_private(&self, c: &Declaration) -> bool {
+        let Some(source) = &c.source else {
+            return false;
+        };
+        if source.as_str().starts_with('D') {
+            return true;
+        }
+        match self.ctx.slack.is_private(source).await {
+            Ok(private) => private,
+            Err(e) => {
+                tracing::info!(channel = %source, error = %e,
+                    "cannot tell whether the declaration's channel is private; treating it as private");
+                true
+            }
+        }
     }
 
     /// Finishes every declaration a crash interrupted (on start).
@@ -317,7 +354,11 @@ impl IncidentActor {
             {
                 tracing::error!(incident = %id, error = %e, "cannot record the channel name");
             }
-            let mut created = self.ctx.slack.create_channel(name.as_str()).await;
+            let mut created = self
+                .ctx
+                .slack
+                .create_channel(name.as_str(), c.private)
+                .await;
             if let Err(e) = &created
                 && e.may_have_taken_effect()
             {
@@ -326,7 +367,12 @@ impl IncidentActor {
                     "no answer to conversations.create; looking for the channel");
                 created = match self.ctx.slack.find_channel(name.as_str()).await {
                     Ok(Some(channel)) => Ok(channel),
-                    _ => self.ctx.slack.create_channel(name.as_str()).await,
+                    _ => {
+                        self.ctx
+                            .slack
+                            .create_channel(name.as_str(), c.private)
+                            .await
+                    }
                 };
             }
             match created {

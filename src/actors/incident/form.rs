@@ -53,6 +53,7 @@ impl IncidentActor {
             reply: Reply::Person,
             slug: None,
             origin: None,
+            private: form.private,
         };
         // The ack normally carried any errors and kept the form open; this
         // catches a submission whose check missed the ack budget.

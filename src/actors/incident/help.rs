@@ -1,14 +1,17 @@
-//! `@janus help` and `@janus list`, answered in the channel (or thread)
-//! where Janus was mentioned, and the usage `/incident` answers without a
-//! description. No incident is involved.
+//! `@janus help`, answered in the channel (or thread) where Janus was
+//! mentioned; `@janus list`, answered to the asker only; and the usage
+//! `/incident` answers without a description. No incident is involved.
 
-use serde_json::Value;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
 
 use super::{COMMAND, IncidentActor};
 use crate::actors::view;
 use crate::domain::event::Mention;
+use crate::domain::ids::UserId;
 use crate::domain::text::SlackText;
 use crate::render::context::{Help, List, Usage};
+use crate::store::Incident;
 
 /// Incidents `@janus list` shows; the rest are counted.
 const LIST_LIMIT: u32 = 45;
@@ -52,44 +55,82 @@ impl IncidentActor {
         }
     }
 
+    /// Lists the open incidents to the asker only (an ephemeral): a list
+    /// of incidents is never posted into a shared channel, and a private
+    /// incident is listed only to the members of its channel.
     async fn list(&self, m: &Mention) {
         let (incidents, total) = match self.store.incidents.open_incidents(LIST_LIMIT).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "cannot list incidents");
-                self.post(
-                    &m.channel,
-                    m.thread_ts.as_ref(),
+                self.tell_asker(
+                    m,
                     "I cannot reach my database right now; try again in a minute.",
+                    None,
                 )
                 .await;
                 return;
             }
         };
+        let visible = join_all(incidents.iter().map(|i| self.may_see(i, &m.user))).await;
+        let hidden = visible.iter().filter(|v| !**v).count() as u64;
         let catalog = &self.ctx.config.incident.catalog;
         let shown: Vec<_> = incidents
             .iter()
-            .map(|i| view::incident(i, catalog, view::SHORT_DESCRIPTION_CHARS))
+            .zip(visible)
+            .filter(|(_, visible)| *visible)
+            .map(|(i, _)| view::incident(i, catalog, view::SHORT_DESCRIPTION_CHARS))
             .collect();
+        // Private incidents beyond the first page are counted, unseen: the
+        // count may include some the asker cannot see.
+        let count = total.saturating_sub(hidden);
         let list = List {
-            count: total,
-            more: total.saturating_sub(shown.len() as u64),
+            count,
+            more: count.saturating_sub(shown.len() as u64),
             incidents: shown,
         };
         match self.ctx.renderer.render_context(&list) {
             Ok(blocks) => {
-                let text = format!("{total} open incidents");
-                if let Err(e) = self
-                    .ctx
-                    .slack
-                    .post_message(&m.channel, &text, &blocks, m.thread_ts.as_ref())
-                    .await
-                {
-                    tracing::warn!(channel = %m.channel, error = %e, "cannot post the list");
-                }
+                let text = format!("{count} open incidents");
+                self.tell_asker(m, &text, Some(blocks)).await;
             }
             Err(e) => tracing::error!(error = %e, "cannot render the incident list"),
         }
+    }
+
+    /// Whether `user` may see `incident` in a list: a public incident,
+    /// or a private one whose channel they are in. When Slack cannot say,
+    /// they may not.
+    async fn may_see(&self, incident: &Incident, user: &UserId) -> bool {
+        if !incident.private {
+            return true;
+        }
+        let Some(channel) = &incident.channel_id else {
+            return false;
+        };
+        match self.ctx.slack.members(channel).await {
+            Ok(members) => members.contains(user),
+            Err(e) => {
+                tracing::warn!(incident = %incident.id, channel = %channel, error = %e,
+                    "cannot read a private incident's members; left out of the list");
+                false
+            }
+        }
+    }
+
+    /// Answers only the person who mentioned Janus: an ephemeral where
+    /// (and in the thread where) they asked, else a DM.
+    async fn tell_asker(&self, m: &Mention, text: &str, blocks: Option<Value>) {
+        let mut payload = json!({ "text": text });
+        if let Some(blocks) = blocks {
+            payload["blocks"] = blocks;
+        }
+        if let Some(thread) = &m.thread_ts {
+            payload["thread_ts"] = json!(thread.as_str());
+        }
+        self.ctx
+            .tell_person(Some(&m.channel), &m.user, &payload)
+            .await;
     }
 
     /// The usage message as an ephemeral payload; `None` (logged) when it

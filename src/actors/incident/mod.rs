@@ -58,6 +58,10 @@ pub struct Declaration {
     pub slug: Option<String>,
     /// The message the incident was declared from, quoted in the channel.
     pub origin: Option<Origin>,
+    /// Chosen in the declare form. A declaration from a private channel, a
+    /// DM or a group DM is private whatever this says.
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// A message an incident was declared from (react-to-create).

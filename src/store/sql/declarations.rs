@@ -7,7 +7,10 @@ use serde_json::Value;
 use super::{Arg, Backend, Conn, Read, conn, insert_delivery, record, write};
 use crate::domain::declaration::DeclarationStep;
 use crate::domain::ids::{ChannelId, MessageTs};
-use crate::store::{Declarations, Deliveries, IncidentId, NewIncident, OwnedMessage, StoreError};
+use crate::store::{
+    DECLARATION_WINDOW, Declarations, Deliveries, IncidentId, NewIncident, OwnedMessage, Recorded,
+    StoreError,
+};
 
 #[async_trait::async_trait]
 impl<B: Backend> Deliveries for B {
@@ -36,13 +39,37 @@ impl<B: Backend> Deliveries for B {
 
 #[async_trait::async_trait]
 impl<B: Backend> Declarations for B {
-    async fn create_incident(&self, new: &NewIncident) -> Result<IncidentId, StoreError> {
+    async fn create_incident(&self, new: &NewIncident) -> Result<Recorded, StoreError> {
         let mut tx = write(self).await?;
+        if let Some(limit) = new.per_user_limit {
+            // One declarer's declarations are counted one at a time, so two
+            // at once on two replicas cannot both slip under the limit.
+            if let Some(lock) = B::LOCK_DECLARER {
+                tx.execute(lock, &[Arg::Text(new.created_by.as_str())])
+                    .await?;
+            }
+            let recent = tx
+                .fetch_optional(
+                    "SELECT COUNT(*) AS n FROM incidents \
+                     WHERE created_by = $2 AND created_at > {cutoff}",
+                    &[
+                        Arg::Float(DECLARATION_WINDOW.as_secs_f64()),
+                        Arg::Text(new.created_by.as_str()),
+                    ],
+                )
+                .await?
+                .map(|row| row.int("n"))
+                .transpose()?
+                .unwrap_or(0);
+            if recent >= i64::from(limit) {
+                return Ok(Recorded::OverLimit);
+            }
+        }
         let row = tx
             .fetch_optional(
                 "INSERT INTO incidents \
-                 (description, status, severity, created_by, declared_in, declaration) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                 (description, status, severity, created_by, declared_in, declaration, private) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 &[
                     Arg::Text(&new.description),
                     Arg::Text(&new.status),
@@ -50,6 +77,7 @@ impl<B: Backend> Declarations for B {
                     Arg::Text(new.created_by.as_str()),
                     Arg::MaybeText(new.declared_in.as_ref().map(ChannelId::as_str)),
                     Arg::Json(new.declaration.clone()),
+                    Arg::Bool(new.private),
                 ],
             )
             .await?
@@ -66,7 +94,7 @@ impl<B: Backend> Declarations for B {
         )
         .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(Recorded::Incident(id))
     }
 
     async fn discard_incident(&self, id: IncidentId) -> Result<(), StoreError> {

@@ -60,6 +60,7 @@ pub(super) trait Conn: Send {
 /// A row's columns, as the types Janus stores.
 pub(super) trait Read {
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn boolean(&self, column: &str) -> Result<bool, sqlx::Error>;
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
     fn maybe_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn time(&self, column: &str) -> Result<DateTime<Utc>, sqlx::Error>;
@@ -78,6 +79,12 @@ pub(super) trait Backend: Send + Sync + 'static {
     /// such transactions wait for each other (busy timeout) instead of one
     /// failing on a stale snapshot.
     const BEGIN_WRITE: &'static str;
+
+    /// A statement that makes the write transaction it runs in wait for any
+    /// other one that counts the declarations of the same declarer (`$1`):
+    /// a transaction-scoped advisory lock in Postgres. `None` in SQLite,
+    /// whose write transactions already run one at a time.
+    const LOCK_DECLARER: Option<&'static str>;
 
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
 }
@@ -98,6 +105,9 @@ macro_rules! sql_conn {
     ($connection:ty, $row:ty, now: $now:literal, cutoff: $cutoff:literal, for_update: $lock:literal) => {
         impl $crate::store::sql::Read for $row {
             fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(self, column)
+            }
+            fn boolean(&self, column: &str) -> Result<bool, sqlx::Error> {
                 sqlx::Row::try_get(self, column)
             }
             fn text(&self, column: &str) -> Result<String, sqlx::Error> {
@@ -212,7 +222,7 @@ macro_rules! incident_columns {
     () => {
         "id, channel_id, channel_name, description, status, severity, created_by, created_at, \
          updated_at, version, resolved_at, control_ts, digest_ts, intended_name, steps, \
-         declaration, completed_at"
+         declaration, completed_at, private"
     };
 }
 use incident_columns;
@@ -237,6 +247,7 @@ fn incident_from_row(row: &impl Read) -> Result<Incident, StoreError> {
         steps: serde_json::from_value(row.json("steps")?).unwrap_or_default(),
         declaration: row.maybe_json("declaration")?,
         completed: row.maybe_time("completed_at")?.is_some(),
+        private: row.boolean("private")?,
     })
 }
 

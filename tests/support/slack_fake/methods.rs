@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::state::{Channel, Ephemeral, Inner, Message, View, unix_secs};
+use super::state::{Channel, Ephemeral, Inner, Message, Standing, View, unix_secs};
 use super::{APP_ID, APP_TOKEN, BOT_ID, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 
 type Params = Map<String, Value>;
@@ -37,6 +37,7 @@ fn handler(method: &str) -> Option<Handler> {
         "conversations.setTopic" => conversations_set_topic,
         "conversations.list" => conversations_list,
         "conversations.info" => conversations_info,
+        "conversations.members" => conversations_members,
         "conversations.history" => conversations_history,
         "conversations.replies" => conversations_replies,
         "conversations.join" => conversations_join,
@@ -706,10 +707,47 @@ fn reactions_add(s: &mut Inner, p: &Params) -> Reply {
     Ok(json!({}))
 }
 
+/// Slack delivers payloads only from people who exist, so a user id the
+/// fake was not told about (tests use many) is described as a full member
+/// of the workspace; ids that are not user-shaped are `user_not_found`.
 fn users_info(s: &mut Inner, p: &Params) -> Reply {
     let id = text(p, "user").unwrap_or_default();
-    let name = s.users.get(&id).ok_or("user_not_found")?;
-    Ok(json!({"user": user_json(&id, name)}))
+    let shaped = (id.starts_with('U') || id.starts_with('W'))
+        && id.len() >= 5
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    let name = match s.users.get(&id) {
+        Some(name) => name.clone(),
+        None if shaped => id.to_lowercase(),
+        None => return Err("user_not_found"),
+    };
+    let mut user = user_json(&id, &name);
+    user["is_restricted"] = json!(false);
+    user["is_ultra_restricted"] = json!(false);
+    match s.standings.get(&id) {
+        Some(Standing::Guest { single_channel }) => {
+            user["is_restricted"] = json!(!single_channel);
+            user["is_ultra_restricted"] = json!(single_channel);
+        }
+        Some(Standing::External { team }) => {
+            user["team_id"] = json!(team);
+            user["is_stranger"] = json!(true);
+        }
+        None => {}
+    }
+    Ok(json!({"user": user}))
+}
+
+/// `conversations.members`: the members of a channel the bot can see (one
+/// page: the fake's channels are small).
+fn conversations_members(s: &mut Inner, p: &Params) -> Reply {
+    let id = channel_param(p)?;
+    let c = s.channel(&id).ok_or("channel_not_found")?;
+    if c.is_private && !c.is_member {
+        return Err("channel_not_found");
+    }
+    Ok(json!({"members": c.members, "response_metadata": {"next_cursor": ""}}))
 }
 
 fn usergroups_list(s: &mut Inner, p: &Params) -> Reply {

@@ -333,6 +333,29 @@ impl FakeSlack {
             .update(|s| s.users.insert(id.to_string(), name.to_string()));
     }
 
+    /// A guest of the workspace: multi-channel (`is_restricted`) or
+    /// single-channel (`is_ultra_restricted`).
+    pub fn add_guest(&self, id: &str, name: &str, single_channel: bool) {
+        self.shared.update(|s| {
+            s.users.insert(id.to_string(), name.to_string());
+            s.standings
+                .insert(id.to_string(), state::Standing::Guest { single_channel });
+        });
+    }
+
+    /// A Slack Connect partner: a user whose home team is `team`.
+    pub fn add_external_user(&self, id: &str, name: &str, team: &str) {
+        self.shared.update(|s| {
+            s.users.insert(id.to_string(), name.to_string());
+            s.standings.insert(
+                id.to_string(),
+                state::Standing::External {
+                    team: team.to_string(),
+                },
+            );
+        });
+    }
+
     /// A user group; returns its id `S…`.
     pub fn add_usergroup(&self, handle: &str, name: &str, users: &[&str]) -> String {
         self.shared.update(|s| {

@@ -142,6 +142,15 @@ pub struct View {
     pub updated: u32,
 }
 
+/// How `users.info` describes someone who is not a full member.
+#[derive(Clone, Debug)]
+pub enum Standing {
+    /// `is_restricted` (multi-channel) or `is_ultra_restricted` (single-channel).
+    Guest { single_channel: bool },
+    /// A Slack Connect partner: their home team is another organisation's.
+    External { team: String },
+}
+
 #[derive(Clone, Debug)]
 pub struct Usergroup {
     pub id: String,
@@ -234,6 +243,9 @@ pub(super) struct Inner {
     pub ephemerals: Vec<Ephemeral>,
     /// user id → name.
     pub users: BTreeMap<String, String>,
+    /// Users who are not full members of the workspace (see [`Standing`]);
+    /// everyone else `users.info` describes is one.
+    pub standings: BTreeMap<String, Standing>,
     pub usergroups: Vec<Usergroup>,
     pub views: Vec<View>,
     pub triggers: HashMap<String, Trigger>,
@@ -274,6 +286,7 @@ impl Inner {
             messages: Vec::new(),
             ephemerals: Vec::new(),
             users,
+            standings: BTreeMap::new(),
             usergroups: Vec::new(),
             views: Vec::new(),
             triggers: HashMap::new(),

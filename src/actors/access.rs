@@ -1,0 +1,270 @@
+//! Who may change incidents. Janus acts for one workspace: its full members
+//! declare and change incidents. Guests (`is_restricted`,
+//! `is_ultra_restricted`) and people whose home is another organisation
+//! (Slack Connect) may follow incidents — read the channel, the digest,
+//! `help` and `list` — but not declare, change or publish, unless
+//! `incident.allow_external_users` says they may.
+//!
+//! What Slack says of a person (`users.info`) is cached for
+//! [`STANDING_TTL`], so a burst of clicks costs one call per person.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use url::Url;
+
+use super::Context;
+use crate::domain::event::Click;
+use crate::domain::ids::{ChannelId, UserId};
+use crate::slack::{BotIdentity, Person};
+
+/// How long what `users.info` said of a person is trusted: a guest made a
+/// member (or the reverse) is seen within this long.
+const STANDING_TTL: Duration = Duration::from_secs(600);
+/// People remembered at most; beyond it, expired entries go first, then all.
+const CACHE_LIMIT: usize = 10_000;
+
+/// What a person is to this workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// A full member of the workspace (or of its Enterprise Grid organisation).
+    Member,
+    /// A multi- or single-channel guest.
+    Guest,
+    /// Someone whose home is another organisation (Slack Connect).
+    External,
+}
+
+/// Why someone may not do what they tried. Each message is a sentence for
+/// the person; none names a setting (that is for the log).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "Guests can follow incidents here but not declare or change them. Ask a member of this workspace to do it."
+    )]
+    Guest,
+    #[error(
+        "People from other organisations can follow incidents here but not declare or change them. Ask someone from this workspace to do it."
+    )]
+    External,
+    /// Slack could not say who they are: nothing is done rather than
+    /// something done for someone who may not.
+    #[error(
+        "I could not check with Slack whether you may do that, so nothing was done. Please try again in a minute."
+    )]
+    Unchecked,
+}
+
+impl Refusal {
+    /// The label `janus_refused_total` counts it under.
+    pub fn metric(&self) -> &'static str {
+        match self {
+            Refusal::Guest => "guest",
+            Refusal::External => "external_user",
+            Refusal::Unchecked => "unchecked_user",
+        }
+    }
+}
+
+/// Decides who may change incidents. Cheap to clone.
+#[derive(Clone)]
+pub struct AccessHandle {
+    inner: Arc<Access>,
+}
+
+struct Access {
+    ctx: Arc<Context>,
+    standings: Mutex<HashMap<UserId, (Instant, Standing)>>,
+}
+
+impl AccessHandle {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self {
+            inner: Arc::new(Access {
+                ctx,
+                standings: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Whether `user` may declare, change or publish. `home_team` is the
+    /// team the payload says they belong to, when it says (interactive
+    /// payloads' `user.team_id`): another organisation's is enough to refuse
+    /// without asking Slack.
+    pub async fn may_change(&self, user: &UserId, home_team: Option<&str>) -> Result<(), Refusal> {
+        let ctx = &self.inner.ctx;
+        if ctx.config.incident.allow_external_users {
+            return Ok(());
+        }
+        if let Some(team) = home_team
+            && !is_ours(&ctx.bot, team)
+        {
+            return Err(Refusal::External);
+        }
+        let standing = match self.cached(user) {
+            Some(standing) => standing,
+            None => match ctx.slack.person(user).await {
+                Ok(person) => {
+                    let standing = standing(&ctx.bot, &person);
+                    self.remember(user, standing);
+                    standing
+                }
+                Err(e) => {
+                    tracing::warn!(user = %user, error = %e,
+                        "cannot ask Slack who this person is (users.info); refusing what they asked");
+                    return Err(Refusal::Unchecked);
+                }
+            },
+        };
+        match standing {
+            Standing::Member => Ok(()),
+            Standing::Guest => Err(Refusal::Guest),
+            Standing::External => Err(Refusal::External),
+        }
+    }
+
+    /// A refusal known without asking Slack (for a slash command's ack).
+    pub fn known_refusal(&self, user: &UserId) -> Option<Refusal> {
+        if self.inner.ctx.config.incident.allow_external_users {
+            return None;
+        }
+        match self.cached(user)? {
+            Standing::Member => None,
+            Standing::Guest => Some(Refusal::Guest),
+            Standing::External => Some(Refusal::External),
+        }
+    }
+
+    /// Tells the clicker why nothing happened.
+    pub async fn tell_click(&self, click: &Click, refusal: &Refusal) {
+        tracing::info!(user = %click.user, action = click.action_id, reason = refusal.metric(),
+            "click refused");
+        self.inner.ctx.tell(click, &refusal.to_string()).await;
+    }
+
+    /// Tells the person behind a slash command's `response_url` why nothing
+    /// happened, in place of the ack's "opening the channel".
+    pub async fn tell_command(&self, user: &UserId, response_url: &Url, refusal: &Refusal) {
+        tracing::info!(user = %user, reason = refusal.metric(), "declaration refused");
+        let payload = json!({
+            "response_type": "ephemeral",
+            "replace_original": true,
+            "text": refusal.to_string(),
+        });
+        if let Err(e) = self.inner.ctx.slack.respond(response_url, &payload).await {
+            tracing::warn!(user = %user, error = %e, "cannot tell the person why they were refused");
+        }
+    }
+
+    /// Tells `user` why nothing happened: ephemeral in `channel` when
+    /// there is one, else a DM.
+    pub async fn tell_person(&self, channel: Option<&ChannelId>, user: &UserId, refusal: &Refusal) {
+        tracing::info!(user = %user, reason = refusal.metric(), "request refused");
+        let payload = json!({ "text": refusal.to_string() });
+        self.inner.ctx.tell_person(channel, user, &payload).await;
+    }
+
+    fn cached(&self, user: &UserId) -> Option<Standing> {
+        let standings = self
+            .inner
+            .standings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        standings
+            .get(user)
+            .filter(|(at, _)| at.elapsed() < STANDING_TTL)
+            .map(|(_, standing)| *standing)
+    }
+
+    fn remember(&self, user: &UserId, standing: Standing) {
+        let mut standings = self
+            .inner
+            .standings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if standings.len() >= CACHE_LIMIT {
+            standings.retain(|_, (at, _)| at.elapsed() < STANDING_TTL);
+            if standings.len() >= CACHE_LIMIT {
+                standings.clear();
+            }
+        }
+        standings.insert(user.clone(), (Instant::now(), standing));
+    }
+}
+
+/// Whether `team` (a `T…` or an organisation's `E…`) is this workspace's.
+pub fn is_ours(bot: &BotIdentity, team: &str) -> bool {
+    team == bot.team_id.as_str() || bot.enterprise_id.as_deref() == Some(team)
+}
+
+/// What `person` is to the bot's workspace. Someone Slack names no home
+/// team for counts as another organisation's: unknown is not trusted.
+pub fn standing(bot: &BotIdentity, person: &Person) -> Standing {
+    let home_is_ours = person.team_id.as_deref().is_some_and(|t| is_ours(bot, t))
+        || person
+            .enterprise_user
+            .as_ref()
+            .and_then(|e| e.enterprise_id.as_deref())
+            .is_some_and(|e| is_ours(bot, e));
+    if !home_is_ours {
+        Standing::External
+    } else if person.is_restricted || person.is_ultra_restricted {
+        Standing::Guest
+    } else {
+        Standing::Member
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::TeamId;
+
+    fn bot(enterprise: Option<&str>) -> BotIdentity {
+        BotIdentity {
+            user_id: UserId::parse("U0JANUS01").unwrap(),
+            team_id: TeamId::parse("T0ACME001").unwrap(),
+            enterprise_id: enterprise.map(str::to_owned),
+            workspace_url: None,
+        }
+    }
+
+    fn person(json: serde_json::Value) -> Person {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn members_guests_and_other_organisations_are_told_apart() {
+        let bot = bot(None);
+        let member = person(json!({"id": "U1", "team_id": "T0ACME001"}));
+        let guest = person(json!({"id": "U2", "team_id": "T0ACME001", "is_restricted": true}));
+        let single =
+            person(json!({"id": "U3", "team_id": "T0ACME001", "is_ultra_restricted": true}));
+        let partner = person(json!({"id": "U4", "team_id": "T0PARTNER"}));
+        let nowhere = person(json!({"id": "U5"}));
+        assert_eq!(standing(&bot, &member), Standing::Member);
+        assert_eq!(standing(&bot, &guest), Standing::Guest);
+        assert_eq!(standing(&bot, &single), Standing::Guest);
+        assert_eq!(standing(&bot, &partner), Standing::External);
+        assert_eq!(
+            standing(&bot, &nowhere),
+            Standing::External,
+            "unknown is not trusted"
+        );
+    }
+
+    #[test]
+    fn on_enterprise_grid_another_workspace_of_the_organisation_is_ours() {
+        let bot = bot(Some("E0ORG0001"));
+        let colleague = person(json!({"id": "U1", "team_id": "T0OTHERWS",
+            "enterprise_user": {"enterprise_id": "E0ORG0001"}}));
+        let partner = person(json!({"id": "U2", "team_id": "T0PARTNER",
+            "enterprise_user": {"enterprise_id": "E0OTHER01"}}));
+        assert_eq!(standing(&bot, &colleague), Standing::Member);
+        assert_eq!(standing(&bot, &partner), Standing::External);
+        assert!(is_ours(&bot, "E0ORG0001"));
+        assert!(!is_ours(&bot, "T0PARTNER"));
+    }
+}
