@@ -28,6 +28,7 @@ use tracing::Instrument;
 use url::Url;
 
 use super::{Context, view};
+use crate::domain::block_ids::block;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::render::context::{Control, Digest};
 use crate::slack::{ApiErrorCode, SlackError};
@@ -631,12 +632,16 @@ impl Publisher {
     }
 
     /// The newest digest message of ours for `incident` among the channel's
-    /// last 100 (one posted without its ts recorded): it links the
-    /// incident's channel, by its Join button's URL or a `<#C…>` mention.
+    /// last 100 (one posted without its ts recorded): its header's block id
+    /// names the incident (private ones link nothing), or, for a message
+    /// from before that id or a template without it, it links the incident's
+    /// channel by its Join button's URL or a `<#C…>` mention.
     async fn find_digest(&self, channel: &ChannelId, incident: &Incident) -> Option<MessageTs> {
-        let incident_channel = incident.channel_id.as_ref()?;
-        let link = format!("/archives/{incident_channel}");
-        let mention = format!("<#{incident_channel}>");
+        let marker = format!("\"{}{}\"", block::DIGEST_PREFIX, incident.id);
+        let links = incident
+            .channel_id
+            .as_ref()
+            .map(|c| [format!("/archives/{c}"), format!("<#{c}>")]);
         let recent = self.ctx.slack.recent_messages(channel, 100).await.ok()?;
         recent
             .into_iter()
@@ -644,7 +649,10 @@ impl Publisher {
                 m.user.as_ref() == Some(&self.ctx.bot.user_id)
                     && m.blocks.as_ref().is_some_and(|b| {
                         let blocks = b.to_string();
-                        blocks.contains(&link) || blocks.contains(&mention)
+                        blocks.contains(&marker)
+                            || links
+                                .as_ref()
+                                .is_some_and(|l| l.iter().any(|l| blocks.contains(l.as_str())))
                     })
             })
             .map(|m| m.ts)

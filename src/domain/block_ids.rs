@@ -60,8 +60,8 @@ pub mod callback {
     pub const STATUSPAGE_PREFIX: &str = "janus.statuspage.";
 }
 
-/// `block_id`s of modal inputs: where a submitted field is, and what an
-/// ack's `errors` name.
+/// `block_id`s of modal inputs (where a submitted field is, and what an
+/// ack's `errors` name), and of the digest message's header.
 pub mod block {
     /// The declare form's description.
     pub const DESCRIPTION: &str = "janus.description";
@@ -83,6 +83,10 @@ pub mod block {
     pub const SP_NOTIFY: &str = "sp.notify";
     /// A Statuspage form's incident status (update).
     pub const SP_STATUS: &str = "sp.status";
+    /// The digest message's header: this, then the incident's id. How the
+    /// publisher recognises its message for an incident whose ts it could
+    /// not record, private incidents (which link nothing) included.
+    pub const DIGEST_PREFIX: &str = "janus.digest.";
 }
 
 #[cfg(test)]
@@ -117,6 +121,7 @@ mod tests {
             (block::SP_COMPONENT_STATUS, "sp.component_status"),
             (block::SP_NOTIFY, "sp.notify"),
             (block::SP_STATUS, "sp.status"),
+            (block::DIGEST_PREFIX, "janus.digest."),
         ];
         for (constant, shipped) in pinned {
             assert_eq!(constant, shipped);

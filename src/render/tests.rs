@@ -799,13 +799,15 @@ mod block_ids {
     use crate::render::*;
 
     /// Which built-in template writes which id, in which field. A prefix
-    /// (claim, assign) is written once per role, followed by its key.
+    /// (claim, assign) is written once per role, followed by its key; the
+    /// digest's, followed by the incident's id.
     const WRITTEN: &[(&str, &str, &str)] = &[
         ("control", "action_id", action::STATUS),
         ("control", "action_id", action::SEVERITY),
         ("control", "action_id", action::CLAIM_PREFIX),
         ("control", "action_id", action::ASSIGN_PREFIX),
         ("digest", "action_id", action::JOIN),
+        ("digest", "block_id", block::DIGEST_PREFIX),
         ("declared", "action_id", action::CALL),
         ("usage", "action_id", action::DECLARE_FORM),
         ("statuspage_prompt", "action_id", action::STATUSPAGE_OPEN),
@@ -836,7 +838,11 @@ mod block_ids {
         ("statuspage_update", "block_id", block::SP_NOTIFY),
     ];
 
-    const PREFIXES: [&str; 2] = [action::CLAIM_PREFIX, action::ASSIGN_PREFIX];
+    const PREFIXES: [&str; 3] = [
+        action::CLAIM_PREFIX,
+        action::ASSIGN_PREFIX,
+        block::DIGEST_PREFIX,
+    ];
 
     /// Whether `id` (as rendered) is the listed id `listed`.
     fn is(id: &str, listed: &str) -> bool {

@@ -632,6 +632,17 @@ async fn a_ten_thousand_character_description_still_declares_a_valid_incident() 
 /// updates it rather than posting a second.
 #[tokio::test]
 async fn a_digest_ts_that_cannot_be_recorded_never_leads_to_a_second_digest_message() {
+    digest_ts_not_recorded(false).await;
+}
+
+/// The same for a private incident, whose digest entry links nothing: it
+/// is recognised by its header's block id.
+#[tokio::test]
+async fn a_private_incidents_digest_ts_that_cannot_be_recorded_never_leads_to_a_second_message() {
+    digest_ts_not_recorded(true).await;
+}
+
+async fn digest_ts_not_recorded(private: bool) {
     use sqlx::Connection;
     let (app, general, digest) = workspace_on_postgres(&[]).await;
     let mut db = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
@@ -651,9 +662,22 @@ async fn a_digest_ts_that_cannot_be_recorded_never_leads_to_a_second_digest_mess
     .await
     .expect("install the trigger");
 
-    declare(&app, &general, "www down").await;
+    let from = match private {
+        false => general,
+        true => {
+            let secret = app.slack.add_private_channel("payroll-team", true);
+            app.slack.add_member(&secret, ALICE);
+            secret
+        }
+    };
+    declare(&app, &from, "www down").await;
     assert_eq!(app.slack.messages(&digest).len(), 1, "one digest message");
     let posted = app.slack.messages(&digest)[0].ts.clone();
+    assert_eq!(
+        all_text(app.slack.messages(&digest)[0].blocks.as_ref().unwrap())
+            .contains("Private incident"),
+        private
+    );
     // The write really failed, and the sequence says the trigger ran once.
     assert_eq!(
         app.db
