@@ -221,29 +221,17 @@ async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
         ..
     } = world().await;
     let page = FakeStatuspage::start().await;
-    let mut child = tokio::process::Command::new(JANUS)
-        .arg("run")
-        .env_clear()
-        .envs(env_for(&slack, &db))
-        .env("STATUSPAGE_INTEGRATION_ENABLED", "true")
-        .env("STATUSPAGE_API_KEY", API_KEY)
-        .env("STATUSPAGE_PAGE_ID", PAGE_ID)
-        .env("STATUSPAGE_API_URL", page.base_url())
-        .env("RUST_LOG", "trace")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn janus");
-    // Drain the logs as they come: a full pipe would stall Janus.
-    let mut stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut buf)
-            .await
-            .map(|_| buf)
-    });
+    let mut env = env_for(&slack, &db);
+    env.extend(
+        [
+            ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
+            ("STATUSPAGE_API_KEY", API_KEY),
+            ("STATUSPAGE_PAGE_ID", PAGE_ID),
+            ("STATUSPAGE_API_URL", &page.base_url()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let (mut child, logs) = start_traced(env, dir.path());
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
 
     let payload = payloads::app_mention(&general, &format!("<@{BOT}> help"), "Ev0BIN001", None);
@@ -328,24 +316,7 @@ async fn payloads_that_do_not_type_are_logged_without_their_token_or_response_ur
     const HOOK: &str = "https://hooks.slack.com/commands/T0FAKE/1234/secret-hook-77ab";
     const TRIGGER: &str = "trigger-id-5d2a90c4";
     let World { slack, db, dir, .. } = world().await;
-    let mut child = tokio::process::Command::new(JANUS)
-        .arg("run")
-        .env_clear()
-        .envs(env_for(&slack, &db))
-        .env("RUST_LOG", "trace")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn janus");
-    let mut stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut buf)
-            .await
-            .map(|_| buf)
-    });
+    let (mut child, logs) = start_traced(env_for(&slack, &db), dir.path());
     slack.wait_for_sockets(2, Duration::from_secs(10)).await;
 
     // Each from our app and workspace, so it is read (another's is ignored
@@ -569,6 +540,37 @@ async fn world_on(db: TestDb) -> World {
         digest,
         dir: tempfile::tempdir().unwrap(),
     }
+}
+
+/// `janus run` with `env` and the log at TRACE, every line kept (read as
+/// it comes: a full pipe would stall Janus); the log is there once Janus
+/// has exited.
+fn start_traced(
+    env: Vec<(String, String)>,
+    dir: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::task::JoinHandle<std::io::Result<Vec<u8>>>,
+) {
+    let mut child = tokio::process::Command::new(JANUS)
+        .arg("run")
+        .env_clear()
+        .envs(env)
+        .env("RUST_LOG", "trace")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn janus");
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stderr, &mut buf)
+            .await
+            .map(|_| buf)
+    });
+    (child, logs)
 }
 
 /// Starts the real binary with `env`, its logs drained (a full pipe would

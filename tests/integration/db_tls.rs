@@ -91,13 +91,7 @@ async fn verify_full_with_the_database_ca_file_starts_and_declares_through_tls()
     let World {
         slack, db, front, ..
     } = world;
-    let app = TestApp {
-        slack_tuning: Default::default(),
-        slack,
-        db,
-        running: Some(running),
-        sockets: 2,
-    };
+    let app = TestApp::around(slack, db, running, 2);
     let general = app.slack.add_channel("general", true);
     app.slack.add_channel("incidents", true);
     app.slack.add_user(ALICE, "alice");

@@ -67,13 +67,7 @@ async fn janus_started_while_the_database_is_down_comes_up_once_it_is_back_and_d
         .unwrap()
         .expect("janus starts");
     assert!(running.wait_connected(2, WAIT).await);
-    let app = TestApp {
-        slack_tuning: Default::default(),
-        slack,
-        db,
-        running: Some(running),
-        sockets: 2,
-    };
+    let app = TestApp::around(slack, db, running, 2);
     let general = app.slack.add_channel("general", true);
     app.slack.add_channel("incidents", true);
     app.slack.add_user(ALICE, "alice");

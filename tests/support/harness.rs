@@ -286,6 +286,18 @@ impl TestApp {
         app
     }
 
+    /// A Janus a test started its own way (a start-up it watches, a
+    /// database behind a front), wrapped so the usual helpers apply to it.
+    pub fn around(slack: FakeSlack, db: TestDb, running: Running, sockets: usize) -> TestApp {
+        TestApp {
+            slack_tuning: Default::default(),
+            slack,
+            db,
+            running: Some(running),
+            sockets,
+        }
+    }
+
     /// Starts with the defaults (2 sockets).
     pub async fn spawn() -> TestApp {
         Self::spawn_with(&[]).await
