@@ -30,13 +30,19 @@ fn statuspage_env<'a>(base: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a s
 
 /// Statuspage on, anyone may publish, one incident declared.
 async fn setup() -> (TestApp, FakeStatuspage, Channel) {
+    setup_on(false).await
+}
+
+/// [`setup`], on Postgres when `postgres`.
+async fn setup_on(postgres: bool) -> (TestApp, FakeStatuspage, Channel) {
     let page = FakeStatuspage::start().await;
     let base = page.base_url();
-    let (app, general, _) = workspace(&statuspage_env(
-        &base,
-        &[("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true")],
-    ))
-    .await;
+    let env = statuspage_env(&base, &[("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true")]);
+    let (app, general, _) = if postgres {
+        workspace_on_postgres(&env).await
+    } else {
+        workspace(&env).await
+    };
     declare(&app, &general, "checkout down").await;
     let channel = created_channel(&app, 0);
     (app, page, channel)
@@ -547,15 +553,7 @@ async fn a_group_created_later_with_the_configured_name_grants_nothing() {
 
 #[tokio::test]
 async fn a_failed_write_after_statuspage_created_the_incident_gives_one_post_on_retry() {
-    let page = FakeStatuspage::start().await;
-    let base = page.base_url();
-    let (app, general, _) = workspace_on_postgres(&statuspage_env(
-        &base,
-        &[("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true")],
-    ))
-    .await;
-    declare(&app, &general, "checkout down").await;
-    let channel = created_channel(&app, 0);
+    let (app, page, channel) = setup_on(true).await;
     let prompt = app
         .slack
         .wait_for("the prompt", WAIT, |_| statuspage_message(&app, &channel))
