@@ -418,6 +418,16 @@ mod tests {
         ) -> Result<Assigned, StoreError> {
             unreachable!("this click sets the status")
         }
+
+        async fn release_role(
+            &self,
+            _: IncidentId,
+            _: &str,
+            _: &UserId,
+            _: &str,
+        ) -> Result<Assigned, StoreError> {
+            unreachable!("this click sets the status")
+        }
     }
 
     fn incident(channel: &ChannelId) -> Incident {

@@ -504,6 +504,7 @@ impl Handler {
                     | ControlAction::Severity(_)
                     | ControlAction::Claim(_)
                     | ControlAction::Assign(..)
+                    | ControlAction::Release(_)
             )
         );
         let Some(action) = action else {
@@ -535,6 +536,7 @@ impl Handler {
             Some(ControlAction::Assign(role, user)) => {
                 self.actors.role.assign(click, role, user).await
             }
+            Some(ControlAction::Release(role)) => self.actors.role.release(click, role).await,
             Some(ControlAction::OpenDeclareForm) => self.actors.incident.open_form(click).await,
             Some(ControlAction::RefreshSnapshot) => match &self.actors.snapshot {
                 Some(snapshot) => snapshot.refresh(click).await,

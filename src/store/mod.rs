@@ -488,6 +488,17 @@ pub trait Incidents: Send + Sync {
         actor: &UserId,
         delivery: &str,
     ) -> Result<Assigned, StoreError>;
+
+    /// Leaves a role without a holder and says who held it: `previous ==
+    /// None` means it was free already (nothing changed, nothing logged).
+    /// `delivery` as for [`Incidents::set_status`].
+    async fn release_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        actor: &UserId,
+        delivery: &str,
+    ) -> Result<Assigned, StoreError>;
 }
 
 /// What Slack has been shown of each incident, so that a change a crash (or
