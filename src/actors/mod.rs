@@ -21,6 +21,7 @@ pub mod react_trigger;
 pub mod role;
 pub mod snapshot;
 pub mod statuspage;
+pub mod timeline;
 mod view;
 
 use std::sync::Arc;
@@ -240,6 +241,8 @@ pub struct Actors {
     pub role: RoleHandle,
     /// React-to-create.
     pub react: ReactHandle,
+    /// Messages marked for the timeline.
+    pub timeline: timeline::TimelineHandle,
     /// When the integration is enabled.
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
@@ -290,6 +293,7 @@ impl Actors {
             statuspage.clone(),
             snapshot.clone(),
         );
+        let timeline = timeline::TimelineHandle::new(ctx.clone(), incidents.clone(), store.clone());
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
@@ -299,6 +303,7 @@ impl Actors {
             publisher,
             role,
             react,
+            timeline,
             statuspage,
             snapshot,
             tasks: ctx.tasks.clone(),

@@ -116,6 +116,18 @@ pub struct FetchedMessage {
     /// Its blocks, when it has any.
     #[serde(default)]
     pub blocks: Option<Value>,
+    /// The reactions on it, each with who reacted.
+    #[serde(default)]
+    pub reactions: Vec<MessageReaction>,
+}
+
+/// One emoji on a message and who put it there.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageReaction {
+    /// Without colons; may carry `::skin-tone-N`.
+    pub name: String,
+    #[serde(default)]
+    pub users: Vec<UserId>,
 }
 
 /// A user group, from `usergroups.list`.
@@ -590,6 +602,46 @@ impl SlackApi {
             )
             .await?;
         Ok(opened.channel.id)
+    }
+
+    /// `reactions.add`: the bot reacts to a message (an acknowledgement);
+    /// a reaction it already put there is no error.
+    pub async fn add_reaction(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        name: &str,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str(), "timestamp": ts.as_str(), "name": name });
+        match self
+            .call::<Value>(TokenKind::Bot, "reactions.add", &body)
+            .await
+        {
+            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "already_reacted") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// `reactions.remove`: takes the bot's reaction back; one that is not
+    /// there is no error.
+    pub async fn remove_reaction(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        name: &str,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str(), "timestamp": ts.as_str(), "name": name });
+        match self
+            .call::<Value>(TokenKind::Bot, "reactions.remove", &body)
+            .await
+        {
+            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "no_reaction") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     /// `users.info`: what Janus needs to know of a person to decide what

@@ -586,6 +586,34 @@ pub trait StatuspageLinks: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// A message marked for an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The message, in the incident's channel; also when it was written.
+    pub ts: MessageTs,
+    /// Who wrote it, when a person did.
+    pub author: Option<UserId>,
+    /// Its text, plain (escape when shown).
+    pub text: String,
+    pub permalink: Option<String>,
+    /// Who marked it first.
+    pub marked_by: UserId,
+}
+
+/// Messages marked for an incident's timeline (the timeline emoji).
+#[async_trait::async_trait]
+pub trait TimelineMarks: Send + Sync {
+    /// Adds `mark` to the incident's timeline; `false` when the message was
+    /// marked already (it stays as first marked).
+    async fn add_mark(&self, id: IncidentId, mark: &Mark) -> Result<bool, StoreError>;
+
+    /// Takes the message `ts` off the timeline; `false` when it was not on it.
+    async fn remove_mark(&self, id: IncidentId, ts: &MessageTs) -> Result<bool, StoreError>;
+
+    /// The incident's marked messages, oldest message first.
+    async fn marks(&self, id: IncidentId) -> Result<Vec<Mark>, StoreError>;
+}
+
 /// Everything Janus keeps: what [`open`] returns, and what start-up hands
 /// out to the parts that each take the traits they use.
 pub trait Store:
@@ -597,6 +625,7 @@ pub trait Store:
     + Publications
     + ReactTriggers
     + StatuspageLinks
+    + TimelineMarks
     + 'static
 {
 }
@@ -610,6 +639,7 @@ impl<T> Store for T where
         + Publications
         + ReactTriggers
         + StatuspageLinks
+        + TimelineMarks
         + 'static
 {
 }

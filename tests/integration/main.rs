@@ -26,4 +26,5 @@ mod start;
 mod statuspage;
 mod statuspage_slack;
 mod store;
+mod timeline;
 mod trust;
