@@ -11,3 +11,6 @@ CREATE TABLE timeline_marks (
     marked_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (incident_id, message_ts)
 );
+-- The newest message of the incident channel Janus looked at for marks
+-- made while it was away (no socket open): the next look starts there.
+ALTER TABLE incidents ADD COLUMN timeline_seen_ts TEXT;

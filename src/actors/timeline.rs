@@ -15,8 +15,10 @@ use tracing::Span;
 use tracing::field::{Empty, display};
 
 use super::Context;
-use crate::domain::event::Reaction;
+use crate::domain::event::{Reaction, base_emoji};
+use crate::domain::ids::{ChannelId, UserId};
 use crate::domain::text::decode_mrkdwn;
+use crate::slack::FetchedMessage;
 use crate::store::{Incident, Incidents, Mark, TimelineMarks};
 
 /// Janus's confirmation on a marked message.
@@ -66,7 +68,23 @@ impl TimelineHandle {
     pub async fn reaction(&self, reaction: Reaction) {
         self.actor.on_reaction(reaction).await;
     }
+
+    /// Applies the marks made and taken back while no socket was open (at
+    /// start, and after a gap): each open incident's channel is read from
+    /// the newest message looked at last time, and its marked messages
+    /// looked at again. Applying twice changes nothing, so replicas that
+    /// start together may both look.
+    pub async fn catch_up(&self) {
+        self.actor.catch_up().await;
+    }
 }
+
+/// Open incidents whose channels are looked at for missed marks.
+const CATCH_UP_INCIDENTS: u32 = 200;
+/// Messages read per incident channel for missed marks.
+const CATCH_UP_MESSAGES: usize = 1_000;
+/// Marked messages looked at again per incident for marks taken back.
+const CATCH_UP_RECHECKED: usize = 50;
 
 impl TimelineActor {
     #[tracing::instrument(skip_all, fields(channel = %r.channel, incident = Empty))]
@@ -158,6 +176,115 @@ impl TimelineActor {
                 tracing::error!(ts = %r.ts, error = %e, "cannot remove a timeline mark");
                 self.tell(r, "I could not take that message off the timeline because my database is unavailable; try again in a minute.").await;
             }
+        }
+    }
+
+    async fn catch_up(&self) {
+        let open = match self.incidents.open_incidents(CATCH_UP_INCIDENTS).await {
+            Ok((open, _)) => open,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for timeline marks made while away");
+                return;
+            }
+        };
+        for incident in open {
+            if let Some(channel) = &incident.channel_id {
+                self.catch_up_one(&incident, channel).await;
+            }
+        }
+    }
+
+    /// Who marked `message` (people, not Janus), first to last.
+    fn markers(&self, message: &FetchedMessage) -> Vec<UserId> {
+        message
+            .reactions
+            .iter()
+            .filter(|r| base_emoji(&r.name) == self.ctx.config.timeline_emoji)
+            .flat_map(|r| r.users.iter())
+            .filter(|u| **u != self.ctx.bot.user_id)
+            .cloned()
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(incident = %incident.id, channel = %channel))]
+    async fn catch_up_one(&self, incident: &Incident, channel: &ChannelId) {
+        let seen = match self.marks.timeline_seen(incident.id).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read where the timeline look stopped");
+                return;
+            }
+        };
+        let messages = match self
+            .ctx
+            .slack
+            .messages_since(channel, seen.as_ref(), CATCH_UP_MESSAGES)
+            .await
+        {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the channel for timeline marks made while away");
+                return;
+            }
+        };
+        // New marks.
+        for message in &messages {
+            let Some(marked_by) = self.markers(message).into_iter().next() else {
+                continue;
+            };
+            let reaction = Reaction {
+                user: marked_by,
+                emoji: self.ctx.config.timeline_emoji.clone(),
+                channel: channel.clone(),
+                ts: message.ts.clone(),
+                added: true,
+            };
+            tracing::info!(ts = %message.ts, "a timeline mark made while away");
+            self.mark(incident, &reaction).await;
+        }
+        // Marks taken back: every marked message of the incident whose mark
+        // is gone (read above, or looked up when older).
+        let marked = match self.marks.marks(incident.id).await {
+            Ok(marked) => marked,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the timeline's marks");
+                return;
+            }
+        };
+        for mark in marked.iter().rev().take(CATCH_UP_RECHECKED) {
+            let still = match messages.iter().find(|m| m.ts == mark.ts) {
+                Some(message) => !self.markers(message).is_empty(),
+                None => match self.ctx.slack.message(channel, &mark.ts).await {
+                    Ok(Some(message)) => !self.markers(&message).is_empty(),
+                    Ok(None) => false,
+                    // Unknown is not gone.
+                    Err(_) => true,
+                },
+            };
+            if !still {
+                tracing::info!(ts = %mark.ts, "a timeline mark taken back while away");
+                if let Err(e) = self.marks.remove_mark(incident.id, &mark.ts).await {
+                    tracing::warn!(error = %e, "cannot remove a timeline mark");
+                    continue;
+                }
+                let reaction = Reaction {
+                    user: mark.marked_by.clone(),
+                    emoji: self.ctx.config.timeline_emoji.clone(),
+                    channel: channel.clone(),
+                    ts: mark.ts.clone(),
+                    added: false,
+                };
+                self.confirm(&reaction, false).await;
+            }
+        }
+        let newest = messages
+            .iter()
+            .map(|m| &m.ts)
+            .max_by(|a, b| a.as_str().cmp(b.as_str()));
+        if let Some(newest) = newest
+            && let Err(e) = self.marks.set_timeline_seen(incident.id, newest).await
+        {
+            tracing::warn!(error = %e, "cannot record where the timeline look stopped");
         }
     }
 

@@ -813,6 +813,48 @@ impl SlackApi {
         Ok(page.messages)
     }
 
+    /// The top-level messages of a channel newer than `oldest` (all of
+    /// them without it), page by page, at most `max`, in no set order.
+    pub async fn messages_since(
+        &self,
+        channel: &ChannelId,
+        oldest: Option<&MessageTs>,
+        max: usize,
+    ) -> Result<Vec<FetchedMessage>, SlackError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            messages: Vec<FetchedMessage>,
+            #[serde(default)]
+            response_metadata: Option<Meta>,
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            next_cursor: String,
+        }
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = [
+                ("channel", Some(channel.to_string())),
+                ("oldest", oldest.map(MessageTs::to_string)),
+                ("limit", Some("200".to_owned())),
+                ("cursor", cursor.clone()),
+            ];
+            let page: Page = self.get("conversations.history", &params).await?;
+            found.extend(page.messages);
+            if found.len() >= max {
+                found.truncate(max);
+                return Ok(found);
+            }
+            match page.response_metadata.map(|m| m.next_cursor) {
+                Some(next) if !next.is_empty() => cursor = Some(next),
+                _ => return Ok(found),
+            }
+        }
+    }
+
     /// `chat.getPermalink`: a link to a message.
     pub async fn permalink(&self, channel: &ChannelId, ts: &MessageTs) -> Result<Url, SlackError> {
         #[derive(Deserialize)]

@@ -612,6 +612,13 @@ pub trait TimelineMarks: Send + Sync {
 
     /// The incident's marked messages, oldest message first.
     async fn marks(&self, id: IncidentId) -> Result<Vec<Mark>, StoreError>;
+
+    /// The newest message of the incident's channel looked at for marks
+    /// made while Janus was away.
+    async fn timeline_seen(&self, id: IncidentId) -> Result<Option<MessageTs>, StoreError>;
+
+    /// Records `ts` as looked at (kept if an even newer one is recorded).
+    async fn set_timeline_seen(&self, id: IncidentId, ts: &MessageTs) -> Result<(), StoreError>;
 }
 
 /// Everything Janus keeps: what [`open`] returns, and what start-up hands

@@ -91,3 +91,46 @@ async fn the_timeline_emoji_outside_an_incident_channel_does_nothing() {
     react(&app, &channel, &inside, BOB, "memo", true).await;
     assert_eq!(app.db.count("SELECT count(*) FROM timeline_marks").await, 1);
 }
+
+#[tokio::test]
+async fn marks_made_and_taken_back_while_janus_was_stopped_are_applied_once_after_start() {
+    let (mut app, general, _) = workspace(&[]).await;
+    declare(&app, &general, "checkout down").await;
+    let channel = created_channel(&app, 0).id;
+    let kept = app.slack.post_as_user(&channel, ALICE, "rollback started");
+    let dropped = app.slack.post_as_user(&channel, ALICE, "false alarm on db");
+    react(&app, &channel, &dropped, BOB, "pushpin", true).await;
+    assert_eq!(app.db.count("SELECT count(*) FROM timeline_marks").await, 1);
+
+    app.stop().await.expect("a clean stop");
+    // While Janus is away: one message marked, another's mark taken back.
+    // Slack records both; the events are never delivered.
+    app.slack.react_as_user(&channel, &kept, BOB, "pushpin");
+    app.slack
+        .unreact_as_user(&channel, &dropped, BOB, "pushpin");
+    app.restart_with(&[]).await;
+    app.idle().await;
+
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM timeline_marks WHERE text = 'rollback started' AND marked_by = 'U0BOB0001'")
+            .await,
+        1,
+        "the mark made while away"
+    );
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM timeline_marks").await,
+        1,
+        "the mark taken back while away is gone"
+    );
+    assert!(confirmed(&app, &channel, &kept));
+    assert!(!confirmed(&app, &channel, &dropped));
+
+    // Once: another start applies nothing more.
+    let confirmations = app.slack.calls_to("reactions.add").len();
+    app.stop().await.expect("a clean stop");
+    app.restart_with(&[]).await;
+    app.idle().await;
+    assert_eq!(app.slack.calls_to("reactions.add").len(), confirmations);
+    assert_eq!(app.db.count("SELECT count(*) FROM timeline_marks").await, 1);
+}

@@ -66,4 +66,32 @@ impl<B: Backend> TimelineMarks for B {
         });
         Ok(marks)
     }
+
+    async fn timeline_seen(&self, id: IncidentId) -> Result<Option<MessageTs>, StoreError> {
+        let row = conn(self)
+            .await?
+            .fetch_optional(
+                "SELECT timeline_seen_ts FROM incidents WHERE id = $1",
+                &[Arg::Int(id.0)],
+            )
+            .await?;
+        match row {
+            Some(row) => id_column(&row, "timeline_seen_ts", MessageTs::parse),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_timeline_seen(&self, id: IncidentId, ts: &MessageTs) -> Result<(), StoreError> {
+        // Slack's ts have a fixed width (10 digits, a dot, 6 digits), so
+        // text order is time order.
+        conn(self)
+            .await?
+            .execute(
+                "UPDATE incidents SET timeline_seen_ts = $2 WHERE id = $1 \
+                 AND (timeline_seen_ts IS NULL OR timeline_seen_ts < $2)",
+                &[Arg::Int(id.0), Arg::Text(ts.as_str())],
+            )
+            .await?;
+        Ok(())
+    }
 }
