@@ -242,7 +242,7 @@ async fn export(config: &Config, incident: &str, format: ExportFormat) -> anyhow
             pending.len()
         );
     }
-    let draft = janus::export::draft(&*store, config, incident).await?;
+    let draft = janus::export::draft(&*store, &*store, config, incident).await?;
     let text = match format {
         ExportFormat::Markdown => janus::export::markdown(&draft),
         ExportFormat::Json => serde_json::to_string_pretty(&draft)? + "\n",

@@ -29,6 +29,8 @@ pub enum ControlAction {
     Statuspage,
     /// The provider snapshot's Refresh button.
     RefreshSnapshot,
+    /// The resolution message's button: upload the postmortem draft.
+    PostmortemDraft,
     /// A link button (the digest's Join, the declared reply's call link):
     /// Slack opens the link, nothing to do.
     Link,
@@ -46,6 +48,7 @@ impl ControlAction {
             action::DECLARE_FORM => Some(Self::OpenDeclareForm),
             action::STATUSPAGE_OPEN | action::STATUSPAGE_UPDATE => Some(Self::Statuspage),
             action::PROVIDERS_REFRESH => Some(Self::RefreshSnapshot),
+            action::POSTMORTEM => Some(Self::PostmortemDraft),
             _ => {
                 if let Some(role) = action::claimed_role(id) {
                     Some(Self::Claim(role.to_owned()))
@@ -120,6 +123,10 @@ mod tests {
                 Some(ControlAction::Release("technical_lead".into())),
             ),
             (click(action::JOIN, None, None), Some(ControlAction::Link)),
+            (
+                click(action::POSTMORTEM, None, None),
+                Some(ControlAction::PostmortemDraft),
+            ),
             (click(action::CALL, None, None), Some(ControlAction::Link)),
             (
                 click(action::DECLARE_FORM, None, None),

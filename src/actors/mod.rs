@@ -16,6 +16,7 @@ pub mod announce;
 pub mod control;
 pub mod groups;
 pub mod incident;
+pub mod postmortem;
 pub mod publisher;
 pub mod react_trigger;
 pub mod role;
@@ -243,6 +244,8 @@ pub struct Actors {
     pub react: ReactHandle,
     /// Messages marked for the timeline.
     pub timeline: timeline::TimelineHandle,
+    /// The resolution message's postmortem draft.
+    pub postmortem: postmortem::PostmortemHandle,
     /// When the integration is enabled.
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
@@ -294,6 +297,12 @@ impl Actors {
             snapshot.clone(),
         );
         let timeline = timeline::TimelineHandle::new(ctx.clone(), incidents.clone(), store.clone());
+        let postmortem = postmortem::PostmortemHandle::new(
+            ctx.clone(),
+            incidents.clone(),
+            store.clone(),
+            store.clone(),
+        );
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
@@ -304,6 +313,7 @@ impl Actors {
             role,
             react,
             timeline,
+            postmortem,
             statuspage,
             snapshot,
             tasks: ctx.tasks.clone(),

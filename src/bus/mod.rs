@@ -558,6 +558,7 @@ impl Handler {
                     tracing::info!(user = %click.user, "Statuspage button while the integration is off");
                 }
             },
+            Some(ControlAction::PostmortemDraft) => self.actors.postmortem.upload(click).await,
             Some(ControlAction::Link) | None => {}
         }
     }

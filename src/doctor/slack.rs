@@ -25,6 +25,7 @@ pub const REQUIRED_BOT_SCOPES: &[&str] = &[
     "chat:write",
     "chat:write.public",
     "commands",
+    "files:write",
     "groups:history",
     "groups:read",
     "groups:write",

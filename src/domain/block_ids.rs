@@ -24,6 +24,8 @@ pub mod action {
     /// The control message's Release button of a held role: this, then the
     /// role key.
     pub const RELEASE_PREFIX: &str = "janus.release.";
+    /// The resolution message's button: upload the postmortem draft.
+    pub const POSTMORTEM: &str = "janus.postmortem";
     /// The digest's Join button (a link).
     pub const JOIN: &str = "janus.join";
     /// The declared reply's video call button (a link).
@@ -110,6 +112,7 @@ mod tests {
             (action::ASSIGN_PREFIX, "janus.assign."),
             (action::RELEASE_PREFIX, "janus.release."),
             (action::JOIN, "janus.join"),
+            (action::POSTMORTEM, "janus.postmortem"),
             (action::CALL, "janus.call"),
             (action::DECLARE_FORM, "janus.declare_form"),
             (action::STATUSPAGE_OPEN, "janus.statuspage.open"),

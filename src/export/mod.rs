@@ -136,16 +136,19 @@ pub struct Entry {
 
 /// Reads incident `key` (channel name, channel id or number) and drafts its
 /// postmortem.
-pub async fn draft<S>(store: &S, config: &Config, key: &str) -> Result<Draft, ExportError>
-where
-    S: History + TimelineMarks + ?Sized,
-{
-    let incident = store
+pub async fn draft(
+    history: &dyn History,
+    marks: &dyn TimelineMarks,
+    config: &Config,
+    key: &str,
+) -> Result<Draft, ExportError> {
+    let incident = history
         .find_incident(key)
         .await?
         .ok_or_else(|| ExportError::NotFound(key.to_owned()))?;
-    let history = store.history(incident.id).await?;
-    let marks = store.marks(incident.id).await?;
+    let entries = history.history(incident.id).await?;
+    let marks = marks.marks(incident.id).await?;
+    let history = entries;
     Ok(build(config, &incident, &history, &marks))
 }
 

@@ -832,6 +832,7 @@ mod block_ids {
         ("control", "action_id", action::ASSIGN_PREFIX),
         ("control", "action_id", action::RELEASE_PREFIX),
         ("digest", "action_id", action::JOIN),
+        ("resolved", "action_id", action::POSTMORTEM),
         ("digest", "block_id", block::DIGEST_PREFIX),
         ("declared", "action_id", action::CALL),
         ("usage", "action_id", action::DECLARE_FORM),

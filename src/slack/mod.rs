@@ -644,6 +644,70 @@ impl SlackApi {
         }
     }
 
+    /// Uploads `content` as the file `filename` and shares it in `channel`
+    /// (Slack's upload flow: `files.getUploadURLExternal`, the bytes to the
+    /// URL it gives, `files.completeUploadExternal`). The upload URL is a
+    /// credential of its own: it is never logged.
+    pub async fn upload_file(
+        &self,
+        channel: &ChannelId,
+        filename: &str,
+        title: &str,
+        content: &[u8],
+    ) -> Result<(), SlackError> {
+        #[derive(Deserialize)]
+        struct Upload {
+            upload_url: Url,
+            file_id: String,
+        }
+        let upload: Upload = self
+            .get(
+                "files.getUploadURLExternal",
+                &[
+                    ("filename", Some(filename.to_owned())),
+                    ("length", Some(content.len().to_string())),
+                ],
+            )
+            .await?;
+        let started = Instant::now();
+        let span = tracing::debug_span!("slack_file_upload");
+        let context = SlackClientApiCallContext {
+            rate_control_params: None,
+            token: None,
+            tracing_span: &span,
+            is_sensitive_url: true,
+        };
+        let post = self
+            .client
+            .http_api
+            .connector
+            .http_post_uri_binary::<Value>(
+                upload.upload_url,
+                "text/markdown; charset=utf-8".to_owned(),
+                content,
+                context,
+            );
+        match tokio::time::timeout(self.tuning.call_timeout, post).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(SlackError::from_client("file upload", 0, e)),
+            Err(_) => {
+                return Err(SlackError::Timeout {
+                    method: "file upload",
+                    attempts: 1,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        let files = json!([{ "id": upload.file_id, "title": title }]);
+        self.call::<Value>(
+            TokenKind::Bot,
+            "files.completeUploadExternal",
+            &json!({ "files": files, "channel_id": channel.as_str() }),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `users.info`: what Janus needs to know of a person to decide what
     /// they may do.
     pub async fn person(&self, user: &UserId) -> Result<Person, SlackError> {

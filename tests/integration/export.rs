@@ -163,3 +163,56 @@ async fn export_reads_the_database_while_janus_runs_on_it() {
     );
     assert!(draft.contains("> cdn errors"), "{draft}");
 }
+
+#[tokio::test]
+async fn the_resolution_message_uploads_the_postmortem_draft_to_the_channel() {
+    let (app, general, _) = workspace(&[]).await;
+    declare(&app, &general, "cdn errors").await;
+    let channel = created_channel(&app, 0);
+    crate::controls::click(
+        &app,
+        &channel,
+        ALICE,
+        crate::payloads::select("janus.status", "resolved"),
+    )
+    .await;
+    app.idle().await;
+    let resolution = app
+        .slack
+        .messages(&channel.id)
+        .into_iter()
+        .find(|m| {
+            m.blocks
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains("janus.postmortem"))
+        })
+        .expect("the resolution message offers the draft");
+
+    let payload = crate::payloads::block_action(
+        &channel.id,
+        ALICE,
+        &resolution.ts,
+        crate::payloads::button("janus.postmortem"),
+        &app.slack.response_url(),
+    );
+    let envelope = slack_fake::envelope("interactive", payload, false);
+    app.slack.send_envelope(envelope).await;
+    app.idle().await;
+
+    let files = app.slack.shared_files();
+    assert_eq!(files.len(), 1, "one file, shared once");
+    let file = &files[0];
+    assert_eq!(file.channel.as_deref(), Some(channel.id.as_str()));
+    assert_eq!(file.filename, format!("postmortem-{}.md", channel.name));
+    assert_eq!(
+        file.title.as_deref(),
+        Some(format!("Postmortem draft: {}", channel.name).as_str())
+    );
+    let text = String::from_utf8(file.content.clone().unwrap()).unwrap();
+    assert!(
+        text.starts_with(&format!("# Postmortem draft: {}", channel.name)),
+        "{text}"
+    );
+    assert!(text.contains("| Status | Resolved |"), "{text}");
+    assert!(text.contains("```mermaid"), "{text}");
+}

@@ -49,6 +49,8 @@ fn handler(method: &str) -> Option<Handler> {
         "chat.getPermalink" => chat_get_permalink,
         "pins.add" => pins_add,
         "reactions.add" => reactions_add,
+        "files.getUploadURLExternal" => files_get_upload_url_external,
+        "files.completeUploadExternal" => files_complete_upload_external,
         "reactions.remove" => reactions_remove,
         "users.info" => users_info,
         "usergroups.list" => usergroups_list,
@@ -703,6 +705,51 @@ fn pins_add(s: &mut Inner, p: &Params) -> Reply {
     }
     c.pins.push(ts);
     Ok(json!({}))
+}
+
+fn files_get_upload_url_external(s: &mut Inner, p: &Params) -> Reply {
+    let filename = text(p, "filename").ok_or("invalid_arguments")?;
+    let length: usize = text(p, "length")
+        .and_then(|l| l.parse().ok())
+        .ok_or("invalid_arguments")?;
+    let id = s.new_id("F");
+    s.files.push(super::state::UploadedFile {
+        id: id.clone(),
+        filename,
+        length,
+        content: None,
+        title: None,
+        channel: None,
+    });
+    Ok(json!({"upload_url": format!("{}/upload/{id}", s.api_base), "file_id": id}))
+}
+
+/// Shares uploaded files in `channel_id`: each must have been uploaded in
+/// full (as many bytes as announced), as Slack checks.
+fn files_complete_upload_external(s: &mut Inner, p: &Params) -> Reply {
+    let files = json_param(p, "files").ok_or("invalid_arguments")?;
+    let channel = text(p, "channel_id").ok_or("invalid_arguments")?;
+    usable_channel(s, &channel)?;
+    let mut shared = Vec::new();
+    for f in files.as_array().ok_or("invalid_arguments")? {
+        let id = f
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or("invalid_arguments")?;
+        let title = f.get("title").and_then(Value::as_str).map(str::to_owned);
+        let file = s
+            .files
+            .iter_mut()
+            .find(|x| x.id == id)
+            .ok_or("file_not_found")?;
+        if file.content.as_ref().map(Vec::len) != Some(file.length) {
+            return Err("file_upload_size_mismatch");
+        }
+        file.title = title.clone().or_else(|| Some(file.filename.clone()));
+        file.channel = Some(channel.clone());
+        shared.push(json!({"id": id, "title": file.title}));
+    }
+    Ok(json!({"files": shared}))
 }
 
 fn reactions_remove(s: &mut Inner, p: &Params) -> Reply {

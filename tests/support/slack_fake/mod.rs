@@ -66,6 +66,7 @@ impl FakeSlack {
         let api_port = api.local_addr().expect("bound").port();
         let ws_port = ws.local_addr().expect("bound").port();
         let shared = Arc::new(Shared::new(format!("ws://127.0.0.1:{ws_port}")));
+        shared.update(|s| s.api_base = format!("http://127.0.0.1:{api_port}"));
         let app = web::router(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(api, app).await;
@@ -376,6 +377,16 @@ impl FakeSlack {
         self.shared.update(|s| {
             methods::push_message(s, channel_id, user, Some(text.to_string()), None, None)
         })
+    }
+
+    /// Files uploaded and shared (`files.completeUploadExternal`), in order.
+    pub fn shared_files(&self) -> Vec<state::UploadedFile> {
+        let s = self.shared.lock();
+        s.files
+            .iter()
+            .filter(|f| f.channel.is_some())
+            .cloned()
+            .collect()
     }
 
     /// `user` reacts to a message with `emoji`, as Slack records it (the

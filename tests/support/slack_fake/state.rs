@@ -144,6 +144,20 @@ pub struct View {
     pub updated: u32,
 }
 
+/// A file on its way in, or shared.
+#[derive(Clone, Debug)]
+pub struct UploadedFile {
+    pub id: String,
+    pub filename: String,
+    /// What `files.getUploadURLExternal` was told.
+    pub length: usize,
+    /// What was POSTed to the upload URL.
+    pub content: Option<Vec<u8>>,
+    /// Set by `files.completeUploadExternal`.
+    pub title: Option<String>,
+    pub channel: Option<String>,
+}
+
 /// How `users.info` describes someone who is not a full member.
 #[derive(Clone, Debug)]
 pub enum Standing {
@@ -225,6 +239,10 @@ pub(super) struct Trigger {
 /// Everything behind the one lock.
 pub(super) struct Inner {
     pub ws_base: String,
+    /// `http://127.0.0.1:PORT` of the Web API (upload URLs live there).
+    pub api_base: String,
+    /// Files uploaded with `files.getUploadURLExternal` and the URL it gave.
+    pub files: Vec<UploadedFile>,
     pub calls: Vec<ApiCall>,
     pub faults: HashMap<String, VecDeque<Fault>>,
     /// method → (calls allowed, per window), like Slack's rate tiers.
@@ -271,6 +289,8 @@ impl Inner {
         users.insert(BOT_USER_ID.to_string(), "janus".to_string());
         Inner {
             ws_base,
+            api_base: String::new(),
+            files: Vec::new(),
             calls: Vec::new(),
             faults: HashMap::new(),
             tiers: HashMap::new(),

@@ -20,6 +20,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/{method}", any(api))
         .route("/respond/{n}", post(respond))
+        .route("/upload/{id}", post(upload))
         .with_state(shared)
 }
 
@@ -83,6 +84,28 @@ fn granted_scopes(shared: &Shared, method: &str, token: Option<&str>) -> Option<
 
 /// A POST to a `response_url`: what the user would see, recorded as an
 /// ephemeral (`via: "response_url"`) and as a call named `response_url`.
+/// An upload URL: the file's bytes, answered as Slack does, in plain text.
+async fn upload(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let stored = shared.update(|s| {
+        let file = s.files.iter_mut().find(|f| f.id == id)?;
+        file.content = Some(body.to_vec());
+        Some(body.len())
+    });
+    match stored {
+        Some(n) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain")],
+            format!("OK - {n}"),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
+    }
+}
+
 async fn respond(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
