@@ -45,7 +45,13 @@ enum Command {
     /// (works beside a running Janus).
     Export {
         /// The incident: its channel's name (`inc-…`), channel id or number.
-        incident: String,
+        #[arg(required_unless_present = "summary")]
+        incident: Option<String>,
+        /// Instead of one incident: count, median and 90th percentile of the
+        /// time to a commander and to resolution, per severity, for the
+        /// incidents of the last 30 days.
+        #[arg(long, conflicts_with = "incident")]
+        summary: bool,
         /// `markdown` (with a Mermaid timeline) or `json`.
         #[arg(long, value_enum, default_value_t = ExportFormat::Markdown)]
         format: ExportFormat,
@@ -129,9 +135,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Doctor reports a config that does not load as a failed check.
         Command::Doctor => doctor(path).await,
         Command::Templates { action } => templates(action, path),
-        Command::Export { incident, format } => {
-            export(&load_config(path)?, &incident, format).await
-        }
+        Command::Export {
+            incident,
+            summary,
+            format,
+        } => export(&load_config(path)?, incident.as_deref(), summary, format).await,
     }
 }
 
@@ -227,7 +235,12 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 /// `janus export`: the postmortem draft of one incident, on stdout.
-async fn export(config: &Config, incident: &str, format: ExportFormat) -> anyhow::Result<()> {
+async fn export(
+    config: &Config,
+    incident: Option<&str>,
+    summary: bool,
+    format: ExportFormat,
+) -> anyhow::Result<()> {
     init_logging(config)?;
     let store = janus::store::open_read_only(&config.database)
         .await
@@ -242,10 +255,23 @@ async fn export(config: &Config, incident: &str, format: ExportFormat) -> anyhow
             pending.len()
         );
     }
-    let draft = janus::export::draft(&*store, &*store, config, incident).await?;
-    let text = match format {
-        ExportFormat::Markdown => janus::export::markdown(&draft),
-        ExportFormat::Json => serde_json::to_string_pretty(&draft)? + "\n",
+    let text = match (incident, summary) {
+        (Some(incident), false) => {
+            let draft = janus::export::draft(&*store, &*store, config, incident).await?;
+            match format {
+                ExportFormat::Markdown => janus::export::markdown(&draft),
+                ExportFormat::Json => serde_json::to_string_pretty(&draft)? + "\n",
+            }
+        }
+        _ => {
+            let rows = janus::export::summary(&*store, config)
+                .await
+                .context("cannot read the database")?;
+            match format {
+                ExportFormat::Markdown => janus::export::summary_markdown(&rows),
+                ExportFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
+            }
+        }
     };
     print!("{text}");
     Ok(())

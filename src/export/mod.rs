@@ -9,6 +9,7 @@
 //! in `incident.timezone`. [`Draft`] is also the JSON form.
 
 mod markdown;
+mod summary;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::store::{History, HistoryEntry, Incident, Mark, StoreError, TimelineMarks};
 
 pub use markdown::markdown;
+pub use summary::{Row, summary, summary_markdown};
 
 /// Why there is no draft.
 #[derive(Debug, thiserror::Error)]

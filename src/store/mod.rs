@@ -657,6 +657,10 @@ pub trait History: Send + Sync {
 
     /// Every entry of the incident's history, oldest first.
     async fn history(&self, id: IncidentId) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// The incidents declared in the last `within`, oldest first (for
+    /// `janus export --summary`).
+    async fn declared_within(&self, within: Duration) -> Result<Vec<Incident>, StoreError>;
 }
 
 /// Everything Janus keeps: what [`open`] returns, and what start-up hands

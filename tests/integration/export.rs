@@ -216,3 +216,64 @@ async fn the_resolution_message_uploads_the_postmortem_draft_to_the_channel() {
     assert!(text.contains("| Status | Resolved |"), "{text}");
     assert!(text.contains("```mermaid"), "{text}");
 }
+
+/// Incidents declared relative to now: three sev1 (commander after 2, 4 and
+/// 6 minutes; resolved after 30, 60 and 90), one sev3 never commanded nor
+/// resolved, and a sev1 from 40 days ago the summary leaves out.
+const RECENT: &str = r#"
+INSERT INTO incidents (id, description, status, severity, created_by, created_at, resolved_at) VALUES
+ (1, 'a', 'resolved', 'sev1', 'U0ALICE01', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-3 days'), strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-3 days', '+30 minutes')),
+ (2, 'b', 'resolved', 'sev1', 'U0ALICE01', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-2 days'), strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-2 days', '+60 minutes')),
+ (3, 'c', 'resolved', 'sev1', 'U0ALICE01', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 days'), strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 days', '+90 minutes')),
+ (4, 'd', 'investigating', 'sev3', 'U0ALICE01', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 hours'), NULL),
+ (5, 'e', 'resolved', 'sev1', 'U0ALICE01', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-40 days'), strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-40 days', '+1 minutes'));
+INSERT INTO incident_events (incident_id, actor, kind, detail, at)
+ SELECT id, 'U0ALICE01', 'declared', '{"status":"investigating","severity":"sev1"}', created_at FROM incidents;
+INSERT INTO incident_events (incident_id, actor, kind, detail, at) VALUES
+ (1, 'U0BOB0001', 'role', '{"role":"incident_commander","holder":"U0BOB0001","how":"claimed"}', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-3 days', '+2 minutes')),
+ (2, 'U0BOB0001', 'role', '{"role":"technical_lead","holder":"U0BOB0001","how":"claimed"}', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-2 days', '+1 minutes')),
+ (2, 'U0BOB0001', 'role', '{"role":"incident_commander","holder":"U0BOB0001","how":"claimed"}', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-2 days', '+4 minutes')),
+ (3, 'U0BOB0001', 'role', '{"role":"incident_commander","holder":"U0CAROL01","how":"assigned"}', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 days', '+6 minutes'));
+"#;
+
+#[tokio::test]
+async fn the_summary_gives_count_median_and_p90_per_severity_for_the_last_30_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("janus.db").display());
+    {
+        let store = janus::store::open(
+            &janus::config::DatabaseConfig::from_url(url.clone().into(), 1),
+            1,
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+    }
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::raw_sql(RECENT).execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let out = export(&url, &["--summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("# Incidents of the last 30 days: 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| SEV1 | 3 | 4 min / 6 min (n=3) | 1 h / 1 h 30 min (n=3) |"),
+        "{text}"
+    );
+    assert!(text.contains("| SEV3 | 1 | — | — |"), "{text}");
+    assert!(text.contains("| SEV2 | 0 | — | — |"), "{text}");
+
+    let out = export(&url, &["--summary", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["severity"], "sev1");
+    assert_eq!(rows[0]["to_resolve"]["median_seconds"], 3600);
+    assert_eq!(rows[0]["to_commander"]["p90_seconds"], 360);
+}

@@ -167,4 +167,22 @@ impl<B: Backend> History for B {
             })
             .collect()
     }
+
+    async fn declared_within(
+        &self,
+        within: std::time::Duration,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let rows = conn(self)
+            .await?
+            .fetch_all(
+                concat!(
+                    "SELECT ",
+                    incident_columns!(),
+                    " FROM incidents WHERE created_at > {cutoff} ORDER BY created_at, id"
+                ),
+                &[Arg::Float(within.as_secs_f64())],
+            )
+            .await?;
+        rows.iter().map(incident_from_row).collect()
+    }
 }
