@@ -490,12 +490,12 @@ impl Publisher {
             .map_err(|e| self.failed(e))?;
         // The notification text: from the entry, so a private incident's
         // channel name stays out of it too.
-        let name = match digest.0.incident.name.as_str() {
+        let name = match digest.message.incident.name.as_str() {
             "" if incident.private => "Private incident",
             "" => "incident",
             name => name,
         };
-        let text = format!("{name}: {}", digest.0.incident.status.label);
+        let text = format!("{name}: {}", digest.message.incident.status.label);
         let mut channel = self.channel().await?;
         let mut digest_ts = incident.digest_ts.clone().or_else(|| unrecorded.clone());
         // The declaration's first post is the only one that cannot have
