@@ -16,7 +16,9 @@ use slack_morphism::prelude::*;
 
 use super::envelope::{Envelope, EnvelopeKind};
 use crate::domain::block_ids::{action, block, callback};
-use crate::domain::event::{Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm};
+use crate::domain::event::{
+    Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm, UpdateForm,
+};
 use crate::domain::ids::IncidentId;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::text::{LOG_SNIPPET_CHARS, payload_snippet, redact_values_of};
@@ -64,6 +66,12 @@ pub enum Event {
     /// A Statuspage form, submitted.
     StatuspageForm {
         form: StatuspageForm,
+        /// Whether the ack carried errors (the form stayed open).
+        rejected_in_ack: bool,
+    },
+    /// The Post update form, submitted.
+    UpdateForm {
+        form: UpdateForm,
         /// Whether the ack carried errors (the form stayed open).
         rejected_in_ack: bool,
     },
@@ -224,6 +232,38 @@ pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
     }
 }
 
+/// Reads a submission of the Post update form (`view_submission` with
+/// callback id `janus.update`); `None` for any other payload. `delivery` is
+/// the envelope's key, the fallback when the view has no id.
+pub fn update_form(payload: &Value, delivery: &DedupeKey) -> Option<UpdateForm> {
+    if payload.get("type")?.as_str()? != "view_submission"
+        || payload.pointer("/view/callback_id")?.as_str()? != callback::UPDATE
+    {
+        return None;
+    }
+    let values = payload.pointer("/view/state/values")?;
+    let (incident, channel) = incident_metadata(payload)?;
+    Some(UpdateForm {
+        incident: IncidentId(incident.parse().ok()?),
+        channel: channel.and_then(|c| ChannelId::parse(c).ok()),
+        user: UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?,
+        text: input(values, block::UPDATE_TEXT)
+            .and_then(|i| i.get("value"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        status: input(values, block::UPDATE_STATUS)
+            .and_then(|i| i.pointer("/selected_option/value"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        delivery: match payload.pointer("/view/id").and_then(Value::as_str) {
+            Some(view) if !view.is_empty() => format!("view:{view}"),
+            _ => delivery.as_str().to_owned(),
+        },
+    })
+}
+
 /// Reads a submission of Janus's declare form (`view_submission` with
 /// callback id `janus.declare`); `None` for any other payload.
 pub fn declare_form(payload: &Value) -> Option<DeclareForm> {
@@ -325,6 +365,10 @@ pub fn route(envelope: &Envelope) -> Route {
             {
                 lane(statuspage_metadata(p).and_then(|(_, channel)| channel))
             }
+            // In the incident's lane, like its status select.
+            Some("view_submission") if text("/view/callback_id") == Some(callback::UPDATE) => {
+                lane(incident_metadata(p).and_then(|(_, channel)| channel))
+            }
             _ => Route::Alone,
         },
         EnvelopeKind::SlashCommands | EnvelopeKind::Other(_) => Route::Alone,
@@ -334,6 +378,12 @@ pub fn route(envelope: &Envelope) -> Route {
 /// A Statuspage modal's `private_metadata`: `INCIDENT_ID:CHANNEL_ID`, or
 /// only the id (templates customised before the channel was added).
 fn statuspage_metadata(payload: &Value) -> Option<(&str, Option<&str>)> {
+    incident_metadata(payload)
+}
+
+/// An incident modal's `private_metadata`: `INCIDENT_ID:CHANNEL_ID`, or
+/// only the id.
+fn incident_metadata(payload: &Value) -> Option<(&str, Option<&str>)> {
     let metadata = payload.pointer("/view/private_metadata")?.as_str()?;
     Some(match metadata.split_once(':') {
         Some((id, channel)) => (id, Some(channel).filter(|c| !c.is_empty())),
@@ -388,6 +438,12 @@ pub fn classify(envelope: &Envelope) -> Event {
             let rejected_in_ack = envelope.answered_in_ack;
             if let Some(form) = statuspage_form(payload) {
                 return Event::StatuspageForm {
+                    form,
+                    rejected_in_ack,
+                };
+            }
+            if let Some(form) = update_form(payload, &dedupe_key(envelope)) {
+                return Event::UpdateForm {
                     form,
                     rejected_in_ack,
                 };

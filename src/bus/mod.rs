@@ -139,6 +139,10 @@ impl BusHandle {
                 return (!errors.is_empty())
                     .then(|| serde_json::json!({ "response_action": "errors", "errors": errors }));
             }
+            let key = event::dedupe_key(envelope);
+            if let Some(form) = event::update_form(&envelope.payload, &key) {
+                return self.actors.update.check_form(&form);
+            }
             let form = event::declare_form(&envelope.payload)?;
             return self.actors.incident.check_form(&form);
         }
@@ -407,6 +411,24 @@ impl Handler {
             }
             return;
         }
+        // An update stores its key with the update, in one transaction.
+        if let Event::UpdateForm {
+            form,
+            rejected_in_ack,
+        } = event
+        {
+            if rejected_in_ack {
+                return;
+            }
+            if let Err(refusal) = self.may_change(&form.user, home_team).await {
+                let access = &self.actors.access;
+                access
+                    .tell_person(form.channel.as_ref(), &form.user, &refusal)
+                    .await;
+                return;
+            }
+            return self.actors.update.submit(form).await;
+        }
         let key = event::dedupe_key(&envelope);
         if !self.first_delivery(key.as_str(), &envelope).await {
             return;
@@ -476,6 +498,7 @@ impl Handler {
                 self.actors.incident.form(form).await;
             }
             Event::Clicks(_)
+            | Event::UpdateForm { .. }
             | Event::Unparsed { .. }
             | Event::Ignored { .. }
             | Event::Interaction(_) => {}
@@ -514,11 +537,14 @@ impl Handler {
         if matches!(action, ControlAction::Link) {
             return;
         }
-        // Declaring (the form) and publishing count as changes too.
+        // Declaring (the form), publishing and posting updates count as
+        // changes too.
         let gated = changes
             || matches!(
                 action,
-                ControlAction::OpenDeclareForm | ControlAction::Statuspage
+                ControlAction::OpenDeclareForm
+                    | ControlAction::Statuspage
+                    | ControlAction::PostUpdate
             );
         if gated && let Err(refusal) = self.may_change(&click.user, home_team).await {
             self.actors.access.tell_click(&click, &refusal).await;
@@ -536,6 +562,7 @@ impl Handler {
                 self.actors.role.assign(click, role, user).await
             }
             Some(ControlAction::OpenDeclareForm) => self.actors.incident.open_form(click).await,
+            Some(ControlAction::PostUpdate) => self.actors.update.open(click).await,
             Some(ControlAction::RefreshSnapshot) => match &self.actors.snapshot {
                 Some(snapshot) => snapshot.refresh(click).await,
                 None => {

@@ -27,3 +27,4 @@ mod statuspage;
 mod statuspage_slack;
 mod store;
 mod trust;
+mod updates;
