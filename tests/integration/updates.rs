@@ -399,3 +399,66 @@ async fn a_guests_click_and_submission_change_nothing() {
     assert!(thread.is_empty());
     assert_eq!(app.slack.messages(&digest)[0].updated, digest_before);
 }
+
+#[tokio::test]
+async fn an_update_slack_cannot_take_is_kept_the_poster_told_and_recovery_posts_it_once() {
+    let (mut app, channel, digest) = incident(false).await;
+    let view = open_form(&app, &channel, ALICE).await;
+    // Slack rate-limits the post for far longer than a call may wait.
+    app.slack.throttle("chat.postMessage", 600, 1);
+    send(
+        &app,
+        submission(&view, "V0UPDATE01", ALICE, "DNS is back", None),
+    )
+    .await;
+    let told = ephemeral_containing(&app.slack, "Your update is saved").await;
+    assert!(
+        told.text
+            .unwrap_or_default()
+            .contains("within a few minutes"),
+        "the poster hears it is not lost"
+    );
+    app.idle().await;
+
+    assert!(containing(&app, &channel.id, "DNS is back").is_empty());
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM incident_events WHERE kind = 'update' \
+                 AND announced_at IS NULL"
+            )
+            .await,
+        1,
+        "left unannounced: recovery posts it"
+    );
+    // The digest entry is rendered from the database: it shows it already.
+    let (entry, thread) = digest_and_thread(&app, &digest);
+    assert!(
+        text_of(&entry).contains("DNS is back"),
+        "{}",
+        text_of(&entry)
+    );
+    assert!(thread.is_empty(), "the thread follows the channel post");
+
+    // Recovery posts what is stored, once: at the next start, for an
+    // entry old enough that nobody is still posting it (made old here, as
+    // waiting would make a timed test).
+    app.db
+        .count(
+            "UPDATE incident_events SET at = '2026-01-01T00:00:00.000000Z' \
+             WHERE kind = 'update' RETURNING id",
+        )
+        .await;
+    app.restart_with(&[]).await;
+    app.idle().await;
+    assert_eq!(containing(&app, &channel.id, "DNS is back").len(), 1);
+    let (_, thread) = digest_and_thread(&app, &digest);
+    assert_eq!(thread.len(), 1, "{thread:?}");
+    assert!(text_of(&thread[0]).contains("DNS is back"));
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incident_events WHERE announced_at IS NULL")
+            .await,
+        0
+    );
+}
