@@ -416,3 +416,54 @@ pub(super) async fn replay(
         .await
         .outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::ids::IncidentId;
+
+    fn catalog() -> Catalog {
+        let env = [
+            ("SLACK_APP_TOKEN", "xapp-1-A0-test"),
+            ("SLACK_BOT_TOKEN", "xoxb-test"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        Config::load_from(None, env).unwrap().incident.catalog
+    }
+
+    fn form(text: &str, status: Option<&str>) -> UpdateForm {
+        UpdateForm {
+            incident: IncidentId(7),
+            channel: None,
+            user: UserId::parse("U0ALICE01").unwrap(),
+            text: text.into(),
+            status: status.map(Into::into),
+            delivery: "view:V1".into(),
+        }
+    }
+
+    #[test]
+    fn a_blank_or_overlong_text_and_an_unknown_status_are_refused_under_their_fields() {
+        let catalog = catalog();
+        assert!(form_errors(&form("rolled back", Some("monitoring")), &catalog).is_empty());
+        assert!(form_errors(&form("rolled back", None), &catalog).is_empty());
+        let blank = form_errors(&form(" \n ", None), &catalog);
+        assert!(blank.contains_key(block::UPDATE_TEXT), "{blank:?}");
+        let long = "x".repeat(MAX_UPDATE_CHARS + 1);
+        assert!(form_errors(&form(&long, None), &catalog).contains_key(block::UPDATE_TEXT));
+        let unknown = form_errors(&form("ok", Some("on_fire")), &catalog);
+        assert_eq!(unknown.keys().collect::<Vec<_>>(), [block::UPDATE_STATUS]);
+    }
+
+    #[test]
+    fn times_are_slack_date_tokens_with_a_utc_fallback() {
+        let at = DateTime::parse_from_rfc3339("2026-11-27T15:32:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            slack_time(at),
+            "<!date^1795793530^{date_short_pretty} {time}|2026-11-27 15:32 UTC>"
+        );
+    }
+}

@@ -531,13 +531,15 @@ mod tests {
     }
 
     #[test]
-    fn clicks_and_statuspage_forms_run_in_the_lane_of_their_incident_channel() {
+    fn clicks_statuspage_and_update_forms_run_in_the_lane_of_their_incident_channel() {
         let lane = |c: &str| Route::Lane(LaneKey(c.into()));
         let cases = [
             json!({"type": "block_actions", "channel": {"id": "C1"}}),
             json!({"type": "block_actions", "container": {"channel_id": "C1"}}),
             json!({"type": "view_submission",
                 "view": {"callback_id": callback::STATUSPAGE_UPDATE, "private_metadata": "7:C1"}}),
+            json!({"type": "view_submission",
+                "view": {"callback_id": callback::UPDATE, "private_metadata": "7:C1"}}),
         ];
         for payload in cases {
             let route = route(&envelope(EnvelopeKind::Interactive, payload.clone()));
@@ -604,6 +606,31 @@ mod tests {
         assert_eq!(form.source.unwrap().as_str(), "C0GENERAL1");
         let other = submission("someone.else", "", json!({}));
         assert!(declare_form(&other).is_none());
+    }
+
+    #[test]
+    fn an_update_form_is_read_from_its_input_blocks_and_keyed_by_its_view() {
+        let values = json!({ block::UPDATE_TEXT: typed("rolled back"), block::UPDATE_STATUS: chosen("monitoring") });
+        let mut payload = submission(callback::UPDATE, "7:C0INC0001", values);
+        let fallback = DedupeKey("envelope:env-1".into());
+        let form = update_form(&payload, &fallback).unwrap();
+        assert_eq!(form.incident, IncidentId(7));
+        assert_eq!(form.channel.unwrap().as_str(), "C0INC0001");
+        assert_eq!(form.text, "rolled back");
+        assert_eq!(form.status.as_deref(), Some("monitoring"));
+        assert_eq!(
+            form.delivery, "envelope:env-1",
+            "no view id: the envelope's key"
+        );
+        payload["view"]["id"] = json!("V0MODAL01");
+        let form = update_form(&payload, &fallback).unwrap();
+        assert_eq!(form.delivery, "view:V0MODAL01", "one modal, one update");
+        // No status chosen: keep it.
+        let kept = json!({ block::UPDATE_TEXT: typed("x"),
+            block::UPDATE_STATUS: { action::INPUT: {"type": "static_select", "selected_option": null} } });
+        let form = update_form(&submission(callback::UPDATE, "7:C1", kept), &fallback).unwrap();
+        assert_eq!(form.status, None);
+        assert!(update_form(&submission(callback::DECLARE, "C1", json!({})), &fallback).is_none());
     }
 
     #[test]

@@ -167,7 +167,7 @@ fn update_view() -> UpdateView {
         actor: user("U0BOB0001"),
         text: update_text(),
         status: Some(labelled("identified", "Identified")),
-        at: "<!date^1764257520^{date_short_pretty} {time}|2026-11-27 15:32 UTC>".into(),
+        at: "<!date^1795793520^{date_short_pretty} {time}|2026-11-27 15:32 UTC>".into(),
     }
 }
 

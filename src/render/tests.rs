@@ -996,7 +996,7 @@ fn an_update_shows_who_the_escaped_text_and_the_new_status_in_the_channel_and_th
         reply.contains("<#C0INC00042>"),
         "the reply links the channel: {reply}"
     );
-    assert!(digest.contains("<!date^1764257520^"), "the time: {digest}");
+    assert!(digest.contains("<!date^1795793520^"), "the time: {digest}");
 }
 
 #[test]
