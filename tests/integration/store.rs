@@ -685,7 +685,7 @@ on_both_backends!(migrated:
 async fn an_update_is_recorded_once_with_its_status_unannounced_and_read_back_as_the_latest(
     db: Db,
 ) {
-    use janus::store::{NewUpdate, Updates};
+    use janus::store::NewUpdate;
     let id = declared(&*db.store, 1).await;
     assert_eq!(db.store.latest_update(id).await.unwrap(), None);
     let version = db.store.incident(id).await.unwrap().unwrap().version;
