@@ -161,7 +161,8 @@ const POST_FAILED: &str = "Your update is saved in the incident's history and sh
     yourself; if this keeps happening, ask your Janus admin.";
 /// …and when only the digest thread reply failed.
 const THREAD_FAILED: &str = "Your update is posted in the incident channel, but I could not \
-    add it to the digest message's thread. The digest message shows it as the latest update.";
+    add it to the thread of the incident's digest message. If this keeps happening, ask your \
+    Janus admin.";
 
 impl UpdateActor {
     #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
