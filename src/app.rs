@@ -324,6 +324,11 @@ impl App {
             recovery_interval,
             shutdown.clone(),
         ));
+        let gaps = tokio::spawn(crate::recovery::after_gaps(
+            connected.clone(),
+            actors.clone(),
+            shutdown.clone(),
+        ));
         let tasks = actors.tasks.clone();
         let (bus, bus_task) = crate::bus::start(store, actors, metrics.clone(), shutdown.clone());
         let socket_mode = socket::SocketMode {
@@ -343,6 +348,7 @@ impl App {
             // declarations and what runs alone) finish.
             stop.cancel();
             let _ = recovery.await;
+            let _ = gaps.await;
             if let Some(health) = health {
                 let _ = health.await;
             }

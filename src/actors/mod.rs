@@ -21,6 +21,7 @@ pub mod react_trigger;
 pub mod role;
 pub mod snapshot;
 pub mod statuspage;
+pub mod timeline;
 pub mod update;
 mod view;
 
@@ -242,6 +243,8 @@ pub struct Actors {
     pub role: RoleHandle,
     /// React-to-create.
     pub react: ReactHandle,
+    /// Messages marked for the timeline.
+    pub timeline: timeline::TimelineHandle,
     /// When the integration is enabled.
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
@@ -303,6 +306,7 @@ impl Actors {
             statuspage.clone(),
             snapshot.clone(),
         );
+        let timeline = timeline::TimelineHandle::new(ctx.clone(), incidents.clone(), store.clone());
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
@@ -312,6 +316,7 @@ impl Actors {
             publisher,
             role,
             react,
+            timeline,
             statuspage,
             snapshot,
             update,
@@ -427,6 +432,16 @@ mod tests {
             _: IncidentId,
             _: &str,
             _: &UserId,
+            _: &UserId,
+            _: &str,
+        ) -> Result<Assigned, StoreError> {
+            unreachable!("this click sets the status")
+        }
+
+        async fn release_role(
+            &self,
+            _: IncidentId,
+            _: &str,
             _: &UserId,
             _: &str,
         ) -> Result<Assigned, StoreError> {

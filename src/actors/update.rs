@@ -19,7 +19,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tracing::field::{Empty, display};
 use tracing::{Instrument, Span};
@@ -31,7 +30,7 @@ use crate::domain::block_ids::block;
 use crate::domain::event::{Click, UpdateForm};
 use crate::domain::ids::UserId;
 use crate::domain::incident::Catalog;
-use crate::domain::text::SlackText;
+use crate::domain::text::{SlackText, slack_date};
 use crate::render::TemplateContext;
 use crate::render::context::{Labelled, UpdateModal, UpdatePosted, UpdateReply, UpdateView};
 use crate::slack::SlackError;
@@ -70,16 +69,6 @@ pub fn form_errors(form: &UpdateForm, catalog: &Catalog) -> serde_json::Map<Stri
     errors
 }
 
-/// A time in Slack's `<!date^…>` form, so each reader sees it in their own
-/// zone, with a UTC fallback for clients that cannot.
-pub fn slack_time(at: DateTime<Utc>) -> String {
-    format!(
-        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
-        at.timestamp(),
-        at.format("%Y-%m-%d %H:%M UTC")
-    )
-}
-
 /// The latest update as the digest shows it (escaped and cut short; the
 /// digest's constructor removes a private incident's text).
 pub fn digest_view(update: &LatestUpdate, catalog: &Catalog) -> UpdateView {
@@ -87,7 +76,7 @@ pub fn digest_view(update: &LatestUpdate, catalog: &Catalog) -> UpdateView {
         actor: update.actor.clone(),
         text: SlackText::from_user(update.text.trim()).truncate_chars(DIGEST_UPDATE_CHARS),
         status: update.status.as_deref().map(|s| label(catalog, s)),
-        at: slack_time(update.at),
+        at: slack_date(update.at),
     }
 }
 
@@ -458,12 +447,22 @@ mod tests {
     }
 
     #[test]
-    fn times_are_slack_date_tokens_with_a_utc_fallback() {
-        let at = DateTime::parse_from_rfc3339("2026-11-27T15:32:10Z")
+    fn the_digest_shows_an_update_escaped_cut_short_and_timed_for_each_reader() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T15:32:10Z")
             .unwrap()
-            .with_timezone(&Utc);
+            .with_timezone(&chrono::Utc);
+        let update = LatestUpdate {
+            actor: UserId::parse("U0ALICE01").unwrap(),
+            text: format!("<!here> {}", "x".repeat(3000)),
+            status: Some("monitoring".into()),
+            at,
+        };
+        let shown = digest_view(&update, &catalog());
+        assert!(shown.text.as_str().starts_with("&lt;!here&gt; x"));
+        assert_eq!(shown.text.char_count(), DIGEST_UPDATE_CHARS);
+        assert_eq!(shown.status.unwrap().label, "Monitoring");
         assert_eq!(
-            slack_time(at),
+            shown.at,
             "<!date^1795793530^{date_short_pretty} {time}|2026-11-27 15:32 UTC>"
         );
     }

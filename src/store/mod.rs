@@ -527,6 +527,17 @@ pub trait Incidents: Send + Sync {
         actor: &UserId,
         delivery: &str,
     ) -> Result<Assigned, StoreError>;
+
+    /// Leaves a role without a holder and says who held it: `previous ==
+    /// None` means it was free already (nothing changed, nothing logged).
+    /// `delivery` as for [`Incidents::set_status`].
+    async fn release_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        actor: &UserId,
+        delivery: &str,
+    ) -> Result<Assigned, StoreError>;
 }
 
 /// What Slack has been shown of each incident, so that a change a crash (or
@@ -614,6 +625,41 @@ pub trait StatuspageLinks: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// A message marked for an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The message, in the incident's channel; also when it was written.
+    pub ts: MessageTs,
+    /// Who wrote it, when a person did.
+    pub author: Option<UserId>,
+    /// Its text, plain (escape when shown).
+    pub text: String,
+    pub permalink: Option<String>,
+    /// Who marked it first.
+    pub marked_by: UserId,
+}
+
+/// Messages marked for an incident's timeline (the timeline emoji).
+#[async_trait::async_trait]
+pub trait TimelineMarks: Send + Sync {
+    /// Adds `mark` to the incident's timeline; `false` when the message was
+    /// marked already (it stays as first marked).
+    async fn add_mark(&self, id: IncidentId, mark: &Mark) -> Result<bool, StoreError>;
+
+    /// Takes the message `ts` off the timeline; `false` when it was not on it.
+    async fn remove_mark(&self, id: IncidentId, ts: &MessageTs) -> Result<bool, StoreError>;
+
+    /// The incident's marked messages, oldest message first.
+    async fn marks(&self, id: IncidentId) -> Result<Vec<Mark>, StoreError>;
+
+    /// The newest message of the incident's channel looked at for marks
+    /// made while Janus was away.
+    async fn timeline_seen(&self, id: IncidentId) -> Result<Option<MessageTs>, StoreError>;
+
+    /// Records `ts` as looked at (kept if an even newer one is recorded).
+    async fn set_timeline_seen(&self, id: IncidentId, ts: &MessageTs) -> Result<(), StoreError>;
+}
+
 /// Stakeholder updates (Post update): stored on the incident's history.
 #[async_trait::async_trait]
 pub trait Updates: Send + Sync {
@@ -642,6 +688,7 @@ pub trait Store:
     + Publications
     + ReactTriggers
     + StatuspageLinks
+    + TimelineMarks
     + Updates
     + 'static
 {
@@ -656,6 +703,7 @@ impl<T> Store for T where
         + Publications
         + ReactTriggers
         + StatuspageLinks
+        + TimelineMarks
         + Updates
         + 'static
 {

@@ -26,5 +26,6 @@ mod start;
 mod statuspage;
 mod statuspage_slack;
 mod store;
+mod timeline;
 mod trust;
 mod updates;

@@ -17,6 +17,7 @@
 mod declarations;
 mod incidents;
 mod integrations;
+mod timeline;
 mod updates;
 
 use chrono::{DateTime, Utc};
