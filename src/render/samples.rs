@@ -148,6 +148,13 @@ pub fn all() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// A private incident's update and its message, for the tests of what
+/// leaves its channel.
+#[cfg(test)]
+pub fn private_update() -> (UpdatePosted, IncidentMessage) {
+    (update_posted(true), private_message())
+}
+
 /// An update with hostile text that moved incident 42 to identified.
 fn update_posted(private: bool) -> UpdatePosted {
     let mut incident = incident_view(false);

@@ -1040,3 +1040,23 @@ fn a_private_incidents_update_reply_and_digest_entry_never_carry_its_text() {
     assert!(rendered("update_reply", 1).contains("private"));
     assert!(rendered("digest", 1).contains("Latest update"));
 }
+
+#[test]
+fn a_private_incidents_update_reply_and_digest_data_carry_no_text_or_channel() {
+    // Checked on the data, not the rendering: an operator's template that
+    // shows `text` in the private branch still has nothing to show.
+    let (posted, message) = crate::render::samples::private_update();
+    assert!(!posted.text.is_empty(), "the sample has text to keep out");
+    let reply = context::UpdateReply::new(&posted);
+    assert!(reply.private);
+    assert!(reply.text.is_empty(), "{reply:?}");
+    assert_eq!(reply.channel_id, None);
+    let update = context::UpdateView {
+        actor: posted.actor.clone(),
+        text: posted.text.clone(),
+        status: None,
+        at: String::new(),
+    };
+    let digest = context::Digest::new(message).with_update(Some(update));
+    assert!(digest.latest_update.unwrap().text.is_empty());
+}
