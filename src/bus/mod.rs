@@ -2,8 +2,8 @@
 //!
 //! What the code here promises, exactly:
 //! - **One effect per delivery**: a click that changes an incident
-//!   (status, severity, a role) has its dedupe key stored *with* the
-//!   change, in one transaction: a redelivery (on another socket, after a
+//!   (status, severity, a role), and a submitted update form, has its
+//!   dedupe key stored *with* the change, in one transaction: a redelivery (on another socket, after a
 //!   restart, on another replica) finds it and changes nothing, and a crash
 //!   before the commit leaves nothing behind for a redelivery to trip on.
 //!   The change's line in the channel follows from what is stored (see
@@ -11,8 +11,8 @@
 //!   envelope's key is recorded before it is acted on: at most once (a
 //!   crash between the record and the work loses that one, e.g. a help).
 //! - **Order per incident, and only there**: envelopes about an incident's
-//!   messages (clicks in its channel, its Statuspage forms) go through the
-//!   lane of that channel and are *handled in that lane*, one after
+//!   messages (clicks in its channel, its Statuspage and update forms) go
+//!   through the lane of that channel and are *handled in that lane*, one after
 //!   another in arrival order, the actors' work included. Lanes of other
 //!   channels run concurrently, so one incident's slow or throttled Slack
 //!   call never holds up another's. Updates of the control and digest
