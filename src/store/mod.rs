@@ -78,6 +78,19 @@ pub async fn open(
     }
 }
 
+/// [`open`] to read only, beside a running Janus: a SQLite file is opened
+/// without its one-process lock (and must exist); Postgres as [`open`] does.
+pub async fn open_read_only(
+    config: &crate::config::DatabaseConfig,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    use secrecy::ExposeSecret;
+    let url = config.url.expose_secret().trim();
+    if url.to_ascii_lowercase().starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(SqliteStore::open_read_only(url).await?));
+    }
+    open(config, 1).await
+}
+
 /// What a declaration starts with, before any Slack call.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
@@ -660,6 +673,31 @@ pub trait TimelineMarks: Send + Sync {
     async fn set_timeline_seen(&self, id: IncidentId, ts: &MessageTs) -> Result<(), StoreError>;
 }
 
+/// One entry of an incident's history (`incident_events`): every change,
+/// with who made it and when — the timeline the postmortem is drafted from.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub id: EventId,
+    /// A Slack user id, or `janus`.
+    pub actor: String,
+    /// `declared`, `status`, `severity`, `role`, `statuspage`, `update`…
+    pub kind: String,
+    /// What changed (see each kind's writer).
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Reading an incident back whole, for its postmortem draft.
+#[async_trait::async_trait]
+pub trait History: Send + Sync {
+    /// The incident `key` names: its channel's name (`inc-…`, with or
+    /// without `#`), its channel id, or Janus's number for it.
+    async fn find_incident(&self, key: &str) -> Result<Option<Incident>, StoreError>;
+
+    /// Every entry of the incident's history, oldest first.
+    async fn history(&self, id: IncidentId) -> Result<Vec<HistoryEntry>, StoreError>;
+}
+
 /// Stakeholder updates (Post update): stored on the incident's history.
 #[async_trait::async_trait]
 pub trait Updates: Send + Sync {
@@ -689,6 +727,7 @@ pub trait Store:
     + ReactTriggers
     + StatuspageLinks
     + TimelineMarks
+    + History
     + Updates
     + 'static
 {
@@ -704,6 +743,7 @@ impl<T> Store for T where
         + ReactTriggers
         + StatuspageLinks
         + TimelineMarks
+        + History
         + Updates
         + 'static
 {

@@ -12,6 +12,7 @@ mod db_tls;
 mod declare;
 mod default_store;
 mod doctor;
+mod export;
 mod fixtures;
 mod health;
 mod hostile;

@@ -1,8 +1,13 @@
 //! The timeline's marked messages.
 
-use super::{Arg, Backend, Conn, Read, conn, corrupt, id_column};
+use super::{
+    Arg, Backend, Conn, Read, conn, corrupt, id_column, incident_columns, incident_from_row,
+    with_roles,
+};
 use crate::domain::ids::{MessageTs, UserId};
-use crate::store::{IncidentId, Mark, StoreError, TimelineMarks};
+use crate::store::{
+    EventId, History, HistoryEntry, Incident, IncidentId, Mark, StoreError, TimelineMarks,
+};
 
 #[async_trait::async_trait]
 impl<B: Backend> TimelineMarks for B {
@@ -93,5 +98,73 @@ impl<B: Backend> TimelineMarks for B {
             )
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: Backend> History for B {
+    async fn find_incident(&self, key: &str) -> Result<Option<Incident>, StoreError> {
+        let key = key.trim().trim_start_matches('#');
+        let mut conn = conn(self).await?;
+        let row = match key.parse::<i64>() {
+            Ok(id) => {
+                conn.fetch_optional(
+                    concat!(
+                        "SELECT ",
+                        incident_columns!(),
+                        " FROM incidents WHERE id = $1"
+                    ),
+                    &[Arg::Int(id)],
+                )
+                .await?
+            }
+            Err(_) => {
+                conn.fetch_optional(
+                    concat!(
+                        "SELECT ",
+                        incident_columns!(),
+                        " FROM incidents WHERE channel_id = $1 OR channel_name = $1"
+                    ),
+                    &[Arg::Text(key)],
+                )
+                .await?
+            }
+        };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let incident = incident_from_row(&row)?;
+        let id = incident.id.0;
+        let mut found = with_roles(
+            &mut *conn,
+            vec![incident],
+            "SELECT incident_id, role, user_id FROM role_assignments WHERE incident_id = $1 \
+             ORDER BY assigned_at",
+            &[Arg::Int(id)],
+        )
+        .await?;
+        Ok(found.pop())
+    }
+
+    async fn history(&self, id: IncidentId) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows = conn(self)
+            .await?
+            .fetch_all(
+                "SELECT id, actor, kind, detail, at FROM incident_events \
+                 WHERE incident_id = $1 ORDER BY at, id",
+                &[Arg::Int(id.0)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    id: EventId(row.int("id")?),
+                    actor: row.text("actor")?,
+                    kind: row.text("kind")?,
+                    detail: row.json("detail")?,
+                    at: row.time("at")?,
+                })
+            })
+            .collect()
     }
 }
