@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Context, view};
+use super::publisher::PublisherHandle;
+use super::{Context, update, view};
 use crate::domain::ids::{ChannelId, UserId};
 use crate::render::TemplateContext;
 use crate::render::context::{
@@ -234,6 +235,7 @@ pub async fn missed(
     ctx: &Context,
     incidents: &dyn Incidents,
     publications: &dyn Publications,
+    publisher: &PublisherHandle,
     settled: Duration,
 ) {
     let events = match publications.unannounced(settled).await {
@@ -244,7 +246,7 @@ pub async fn missed(
         }
     };
     for event in events {
-        replay(ctx, incidents, publications, &event).await;
+        replay(ctx, incidents, publications, publisher, &event).await;
     }
 }
 
@@ -254,6 +256,7 @@ async fn replay(
     ctx: &Context,
     incidents: &dyn Incidents,
     publications: &dyn Publications,
+    publisher: &PublisherHandle,
     event: &Unannounced,
 ) {
     let incident = match incidents.incident(event.incident).await {
@@ -287,7 +290,10 @@ async fn replay(
             }
             _ => Outcome::Done,
         },
-        ("status" | "severity" | "role", None) => {
+        ("update", Some(actor)) => {
+            update::replay(ctx, publisher, &incident, &actor, &event.detail).await
+        }
+        ("status" | "severity" | "role" | "update", None) => {
             tracing::warn!(
                 kind = event.kind,
                 "a change without a valid actor; not announced"

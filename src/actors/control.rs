@@ -31,6 +31,8 @@ pub enum ControlAction {
     RefreshSnapshot,
     /// The resolution message's button: upload the postmortem draft.
     PostmortemDraft,
+    /// The control message's Post update button: open the update form.
+    PostUpdate,
     /// A link button (the digest's Join, the declared reply's call link):
     /// Slack opens the link, nothing to do.
     Link,
@@ -49,6 +51,7 @@ impl ControlAction {
             action::STATUSPAGE_OPEN | action::STATUSPAGE_UPDATE => Some(Self::Statuspage),
             action::PROVIDERS_REFRESH => Some(Self::RefreshSnapshot),
             action::POSTMORTEM => Some(Self::PostmortemDraft),
+            action::POST_UPDATE => Some(Self::PostUpdate),
             _ => {
                 if let Some(role) = action::claimed_role(id) {
                     Some(Self::Claim(role.to_owned()))
@@ -143,6 +146,10 @@ mod tests {
             (
                 click(action::PROVIDERS_REFRESH, None, None),
                 Some(ControlAction::RefreshSnapshot),
+            ),
+            (
+                click(action::POST_UPDATE, Some("42"), None),
+                Some(ControlAction::PostUpdate),
             ),
         ];
         for (click, want) in cases {

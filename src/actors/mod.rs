@@ -23,6 +23,7 @@ pub mod role;
 pub mod snapshot;
 pub mod statuspage;
 pub mod timeline;
+pub mod update;
 mod view;
 
 use std::sync::Arc;
@@ -35,13 +36,14 @@ use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::render::{RenderError, Renderer, TemplateContext};
 use crate::slack::{BotIdentity, SlackApi};
-use crate::store::{Declarations, Incident, Incidents, Publications, Store, StoreError};
+use crate::store::{Declarations, Incident, Incidents, Publications, Store, StoreError, Updates};
 use incident::IncidentHandle;
 use publisher::PublisherHandle;
 use react_trigger::ReactHandle;
 use role::RoleHandle;
 use snapshot::SnapshotHandle;
 use statuspage::StatuspageHandle;
+use update::UpdateHandle;
 
 /// What every actor may use. The store is not here: each actor holds the
 /// store traits it uses.
@@ -250,6 +252,8 @@ pub struct Actors {
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
     pub snapshot: Option<SnapshotHandle>,
+    /// Post update: stakeholder updates.
+    pub update: UpdateHandle,
     /// See [`Context::tasks`].
     pub tasks: TaskTracker,
 }
@@ -278,11 +282,20 @@ impl Actors {
         });
         let snapshot =
             providers.map(|client| SnapshotHandle::new(ctx.clone(), client, declarations.clone()));
+        let updates: Arc<dyn Updates> = store.clone();
         let publisher = PublisherHandle::start(
             ctx.clone(),
             incidents.clone(),
             publications.clone(),
             declarations.clone(),
+            updates.clone(),
+        );
+        let update = UpdateHandle::new(
+            ctx.clone(),
+            incidents.clone(),
+            updates,
+            publications.clone(),
+            publisher.clone(),
         );
         let incident = IncidentHandle::new(
             ctx.clone(),
@@ -316,6 +329,7 @@ impl Actors {
             postmortem,
             statuspage,
             snapshot,
+            update,
             tasks: ctx.tasks.clone(),
         }
     }

@@ -27,12 +27,14 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 use url::Url;
 
-use super::{Context, view};
+use super::{Context, update, view};
 use crate::domain::block_ids::block;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::render::context::{Control, Digest};
 use crate::slack::{ApiErrorCode, SlackError};
-use crate::store::{Declarations, Incident, IncidentId, Incidents, OwnedMessage, Publications};
+use crate::store::{
+    Declarations, Incident, IncidentId, Incidents, OwnedMessage, Publications, Updates,
+};
 
 /// Rounds one publishing task runs for one request before it stops chasing
 /// changes (the next change queues another request anyway).
@@ -145,6 +147,8 @@ struct Publisher {
     publications: Arc<dyn Publications>,
     /// The digest message's ts.
     declarations: Arc<dyn Declarations>,
+    /// The latest update, which the digest shows.
+    updates: Arc<dyn Updates>,
     /// The digest channel, once found (a std mutex: never held across an await).
     channel: Mutex<Option<ChannelId>>,
     /// Incidents with a publishing task, and what its next round must do.
@@ -161,12 +165,14 @@ impl PublisherHandle {
         incidents: Arc<dyn Incidents>,
         publications: Arc<dyn Publications>,
         declarations: Arc<dyn Declarations>,
+        updates: Arc<dyn Updates>,
     ) -> Self {
         let inner = Arc::new(Publisher {
             ctx: ctx.clone(),
             incidents,
             publications,
             declarations,
+            updates,
             channel: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
         });
@@ -216,6 +222,38 @@ impl PublisherHandle {
             p.changes += 1;
             p.tell.extend(response_url.cloned());
         });
+    }
+
+    /// Posts `blocks` as a reply in the thread of `incident`'s digest
+    /// message (a stakeholder update). Not when the incident has no digest
+    /// message recorded: the update is still in its channel and, once the
+    /// digest message is there, shown in it.
+    pub async fn reply_in_digest_thread(
+        &self,
+        incident: &Incident,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<(), DigestProblem> {
+        let inner = &self.inner;
+        let Some(ts) = &incident.digest_ts else {
+            return Err(inner.failed("the incident has no digest message recorded"));
+        };
+        let channel = inner.channel().await?;
+        match inner
+            .ctx
+            .slack
+            .post_message(&channel, text, blocks, Some(ts))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if channel_gone(&e) {
+                    // Looked up again at the next publish.
+                    inner.set_channel(None);
+                }
+                Err(inner.problem(e))
+            }
+        }
     }
 
     /// Merges a request into the incident's next round, starting its
@@ -477,12 +515,21 @@ impl Publisher {
         unrecorded: &mut Option<MessageTs>,
     ) -> Result<(), DigestProblem> {
         let id = incident.id;
+        // Rendered from the database like the rest: a failure to read it
+        // fails the round, which recovery repeats.
+        let latest = self
+            .updates
+            .latest_update(id)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let catalog = &self.ctx.config.incident.catalog;
         let digest = Digest::new(view::message(
             incident,
             &self.ctx.config,
             self.ctx.bot.workspace_url.as_ref(),
             view::SHORT_DESCRIPTION_CHARS,
-        ));
+        ))
+        .with_update(latest.map(|u| update::digest_view(&u, catalog)));
         let blocks = self
             .ctx
             .renderer
@@ -490,12 +537,12 @@ impl Publisher {
             .map_err(|e| self.failed(e))?;
         // The notification text: from the entry, so a private incident's
         // channel name stays out of it too.
-        let name = match digest.0.incident.name.as_str() {
+        let name = match digest.message.incident.name.as_str() {
             "" if incident.private => "Private incident",
             "" => "incident",
             name => name,
         };
-        let text = format!("{name}: {}", digest.0.incident.status.label);
+        let text = format!("{name}: {}", digest.message.incident.status.label);
         let mut channel = self.channel().await?;
         let mut digest_ts = incident.digest_ts.clone().or_else(|| unrecorded.clone());
         // The declaration's first post is the only one that cannot have

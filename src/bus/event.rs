@@ -16,7 +16,9 @@ use slack_morphism::prelude::*;
 
 use super::envelope::{Envelope, EnvelopeKind};
 use crate::domain::block_ids::{action, block, callback};
-use crate::domain::event::{Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm};
+use crate::domain::event::{
+    Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm, UpdateForm,
+};
 use crate::domain::ids::IncidentId;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::domain::text::{LOG_SNIPPET_CHARS, payload_snippet, redact_values_of};
@@ -64,6 +66,12 @@ pub enum Event {
     /// A Statuspage form, submitted.
     StatuspageForm {
         form: StatuspageForm,
+        /// Whether the ack carried errors (the form stayed open).
+        rejected_in_ack: bool,
+    },
+    /// The Post update form, submitted.
+    UpdateForm {
+        form: UpdateForm,
         /// Whether the ack carried errors (the form stayed open).
         rejected_in_ack: bool,
     },
@@ -225,6 +233,38 @@ pub fn statuspage_form(payload: &Value) -> Option<StatuspageForm> {
     }
 }
 
+/// Reads a submission of the Post update form (`view_submission` with
+/// callback id `janus.update`); `None` for any other payload. `delivery` is
+/// the envelope's key, the fallback when the view has no id.
+pub fn update_form(payload: &Value, delivery: &DedupeKey) -> Option<UpdateForm> {
+    if payload.get("type")?.as_str()? != "view_submission"
+        || payload.pointer("/view/callback_id")?.as_str()? != callback::UPDATE
+    {
+        return None;
+    }
+    let values = payload.pointer("/view/state/values")?;
+    let (incident, channel) = incident_metadata(payload)?;
+    Some(UpdateForm {
+        incident: IncidentId(incident.parse().ok()?),
+        channel: channel.and_then(|c| ChannelId::parse(c).ok()),
+        user: UserId::parse(payload.pointer("/user/id")?.as_str()?).ok()?,
+        text: input(values, block::UPDATE_TEXT)
+            .and_then(|i| i.get("value"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        status: input(values, block::UPDATE_STATUS)
+            .and_then(|i| i.pointer("/selected_option/value"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        delivery: match payload.pointer("/view/id").and_then(Value::as_str) {
+            Some(view) if !view.is_empty() => format!("view:{view}"),
+            _ => delivery.as_str().to_owned(),
+        },
+    })
+}
+
 /// Reads a submission of Janus's declare form (`view_submission` with
 /// callback id `janus.declare`); `None` for any other payload.
 pub fn declare_form(payload: &Value) -> Option<DeclareForm> {
@@ -335,6 +375,10 @@ pub fn route(envelope: &Envelope, timeline_emoji: &str) -> Route {
             {
                 lane(statuspage_metadata(p).and_then(|(_, channel)| channel))
             }
+            // In the incident's lane, like its status select.
+            Some("view_submission") if text("/view/callback_id") == Some(callback::UPDATE) => {
+                lane(incident_metadata(p).and_then(|(_, channel)| channel))
+            }
             _ => Route::Alone,
         },
         EnvelopeKind::SlashCommands | EnvelopeKind::Other(_) => Route::Alone,
@@ -344,6 +388,12 @@ pub fn route(envelope: &Envelope, timeline_emoji: &str) -> Route {
 /// A Statuspage modal's `private_metadata`: `INCIDENT_ID:CHANNEL_ID`, or
 /// only the id (templates customised before the channel was added).
 fn statuspage_metadata(payload: &Value) -> Option<(&str, Option<&str>)> {
+    incident_metadata(payload)
+}
+
+/// An incident modal's `private_metadata`: `INCIDENT_ID:CHANNEL_ID`, or
+/// only the id.
+fn incident_metadata(payload: &Value) -> Option<(&str, Option<&str>)> {
     let metadata = payload.pointer("/view/private_metadata")?.as_str()?;
     Some(match metadata.split_once(':') {
         Some((id, channel)) => (id, Some(channel).filter(|c| !c.is_empty())),
@@ -398,6 +448,12 @@ pub fn classify(envelope: &Envelope) -> Event {
             let rejected_in_ack = envelope.answered_in_ack;
             if let Some(form) = statuspage_form(payload) {
                 return Event::StatuspageForm {
+                    form,
+                    rejected_in_ack,
+                };
+            }
+            if let Some(form) = update_form(payload, &dedupe_key(envelope)) {
+                return Event::UpdateForm {
                     form,
                     rejected_in_ack,
                 };
@@ -487,13 +543,15 @@ mod tests {
     }
 
     #[test]
-    fn clicks_and_statuspage_forms_run_in_the_lane_of_their_incident_channel() {
+    fn clicks_statuspage_and_update_forms_run_in_the_lane_of_their_incident_channel() {
         let lane = |c: &str| Route::Lane(LaneKey(c.into()));
         let cases = [
             json!({"type": "block_actions", "channel": {"id": "C1"}}),
             json!({"type": "block_actions", "container": {"channel_id": "C1"}}),
             json!({"type": "view_submission",
                 "view": {"callback_id": callback::STATUSPAGE_UPDATE, "private_metadata": "7:C1"}}),
+            json!({"type": "view_submission",
+                "view": {"callback_id": callback::UPDATE, "private_metadata": "7:C1"}}),
         ];
         for payload in cases {
             let route = route(
@@ -578,6 +636,31 @@ mod tests {
         assert_eq!(form.source.unwrap().as_str(), "C0GENERAL1");
         let other = submission("someone.else", "", json!({}));
         assert!(declare_form(&other).is_none());
+    }
+
+    #[test]
+    fn an_update_form_is_read_from_its_input_blocks_and_keyed_by_its_view() {
+        let values = json!({ block::UPDATE_TEXT: typed("rolled back"), block::UPDATE_STATUS: chosen("monitoring") });
+        let mut payload = submission(callback::UPDATE, "7:C0INC0001", values);
+        let fallback = DedupeKey("envelope:env-1".into());
+        let form = update_form(&payload, &fallback).unwrap();
+        assert_eq!(form.incident, IncidentId(7));
+        assert_eq!(form.channel.unwrap().as_str(), "C0INC0001");
+        assert_eq!(form.text, "rolled back");
+        assert_eq!(form.status.as_deref(), Some("monitoring"));
+        assert_eq!(
+            form.delivery, "envelope:env-1",
+            "no view id: the envelope's key"
+        );
+        payload["view"]["id"] = json!("V0MODAL01");
+        let form = update_form(&payload, &fallback).unwrap();
+        assert_eq!(form.delivery, "view:V0MODAL01", "one modal, one update");
+        // No status chosen: keep it.
+        let kept = json!({ block::UPDATE_TEXT: typed("x"),
+            block::UPDATE_STATUS: { action::INPUT: {"type": "static_select", "selected_option": null} } });
+        let form = update_form(&submission(callback::UPDATE, "7:C1", kept), &fallback).unwrap();
+        assert_eq!(form.status, None);
+        assert!(update_form(&submission(callback::DECLARE, "C1", json!({})), &fallback).is_none());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! What the code here promises, exactly:
 //! - **One effect per delivery**: a click that changes an incident
-//!   (status, severity, a role) has its dedupe key stored *with* the
-//!   change, in one transaction: a redelivery (on another socket, after a
+//!   (status, severity, a role), and a submitted update form, has its
+//!   dedupe key stored *with* the change, in one transaction: a redelivery (on another socket, after a
 //!   restart, on another replica) finds it and changes nothing, and a crash
 //!   before the commit leaves nothing behind for a redelivery to trip on.
 //!   The change's line in the channel follows from what is stored (see
@@ -11,8 +11,8 @@
 //!   envelope's key is recorded before it is acted on: at most once (a
 //!   crash between the record and the work loses that one, e.g. a help).
 //! - **Order per incident, and only there**: envelopes about an incident's
-//!   messages (clicks in its channel, its Statuspage forms) go through the
-//!   lane of that channel and are *handled in that lane*, one after
+//!   messages (clicks in its channel, its Statuspage and update forms) go
+//!   through the lane of that channel and are *handled in that lane*, one after
 //!   another in arrival order, the actors' work included. Lanes of other
 //!   channels run concurrently, so one incident's slow or throttled Slack
 //!   call never holds up another's. Updates of the control and digest
@@ -138,6 +138,10 @@ impl BusHandle {
                 let errors = crate::actors::statuspage::form_errors(&form);
                 return (!errors.is_empty())
                     .then(|| serde_json::json!({ "response_action": "errors", "errors": errors }));
+            }
+            let key = event::dedupe_key(envelope);
+            if let Some(form) = event::update_form(&envelope.payload, &key) {
+                return self.actors.update.check_form(&form);
             }
             let form = event::declare_form(&envelope.payload)?;
             return self.actors.incident.check_form(&form);
@@ -411,6 +415,24 @@ impl Handler {
             }
             return;
         }
+        // An update stores its key with the update, in one transaction.
+        if let Event::UpdateForm {
+            form,
+            rejected_in_ack,
+        } = event
+        {
+            if rejected_in_ack {
+                return;
+            }
+            if let Err(refusal) = self.may_change(&form.user, home_team).await {
+                let access = &self.actors.access;
+                access
+                    .tell_person(form.channel.as_ref(), &form.user, &refusal)
+                    .await;
+                return;
+            }
+            return self.actors.update.submit(form).await;
+        }
         let key = event::dedupe_key(&envelope);
         if !self.first_delivery(key.as_str(), &envelope).await {
             return;
@@ -484,6 +506,7 @@ impl Handler {
                 self.actors.incident.form(form).await;
             }
             Event::Clicks(_)
+            | Event::UpdateForm { .. }
             | Event::Unparsed { .. }
             | Event::Ignored { .. }
             | Event::Interaction(_) => {}
@@ -523,11 +546,14 @@ impl Handler {
         if matches!(action, ControlAction::Link) {
             return;
         }
-        // Declaring (the form) and publishing count as changes too.
+        // Declaring (the form), publishing and posting updates count as
+        // changes too.
         let gated = changes
             || matches!(
                 action,
-                ControlAction::OpenDeclareForm | ControlAction::Statuspage
+                ControlAction::OpenDeclareForm
+                    | ControlAction::Statuspage
+                    | ControlAction::PostUpdate
             );
         if gated && let Err(refusal) = self.may_change(&click.user, home_team).await {
             self.actors.access.tell_click(&click, &refusal).await;
@@ -546,6 +572,7 @@ impl Handler {
             }
             Some(ControlAction::Release(role)) => self.actors.role.release(click, role).await,
             Some(ControlAction::OpenDeclareForm) => self.actors.incident.open_form(click).await,
+            Some(ControlAction::PostUpdate) => self.actors.update.open(click).await,
             Some(ControlAction::RefreshSnapshot) => match &self.actors.snapshot {
                 Some(snapshot) => snapshot.refresh(click).await,
                 None => {

@@ -38,6 +38,8 @@ pub mod action {
     pub const STATUSPAGE_UPDATE: &str = "janus.statuspage.update";
     /// The provider snapshot's Refresh button.
     pub const PROVIDERS_REFRESH: &str = "janus.providers.refresh";
+    /// The control message's Post update button: opens the update form.
+    pub const POST_UPDATE: &str = "janus.update.open";
     /// The one element of each modal input block: its value is read at
     /// `state.values.<block_id>.value`.
     pub const INPUT: &str = "value";
@@ -68,6 +70,8 @@ pub mod callback {
     pub const STATUSPAGE_UPDATE: &str = "janus.statuspage.update";
     /// What both Statuspage forms' ids start with.
     pub const STATUSPAGE_PREFIX: &str = "janus.statuspage.";
+    /// The stakeholder update form (Post update).
+    pub const UPDATE: &str = "janus.update";
 }
 
 /// `block_id`s of modal inputs (where a submitted field is, and what an
@@ -93,6 +97,10 @@ pub mod block {
     pub const SP_NOTIFY: &str = "sp.notify";
     /// A Statuspage form's incident status (update).
     pub const SP_STATUS: &str = "sp.status";
+    /// The update form's text.
+    pub const UPDATE_TEXT: &str = "janus.update.text";
+    /// The update form's optional new status.
+    pub const UPDATE_STATUS: &str = "janus.update.status";
     /// The digest message's header: this, then the incident's id. How the
     /// publisher recognises its message for an incident whose ts it could
     /// not record, private incidents (which link nothing) included.
@@ -134,6 +142,10 @@ mod tests {
             (block::SP_NOTIFY, "sp.notify"),
             (block::SP_STATUS, "sp.status"),
             (block::DIGEST_PREFIX, "janus.digest."),
+            (action::POST_UPDATE, "janus.update.open"),
+            (callback::UPDATE, "janus.update"),
+            (block::UPDATE_TEXT, "janus.update.text"),
+            (block::UPDATE_STATUS, "janus.update.status"),
         ];
         for (constant, shipped) in pinned {
             assert_eq!(constant, shipped);

@@ -150,3 +150,22 @@ impl StatuspageForm {
         }
     }
 }
+
+/// A submitted stakeholder update form (Post update).
+#[derive(Debug, Clone)]
+pub struct UpdateForm {
+    /// Janus's incident (the modal's `private_metadata`).
+    pub incident: IncidentId,
+    /// Its channel, as the modal carried it: the lane the submission runs in.
+    pub channel: Option<ChannelId>,
+    pub user: UserId,
+    /// The update, as typed (plain text: escaped when shown).
+    pub text: String,
+    /// A status key chosen in the form; `None` keeps the status.
+    pub status: Option<String>,
+    /// What makes a resubmission of this form recognisable: the modal's
+    /// view id (one modal posts at most one update, even when Slack showed
+    /// the person an error after a late ack and they submitted again), else
+    /// the envelope's key. Stored with the update, in its transaction.
+    pub delivery: String,
+}

@@ -53,6 +53,9 @@ template! {
     StatuspageCreate => "statuspage_create",
     StatuspageUpdate => "statuspage_update",
     ProviderSnapshot => "provider_snapshot",
+    UpdateModal => "update_modal",
+    UpdatePosted => "update_posted",
+    UpdateReply => "update_reply",
 }
 
 /// A status, severity or Statuspage value and what people read for it. A
@@ -161,8 +164,12 @@ pub struct Control(pub IncidentMessage);
 
 /// The incident's message in the digest channel.
 #[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct Digest(pub IncidentMessage);
+pub struct Digest {
+    #[serde(flatten)]
+    pub message: IncidentMessage,
+    /// The newest stakeholder update, if any (see [`Digest::with_update`]).
+    pub latest_update: Option<UpdateView>,
+}
 
 impl Digest {
     /// The digest entry of `message`. A private incident's entry is seen by
@@ -175,7 +182,99 @@ impl Digest {
             message.incident.description = SlackText::from_user("");
             message.channel_url = String::new();
         }
-        Self(message)
+        Self {
+            message,
+            latest_update: None,
+        }
+    }
+
+    /// The entry showing `update` as the latest. A private incident's
+    /// update keeps its time, author and status, never its text: the text
+    /// stays in the private channel.
+    pub fn with_update(mut self, update: Option<UpdateView>) -> Self {
+        self.latest_update = update.map(|mut update| {
+            if self.message.incident.private {
+                update.text = SlackText::from_user("");
+            }
+            update
+        });
+        self
+    }
+}
+
+/// A stakeholder update as the digest shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateView {
+    pub actor: UserId,
+    /// What was posted, escaped and cut short; empty for a private incident.
+    pub text: SlackText,
+    /// The status the update set, if it set one.
+    pub status: Option<Labelled>,
+    /// When, as Slack's `<!date^…|…>` token (each reader sees their own
+    /// time zone), with a UTC fallback.
+    pub at: String,
+}
+
+/// The Post update form (a modal).
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateModal {
+    /// Janus's id, carried in the modal to its submission.
+    pub incident_id: i64,
+    /// The incident channel: with the id, the modal's `private_metadata`,
+    /// so the submission runs in the incident's lane.
+    pub channel_id: ChannelId,
+    /// Every configured status, in order: the optional status select.
+    pub statuses: Vec<Labelled>,
+    /// The status now (for the hint; the select starts empty: keep it).
+    pub status: Labelled,
+    /// The digest thread gets only a note that an update was posted.
+    pub private: bool,
+}
+
+/// An update, posted in the incident channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdatePosted {
+    pub incident: IncidentView,
+    /// Who posted it.
+    pub actor: UserId,
+    /// What they wrote, escaped.
+    pub text: SlackText,
+    /// The status it set, if it changed the status.
+    pub status: Option<Labelled>,
+}
+
+/// An update, as a reply in the thread of the incident's digest message.
+/// Built by [`UpdateReply::new`], which keeps a private incident's text and
+/// channel out: the digest channel is seen by everyone.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateReply {
+    pub incident_id: i64,
+    /// Empty for a private incident (and until the channel exists).
+    #[serde(serialize_with = "id_or_empty")]
+    pub channel_id: Option<ChannelId>,
+    pub private: bool,
+    pub actor: UserId,
+    /// Empty for a private incident.
+    pub text: SlackText,
+    pub status: Option<Labelled>,
+}
+
+impl UpdateReply {
+    /// The digest thread's copy of `posted`: for a private incident only
+    /// who, and the status, never the text or the channel.
+    pub fn new(posted: &UpdatePosted) -> Self {
+        let private = posted.incident.private;
+        Self {
+            incident_id: posted.incident.id,
+            channel_id: posted.incident.channel_id.clone().filter(|_| !private),
+            private,
+            actor: posted.actor.clone(),
+            text: match private {
+                true => SlackText::from_user(""),
+                false => posted.text.clone(),
+            },
+            status: posted.status.clone(),
+        }
     }
 }
 

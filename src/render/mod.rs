@@ -93,11 +93,28 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "provider_snapshot",
         include_str!("../../templates/provider_snapshot.json.hbs"),
     ),
+    (
+        "update_modal",
+        include_str!("../../templates/update_modal.json.hbs"),
+    ),
+    (
+        "update_posted",
+        include_str!("../../templates/update_posted.json.hbs"),
+    ),
+    (
+        "update_reply",
+        include_str!("../../templates/update_reply.json.hbs"),
+    ),
 ];
 
 /// Templates whose output is a whole modal view rather than an array of
 /// blocks. Every other template is a [`Surface::Message`].
-const MODALS: &[&str] = &["declare_modal", "statuspage_create", "statuspage_update"];
+const MODALS: &[&str] = &[
+    "declare_modal",
+    "statuspage_create",
+    "statuspage_update",
+    "update_modal",
+];
 
 /// Template files end in this, in `templates/` and in `TEMPLATES_DIRECTORY`.
 pub const EXTENSION: &str = ".json.hbs";

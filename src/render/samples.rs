@@ -38,8 +38,8 @@ pub fn all() -> Vec<(&'static str, Value)> {
             command: "/incident",
         }),
         entry(Control(message(false))),
-        entry(Digest::new(message(false))),
-        entry(Digest::new(private_message())),
+        entry(Digest::new(message(false)).with_update(Some(update_view()))),
+        entry(Digest::new(private_message()).with_update(Some(update_view()))),
         entry(Declared {
             message: message(false),
             video_link: Some(url("https://meet.example.com/inc-42")),
@@ -135,7 +135,53 @@ pub fn all() -> Vec<(&'static str, Value)> {
             status: labelled("identified", "Identified"),
         }),
         entry(provider_snapshot()),
+        entry(UpdateModal {
+            incident_id: 42,
+            channel_id: channel("C0INC00042"),
+            statuses: message(false).statuses,
+            status: labelled("investigating", "Investigating"),
+            private: false,
+        }),
+        entry(update_posted(false)),
+        entry(UpdateReply::new(&update_posted(false))),
+        entry(UpdateReply::new(&update_posted(true))),
     ]
+}
+
+/// A private incident's update and its message, for the tests of what
+/// leaves its channel.
+#[cfg(test)]
+pub fn private_update() -> (UpdatePosted, IncidentMessage) {
+    (update_posted(true), private_message())
+}
+
+/// An update with hostile text that moved incident 42 to identified.
+fn update_posted(private: bool) -> UpdatePosted {
+    let mut incident = incident_view(false);
+    incident.private = private;
+    UpdatePosted {
+        incident,
+        actor: user("U0BOB0001"),
+        text: update_text(),
+        status: Some(labelled("identified", "Identified")),
+    }
+}
+
+/// What people type in an update, hostile parts included.
+fn update_text() -> SlackText {
+    SlackText::from_user(
+        "Rolled back the deploy <!channel>; errors down to 2 % & falling.\n\"Next update\" at 16:00.",
+    )
+}
+
+/// The update of [`update_posted`], as the digest shows it.
+fn update_view() -> UpdateView {
+    UpdateView {
+        actor: user("U0BOB0001"),
+        text: update_text(),
+        status: Some(labelled("identified", "Identified")),
+        at: "<!date^1795793520^{date_short_pretty} {time}|2026-11-27 15:32 UTC>".into(),
+    }
 }
 
 /// A description with everything a user might type: quotes, backslashes,

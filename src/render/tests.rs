@@ -386,6 +386,7 @@ mod incident_templates {
     const INCIDENT_TEMPLATES: &[&str] = &[
         "control",
         "digest",
+        "update_posted",
         "declared",
         "list",
         "status_changed",
@@ -581,6 +582,7 @@ mod incident_templates {
             want.push(format!("{button}{key}"));
             want.push(format!("{}{key}", action::ASSIGN_PREFIX));
         }
+        want.push(action::POST_UPDATE.to_owned());
         assert_eq!(ids, want);
         assert!(
             ids.iter().any(|id| id.starts_with(action::RELEASE_PREFIX)),
@@ -619,7 +621,8 @@ mod incident_templates {
             data["statuses"] = json!([data["incident"]["status"].clone()]);
             let out = render("control", &data);
             assert!(blocks_of(&out).len() <= 50, "{n} roles");
-            assert_eq!(action_ids(&out).len(), 2 + 2 * n);
+            // Status, severity, two per role, and Post update.
+            assert_eq!(action_ids(&out).len(), 2 + 2 * n + 1);
         }
     }
 
@@ -862,6 +865,10 @@ mod block_ids {
         ("statuspage_update", "block_id", block::SP_STATUS),
         ("statuspage_update", "block_id", block::SP_BODY),
         ("statuspage_update", "block_id", block::SP_NOTIFY),
+        ("control", "action_id", action::POST_UPDATE),
+        ("update_modal", "callback_id", callback::UPDATE),
+        ("update_modal", "block_id", block::UPDATE_TEXT),
+        ("update_modal", "block_id", block::UPDATE_STATUS),
     ];
 
     const PREFIXES: [&str; 4] = [
@@ -985,4 +992,72 @@ fn a_private_incidents_digest_entry_shows_neither_name_description_nor_a_way_in(
         private.contains("U0BOB0001"),
         "the commander is named: {private}"
     );
+}
+
+#[test]
+fn an_update_shows_who_the_escaped_text_and_the_new_status_in_the_channel_and_the_digest() {
+    let renderer = Renderer::load(None).unwrap();
+    let samples = crate::render::samples::all();
+    let of = |name: &str| -> Vec<String> {
+        samples
+            .iter()
+            .filter(|(template, _)| *template == name)
+            .map(|(_, data)| renderer.render(name, data).unwrap().to_string())
+            .collect()
+    };
+    let posted = &of("update_posted")[0];
+    let reply = &of("update_reply")[0];
+    let digest = &of("digest")[0];
+    for shown in [posted, reply, digest] {
+        assert!(shown.contains("<@U0BOB0001>"), "who: {shown}");
+        assert!(shown.contains("Identified"), "the new status: {shown}");
+        assert!(
+            shown.contains("Rolled back the deploy &lt;!channel&gt;"),
+            "{shown}"
+        );
+        assert!(!shown.contains("<!channel>"), "no ping: {shown}");
+    }
+    assert!(
+        reply.contains("<#C0INC00042>"),
+        "the reply links the channel: {reply}"
+    );
+    assert!(digest.contains("<!date^1795793520^"), "the time: {digest}");
+}
+
+#[test]
+fn a_private_incidents_update_reply_and_digest_entry_never_carry_its_text() {
+    let renderer = Renderer::load(None).unwrap();
+    let samples = crate::render::samples::all();
+    let rendered = |name: &str, i: usize| {
+        let data = &samples.iter().filter(|(t, _)| *t == name).nth(i).unwrap().1;
+        renderer.render(name, data).unwrap().to_string()
+    };
+    // The second sample of each is the private incident's.
+    for shown in [rendered("update_reply", 1), rendered("digest", 1)] {
+        assert!(!shown.contains("Rolled back"), "no text: {shown}");
+        assert!(!shown.contains("C0INC00042"), "no channel: {shown}");
+        assert!(shown.contains("<@U0BOB0001>"), "who: {shown}");
+    }
+    assert!(rendered("update_reply", 1).contains("private"));
+    assert!(rendered("digest", 1).contains("Latest update"));
+}
+
+#[test]
+fn a_private_incidents_update_reply_and_digest_data_carry_no_text_or_channel() {
+    // Checked on the data, not the rendering: an operator's template that
+    // shows `text` in the private branch still has nothing to show.
+    let (posted, message) = crate::render::samples::private_update();
+    assert!(!posted.text.is_empty(), "the sample has text to keep out");
+    let reply = context::UpdateReply::new(&posted);
+    assert!(reply.private);
+    assert!(reply.text.is_empty(), "{reply:?}");
+    assert_eq!(reply.channel_id, None);
+    let update = context::UpdateView {
+        actor: posted.actor.clone(),
+        text: posted.text.clone(),
+        status: None,
+        at: String::new(),
+    };
+    let digest = context::Digest::new(message).with_update(Some(update));
+    assert!(digest.latest_update.unwrap().text.is_empty());
 }

@@ -1,6 +1,6 @@
 //! Persistence, as one trait per concept the rest of Janus needs:
 //! [`Schema`], [`Deliveries`], [`Leases`], [`Declarations`], [`Incidents`],
-//! [`Publications`], [`ReactTriggers`] and [`StatuspageLinks`]. A part of
+//! [`Publications`], [`ReactTriggers`], [`StatuspageLinks`] and [`Updates`]. A part of
 //! Janus takes the ones it uses; [`Store`] is all of them, what [`open`]
 //! returns.
 //!
@@ -257,9 +257,10 @@ pub struct Unannounced {
     pub incident: IncidentId,
     /// Who made the change: a Slack user id, or `janus`.
     pub actor: String,
-    /// `status`, `severity` or `role`.
+    /// `status`, `severity`, `role` or `update`.
     pub kind: String,
-    /// What changed (`from`/`to`, or `role`/`holder`/`previous`).
+    /// What changed (`from`/`to`, `role`/`holder`/`previous`, or an
+    /// update's `text` and `status`).
     pub detail: serde_json::Value,
 }
 
@@ -273,7 +274,45 @@ pub struct Assigned {
 }
 
 /// The history kinds whose changes get a line in the incident channel.
-pub const ANNOUNCED_KINDS: [&str; 3] = ["status", "severity", "role"];
+pub const ANNOUNCED_KINDS: [&str; 4] = ["status", "severity", "role", UPDATE_KIND];
+
+/// The history kind of a stakeholder update (Post update). Reminders read
+/// "the last update" as the newest entry of this kind: keep the name.
+pub const UPDATE_KIND: &str = "update";
+
+/// A stakeholder update to record: its text and, optionally, the status
+/// it moves the incident to.
+#[derive(Debug, Clone)]
+pub struct NewUpdate<'a> {
+    pub actor: &'a UserId,
+    /// Plain text, as typed (escaped when shown).
+    pub text: &'a str,
+    /// A status key of the catalog, and whether it is the resolved one.
+    pub status: Option<(&'a str, bool)>,
+    /// The submission's dedupe key, recorded in the same transaction.
+    pub delivery: &'a str,
+}
+
+/// What recording an update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedUpdate {
+    /// The update's history entry (kind [`UPDATE_KIND`]), to be announced.
+    pub event: EventId,
+    /// The status change it made, when it asked for a status the incident
+    /// did not have (a history entry of its own, announced as the select's).
+    pub status: Option<Change<String>>,
+}
+
+/// An incident's newest update, as the digest shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestUpdate {
+    pub actor: UserId,
+    /// Plain text (escape before rendering).
+    pub text: String,
+    /// The status it set, if it set one.
+    pub status: Option<String>,
+    pub at: DateTime<Utc>,
+}
 
 /// The right to do something no other process (replica) may do at the same
 /// time: lead recovery, or finish one declaration. Held until dropped, or
@@ -663,6 +702,23 @@ pub trait History: Send + Sync {
     async fn declared_within(&self, within: Duration) -> Result<Vec<Incident>, StoreError>;
 }
 
+/// Stakeholder updates (Post update): stored on the incident's history.
+#[async_trait::async_trait]
+pub trait Updates: Send + Sync {
+    /// Records an update, unannounced, and the status it asks for (as
+    /// [`Incidents::set_status`] does: the same change and history entry),
+    /// with its delivery, all in one transaction: a second delivery gets
+    /// [`StoreError::Redelivered`] and records nothing.
+    async fn record_update(
+        &self,
+        id: IncidentId,
+        update: &NewUpdate<'_>,
+    ) -> Result<PostedUpdate, StoreError>;
+
+    /// The incident's newest update, if it has one.
+    async fn latest_update(&self, id: IncidentId) -> Result<Option<LatestUpdate>, StoreError>;
+}
+
 /// Everything Janus keeps: what [`open`] returns, and what start-up hands
 /// out to the parts that each take the traits they use.
 pub trait Store:
@@ -676,6 +732,7 @@ pub trait Store:
     + StatuspageLinks
     + TimelineMarks
     + History
+    + Updates
     + 'static
 {
 }
@@ -691,6 +748,7 @@ impl<T> Store for T where
         + StatuspageLinks
         + TimelineMarks
         + History
+        + Updates
         + 'static
 {
 }

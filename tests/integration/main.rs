@@ -29,3 +29,4 @@ mod statuspage_slack;
 mod store;
 mod timeline;
 mod trust;
+mod updates;

@@ -176,3 +176,44 @@ pub fn button(action_id: &str) -> Value {
         "value": "v", "action_ts": "1700000800.000100"
     })
 }
+
+/// A `view_submission` of the Post update form `view` (as `views.open`
+/// got it) by `user`, as Slack sends it: `view_id` is the modal's id (the
+/// same for every submission of one modal), `status` the optional select.
+pub fn update_form_submission(
+    view: &Value,
+    view_id: &str,
+    user: &str,
+    text: &str,
+    status: Option<&str>,
+) -> Value {
+    let status_state = match status {
+        Some(s) => json!({
+            "type": "static_select",
+            "selected_option": { "text": { "type": "plain_text", "text": s }, "value": s }
+        }),
+        None => json!({ "type": "static_select", "selected_option": null }),
+    };
+    json!({
+        "type": "view_submission",
+        "team": { "id": "T0FAKE", "domain": "acme" },
+        "user": { "id": user, "username": "someone", "name": "someone", "team_id": "T0FAKE" },
+        "api_app_id": "A0FAKE",
+        "token": "verification-token-unused",
+        "trigger_id": "1700000900.1.0123456789abcdef",
+        "view": {
+            "id": view_id, "team_id": "T0FAKE", "type": "modal",
+            "callback_id": view["callback_id"],
+            "private_metadata": view["private_metadata"],
+            "title": { "type": "plain_text", "text": "Post an update" },
+            "blocks": [],
+            "state": { "values": {
+                "janus.update.text": { "value": { "type": "plain_text_input", "value": text } },
+                "janus.update.status": { "value": status_state }
+            } },
+            "hash": "1700000900.abcdef", "app_id": "A0FAKE", "bot_id": "B0FAKE"
+        },
+        "response_urls": [],
+        "is_enterprise_install": false
+    })
+}

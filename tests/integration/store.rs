@@ -678,6 +678,65 @@ async fn a_redelivered_change_is_refused_and_changes_nothing(db: Db) {
     assert!(!db.store.first_delivery(&noop).await.unwrap());
 }
 
+on_both_backends!(migrated:
+    an_update_is_recorded_once_with_its_status_unannounced_and_read_back_as_the_latest,
+);
+
+async fn an_update_is_recorded_once_with_its_status_unannounced_and_read_back_as_the_latest(
+    db: Db,
+) {
+    use janus::store::NewUpdate;
+    let id = declared(&*db.store, 1).await;
+    assert_eq!(db.store.latest_update(id).await.unwrap(), None);
+    let version = db.store.incident(id).await.unwrap().unwrap().version;
+    let key = delivery();
+    let update = NewUpdate {
+        actor: &user(2),
+        text: "rolled back",
+        status: Some(("resolved", true)),
+        delivery: &key,
+    };
+    let posted = db.store.record_update(id, &update).await.unwrap();
+    let change = posted.status.clone().expect("the status changed");
+    assert_eq!(
+        (change.from.as_str(), change.to.as_str()),
+        ("investigating", "resolved")
+    );
+    let incident = db.store.incident(id).await.unwrap().unwrap();
+    assert_eq!(incident.status, "resolved");
+    assert!(incident.resolved_at.is_some());
+    assert!(incident.version > version, "Slack's messages must show it");
+    // Redelivered: refused, nothing recorded twice.
+    let again = db.store.record_update(id, &update).await;
+    assert!(matches!(&again, Err(e) if e.is_redelivery()), "{again:?}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM incident_events WHERE kind IN ('update', 'status')")
+            .await,
+        2
+    );
+    // Both start unannounced, the status line first.
+    let unannounced = db.store.unannounced(Duration::ZERO).await.unwrap();
+    let kinds: Vec<_> = unannounced.iter().map(|u| u.kind.as_str()).collect();
+    assert_eq!(kinds, ["status", "update"]);
+    assert_eq!(unannounced[1].id, posted.event);
+    assert_eq!(unannounced[1].detail["text"], "rolled back");
+    assert_eq!(unannounced[1].detail["status"], "resolved");
+
+    // The latest is the newest; a status already set is not the update's.
+    let second = delivery();
+    let newer = NewUpdate {
+        text: "still resolved",
+        delivery: &second,
+        ..update
+    };
+    let posted = db.store.record_update(id, &newer).await.unwrap();
+    assert_eq!(posted.status, None);
+    let latest = db.store.latest_update(id).await.unwrap().unwrap();
+    assert_eq!(latest.text, "still resolved");
+    assert_eq!(latest.status, None);
+    assert_eq!(latest.actor, user(2));
+}
+
 async fn changes_start_unannounced_and_are_listed_until_marked(db: Db) {
     let id = declared(&*db.store, 1).await;
     let none = db.store.unannounced(Duration::ZERO).await.unwrap();

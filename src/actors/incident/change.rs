@@ -94,7 +94,15 @@ impl IncidentActor {
     /// [`announce::missed`]).
     pub(super) async fn announce_missed(&self, settled: std::time::Duration) {
         let store = &self.store;
-        announce::missed(&self.ctx, &*store.incidents, &*store.publications, settled).await;
+        let publisher = &self.publisher;
+        announce::missed(
+            &self.ctx,
+            &*store.incidents,
+            &*store.publications,
+            publisher,
+            settled,
+        )
+        .await;
     }
 }
 

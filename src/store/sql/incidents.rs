@@ -266,7 +266,7 @@ async fn holder<C: Conn + ?Sized>(
 
 /// The fields a click changes.
 #[derive(Clone, Copy)]
-enum Field {
+pub(super) enum Field {
     Status { resolved: bool },
     Severity,
 }
@@ -290,6 +290,24 @@ async fn change_field<B: Backend>(
     actor: &UserId,
     delivery: &str,
 ) -> Result<Option<Change<String>>, StoreError> {
+    let mut tx = write(backend).await?;
+    claim_delivery(&mut *tx, delivery).await?;
+    let change = change_field_in(&mut *tx, id, field, value, actor).await?;
+    // Nothing to change: the delivery is still recorded as handled.
+    tx.commit().await?;
+    Ok(change)
+}
+
+/// [`change_field`] inside the caller's write transaction (which recorded
+/// the delivery): an update's status goes through here too, so it is the
+/// same change with the same history entry as the select's.
+pub(super) async fn change_field_in<C: Conn + ?Sized>(
+    tx: &mut C,
+    id: IncidentId,
+    field: Field,
+    value: &str,
+    actor: &UserId,
+) -> Result<Option<Change<String>>, StoreError> {
     let (read, update) = match field {
         Field::Status { resolved: true } => (
             "SELECT status AS value FROM incidents WHERE id = $1{for_update}",
@@ -307,20 +325,14 @@ async fn change_field<B: Backend>(
              WHERE id = $1",
         ),
     };
-    let mut tx = write(backend).await?;
-    claim_delivery(&mut *tx, delivery).await?;
     let current = tx
         .fetch_optional(read, &[Arg::Int(id.0)])
         .await?
         .map(|row| row.text("value"))
         .transpose()?;
-    // Nothing to change: the delivery is still recorded as handled.
     let current = match current {
         Some(current) if current != value => current,
-        _ => {
-            tx.commit().await?;
-            return Ok(None);
-        }
+        _ => return Ok(None),
     };
     // The update moves the version itself: one statement, so that in
     // SQLite (whose clock is read per statement) `resolved_at` and
@@ -328,8 +340,7 @@ async fn change_field<B: Backend>(
     tx.execute(update, &[Arg::Int(id.0), Arg::Text(value)])
         .await?;
     let detail = serde_json::json!({ "from": current, "to": value });
-    let event = record(&mut *tx, id, actor.as_str(), field.name(), detail, false).await?;
-    tx.commit().await?;
+    let event = record(tx, id, actor.as_str(), field.name(), detail, false).await?;
     Ok(Some(Change {
         from: current,
         to: value.to_owned(),

@@ -18,6 +18,7 @@ mod declarations;
 mod incidents;
 mod integrations;
 mod timeline;
+mod updates;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
