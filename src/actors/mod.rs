@@ -18,6 +18,7 @@ pub mod groups;
 pub mod incident;
 pub mod publisher;
 pub mod react_trigger;
+pub mod reminders;
 pub mod role;
 pub mod snapshot;
 pub mod statuspage;
@@ -244,6 +245,8 @@ pub struct Actors {
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
     pub snapshot: Option<SnapshotHandle>,
+    /// Overdue updates and missing commanders (see [`reminders`]).
+    pub reminders: reminders::RemindersHandle,
     /// See [`Context::tasks`].
     pub tasks: TaskTracker,
 }
@@ -290,6 +293,8 @@ impl Actors {
             statuspage.clone(),
             snapshot.clone(),
         );
+        let reminders =
+            reminders::RemindersHandle::new(ctx.clone(), store.clone(), incidents.clone());
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
@@ -301,6 +306,7 @@ impl Actors {
             react,
             statuspage,
             snapshot,
+            reminders,
             tasks: ctx.tasks.clone(),
         }
     }

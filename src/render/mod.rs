@@ -89,6 +89,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "provider_snapshot",
         include_str!("../../templates/provider_snapshot.json.hbs"),
     ),
+    (
+        "reminder_update",
+        include_str!("../../templates/reminder_update.json.hbs"),
+    ),
+    (
+        "reminder_commander",
+        include_str!("../../templates/reminder_commander.json.hbs"),
+    ),
 ];
 
 /// Templates whose output is a whole modal view rather than an array of

@@ -17,6 +17,7 @@
 mod declarations;
 mod incidents;
 mod integrations;
+mod reminders;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
