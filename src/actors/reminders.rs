@@ -200,10 +200,11 @@ impl RemindersHandle {
             Err(e) => {
                 tracing::warn!(incident = incident.id.0, kind = kind.as_str(), channel = %channel, error = %e, "cannot post a reminder");
                 // Slack did not take it and may yet: the next round tries again.
-                if e.code().is_none() && !e.may_have_taken_effect() {
-                    if let Err(e) = self.store.release_reminder(&claim).await {
-                        tracing::warn!(incident = incident.id.0, error = %e, "cannot give a reminder back");
-                    }
+                if e.code().is_none()
+                    && !e.may_have_taken_effect()
+                    && let Err(e) = self.store.release_reminder(&claim).await
+                {
+                    tracing::warn!(incident = incident.id.0, error = %e, "cannot give a reminder back");
                 }
             }
         }
