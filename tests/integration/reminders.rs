@@ -262,3 +262,24 @@ async fn resolving_cancels_pending_reminders_and_reopening_plans_them_again() {
     app.idle().await;
     assert!(lines(&app, &resolved, OVERDUE).is_empty());
 }
+
+#[tokio::test]
+async fn a_severity_change_plans_with_the_new_severitys_interval() {
+    // Set per severity from the environment: only sev1 has reminders.
+    let env = [
+        ("JANUS_REMINDERS__UPDATE_EVERY__SEV1", "2"),
+        ("JANUS_REMINDERS__UNCLAIMED_COMMANDER_AFTER", "0"),
+    ];
+    let (app, general, _) = workspace(&env).await;
+    let channel = incident(&app, &general, "www down", 0).await;
+    assert!(lines(&app, &channel, OVERDUE).is_empty());
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.severity", "sev1"),
+    )
+    .await;
+    let reminder = posted(&app, &channel, OVERDUE).await;
+    assert!(reminder.contains("<!here>"), "{reminder}");
+}
