@@ -40,6 +40,7 @@ pub struct Options {
     /// Web API deadlines and the time budget of one call.
     pub slack: crate::slack::SlackTuning,
     pub start_patience: StartPatience,
+    /// The reminder scheduler's longest sleep.
     pub reminder_tick: ReminderTick,
 }
 
