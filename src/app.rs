@@ -342,6 +342,11 @@ impl App {
             recovery_interval,
             shutdown.clone(),
         ));
+        let gaps = tokio::spawn(crate::recovery::after_gaps(
+            connected.clone(),
+            actors.clone(),
+            shutdown.clone(),
+        ));
         // The first round's token is taken now, so `wait_idle` right after
         // start waits for reminders that fell due while Janus was down.
         let reminders = tokio::spawn(crate::actors::reminders::run(
@@ -370,6 +375,7 @@ impl App {
             // declarations and what runs alone) finish.
             stop.cancel();
             let _ = recovery.await;
+            let _ = gaps.await;
             let _ = reminders.await;
             if let Some(health) = health {
                 let _ = health.await;

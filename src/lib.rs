@@ -41,7 +41,8 @@
 //! its shutdown token is cancelled) and is what both `main` and the
 //! integration tests start; `recovery` finishes what a crash left, at start
 //! and on the elected leader while running. [`doctor`] checks a deployment
-//! live (`janus doctor`) without starting it.
+//! live (`janus doctor`) without starting it; [`export`] drafts an
+//! incident's postmortem from the database alone (`janus export`).
 //! [`metrics`] counts what the socket layer and the Slack client see, and
 //! [`health`] serves it (`/healthz`, `/metrics`) when `health.listen` is set.
 
@@ -53,6 +54,7 @@ pub mod config;
 pub mod doctor;
 pub mod domain;
 pub mod egress;
+pub mod export;
 pub mod health;
 pub mod metrics;
 pub mod providers;

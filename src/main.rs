@@ -41,11 +41,27 @@ enum Command {
     /// Check tokens, scopes, channels, integrations and the database live,
     /// one line each; exit non-zero if any check failed.
     Doctor,
+    /// Print an incident's postmortem draft, from the database alone
+    /// (works beside a running Janus).
+    Export {
+        /// The incident: its channel's name (`inc-…`), channel id or number.
+        incident: String,
+        /// `markdown` (with a Mermaid timeline) or `json`.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Markdown)]
+        format: ExportFormat,
+    },
     /// Work with the message templates (no Slack tokens needed).
     Templates {
         #[command(subcommand)]
         action: TemplatesCommand,
     },
+}
+
+/// What `janus export` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +129,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Doctor reports a config that does not load as a failed check.
         Command::Doctor => doctor(path).await,
         Command::Templates { action } => templates(action, path),
+        Command::Export { incident, format } => {
+            export(&load_config(path)?, &incident, format).await
+        }
     }
 }
 
@@ -204,6 +223,31 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         .context("cannot migrate")?;
     store.migrate().await.context("cannot migrate")?;
     tracing::info!("database migrated");
+    Ok(())
+}
+
+/// `janus export`: the postmortem draft of one incident, on stdout.
+async fn export(config: &Config, incident: &str, format: ExportFormat) -> anyhow::Result<()> {
+    init_logging(config)?;
+    let store = janus::store::open_read_only(&config.database)
+        .await
+        .context("cannot read the database")?;
+    let pending = store
+        .pending_migrations()
+        .await
+        .context("cannot read the database")?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database is not migrated yet ({} pending); run `janus migrate` or start Janus once",
+            pending.len()
+        );
+    }
+    let draft = janus::export::draft(&*store, config, incident).await?;
+    let text = match format {
+        ExportFormat::Markdown => janus::export::markdown(&draft),
+        ExportFormat::Json => serde_json::to_string_pretty(&draft)? + "\n",
+    };
+    print!("{text}");
     Ok(())
 }
 

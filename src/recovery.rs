@@ -8,7 +8,9 @@
 //! `recovery_interval` ([`run`]). Per-incident locks keep recovery off work
 //! still in flight elsewhere, so a look that overlaps live work is harmless.
 //! The leader also keeps the dedupe table small: delivery keys a day old
-//! are deleted in small batches.
+//! are deleted in small batches. And what Slack could not deliver while no
+//! socket was open (timeline marks) is looked for when one opens again
+//! ([`after_gaps`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,34 @@ pub(crate) async fn at_start(publications: &dyn Publications, actors: &Actors) {
     match publications.unpublished_changes(Duration::ZERO).await {
         Ok(ids) => actors.publisher.catch_up(ids),
         Err(e) => tracing::error!(error = %e, "cannot look for changes Slack does not show"),
+    }
+}
+
+/// Looks for what happened in Slack while no socket was open — timeline
+/// marks made or taken back — each time a socket opens after none was: at
+/// start, and after every gap (Slack does not send what it could not
+/// deliver). The look runs in the actors' tracker, so `wait_idle` and
+/// shutdown see it.
+pub(crate) async fn after_gaps(
+    mut connected: tokio::sync::watch::Receiver<usize>,
+    actors: Actors,
+    shutdown: CancellationToken,
+) {
+    // Until the first look is under way, Janus is still starting: not idle.
+    let mut starting = Some(actors.tasks.token());
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            open = connected.wait_for(|n| *n > 0) => if open.is_err() { return },
+        }
+        let timeline = actors.timeline.clone();
+        actors.tasks.spawn(async move { timeline.catch_up().await });
+        starting.take();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            none = connected.wait_for(|n| *n == 0) => if none.is_err() { return },
+        }
+        tracing::info!("no socket open: what happens meanwhile is looked for once one is");
     }
 }
 

@@ -1,6 +1,7 @@
 //! Telling the incident channel about a stored change: the line for a new
-//! status or severity (and the resolution message), or for a new role
-//! holder (who is also invited and DMed their duties).
+//! status or severity (and the resolution message), for a new role
+//! holder (who is also invited and DMed their duties), or for a role
+//! released (its former holder is told).
 //!
 //! A change is stored first, unannounced, in the transaction that records
 //! the click that asked for it; its line goes out after the commit, and the
@@ -20,7 +21,9 @@ use serde_json::Value;
 use super::{Context, view};
 use crate::domain::ids::{ChannelId, UserId};
 use crate::render::TemplateContext;
-use crate::render::context::{Labelled, Resolved, Role, RoleAssigned, RoleDm, StatusChanged};
+use crate::render::context::{
+    Labelled, Resolved, Role, RoleAssigned, RoleDm, RoleReleased, StatusChanged,
+};
 use crate::store::{EventId, Incident, Incidents, Publications, Unannounced};
 
 /// Whether an announcement is finished (`Done`: mark it) or should be
@@ -162,6 +165,53 @@ pub async fn role_changed(
     Outcome::Done
 }
 
+/// A role left without a holder: a line in the channel, and the same told
+/// to who held it (best effort, like the new holder's DM).
+pub async fn role_released(
+    ctx: &Context,
+    incident: &Incident,
+    actor: &UserId,
+    role: &str,
+    previous: &UserId,
+) -> Outcome {
+    let Some(channel) = &incident.channel_id else {
+        return Outcome::Done;
+    };
+    let Some(def) = ctx.config.incident.catalog.role(role) else {
+        return Outcome::Done;
+    };
+    let line = RoleReleased {
+        incident: view::incident(
+            incident,
+            &ctx.config.incident.catalog,
+            view::SHORT_DESCRIPTION_CHARS,
+        ),
+        actor: actor.clone(),
+        role: Role {
+            key: def.key().to_owned(),
+            label: def.label().to_owned(),
+            duties: def.duties().to_owned(),
+        },
+        previous: previous.clone(),
+    };
+    let text = format!("The {} role is free", def.label());
+    if post(ctx, channel, &line, &text).await == Outcome::Later {
+        return Outcome::Later;
+    }
+    if previous != actor {
+        match ctx.slack.open_dm(previous).await {
+            Ok(im) => {
+                let text = format!("You are no longer the {} of an incident", def.label());
+                post(ctx, &im, &line, &text).await;
+            }
+            Err(e) => {
+                tracing::warn!(previous = %previous, error = %e, "cannot open a DM with the former holder")
+            }
+        }
+    }
+    Outcome::Done
+}
+
 /// Records that `event` was announced, when it was (`Later` leaves it for
 /// recovery); a failure to record only means it may be announced once more.
 pub async fn finish(publications: &dyn Publications, event: EventId, outcome: Outcome) {
@@ -228,10 +278,12 @@ async fn replay(
             }
             _ => Outcome::Done,
         },
-        ("role", Some(actor)) => match (text("role"), user("holder")) {
-            (Some(role), Some(holder)) => {
-                let previous = user("previous");
+        ("role", Some(actor)) => match (text("role"), user("holder"), user("previous")) {
+            (Some(role), Some(holder), previous) => {
                 role_changed(ctx, &incident, &actor, role, &holder, previous.as_ref()).await
+            }
+            (Some(role), None, Some(previous)) if text("how") == Some("released") => {
+                role_released(ctx, &incident, &actor, role, &previous).await
             }
             _ => Outcome::Done,
         },

@@ -21,6 +21,8 @@ pub enum ControlAction {
     Claim(String),
     /// Give a role to someone (replacing the holder).
     Assign(String, UserId),
+    /// Leave a role without a holder.
+    Release(String),
     /// The usage message's button: open the declare form.
     OpenDeclareForm,
     /// The Statuspage message's button: open its create or update form.
@@ -47,6 +49,8 @@ impl ControlAction {
             _ => {
                 if let Some(role) = action::claimed_role(id) {
                     Some(Self::Claim(role.to_owned()))
+                } else if let Some(role) = action::released_role(id) {
+                    Some(Self::Release(role.to_owned()))
                 } else if let Some(role) = action::assigned_role(id) {
                     click
                         .selected_user
@@ -106,6 +110,14 @@ mod tests {
                     Some("U0BOB0001"),
                 ),
                 Some(ControlAction::Assign("technical_lead".into(), bob)),
+            ),
+            (
+                click(
+                    &format!("{}technical_lead", action::RELEASE_PREFIX),
+                    Some("technical_lead"),
+                    None,
+                ),
+                Some(ControlAction::Release("technical_lead".into())),
             ),
             (click(action::JOIN, None, None), Some(ControlAction::Link)),
             (click(action::CALL, None, None), Some(ControlAction::Link)),

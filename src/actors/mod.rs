@@ -22,6 +22,7 @@ pub mod reminders;
 pub mod role;
 pub mod snapshot;
 pub mod statuspage;
+pub mod timeline;
 mod view;
 
 use std::sync::Arc;
@@ -241,6 +242,8 @@ pub struct Actors {
     pub role: RoleHandle,
     /// React-to-create.
     pub react: ReactHandle,
+    /// Messages marked for the timeline.
+    pub timeline: timeline::TimelineHandle,
     /// When the integration is enabled.
     pub statuspage: Option<StatuspageHandle>,
     /// Third-party status snapshots, when enabled.
@@ -293,6 +296,7 @@ impl Actors {
             statuspage.clone(),
             snapshot.clone(),
         );
+        let timeline = timeline::TimelineHandle::new(ctx.clone(), incidents.clone(), store.clone());
         let reminders =
             reminders::RemindersHandle::new(ctx.clone(), store.clone(), incidents.clone());
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
@@ -304,6 +308,7 @@ impl Actors {
             publisher,
             role,
             react,
+            timeline,
             statuspage,
             snapshot,
             reminders,
@@ -419,6 +424,16 @@ mod tests {
             _: IncidentId,
             _: &str,
             _: &UserId,
+            _: &UserId,
+            _: &str,
+        ) -> Result<Assigned, StoreError> {
+            unreachable!("this click sets the status")
+        }
+
+        async fn release_role(
+            &self,
+            _: IncidentId,
+            _: &str,
             _: &UserId,
             _: &str,
         ) -> Result<Assigned, StoreError> {

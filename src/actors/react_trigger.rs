@@ -41,11 +41,14 @@ impl ReactHandle {
     /// Whether the reaction is the configured emoji: any other reaction is
     /// none of Janus's business, and is not even recorded.
     pub fn acts_on(&self, reaction: &Reaction) -> bool {
-        self.actor.ctx.config.react.as_ref().is_some_and(|config| {
-            // `fire::skin-tone-2` is still `fire`.
-            let base = reaction.emoji.split("::").next().unwrap_or(&reaction.emoji);
-            base == config.emoji
-        })
+        reaction.added
+            && self
+                .actor
+                .ctx
+                .config
+                .react
+                .as_ref()
+                .is_some_and(|config| reaction.base_emoji() == config.emoji)
     }
 
     /// Declares an incident from the reacted-to message, if the emoji is

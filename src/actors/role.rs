@@ -1,4 +1,4 @@
-//! The role actor: Claim and Assign on the control message.
+//! The role actor: Claim, Assign and Release on the control message.
 //!
 //! A claim takes a free role and never takes one from someone (two people
 //! claiming at once: the database lets exactly one win, and the other is
@@ -50,6 +50,11 @@ impl RoleHandle {
 
     pub async fn assign(&self, click: Click, role: String, holder: UserId) {
         self.actor.assign(click, role, holder).await;
+    }
+
+    /// Leaves `role` without a holder; the holder is told.
+    pub async fn release(&self, click: Click, role: String) {
+        self.actor.release(click, role).await;
     }
 }
 
@@ -137,6 +142,50 @@ impl RoleActor {
             }
             Ok(Assigned { event: None, .. }) => {
                 let text = format!("<@{holder}> is already the {label}.");
+                self.ctx.tell(&click, &text).await;
+            }
+            Err(e) if e.is_redelivery() => {
+                tracing::info!(
+                    delivery = click.delivery,
+                    "click already applied; redelivery ignored"
+                );
+            }
+            Err(e) => self.ctx.database_trouble(&click, e).await,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(channel = %click.channel, incident = Empty))]
+    async fn release(&self, click: Click, role: String) {
+        let Some((incident, label)) = self.incident_and_role(&click, &role).await else {
+            return;
+        };
+        let released = self
+            .ctx
+            .with_store(&click, || {
+                self.incidents
+                    .release_role(incident.id, &role, &click.user, &click.delivery)
+            })
+            .await;
+        match released {
+            Ok(Assigned {
+                event: Some(event),
+                previous: Some(previous),
+            }) => {
+                tracing::info!(incident = %incident.id, role, previous = %previous,
+                    actor = %click.user, "role released");
+                self.publisher
+                    .refresh_for(incident.id, click.response_url.as_ref());
+                let fresh = match self.incidents.incident(incident.id).await {
+                    Ok(Some(fresh)) => fresh,
+                    _ => incident.clone(),
+                };
+                let outcome =
+                    announce::role_released(&self.ctx, &fresh, &click.user, &role, &previous).await;
+                announce::finish(&*self.publications, event, outcome).await;
+            }
+            Ok(_) => {
+                let text =
+                    format!("Nobody is the {label} at the moment; claim it or assign someone.");
                 self.ctx.tell(&click, &text).await;
             }
             Err(e) if e.is_redelivery() => {

@@ -44,7 +44,7 @@ pub fn incident(incident: &Incident, catalog: &Catalog, description_chars: usize
         ),
         resolved: incident.resolved_at.is_some(),
         created_by: incident.created_by.clone(),
-        created_at: incident.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        created_at: crate::domain::text::slack_date(incident.created_at),
         roles,
         private: incident.private,
     }

@@ -156,6 +156,7 @@ fn reaction(payload: &Value) -> Option<Reaction> {
         emoji: event.get("reaction")?.as_str()?.to_owned(),
         channel: ChannelId::parse(event.pointer("/item/channel")?.as_str()?).ok()?,
         ts: MessageTs::parse(event.pointer("/item/ts")?.as_str()?).ok()?,
+        added: event.get("type")?.as_str()? == "reaction_added",
     })
 }
 
@@ -303,8 +304,11 @@ pub enum Route {
     Alone,
 }
 
-/// Reads an envelope's route from its raw JSON.
-pub fn route(envelope: &Envelope) -> Route {
+/// Reads an envelope's route from its raw JSON. A reaction with
+/// `timeline_emoji` marks (or unmarks) a message of an incident channel:
+/// it goes through that channel's lane, so a mark and its removal apply in
+/// order; other reactions (react-to-create) run alone.
+pub fn route(envelope: &Envelope, timeline_emoji: &str) -> Route {
     let p = &envelope.payload;
     let text = |pointer: &str| p.pointer(pointer).and_then(Value::as_str);
     let lane = |channel: Option<&str>| {
@@ -312,7 +316,13 @@ pub fn route(envelope: &Envelope) -> Route {
     };
     match envelope.kind {
         EnvelopeKind::EventsApi => match text("/event/type") {
-            Some("app_mention" | "reaction_added") => Route::Alone,
+            Some("reaction_added" | "reaction_removed")
+                if text("/event/reaction").map(crate::domain::event::base_emoji)
+                    == Some(timeline_emoji) =>
+            {
+                lane(text("/event/item/channel"))
+            }
+            Some("app_mention" | "reaction_added" | "reaction_removed") => Route::Alone,
             _ => lane(text("/event/channel").or_else(|| text("/event/item/channel"))),
         },
         EnvelopeKind::Interactive => match text("/type") {
@@ -432,12 +442,14 @@ fn classify_push(body: SlackEventCallbackBody, payload: &Value) -> Event {
                 None => unparsed("app_mention", "malformed channel, user or ts", payload),
             }
         }
-        SlackEventCallbackBody::ReactionAdded(_) => match reaction(payload) {
-            Some(r) => Event::Reaction(r),
-            None => Event::Ignored {
-                event_type: "reaction_added on something other than a message".into(),
-            },
-        },
+        SlackEventCallbackBody::ReactionAdded(_) | SlackEventCallbackBody::ReactionRemoved(_) => {
+            match reaction(payload) {
+                Some(r) => Event::Reaction(r),
+                None => Event::Ignored {
+                    event_type: "reaction_added on something other than a message".into(),
+                },
+            }
+        }
         _ => Event::Ignored {
             event_type: payload
                 .pointer("/event/type")
@@ -484,14 +496,17 @@ mod tests {
                 "view": {"callback_id": callback::STATUSPAGE_UPDATE, "private_metadata": "7:C1"}}),
         ];
         for payload in cases {
-            let route = route(&envelope(EnvelopeKind::Interactive, payload.clone()));
+            let route = route(
+                &envelope(EnvelopeKind::Interactive, payload.clone()),
+                "pushpin",
+            );
             assert_eq!(route, lane("C1"), "{payload}");
         }
         // A form rendered by a template from before the channel was added.
         let old = json!({"type": "view_submission",
             "view": {"callback_id": callback::STATUSPAGE_CREATE, "private_metadata": "7"}});
         assert_eq!(
-            route(&envelope(EnvelopeKind::Interactive, old)),
+            route(&envelope(EnvelopeKind::Interactive, old), "pushpin"),
             Route::Lane(LaneKey::global())
         );
     }
@@ -505,7 +520,7 @@ mod tests {
             ),
             (
                 EnvelopeKind::EventsApi,
-                json!({"event": {"type": "reaction_added", "item": {"channel": "C1"}}}),
+                json!({"event": {"type": "reaction_added", "reaction": "fire", "item": {"channel": "C1"}}}),
             ),
             (EnvelopeKind::SlashCommands, json!({"channel_id": "C1"})),
             (
@@ -516,10 +531,25 @@ mod tests {
         ];
         for (kind, payload) in cases {
             assert_eq!(
-                route(&envelope(kind, payload.clone())),
+                route(&envelope(kind, payload.clone()), "pushpin"),
                 Route::Alone,
                 "{payload}"
             );
+        }
+    }
+
+    #[test]
+    fn a_timeline_mark_and_its_removal_go_through_their_channels_lane() {
+        for kind in ["reaction_added", "reaction_removed"] {
+            for emoji in ["pushpin", "pushpin::skin-tone-3"] {
+                let payload = json!({"event": {"type": kind, "reaction": emoji,
+                    "item": {"type": "message", "channel": "C1", "ts": "1.2"}}});
+                assert_eq!(
+                    route(&envelope(EnvelopeKind::EventsApi, payload), "pushpin"),
+                    Route::Lane(LaneKey("C1".into())),
+                    "{kind} {emoji}"
+                );
+            }
         }
     }
 

@@ -278,7 +278,8 @@ impl Dispatcher {
     }
 
     async fn route(&mut self, mut held: Held<Envelope>) {
-        let key = match event::route(&held.envelope) {
+        let timeline_emoji = self.handler.actors.timeline.emoji();
+        let key = match event::route(&held.envelope, timeline_emoji) {
             Route::Lane(key) => key,
             Route::Alone => {
                 let (handler, turns) = (self.handler.clone(), self.alone.clone());
@@ -392,7 +393,10 @@ impl Handler {
                 );
                 return;
             }
-            Event::Reaction(reaction) if !self.actors.react.acts_on(reaction) => {
+            Event::Reaction(reaction)
+                if !self.actors.react.acts_on(reaction)
+                    && !self.actors.timeline.acts_on(reaction) =>
+            {
                 tracing::debug!(emoji = reaction.emoji, "reaction not acted on");
                 return;
             }
@@ -421,7 +425,11 @@ impl Handler {
                         .await;
                     return;
                 }
-                self.actors.react.reaction(reaction).await
+                if self.actors.timeline.acts_on(&reaction) {
+                    self.actors.timeline.reaction(reaction).await
+                } else {
+                    self.actors.react.reaction(reaction).await
+                }
             }
             Event::Command {
                 command,
@@ -504,6 +512,7 @@ impl Handler {
                     | ControlAction::Severity(_)
                     | ControlAction::Claim(_)
                     | ControlAction::Assign(..)
+                    | ControlAction::Release(_)
             )
         );
         let Some(action) = action else {
@@ -535,6 +544,7 @@ impl Handler {
             Some(ControlAction::Assign(role, user)) => {
                 self.actors.role.assign(click, role, user).await
             }
+            Some(ControlAction::Release(role)) => self.actors.role.release(click, role).await,
             Some(ControlAction::OpenDeclareForm) => self.actors.incident.open_form(click).await,
             Some(ControlAction::RefreshSnapshot) => match &self.actors.snapshot {
                 Some(snapshot) => snapshot.refresh(click).await,

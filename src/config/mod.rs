@@ -52,6 +52,8 @@ pub const DATABASE_SCHEMES: &[&str] = &["postgres", "postgresql", "sqlite"];
 /// The SQLite file used when no database is configured, in `$STATE_DIRECTORY` (set by
 /// systemd's `StateDirectory=`) or else the working directory.
 pub const DEFAULT_SQLITE_FILE: &str = "janus.db";
+/// `timeline.emoji` when not set.
+pub const DEFAULT_TIMELINE_EMOJI: &str = "pushpin";
 /// `incident.max_declarations_per_user` when not set: enough for a real
 /// outage's several incidents, few enough to stop a flood.
 pub const DEFAULT_MAX_DECLARATIONS_PER_USER: u32 = 5;
@@ -77,6 +79,9 @@ pub struct Config {
     pub providers: Option<ProvidersConfig>,
     /// Declare an incident by reacting with an emoji; `None` when disabled.
     pub react: Option<ReactConfig>,
+    /// The emoji that marks a message in an incident channel for its
+    /// timeline (`timeline.emoji`, default `pushpin`), without colons.
+    pub timeline_emoji: String,
     /// Drive a Statuspage incident from Slack; `None` when disabled.
     pub statuspage: Option<StatuspageConfig>,
     /// Serve `/healthz` and `/metrics` over HTTP; `None` (the default) opens no port at all,
@@ -522,19 +527,23 @@ impl Resolver<'_> {
                     raw.react.emoji,
                     Some("`react.enabled` is true"),
                 )?;
-                let trimmed = emoji.strip_prefix(':').unwrap_or(&emoji);
-                let trimmed = trimmed.strip_suffix(':').unwrap_or(trimmed);
-                if trimmed.is_empty() || trimmed.contains(char::is_whitespace) {
-                    return Err(self.invalid(
-                        "react.emoji",
-                        format!("expected an emoji name such as `rotating_light`, found {emoji:?}"),
-                    ));
-                }
                 Some(ReactConfig {
-                    emoji: trimmed.to_owned(),
+                    emoji: self.emoji("react.emoji", &emoji)?,
                 })
             }
         };
+        let timeline_emoji = match text(raw.timeline.emoji) {
+            Some(emoji) => self.emoji("timeline.emoji", &emoji)?,
+            None => DEFAULT_TIMELINE_EMOJI.to_owned(),
+        };
+        if react.as_ref().is_some_and(|r| r.emoji == timeline_emoji) {
+            return Err(self.invalid(
+                "timeline.emoji",
+                format!(
+                    "`{timeline_emoji}` is also `react.emoji`: one emoji cannot both declare an incident and mark a message for its timeline"
+                ),
+            ));
+        }
         let statuspage = self.statuspage(raw.statuspage)?;
         let health = raw
             .health
@@ -577,6 +586,7 @@ impl Resolver<'_> {
             auto_invite,
             providers,
             react,
+            timeline_emoji,
             statuspage,
             health,
             log_level,
@@ -962,6 +972,19 @@ impl Resolver<'_> {
             }
         }
         url
+    }
+
+    /// An emoji name as configured, colons optional: `fire` or `:fire:`.
+    fn emoji(&self, key: &str, emoji: &str) -> Result<String, ConfigError> {
+        let trimmed = emoji.strip_prefix(':').unwrap_or(emoji);
+        let trimmed = trimmed.strip_suffix(':').unwrap_or(trimmed);
+        if trimmed.is_empty() || trimmed.contains(char::is_whitespace) {
+            return Err(self.invalid(
+                key,
+                format!("expected an emoji name such as `rotating_light`, found {emoji:?}"),
+            ));
+        }
+        Ok(trimmed.to_owned())
     }
 
     fn incident(&self, raw: RawIncident) -> Result<IncidentConfig, ConfigError> {

@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub auto_invite: RawAutoInvite,
     pub providers: RawProviders,
     pub react: RawReact,
+    pub timeline: RawTimeline,
     pub statuspage: RawStatuspage,
     pub health: RawHealth,
     pub proxy: RawProxy,
@@ -168,6 +169,12 @@ pub(super) struct RawTemplates {
 pub(super) struct RawAutoInvite {
     pub enabled: Option<Flag>,
     pub group: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawTimeline {
+    pub emoji: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

@@ -110,6 +110,7 @@ const TEXT_KEYS: &[&str] = &[
     "templates.directory",
     "auto_invite.group",
     "react.emoji",
+    "timeline.emoji",
     "statuspage.api_key",
     "statuspage.api_key_file",
     "statuspage.page_id",

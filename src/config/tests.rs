@@ -2003,3 +2003,18 @@ fn a_statuspage_group_and_allow_everyone_together_are_refused_naming_both() {
         Publishers::Group("comms")
     );
 }
+
+#[test]
+fn the_timeline_emoji_defaults_to_pushpin_and_may_not_be_the_react_emoji() {
+    assert_eq!(load(&[]).unwrap().timeline_emoji, "pushpin");
+    let config = load(&[("JANUS_TIMELINE__EMOJI", ":memo:")]).unwrap();
+    assert_eq!(config.timeline_emoji, "memo", "colons optional");
+    let err = load_err(&[
+        ("INCIDENT_AUTO_CREATE_FROM_REACT_ENABLED", "true"),
+        ("INCIDENT_AUTO_CREATE_FROM_REACT_EMOJI_NAME", "pushpin"),
+    ]);
+    assert!(err.contains("timeline.emoji"), "{err}");
+    assert!(err.contains("react.emoji"), "{err}");
+    let err = load_err(&[("JANUS_TIMELINE__EMOJI", "two words")]);
+    assert!(err.contains("timeline.emoji"), "{err}");
+}

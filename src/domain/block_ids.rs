@@ -21,6 +21,9 @@ pub mod action {
     pub const CLAIM_PREFIX: &str = "janus.claim.";
     /// The control message's users select of a role: this, then the role key.
     pub const ASSIGN_PREFIX: &str = "janus.assign.";
+    /// The control message's Release button of a held role: this, then the
+    /// role key.
+    pub const RELEASE_PREFIX: &str = "janus.release.";
     /// The digest's Join button (a link).
     pub const JOIN: &str = "janus.join";
     /// The declared reply's video call button (a link).
@@ -45,6 +48,11 @@ pub mod action {
     /// The role an assign select's id names, if `id` is one.
     pub fn assigned_role(id: &str) -> Option<&str> {
         id.strip_prefix(ASSIGN_PREFIX)
+    }
+
+    /// The role a Release button's id names, if `id` is one.
+    pub fn released_role(id: &str) -> Option<&str> {
+        id.strip_prefix(RELEASE_PREFIX)
     }
 }
 
@@ -100,6 +108,7 @@ mod tests {
             (action::SEVERITY, "janus.severity"),
             (action::CLAIM_PREFIX, "janus.claim."),
             (action::ASSIGN_PREFIX, "janus.assign."),
+            (action::RELEASE_PREFIX, "janus.release."),
             (action::JOIN, "janus.join"),
             (action::CALL, "janus.call"),
             (action::DECLARE_FORM, "janus.declare_form"),
@@ -142,6 +151,9 @@ mod tests {
         assert_eq!(action::claimed_role(&claim), Some("technical_lead"));
         assert_eq!(action::assigned_role(&assign), Some("technical_lead"));
         assert_eq!(action::claimed_role(&assign), None);
+        let release = format!("{}technical_lead", action::RELEASE_PREFIX);
+        assert_eq!(action::released_role(&release), Some("technical_lead"));
+        assert_eq!(action::released_role(&claim), None);
         assert_eq!(action::assigned_role(action::STATUS), None);
     }
 }

@@ -50,13 +50,27 @@ pub struct SlashCommand {
 /// A `reaction_added` on a message.
 #[derive(Debug, Clone)]
 pub struct Reaction {
-    /// Who reacted: the incident's creator.
+    /// Who reacted (or took their reaction back).
     pub user: UserId,
     /// The emoji name, without colons (may carry `::skin-tone-N`).
     pub emoji: String,
     /// Where the message is.
     pub channel: ChannelId,
     pub ts: MessageTs,
+    /// `reaction_added`; `false` for `reaction_removed`.
+    pub added: bool,
+}
+
+impl Reaction {
+    /// The emoji without its skin tone: `fire::skin-tone-2` is `fire`.
+    pub fn base_emoji(&self) -> &str {
+        base_emoji(&self.emoji)
+    }
+}
+
+/// An emoji name without its skin tone (`fire::skin-tone-2` is `fire`).
+pub fn base_emoji(emoji: &str) -> &str {
+    emoji.split("::").next().unwrap_or(emoji)
 }
 
 /// One action of a `block_actions` payload.

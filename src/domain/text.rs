@@ -130,6 +130,33 @@ impl AsRef<str> for SlackText {
     }
 }
 
+/// A time as Slack shows it to each reader in their own zone and format
+/// (`<!date^UNIX^{date_short_pretty} {time}|fallback>`); the fallback, for
+/// clients that cannot, is `2026-11-27 15:30 UTC`. For mrkdwn text only.
+pub fn slack_date(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
+        at.timestamp(),
+        at.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+/// Whether mrkdwn `text` holds a special mention (`<!channel>`, `<!here>`,
+/// `<!subteam^…>`…): anything in `<!…>` but Janus's own dates.
+pub fn has_special_mention(text: &str) -> bool {
+    text.match_indices("<!")
+        .any(|(i, _)| !text[i..].starts_with("<!date^"))
+}
+
+/// [`slack_date`] with the time only (`{time}`; fallback `15:42 UTC`).
+pub fn slack_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "<!date^{}^{{time}}|{}>",
+        at.timestamp(),
+        at.format("%H:%M UTC")
+    )
+}
+
 /// The `mrkdwn` escape: `&` → `&amp;`, `<` → `&lt;`, `>` → `&gt;`.
 pub fn escape_mrkdwn(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());

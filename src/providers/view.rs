@@ -36,7 +36,7 @@ pub fn view(results: &[ProviderResult], checked_at: DateTime<Utc>) -> ProviderSn
         providers: results.iter().take(MAX_PROVIDERS_SHOWN).map(row).collect(),
         more_providers: results.len().saturating_sub(MAX_PROVIDERS_SHOWN),
         unreachable: results.iter().filter(|r| r.is_warning()).count(),
-        checked_at: checked_at.format("%H:%M UTC").to_string(),
+        checked_at: crate::domain::text::slack_time(checked_at),
     }
 }
 
@@ -169,7 +169,15 @@ mod tests {
             v["worst"],
             json!({"level": "critical", "label": "Critical outage", "emoji": "🔴"})
         );
-        assert_eq!(v["checked_at"], "15:42 UTC");
+        let shown = v["checked_at"].as_str().unwrap();
+        assert!(
+            shown.starts_with("<!date^"),
+            "each reader's own zone: {shown}"
+        );
+        assert!(
+            shown.ends_with("|15:42 UTC>"),
+            "with a UTC fallback: {shown}"
+        );
         assert_eq!(v["unreachable"], 0);
     }
 
@@ -315,7 +323,8 @@ mod tests {
         );
         let context = blocks[4]["elements"][0]["text"].as_str().unwrap();
         assert!(
-            context.starts_with("Checked at 15:42 UTC · 1 did not answer"),
+            context.starts_with("Checked at <!date^")
+                && context.contains("|15:42 UTC> · 1 did not answer"),
             "{context}"
         );
         let button = &blocks[5]["elements"][0];
@@ -331,7 +340,7 @@ mod tests {
     fn the_template_sample_renders_without_pings() {
         let out = render(&Renderer::sample("provider_snapshot").unwrap());
         let all = out.to_string();
-        assert!(!all.contains("<!"), "{all}");
+        assert!(!crate::domain::text::has_special_mention(&all), "{all}");
         assert!(!all.contains("<http://evil"), "{all}");
         assert!(
             all.contains("<https://stspg.io/mc6sr407p78b|Incident with Pages and Actions>"),

@@ -43,6 +43,7 @@ template! {
     List => "list",
     StatusChanged => "status_changed",
     RoleAssigned => "role_assigned",
+    RoleReleased => "role_released",
     RoleDm => "role_dm",
     Resolved => "resolved",
     DeclareModal => "declare_modal",
@@ -99,7 +100,8 @@ pub struct IncidentView {
     pub severity: Labelled,
     pub resolved: bool,
     pub created_by: UserId,
-    /// `2026-11-27 15:30 UTC`.
+    /// When it was declared, for mrkdwn text: each reader sees their own
+    /// zone (`<!date^…|2026-11-27 15:30 UTC>`, see `domain::text::slack_date`).
     pub created_at: String,
     /// Every configured role, in the configured order.
     pub roles: Vec<RoleHolder>,
@@ -220,6 +222,17 @@ pub struct RoleAssigned {
     pub holder: UserId,
     /// The holder being replaced, if any.
     pub previous: Option<UserId>,
+}
+
+/// A role left without a holder: a line in the channel, and a DM to who
+/// held it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleReleased {
+    pub incident: IncidentView,
+    pub actor: UserId,
+    pub role: Role,
+    /// Who held it.
+    pub previous: UserId,
 }
 
 /// The DM to a role's new holder; `actor` is who assigned it (the holder
@@ -366,7 +379,7 @@ pub struct ProviderSnapshot {
     pub more_providers: usize,
     /// How many did not answer.
     pub unreachable: usize,
-    /// `15:42 UTC`.
+    /// When, for mrkdwn: each reader's own zone (`<!date^…|15:42 UTC>`).
     pub checked_at: String,
 }
 

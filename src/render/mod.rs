@@ -59,6 +59,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "role_assigned",
         include_str!("../../templates/role_assigned.json.hbs"),
     ),
+    (
+        "role_released",
+        include_str!("../../templates/role_released.json.hbs"),
+    ),
     ("role_dm", include_str!("../../templates/role_dm.json.hbs")),
     (
         "resolved",

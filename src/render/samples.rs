@@ -63,6 +63,12 @@ pub fn all() -> Vec<(&'static str, Value)> {
             holder: user("U0BOB0001"),
             previous: Some(user("U0CAROL01")),
         }),
+        entry(RoleReleased {
+            incident: incident_view(false),
+            actor: user("U0ALICE01"),
+            role: commander_role(),
+            previous: user("U0BOB0001"),
+        }),
         entry(RoleDm {
             incident: incident_view(false),
             role: commander_role(),
@@ -189,7 +195,7 @@ fn incident_view(resolved: bool) -> IncidentView {
         severity: labelled("sev2", "SEV2"),
         resolved,
         created_by: user("U0ALICE01"),
-        created_at: "2026-11-27 15:30 UTC".into(),
+        created_at: "<!date^1795793400^{date_short_pretty} {time}|2026-11-27 15:30 UTC>".into(),
         roles: roles([Some(user("U0BOB0001")), liaison, None]),
         private: false,
     }
@@ -213,7 +219,7 @@ fn second_incident() -> IncidentView {
         severity: labelled("sev3", "SEV3"),
         resolved: false,
         created_by: user("U0CAROL01"),
-        created_at: "2026-11-27 16:02 UTC".into(),
+        created_at: "<!date^1795795320^{date_short_pretty} {time}|2026-11-27 16:02 UTC>".into(),
         roles: roles([None, None, None]),
         private: false,
     }
@@ -329,7 +335,7 @@ fn provider_snapshot() -> ProviderSnapshot {
         ],
         more_providers: 0,
         unreachable: 1,
-        checked_at: "15:42 UTC".into(),
+        checked_at: "<!date^1795794120^{time}|15:42 UTC>".into(),
     }
 }
 

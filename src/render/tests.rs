@@ -486,7 +486,10 @@ mod incident_templates {
                 let data = with_description(Renderer::sample(name).unwrap(), &description);
                 let out = render(name, &data);
                 let all = out.to_string();
-                assert!(!all.contains("<!"), "{name}: {all}");
+                assert!(
+                    !crate::domain::text::has_special_mention(&all),
+                    "{name}: {all}"
+                );
                 assert!(!all.contains("<@U0ALL>"), "{name}: {all}");
                 assert!(!all.contains("<http"), "{name}: {all}");
                 // Where a template shows the description, it is shown whole,
@@ -561,26 +564,37 @@ mod incident_templates {
     }
 
     #[test]
-    fn claim_and_assign_action_ids_are_unique_per_role() {
+    fn claim_or_release_and_assign_action_ids_are_unique_per_role() {
         let out = render("control", &view_model(false));
         let ids = action_ids(&out);
         let unique: HashSet<_> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        let roles = view_model(false)["incident"]["roles"].clone();
         let mut want = vec![action::STATUS.to_owned(), action::SEVERITY.to_owned()];
-        for key in [
-            "incident_commander",
-            "communications_liaison",
-            "technical_lead",
-        ] {
-            want.push(format!("{}{key}", action::CLAIM_PREFIX));
+        for role in roles.as_array().unwrap() {
+            let key = role["key"].as_str().unwrap();
+            // A held role offers Release, a free one Claim.
+            let button = match role["holder"].is_null() {
+                true => action::CLAIM_PREFIX,
+                false => action::RELEASE_PREFIX,
+            };
+            want.push(format!("{button}{key}"));
             want.push(format!("{}{key}", action::ASSIGN_PREFIX));
         }
         assert_eq!(ids, want);
-        for role in view_model(false)["incident"]["roles"].as_array().unwrap() {
+        assert!(
+            ids.iter().any(|id| id.starts_with(action::RELEASE_PREFIX)),
+            "the sample has a held role: {ids:?}"
+        );
+        for role in roles.as_array().unwrap() {
             let key = role["key"].as_str().unwrap();
-            let claim = element(&out, &format!("{}{key}", action::CLAIM_PREFIX));
-            assert_eq!(claim["value"], json!(key));
-            assert_eq!(claim["type"], "button");
+            let button = match role["holder"].is_null() {
+                true => action::CLAIM_PREFIX,
+                false => action::RELEASE_PREFIX,
+            };
+            let button = element(&out, &format!("{button}{key}"));
+            assert_eq!(button["value"], json!(key));
+            assert_eq!(button["type"], "button");
             let assign = element(&out, &format!("{}{key}", action::ASSIGN_PREFIX));
             assert_eq!(assign["type"], "users_select");
             // The holder is preselected; an empty role has no initial user.
@@ -622,7 +636,17 @@ mod incident_templates {
                 .unwrap()
                 .contains("Resolved")
         );
-        assert_eq!(action_ids(&resolved), action_ids(&open));
+        // The same controls, but for a role held only once resolved, which
+        // offers Release where the open one offers Claim.
+        let roles_alike = |ids: Vec<String>| -> Vec<String> {
+            ids.into_iter()
+                .map(|id| id.replace(action::RELEASE_PREFIX, action::CLAIM_PREFIX))
+                .collect()
+        };
+        assert_eq!(
+            roles_alike(action_ids(&resolved)),
+            roles_alike(action_ids(&open))
+        );
         assert_eq!(
             element(&resolved, action::STATUS)["initial_option"]["value"],
             "resolved"
@@ -638,7 +662,7 @@ mod incident_templates {
             "<#C0INC00042>",
             "*Status*\\nInvestigating",
             "*Severity*\\nSEV2",
-            "<@U0ALICE01>, 2026-11-27 15:30 UTC",
+            "<@U0ALICE01>, <!date^1795793400^{date_short_pretty} {time}|2026-11-27 15:30 UTC>",
             "*Incident commander*: <@U0BOB0001>\\n*Communications liaison*: _unassigned_\\n*Technical lead*: _unassigned_",
         ] {
             assert!(all.contains(part), "{part} in {all}");
@@ -698,7 +722,7 @@ mod incident_templates {
         let all = out.to_string();
         assert_eq!(out[0]["text"]["text"], "Open incidents: 1");
         assert!(
-            all.contains("<#C0INC00000> · *Investigating* · *SEV2*\\nIncident commander: <@U0BOB0001> · declared 2026-11-27 15:30 UTC"),
+            all.contains("<#C0INC00000> · *Investigating* · *SEV2*\\nIncident commander: <@U0BOB0001> · declared <!date^1795793400^{date_short_pretty} {time}|2026-11-27 15:30 UTC>"),
             "{all}"
         );
         assert!(!all.contains("more"), "{all}");
@@ -806,6 +830,7 @@ mod block_ids {
         ("control", "action_id", action::SEVERITY),
         ("control", "action_id", action::CLAIM_PREFIX),
         ("control", "action_id", action::ASSIGN_PREFIX),
+        ("control", "action_id", action::RELEASE_PREFIX),
         ("digest", "action_id", action::JOIN),
         ("digest", "block_id", block::DIGEST_PREFIX),
         ("declared", "action_id", action::CALL),
@@ -838,9 +863,10 @@ mod block_ids {
         ("statuspage_update", "block_id", block::SP_NOTIFY),
     ];
 
-    const PREFIXES: [&str; 3] = [
+    const PREFIXES: [&str; 4] = [
         action::CLAIM_PREFIX,
         action::ASSIGN_PREFIX,
+        action::RELEASE_PREFIX,
         block::DIGEST_PREFIX,
     ];
 

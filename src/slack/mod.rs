@@ -116,6 +116,18 @@ pub struct FetchedMessage {
     /// Its blocks, when it has any.
     #[serde(default)]
     pub blocks: Option<Value>,
+    /// The reactions on it, each with who reacted.
+    #[serde(default)]
+    pub reactions: Vec<MessageReaction>,
+}
+
+/// One emoji on a message and who put it there.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageReaction {
+    /// Without colons; may carry `::skin-tone-N`.
+    pub name: String,
+    #[serde(default)]
+    pub users: Vec<UserId>,
 }
 
 /// A user group, from `usergroups.list`.
@@ -592,6 +604,46 @@ impl SlackApi {
         Ok(opened.channel.id)
     }
 
+    /// `reactions.add`: the bot reacts to a message (an acknowledgement);
+    /// a reaction it already put there is no error.
+    pub async fn add_reaction(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        name: &str,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str(), "timestamp": ts.as_str(), "name": name });
+        match self
+            .call::<Value>(TokenKind::Bot, "reactions.add", &body)
+            .await
+        {
+            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "already_reacted") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// `reactions.remove`: takes the bot's reaction back; one that is not
+    /// there is no error.
+    pub async fn remove_reaction(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        name: &str,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str(), "timestamp": ts.as_str(), "name": name });
+        match self
+            .call::<Value>(TokenKind::Bot, "reactions.remove", &body)
+            .await
+        {
+            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "no_reaction") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     /// `users.info`: what Janus needs to know of a person to decide what
     /// they may do.
     pub async fn person(&self, user: &UserId) -> Result<Person, SlackError> {
@@ -759,6 +811,48 @@ impl SlackApi {
         ];
         let page: Page = self.get("conversations.history", &params).await?;
         Ok(page.messages)
+    }
+
+    /// The top-level messages of a channel newer than `oldest` (all of
+    /// them without it), page by page, at most `max`, in no set order.
+    pub async fn messages_since(
+        &self,
+        channel: &ChannelId,
+        oldest: Option<&MessageTs>,
+        max: usize,
+    ) -> Result<Vec<FetchedMessage>, SlackError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            messages: Vec<FetchedMessage>,
+            #[serde(default)]
+            response_metadata: Option<Meta>,
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            next_cursor: String,
+        }
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = [
+                ("channel", Some(channel.to_string())),
+                ("oldest", oldest.map(MessageTs::to_string)),
+                ("limit", Some("200".to_owned())),
+                ("cursor", cursor.clone()),
+            ];
+            let page: Page = self.get("conversations.history", &params).await?;
+            found.extend(page.messages);
+            if found.len() >= max {
+                found.truncate(max);
+                return Ok(found);
+            }
+            match page.response_metadata.map(|m| m.next_cursor) {
+                Some(next) if !next.is_empty() => cursor = Some(next),
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// `chat.getPermalink`: a link to a message.

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 /// unlisted method counts as not safe, so a new one is never repeated by
 /// accident. A 429 is another matter: Slack did not act on it, so every
 /// method waits and sends again after one.
-const RETRY_SAFE: [&str; 18] = [
+const RETRY_SAFE: [&str; 19] = [
     // Writes that set a state.
     "chat.update",
     "pins.add",
@@ -33,6 +33,7 @@ const RETRY_SAFE: [&str; 18] = [
     "conversations.join",
     "conversations.open",
     "reactions.add",
+    "reactions.remove",
     // Reads.
     "auth.test",
     "apps.connections.open",

@@ -1,6 +1,7 @@
 //! Persistence, as one trait per concept the rest of Janus needs:
 //! [`Schema`], [`Deliveries`], [`Leases`], [`Declarations`], [`Incidents`],
-//! [`Publications`], [`ReactTriggers`], [`StatuspageLinks`] and [`Reminders`]. A part of
+//! [`Publications`], [`ReactTriggers`], [`StatuspageLinks`], [`TimelineMarks`], [`History`]
+//! and [`Reminders`]. A part of
 //! Janus takes the ones it uses; [`Store`] is all of them, what [`open`]
 //! returns.
 //!
@@ -76,6 +77,19 @@ pub async fn open(
             "expected a postgres:// or sqlite: URL".to_owned(),
         )),
     }
+}
+
+/// [`open`] to read only, beside a running Janus: a SQLite file is opened
+/// without its one-process lock (and must exist); Postgres as [`open`] does.
+pub async fn open_read_only(
+    config: &crate::config::DatabaseConfig,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    use secrecy::ExposeSecret;
+    let url = config.url.expose_secret().trim();
+    if url.to_ascii_lowercase().starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(SqliteStore::open_read_only(url).await?));
+    }
+    open(config, 1).await
 }
 
 /// What a declaration starts with, before any Slack call.
@@ -488,6 +502,17 @@ pub trait Incidents: Send + Sync {
         actor: &UserId,
         delivery: &str,
     ) -> Result<Assigned, StoreError>;
+
+    /// Leaves a role without a holder and says who held it: `previous ==
+    /// None` means it was free already (nothing changed, nothing logged).
+    /// `delivery` as for [`Incidents::set_status`].
+    async fn release_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        actor: &UserId,
+        delivery: &str,
+    ) -> Result<Assigned, StoreError>;
 }
 
 /// What Slack has been shown of each incident, so that a change a crash (or
@@ -573,6 +598,66 @@ pub trait StatuspageLinks: Send + Sync {
         touched: &[String],
         action: &StatuspageAction<'_>,
     ) -> Result<(), StoreError>;
+}
+
+/// A message marked for an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// The message, in the incident's channel; also when it was written.
+    pub ts: MessageTs,
+    /// Who wrote it, when a person did.
+    pub author: Option<UserId>,
+    /// Its text, plain (escape when shown).
+    pub text: String,
+    pub permalink: Option<String>,
+    /// Who marked it first.
+    pub marked_by: UserId,
+}
+
+/// Messages marked for an incident's timeline (the timeline emoji).
+#[async_trait::async_trait]
+pub trait TimelineMarks: Send + Sync {
+    /// Adds `mark` to the incident's timeline; `false` when the message was
+    /// marked already (it stays as first marked).
+    async fn add_mark(&self, id: IncidentId, mark: &Mark) -> Result<bool, StoreError>;
+
+    /// Takes the message `ts` off the timeline; `false` when it was not on it.
+    async fn remove_mark(&self, id: IncidentId, ts: &MessageTs) -> Result<bool, StoreError>;
+
+    /// The incident's marked messages, oldest message first.
+    async fn marks(&self, id: IncidentId) -> Result<Vec<Mark>, StoreError>;
+
+    /// The newest message of the incident's channel looked at for marks
+    /// made while Janus was away.
+    async fn timeline_seen(&self, id: IncidentId) -> Result<Option<MessageTs>, StoreError>;
+
+    /// Records `ts` as looked at (kept if an even newer one is recorded).
+    async fn set_timeline_seen(&self, id: IncidentId, ts: &MessageTs) -> Result<(), StoreError>;
+}
+
+/// One entry of an incident's history (`incident_events`): every change,
+/// with who made it and when — the timeline the postmortem is drafted from.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub id: EventId,
+    /// A Slack user id, or `janus`.
+    pub actor: String,
+    /// `declared`, `status`, `severity`, `role`, `statuspage`, `update`…
+    pub kind: String,
+    /// What changed (see each kind's writer).
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Reading an incident back whole, for its postmortem draft.
+#[async_trait::async_trait]
+pub trait History: Send + Sync {
+    /// The incident `key` names: its channel's name (`inc-…`, with or
+    /// without `#`), its channel id, or Janus's number for it.
+    async fn find_incident(&self, key: &str) -> Result<Option<Incident>, StoreError>;
+
+    /// Every entry of the incident's history, oldest first.
+    async fn history(&self, id: IncidentId) -> Result<Vec<HistoryEntry>, StoreError>;
 }
 
 /// Which reminder: an overdue update, or a missing commander.
@@ -673,6 +758,8 @@ pub trait Store:
     + Publications
     + ReactTriggers
     + StatuspageLinks
+    + TimelineMarks
+    + History
     + Reminders
     + 'static
 {
@@ -687,6 +774,8 @@ impl<T> Store for T where
         + Publications
         + ReactTriggers
         + StatuspageLinks
+        + TimelineMarks
+        + History
         + Reminders
         + 'static
 {

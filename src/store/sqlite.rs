@@ -49,9 +49,9 @@ pub struct SqliteStore {
     declaration_locks: KeyedLocks,
     /// Held by the recovery leader; a second taker in this process gets `None`.
     leader: Arc<tokio::sync::Mutex<()>>,
-    /// The OS lock on `<file>.lock`; released when the store is dropped
+    /// The OS lock on `<file>.lock` (none when opened read-only); released when the store is dropped
     /// (or the process dies), never earlier.
-    _process_lock: std::fs::File,
+    _process_lock: Option<std::fs::File>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -110,7 +110,44 @@ impl SqliteStore {
             path,
             declaration_locks: KeyedLocks::default(),
             leader: Arc::default(),
-            _process_lock: process_lock,
+            _process_lock: Some(process_lock),
+        })
+    }
+
+    /// Opens an existing database to read it beside the process that owns
+    /// it (`janus export` while Janus runs): no process lock, no file
+    /// created, every connection read-only (SQLite's WAL lets it read while
+    /// the owner writes).
+    pub async fn open_read_only(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
+        let given = options.get_filename().to_path_buf();
+        let path = std::path::absolute(&given).unwrap_or(given);
+        if !path.is_file() {
+            return Err(StoreError::Sqlite {
+                path: path.display().to_string(),
+                reason: "there is no such database file".to_owned(),
+            });
+        }
+        let options = options
+            .read_only(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .log_statements(log::LevelFilter::Debug);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Sqlite {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            pool,
+            path,
+            declaration_locks: KeyedLocks::default(),
+            leader: Arc::default(),
+            _process_lock: None,
         })
     }
 

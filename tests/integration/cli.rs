@@ -980,8 +980,8 @@ fn templates_export_writes_every_template_and_never_overwrites() {
     let target = dir.path().join("tpl");
     let target_arg = target.to_string_lossy().into_owned();
     let out = stdout(&janus(&["templates", "export", &target_arg], &[]));
-    let wrote = format!("wrote {} templates", janus::render::BUILTIN.len());
-    assert!(out.contains(&wrote), "{out}");
+    let every = janus::render::BUILTIN.len();
+    assert!(out.contains(&format!("wrote {every} templates")), "{out}");
     let digest = std::fs::read_to_string(target.join("digest.json.hbs")).unwrap();
     assert_eq!(digest, include_str!("../../templates/digest.json.hbs"));
 

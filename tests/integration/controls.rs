@@ -144,6 +144,85 @@ async fn claiming_a_role_shows_the_holder_announces_it_dms_the_duties_and_update
 }
 
 #[tokio::test]
+async fn releasing_a_role_frees_it_everywhere_and_tells_its_holder() {
+    let (app, channel, digest) = incident(&[]).await;
+    click(&app, &channel, BOB, payloads::claim("incident_commander")).await;
+    app.idle().await;
+    assert!(control_text(&app, &channel).contains(&format!("<@{BOB}>")));
+    let dms_before = app
+        .slack
+        .messages(&app.slack.dm_channel(BOB).unwrap())
+        .len();
+
+    // Alice releases Bob; the control message offered Release for the
+    // held role, not Claim.
+    let pinned = app.slack.message(&channel.id, &channel.pins[0]).unwrap();
+    let ids = pinned.blocks.as_ref().unwrap().to_string();
+    assert!(ids.contains("janus.release.incident_commander"), "{ids}");
+    assert!(!ids.contains("janus.claim.incident_commander"), "{ids}");
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::button("janus.release.incident_commander"),
+    )
+    .await;
+    app.idle().await;
+
+    let control = control_text(&app, &channel);
+    assert!(!control.contains(&format!("<@{BOB}>")), "{control}");
+    assert!(
+        control.contains("*Incident commander*\n_unassigned_"),
+        "{control}"
+    );
+    let pinned = app.slack.message(&channel.id, &channel.pins[0]).unwrap();
+    assert!(
+        pinned
+            .blocks
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("janus.claim.incident_commander"),
+        "free to claim again"
+    );
+    assert!(!digest_text(&app, &digest).contains(&format!("<@{BOB}>")));
+    let line = channel_lines(&app, &channel)
+        .into_iter()
+        .find(|l| l.contains("released"))
+        .expect("a line in the channel");
+    assert!(
+        line.contains(&format!("<@{ALICE}> released <@{BOB}>")),
+        "{line}"
+    );
+    let dms = app.slack.messages(&app.slack.dm_channel(BOB).unwrap());
+    assert_eq!(dms.len(), dms_before + 1, "Bob is told");
+    let told = all_text(dms.last().unwrap().blocks.as_ref().unwrap());
+    assert!(told.contains("Incident commander"), "{told}");
+    assert!(told.contains(&format!("<#{}>", channel.id)), "{told}");
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM role_assignments").await,
+        0
+    );
+
+    // Releasing a free role changes nothing and says so.
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::button("janus.release.incident_commander"),
+    )
+    .await;
+    ephemeral_containing(&app.slack, "Nobody is the Incident commander").await;
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM incident_events WHERE kind = 'role'")
+            .await,
+        2,
+        "the claim and the release"
+    );
+}
+
+#[tokio::test]
 async fn claiming_a_role_you_hold_changes_nothing_and_says_so() {
     let (app, channel, _) = incident(&[]).await;
     click(&app, &channel, BOB, payloads::claim("technical_lead")).await;

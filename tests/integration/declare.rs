@@ -140,6 +140,20 @@ async fn declaring_opens_a_channel_pins_the_controls_posts_the_digest_and_tells_
         field(digest_blocks, "Status").as_deref(),
         Some("Investigating")
     );
+    // The time is Slack's date token: each reader sees their own zone.
+    let declared = field(digest_blocks, "Declared").unwrap_or_default();
+    let stamp = declared
+        .split("<!date^")
+        .nth(1)
+        .and_then(|rest| rest.split('^').next())
+        .and_then(|unix| unix.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("a date token: {declared}"));
+    let age = chrono::Utc::now().timestamp() - stamp;
+    assert!((0..300).contains(&age), "declared just now: {declared}");
+    assert!(
+        declared.contains("{date_short_pretty} {time}|"),
+        "{declared}"
+    );
 
     // The database knows every message it owns.
     assert_eq!(

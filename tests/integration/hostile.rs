@@ -60,7 +60,7 @@ proptest! {
                 prop_assert_eq!(&raw.envelope_id, "e-1");
                 let envelope = raw.parse();
                 let _ = event::classify(&envelope);
-                let _ = event::route(&envelope);
+                let _ = event::route(&envelope, "pushpin");
                 let _ = event::dedupe_key(&envelope);
             }
             other => prop_assert!(false, "no envelope: {:?}", other),

@@ -211,6 +211,41 @@ impl<B: Backend> Incidents for B {
         tx.commit().await?;
         Ok(Assigned { previous, event })
     }
+
+    async fn release_role(
+        &self,
+        id: IncidentId,
+        role: &str,
+        actor: &UserId,
+        delivery: &str,
+    ) -> Result<Assigned, StoreError> {
+        let mut tx = write(self).await?;
+        claim_delivery(&mut *tx, delivery).await?;
+        // Serialised with assignments, so "previous" is the real holder.
+        tx.execute(
+            "SELECT id FROM incidents WHERE id = $1{for_update}",
+            &[Arg::Int(id.0)],
+        )
+        .await?;
+        let previous = holder(&mut *tx, id, role).await?;
+        let mut event = None;
+        if let Some(held_by) = &previous {
+            tx.execute(
+                "DELETE FROM role_assignments WHERE incident_id = $1 AND role = $2",
+                &[Arg::Int(id.0), Arg::Text(role)],
+            )
+            .await?;
+            let detail = serde_json::json!({
+                "role": role,
+                "holder": null,
+                "previous": held_by.as_str(),
+                "how": "released",
+            });
+            event = Some(record(&mut *tx, id, actor.as_str(), "role", detail, true).await?);
+        }
+        tx.commit().await?;
+        Ok(Assigned { previous, event })
+    }
 }
 
 /// The holder of `role`, if any.

@@ -18,6 +18,7 @@ mod declarations;
 mod incidents;
 mod integrations;
 mod reminders;
+mod timeline;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -49,6 +49,7 @@ fn handler(method: &str) -> Option<Handler> {
         "chat.getPermalink" => chat_get_permalink,
         "pins.add" => pins_add,
         "reactions.add" => reactions_add,
+        "reactions.remove" => reactions_remove,
         "users.info" => users_info,
         "usergroups.list" => usergroups_list,
         "usergroups.users.list" => usergroups_users_list,
@@ -203,11 +204,23 @@ fn message_json(s: &Inner, m: &Message) -> Value {
         v["reply_count"] = json!(replies.len());
         v["latest_reply"] = json!(last.ts);
     }
-    if !m.reactions.is_empty() {
-        let reactions: Vec<Value> = m
-            .reactions
+    // As Slack lists them: one entry per emoji, with everyone who used it.
+    let mut reactions: Vec<(String, Vec<String>)> = Vec::new();
+    let all = m.user_reactions.iter().cloned().chain(
+        m.reactions
             .iter()
-            .map(|name| json!({"name": name, "users": [BOT_USER_ID], "count": 1}))
+            .map(|n| (n.clone(), BOT_USER_ID.to_string())),
+    );
+    for (name, user) in all {
+        match reactions.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, users)) => users.push(user),
+            None => reactions.push((name, vec![user])),
+        }
+    }
+    if !reactions.is_empty() {
+        let reactions: Vec<Value> = reactions
+            .into_iter()
+            .map(|(name, users)| json!({"name": name, "count": users.len(), "users": users}))
             .collect();
         v["reactions"] = json!(reactions);
     }
@@ -389,6 +402,7 @@ pub(super) fn push_message(
         thread_ts,
         updated: 0,
         reactions: Vec::new(),
+        user_reactions: Vec::new(),
     });
     ts
 }
@@ -688,6 +702,20 @@ fn pins_add(s: &mut Inner, p: &Params) -> Reply {
         return Err("already_pinned");
     }
     c.pins.push(ts);
+    Ok(json!({}))
+}
+
+fn reactions_remove(s: &mut Inner, p: &Params) -> Reply {
+    let channel = channel_param(p)?;
+    let ts = text(p, "timestamp").ok_or("no_item_specified")?;
+    let name = text(p, "name").unwrap_or_default();
+    readable(s, &channel)?;
+    let m = s.message_mut(&channel, &ts).ok_or("message_not_found")?;
+    let before = m.reactions.len();
+    m.reactions.retain(|r| *r != name);
+    if m.reactions.len() == before {
+        return Err("no_reaction");
+    }
     Ok(json!({}))
 }
 

@@ -378,6 +378,27 @@ impl FakeSlack {
         })
     }
 
+    /// `user` reacts to a message with `emoji`, as Slack records it (the
+    /// test sends the `reaction_added` event itself, or not: a reaction
+    /// made while Janus was away).
+    pub fn react_as_user(&self, channel_id: &str, ts: &str, user: &str, emoji: &str) {
+        self.shared.update(|s| {
+            let m = s
+                .message_mut(channel_id, ts)
+                .unwrap_or_else(|| panic!("fake slack: no message {ts} in {channel_id}"));
+            m.user_reactions.push((emoji.to_string(), user.to_string()));
+        });
+    }
+
+    /// `user` takes their `emoji` off a message.
+    pub fn unreact_as_user(&self, channel_id: &str, ts: &str, user: &str, emoji: &str) {
+        self.shared.update(|s| {
+            if let Some(m) = s.message_mut(channel_id, ts) {
+                m.user_reactions.retain(|(n, u)| !(n == emoji && u == user));
+            }
+        });
+    }
+
     /// A URL to put in a payload's `response_url`; what is POSTed to it is
     /// recorded as an ephemeral with `via: "response_url"`.
     pub fn response_url(&self) -> String {

@@ -92,6 +92,8 @@ pub struct Message {
     pub updated: u32,
     /// Reactions the bot added (`reactions.add`), by name.
     pub reactions: Vec<String>,
+    /// People's reactions: (name, user), in the order they were added.
+    pub user_reactions: Vec<(String, String)>,
 }
 
 impl Message {
