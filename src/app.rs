@@ -40,6 +40,21 @@ pub struct Options {
     /// Web API deadlines and the time budget of one call.
     pub slack: crate::slack::SlackTuning,
     pub start_patience: StartPatience,
+    /// The reminder scheduler's longest sleep.
+    pub reminder_tick: ReminderTick,
+}
+
+/// The longest the reminder scheduler sleeps between two rounds when no
+/// reminder falls due sooner: how soon it sees a new incident or a change
+/// made on another replica. Every replica runs rounds; the database claim
+/// makes each reminder one replica's. Tests shorten it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReminderTick(pub Duration);
+
+impl Default for ReminderTick {
+    fn default() -> Self {
+        Self(Duration::from_secs(5))
+    }
 }
 
 /// How long start-up keeps trying a database or Slack that does not answer
@@ -161,6 +176,7 @@ pub struct App {
     sockets: usize,
     socket_tuning: Tuning,
     recovery_interval: Duration,
+    reminder_tick: Duration,
 }
 
 impl App {
@@ -278,6 +294,7 @@ impl App {
             sockets: config.slack.sockets.into(),
             socket_tuning: options.socket,
             recovery_interval: config.recovery_interval,
+            reminder_tick: options.reminder_tick.0,
         })
     }
 
@@ -296,6 +313,7 @@ impl App {
             sockets,
             socket_tuning,
             recovery_interval,
+            reminder_tick,
         } = self;
         crate::recovery::at_start(&*store, &actors).await;
         let (connected_tx, connected) = watch::channel(0);
@@ -329,6 +347,15 @@ impl App {
             actors.clone(),
             shutdown.clone(),
         ));
+        // The first round's token is taken now, so `wait_idle` right after
+        // start waits for reminders that fell due while Janus was down.
+        let reminders = tokio::spawn(crate::actors::reminders::run(
+            actors.reminders.clone(),
+            actors.tasks.clone(),
+            reminder_tick,
+            actors.tasks.token(),
+            shutdown.clone(),
+        ));
         let tasks = actors.tasks.clone();
         let (bus, bus_task) = crate::bus::start(store, actors, metrics.clone(), shutdown.clone());
         let socket_mode = socket::SocketMode {
@@ -349,6 +376,7 @@ impl App {
             stop.cancel();
             let _ = recovery.await;
             let _ = gaps.await;
+            let _ = reminders.await;
             if let Some(health) = health {
                 let _ = health.await;
             }
@@ -582,7 +610,8 @@ impl Running {
     /// while handling included; then the tracker's tasks: publishing
     /// (with its 200 ms–1 s wait for a burst to end), declarations and
     /// everything handled alone, snapshots, Statuspage prompts, and
-    /// recovery (at start, and each round of the leader's). Not covered:
+    /// recovery (at start, and each round of the leader's), and each round of
+    /// reminders (the first one at start included). Not covered:
     /// envelopes Slack sent that are not read yet.
     pub async fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -17,7 +17,9 @@
 //! - [`actors`] act, each a cheap handle whose calls run in the caller's
 //!   task — incident (declare, status, severity, list), role, publisher
 //!   (the only writer of control and digest messages, one task per
-//!   incident), react_trigger, snapshot and statuspage.
+//!   incident), react_trigger, snapshot, statuspage and reminders (whose
+//!   rounds run beside the bus on every replica: an overdue update, a
+//!   missing commander, claimed in the store before they are posted).
 //! - They use [`store`] (a trait per concept — deliveries, leases,
 //!   declarations, incidents… — implemented once for SQLite, one process,
 //!   and Postgres, replicas),

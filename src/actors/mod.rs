@@ -19,6 +19,7 @@ pub mod incident;
 pub mod postmortem;
 pub mod publisher;
 pub mod react_trigger;
+pub mod reminders;
 pub mod role;
 pub mod snapshot;
 pub mod statuspage;
@@ -254,6 +255,8 @@ pub struct Actors {
     pub snapshot: Option<SnapshotHandle>,
     /// Post update: stakeholder updates.
     pub update: UpdateHandle,
+    /// Overdue updates and missing commanders (see [`reminders`]).
+    pub reminders: reminders::RemindersHandle,
     /// See [`Context::tasks`].
     pub tasks: TaskTracker,
 }
@@ -316,6 +319,8 @@ impl Actors {
             store.clone(),
             store.clone(),
         );
+        let reminders =
+            reminders::RemindersHandle::new(ctx.clone(), store.clone(), incidents.clone());
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
@@ -330,6 +335,7 @@ impl Actors {
             statuspage,
             snapshot,
             update,
+            reminders,
             tasks: ctx.tasks.clone(),
         }
     }

@@ -32,8 +32,8 @@ use crate::domain::incident::{
 use crate::egress::{EgressSettings, NoProxy, ProxyUrl};
 pub use error::ConfigError;
 use raw::{
-    Choices, RawConfig, RawDatabase, RawIncident, RawProviders, RawProxy, RawSlack, RawStatuspage,
-    RawTls,
+    Choices, PerSeverity, RawConfig, RawDatabase, RawIncident, RawProviders, RawProxy,
+    RawReminders, RawSlack, RawStatuspage, RawTls,
 };
 use sources::{
     EnvLayer, HTTP_PROXY_VARS, HTTPS_PROXY_VARS, NO_PROXY_VARS, SECRET_KEYS, TomlLayer,
@@ -94,6 +94,8 @@ pub struct Config {
     /// How often the leader replica looks for work a crashed replica left
     /// unfinished.
     pub recovery_interval: std::time::Duration,
+    /// When Janus reminds an incident's channel of a missing update or commander.
+    pub reminders: RemindersConfig,
     /// Outbound connections: the proxy (from `proxy.url`, else `HTTPS_PROXY` and friends),
     /// `NO_PROXY`, and the extra CA bundle (`tls.ca_file`, else `SSL_CERT_FILE`), read and
     /// checked here so a bad file stops Janus at start.
@@ -309,6 +311,32 @@ impl IncidentConfig {
         self.timezone.local_time(utc)
     }
 }
+
+/// `reminders.*`: when an open incident's channel is reminded to post an update, or told
+/// that nobody holds the commander role. Values are whole seconds; `0` turns one off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemindersConfig {
+    /// Time without an update before a reminder, by severity key; a severity that is not
+    /// here gets none.
+    pub update_every: BTreeMap<String, std::time::Duration>,
+    /// Time after the declaration before a missing commander is pointed out; `None`: never.
+    pub unclaimed_commander_after: Option<std::time::Duration>,
+}
+
+impl RemindersConfig {
+    /// How long an incident of `severity` may go without an update; `None`: no reminders.
+    pub fn update_every(&self, severity: &str) -> Option<std::time::Duration> {
+        self.update_every.get(severity).copied()
+    }
+}
+
+/// `reminders.update_every` by default: sev1 every 30 minutes, sev2 every hour.
+pub const DEFAULT_UPDATE_EVERY: &[(&str, u64)] = &[("sev1", 1800), ("sev2", 3600)];
+/// `reminders.unclaimed_commander_after` by default: ten minutes.
+pub const DEFAULT_UNCLAIMED_COMMANDER_AFTER: u64 = 600;
+/// The longest reminder interval accepted: a week (a longer one is most likely a typo, such
+/// as minutes or milliseconds given as seconds).
+const MAX_REMINDER_SECONDS: u64 = 7 * 24 * 60 * 60;
 
 /// The user group invited to every new incident channel.
 #[derive(Clone, Debug)]
@@ -535,6 +563,7 @@ impl Resolver<'_> {
             tls.extra_roots
                 .splice(0..0, egress.extra_roots.iter().cloned());
         }
+        let reminders = self.reminders(raw.reminders, &incident.catalog)?;
         let log_level = text(raw.log_level).unwrap_or_else(|| "info".to_owned());
         let recovery_interval = match raw.recovery_interval {
             None => 60,
@@ -563,8 +592,71 @@ impl Resolver<'_> {
             log_level,
             log_format: raw.log_format.unwrap_or_default(),
             recovery_interval: std::time::Duration::from_secs(recovery_interval),
+            reminders,
             egress,
             warnings: self.warnings,
+        })
+    }
+
+    /// `reminders.*`: a number applies to every severity of the catalog; a table names
+    /// severities (others get no reminder). `0` turns a reminder off.
+    fn reminders(
+        &self,
+        raw: RawReminders,
+        catalog: &Catalog,
+    ) -> Result<RemindersConfig, ConfigError> {
+        let seconds = |key: &str, value: u64| -> Result<Option<std::time::Duration>, ConfigError> {
+            match value {
+                0 => Ok(None),
+                1..=MAX_REMINDER_SECONDS => Ok(Some(std::time::Duration::from_secs(value))),
+                _ => Err(self.invalid(
+                    key,
+                    format!(
+                        "expected seconds from 0 (off) to {MAX_REMINDER_SECONDS} (a week), found {value}"
+                    ),
+                )),
+            }
+        };
+        let key = "reminders.update_every";
+        let given: Vec<(String, u64)> = match raw.update_every {
+            None => DEFAULT_UPDATE_EVERY
+                .iter()
+                .filter(|(severity, _)| catalog.severity(severity).is_some())
+                .map(|&(severity, secs)| (severity.to_owned(), secs))
+                .collect(),
+            Some(PerSeverity::All(secs)) => catalog
+                .severities()
+                .iter()
+                .map(|choice| (choice.value().to_owned(), secs))
+                .collect(),
+            Some(PerSeverity::Each(each)) => {
+                let known: Vec<&str> = catalog.severities().iter().map(|c| c.value()).collect();
+                if let Some(unknown) = each.keys().find(|k| !known.contains(&k.as_str())) {
+                    return Err(self.invalid(
+                        key,
+                        format!(
+                            "`{unknown}` is not a severity; expected some of {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                each.into_iter().collect()
+            }
+        };
+        let mut update_every = BTreeMap::new();
+        for (severity, secs) in given {
+            if let Some(every) = seconds(key, secs)? {
+                update_every.insert(severity, every);
+            }
+        }
+        let unclaimed_commander_after = seconds(
+            "reminders.unclaimed_commander_after",
+            raw.unclaimed_commander_after
+                .unwrap_or(DEFAULT_UNCLAIMED_COMMANDER_AFTER),
+        )?;
+        Ok(RemindersConfig {
+            update_every,
+            unclaimed_commander_after,
         })
     }
 

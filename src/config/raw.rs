@@ -30,6 +30,7 @@ pub(super) struct RawConfig {
     pub health: RawHealth,
     pub proxy: RawProxy,
     pub tls: RawTls,
+    pub reminders: RawReminders,
     pub log_level: Option<String>,
     pub log_format: Option<LogFormat>,
     pub recovery_interval: Option<u64>,
@@ -88,6 +89,73 @@ pub(super) struct RawRole {
     pub key: String,
     pub label: Option<String>,
     pub duties: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawReminders {
+    pub update_every: Option<PerSeverity>,
+    pub unclaimed_commander_after: Option<u64>,
+}
+
+/// `reminders.update_every`: one number of seconds for every severity, or a table of them
+/// by severity key (`[reminders.update_every] sev1 = 1800`). Keys and ranges are checked in
+/// `resolve`, which knows the severities.
+pub(super) enum PerSeverity {
+    All(u64),
+    Each(BTreeMap<String, u64>),
+}
+
+impl<'de> Deserialize<'de> for PerSeverity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PerSeverityVisitor;
+        const EXPECTED: &str =
+            "a number of seconds, or a table of them by severity such as `{ sev1 = 1800 }`";
+        impl<'de> Visitor<'de> for PerSeverityVisitor {
+            type Value = PerSeverity;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<PerSeverity, E> {
+                Ok(PerSeverity::All(value))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<PerSeverity, E> {
+                u64::try_from(value)
+                    .map(PerSeverity::All)
+                    .map_err(|_| E::custom(format!("expected {EXPECTED}, found {value}")))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<PerSeverity, E> {
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map(PerSeverity::All)
+                    .map_err(|_| E::custom(format!("expected {EXPECTED}, found {value:?}")))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PerSeverity, A::Error> {
+                let mut each = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let Seconds(value) = map.next_value()?;
+                    each.insert(key, value);
+                }
+                Ok(PerSeverity::Each(each))
+            }
+        }
+        deserializer.deserialize_any(PerSeverityVisitor)
+    }
+}
+
+/// A whole number of seconds, from a number or a numeric string (an env value).
+struct Seconds(u64);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match PerSeverity::deserialize(deserializer)? {
+            PerSeverity::All(value) => Ok(Seconds(value)),
+            PerSeverity::Each(_) => Err(de::Error::custom(
+                "expected a number of seconds, found a table",
+            )),
+        }
+    }
 }
 
 #[derive(Default, Deserialize)]

@@ -1413,6 +1413,78 @@ fn a_recovery_interval_out_of_range_names_the_key_and_its_source() {
     assert!(err.contains("JANUS_RECOVERY_INTERVAL"), "{err}");
 }
 
+// --- reminders ----------------------------------------------------------------------------------
+
+fn secs(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n)
+}
+
+#[test]
+fn reminders_default_to_sev1_and_sev2_only_and_a_commander_nudge_after_ten_minutes() {
+    let reminders = load(&[]).unwrap().reminders;
+    assert_eq!(reminders.update_every("sev1"), Some(secs(1800)));
+    assert_eq!(reminders.update_every("sev2"), Some(secs(3600)));
+    assert_eq!(reminders.update_every("sev3"), None);
+    assert_eq!(reminders.update_every("sev4"), None);
+    assert_eq!(reminders.unclaimed_commander_after, Some(secs(600)));
+}
+
+#[test]
+fn a_number_from_env_applies_to_every_severity_and_zero_turns_reminders_off() {
+    let config = load(&[
+        ("JANUS_REMINDERS__UPDATE_EVERY", "2"),
+        ("JANUS_REMINDERS__UNCLAIMED_COMMANDER_AFTER", "0"),
+    ])
+    .unwrap();
+    for severity in ["sev1", "sev2", "sev3", "sev4"] {
+        assert_eq!(config.reminders.update_every(severity), Some(secs(2)));
+    }
+    assert_eq!(config.reminders.unclaimed_commander_after, None);
+    let off = load(&[("JANUS_REMINDERS__UPDATE_EVERY", "0")]).unwrap();
+    assert!(off.reminders.update_every.is_empty());
+}
+
+#[test]
+fn a_toml_table_sets_reminders_per_severity_and_leaves_the_others_off() {
+    let config = load_toml(
+        "[reminders]\nunclaimed_commander_after = 300\n[reminders.update_every]\nsev1 = 900\nsev3 = 7200\nsev2 = 0\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.reminders.update_every("sev1"), Some(secs(900)));
+    assert_eq!(config.reminders.update_every("sev2"), None);
+    assert_eq!(config.reminders.update_every("sev3"), Some(secs(7200)));
+    assert_eq!(config.reminders.update_every("sev4"), None);
+    assert_eq!(config.reminders.unclaimed_commander_after, Some(secs(300)));
+}
+
+#[test]
+fn a_reminder_for_an_unknown_severity_names_the_key_the_file_and_the_severities() {
+    let err = toml_err("[reminders.update_every]\nsev9 = 60\n", &[]);
+    assert!(err.contains("`reminders.update_every`"), "{err}");
+    assert!(err.contains("FILE"), "{err}");
+    assert!(
+        err.contains("sev9") && err.contains("sev1, sev2, sev3, sev4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reminder_interval_that_is_not_a_number_or_too_long_names_the_key_and_its_source() {
+    let err = load_err(&[("JANUS_REMINDERS__UPDATE_EVERY", "soon")]);
+    assert!(err.contains("reminders.update_every"), "{err}");
+    assert!(err.contains("JANUS_REMINDERS__UPDATE_EVERY"), "{err}");
+    let err = load_err(&[("JANUS_REMINDERS__UNCLAIMED_COMMANDER_AFTER", "99999999")]);
+    assert!(
+        err.contains("`reminders.unclaimed_commander_after`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("JANUS_REMINDERS__UNCLAIMED_COMMANDER_AFTER"),
+        "{err}"
+    );
+}
+
 // --- health and metrics listener --------------------------------------------------------------
 
 #[test]

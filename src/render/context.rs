@@ -56,6 +56,8 @@ template! {
     UpdateModal => "update_modal",
     UpdatePosted => "update_posted",
     UpdateReply => "update_reply",
+    UpdateReminder => "reminder_update",
+    CommanderReminder => "reminder_commander",
 }
 
 /// A status, severity or Statuspage value and what people read for it. A
@@ -346,6 +348,32 @@ pub struct RoleDm {
 pub struct Resolved {
     pub incident: IncidentView,
     pub actor: UserId,
+}
+
+/// Posted in the incident channel when no update was posted for the
+/// severity's `reminders.update_every`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateReminder {
+    pub incident: IncidentView,
+    /// The commander role's holder, mentioned; `None`: nobody holds it, and
+    /// the channel is mentioned (`<!here>`) instead.
+    pub commander: Option<UserId>,
+    /// The commander role's label, e.g. `Incident commander`.
+    pub role: String,
+    /// How long since the last update (or the declaration, a reopening or
+    /// the last reminder), in words: `30 minutes`, `2 hours`.
+    pub quiet_for: String,
+}
+
+/// Posted once in the incident channel when nobody holds the commander role
+/// `reminders.unclaimed_commander_after` after the declaration.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommanderReminder {
+    pub incident: IncidentView,
+    /// The commander role's label, e.g. `Incident commander`.
+    pub role: String,
+    /// How long after the declaration, in words: `10 minutes`.
+    pub after: String,
 }
 
 /// The declare form (a modal).

@@ -105,6 +105,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "update_reply",
         include_str!("../../templates/update_reply.json.hbs"),
     ),
+    (
+        "reminder_update",
+        include_str!("../../templates/reminder_update.json.hbs"),
+    ),
+    (
+        "reminder_commander",
+        include_str!("../../templates/reminder_commander.json.hbs"),
+    ),
 ];
 
 /// Templates whose output is a whole modal view rather than an array of

@@ -78,6 +78,23 @@ pub fn all() -> Vec<(&'static str, Value)> {
             incident: incident_view(true),
             actor: user("U0BOB0001"),
         }),
+        entry(UpdateReminder {
+            incident: incident_view(false),
+            commander: Some(user("U0ALICE01")),
+            role: "Incident commander".into(),
+            quiet_for: "30 minutes".into(),
+        }),
+        entry(UpdateReminder {
+            incident: incident_view(false),
+            commander: None,
+            role: "Incident commander".into(),
+            quiet_for: "1 hour 5 minutes".into(),
+        }),
+        entry(CommanderReminder {
+            incident: incident_view(false),
+            role: "Incident commander".into(),
+            after: "10 minutes".into(),
+        }),
         entry(DeclareModal {
             channel_id: channel("C0GENERAL1"),
             severities: severities(),

@@ -1,6 +1,7 @@
 //! Persistence, as one trait per concept the rest of Janus needs:
 //! [`Schema`], [`Deliveries`], [`Leases`], [`Declarations`], [`Incidents`],
-//! [`Publications`], [`ReactTriggers`], [`StatuspageLinks`] and [`Updates`]. A part of
+//! [`Publications`], [`ReactTriggers`], [`StatuspageLinks`], [`Updates`], [`TimelineMarks`],
+//! [`History`] and [`Reminders`]. A part of
 //! Janus takes the ones it uses; [`Store`] is all of them, what [`open`]
 //! returns.
 //!
@@ -719,6 +720,93 @@ pub trait Updates: Send + Sync {
     async fn latest_update(&self, id: IncidentId) -> Result<Option<LatestUpdate>, StoreError>;
 }
 
+/// Which reminder: an overdue update, or a missing commander.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReminderKind {
+    /// No update for the severity's `reminders.update_every`.
+    Update,
+    /// Nobody holds the commander role `reminders.unclaimed_commander_after`
+    /// after the declaration (once per incident).
+    Commander,
+}
+
+impl ReminderKind {
+    /// As stored in `reminders.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderKind::Update => "update",
+            ReminderKind::Commander => "commander",
+        }
+    }
+}
+
+/// An open incident as the reminders see it: when its current quiet period
+/// began, read from what is stored (never from a replica's memory), so
+/// every replica and every restart computes the same due times.
+#[derive(Debug, Clone)]
+pub struct QuietIncident {
+    pub id: IncidentId,
+    /// A severity key: its `reminders.update_every` applies.
+    pub severity: String,
+    /// When the declaration finished (the channel and control message exist).
+    pub completed_at: DateTime<Utc>,
+    /// The last update posted (`incident_events` of kind `update`).
+    pub last_update: Option<DateTime<Utc>>,
+    /// The last time it was reopened (a status change away from resolved).
+    pub last_reopened: Option<DateTime<Utc>>,
+    /// The last update reminder claimed.
+    pub last_reminder: Option<DateTime<Utc>>,
+    /// Whether the commander check was made (posted or not): it is made once.
+    pub commander_checked: bool,
+}
+
+impl QuietIncident {
+    /// When the current quiet period began: the latest of the declaration's
+    /// completion, the last update, the last reopening and the last reminder.
+    pub fn quiet_since(&self) -> DateTime<Utc> {
+        [self.last_update, self.last_reopened, self.last_reminder]
+            .into_iter()
+            .flatten()
+            .fold(self.completed_at, DateTime::max)
+    }
+}
+
+/// A reminder one replica takes before posting it.
+#[derive(Debug, Clone)]
+pub struct ReminderClaim {
+    pub incident: IncidentId,
+    pub kind: ReminderKind,
+    /// The quiet period it is about (see [`QuietIncident::quiet_since`]):
+    /// one claim per period.
+    pub since: DateTime<Utc>,
+    /// How late it is, by the database's clock: `due_at` is stored as the
+    /// claim's time minus this.
+    pub late: Duration,
+    /// `false`: settled without a message (the commander was there after all).
+    pub posted: bool,
+}
+
+/// Reminders: when they are due (from what is stored) and which were taken.
+#[async_trait::async_trait]
+pub trait Reminders: Send + Sync {
+    /// The database's clock, and the open incidents whose declaration
+    /// finished, with what their reminders are planned from.
+    /// `resolved_status` is the catalog's resolved key (a status change from
+    /// it is a reopening).
+    async fn quiet_incidents(
+        &self,
+        resolved_status: &str,
+    ) -> Result<(DateTime<Utc>, Vec<QuietIncident>), StoreError>;
+
+    /// Takes a reminder before posting it: `true` for the first taker of
+    /// its period, `false` for every other replica or retry.
+    async fn claim_reminder(&self, claim: &ReminderClaim) -> Result<bool, StoreError>;
+
+    /// Gives a claim back when its post did not reach Slack, so the next
+    /// round tries again.
+    async fn release_reminder(&self, claim: &ReminderClaim) -> Result<(), StoreError>;
+}
+
 /// Everything Janus keeps: what [`open`] returns, and what start-up hands
 /// out to the parts that each take the traits they use.
 pub trait Store:
@@ -733,6 +821,7 @@ pub trait Store:
     + TimelineMarks
     + History
     + Updates
+    + Reminders
     + 'static
 {
 }
@@ -749,6 +838,7 @@ impl<T> Store for T where
         + TimelineMarks
         + History
         + Updates
+        + Reminders
         + 'static
 {
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use janus::config::DatabaseConfig;
 use janus::domain::ids::{ChannelId, MessageTs, UserId};
 use janus::store::{
-    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, StatuspageAction, Store,
-    StoreError,
+    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, ReminderClaim,
+    ReminderKind, StatuspageAction, Store, StoreError,
 };
 use secrecy::SecretString;
 use tokio::task::JoinSet;
@@ -112,6 +112,7 @@ on_both_backends!(migrated:
     changes_start_unannounced_and_are_listed_until_marked,
     a_declaration_lock_is_refused_while_held,
     one_leader_at_a_time,
+    a_reminder_period_is_claimed_once_given_back_and_restarted_by_a_reminder_or_a_reopening,
 );
 
 // --- helpers -------------------------------------------------------------------------------
@@ -1406,4 +1407,106 @@ fn delivery() -> String {
         "envelope:test-{}",
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     )
+}
+
+async fn a_reminder_period_is_claimed_once_given_back_and_restarted_by_a_reminder_or_a_reopening(
+    db: Db,
+) {
+    let id = db
+        .store
+        .create_incident(&new_incident("www down"))
+        .await
+        .unwrap()
+        .incident()
+        .unwrap();
+    // Not a candidate until its declaration finished.
+    assert!(
+        db.store
+            .quiet_incidents("resolved")
+            .await
+            .unwrap()
+            .1
+            .is_empty()
+    );
+    db.store
+        .set_channel(id, &channel(7), "inc-www-down")
+        .await
+        .unwrap();
+    assert!(db.store.complete_declaration(id).await.unwrap());
+
+    let (now, quiet) = db.store.quiet_incidents("resolved").await.unwrap();
+    assert_eq!(quiet.len(), 1);
+    let first = &quiet[0];
+    assert_eq!((first.id, first.severity.as_str()), (id, "sev4"));
+    assert!(first.completed_at <= now);
+    assert_eq!(first.quiet_since(), first.completed_at);
+    assert!(!first.commander_checked);
+
+    let claim = ReminderClaim {
+        incident: id,
+        kind: ReminderKind::Update,
+        since: first.quiet_since(),
+        late: Duration::from_secs(5),
+        posted: true,
+    };
+    // Of many replicas claiming one period at once, one gets it.
+    let mut claims = JoinSet::new();
+    for _ in 0..8 {
+        let (store, claim) = (db.store.clone(), claim.clone());
+        claims.spawn(async move { store.claim_reminder(&claim).await.unwrap() });
+    }
+    let won = claims
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|won| *won)
+        .count();
+    assert_eq!(won, 1);
+    // Given back (its post did not reach Slack), it can be claimed again.
+    db.store.release_reminder(&claim).await.unwrap();
+    assert!(db.store.claim_reminder(&claim).await.unwrap());
+    assert!(!db.store.claim_reminder(&claim).await.unwrap());
+
+    // The reminder starts the next period.
+    let (_, quiet) = db.store.quiet_incidents("resolved").await.unwrap();
+    let reminded = quiet[0].last_reminder.expect("the reminder is read back");
+    assert!(reminded >= first.completed_at);
+    assert_eq!(quiet[0].quiet_since(), reminded);
+
+    // The commander check, settled without a message, is made once.
+    let settled = ReminderClaim {
+        kind: ReminderKind::Commander,
+        since: first.completed_at,
+        posted: false,
+        ..claim.clone()
+    };
+    assert!(db.store.claim_reminder(&settled).await.unwrap());
+    assert!(db.store.quiet_incidents("resolved").await.unwrap().1[0].commander_checked);
+
+    // Resolved: no candidate. Reopened: a new period from the reopening.
+    db.store
+        .set_status(id, "resolved", true, &user(2), "delivery-resolve")
+        .await
+        .unwrap();
+    assert!(
+        db.store
+            .quiet_incidents("resolved")
+            .await
+            .unwrap()
+            .1
+            .is_empty()
+    );
+    db.store
+        .set_status(id, "identified", false, &user(2), "delivery-reopen")
+        .await
+        .unwrap();
+    let (_, quiet) = db.store.quiet_incidents("resolved").await.unwrap();
+    let reopened = quiet[0].last_reopened.expect("the reopening is read back");
+    assert!(reopened >= reminded);
+    assert_eq!(quiet[0].quiet_since(), reopened);
+    assert_eq!(
+        db.count("SELECT count(*) FROM reminders WHERE posted")
+            .await,
+        1
+    );
 }

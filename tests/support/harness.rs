@@ -241,6 +241,7 @@ pub fn fast_tuning() -> Tuning {
 pub fn fast_options() -> Options {
     Options {
         socket: fast_tuning(),
+        reminder_tick: janus::app::ReminderTick(Duration::from_millis(100)),
         ..Options::default()
     }
 }

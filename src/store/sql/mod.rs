@@ -17,6 +17,7 @@
 mod declarations;
 mod incidents;
 mod integrations;
+mod reminders;
 mod timeline;
 mod updates;
 
