@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod announce;
+mod archive;
 pub mod control;
 pub mod groups;
 pub mod incident;
@@ -319,8 +320,12 @@ impl Actors {
             store.clone(),
             store.clone(),
         );
-        let reminders =
-            reminders::RemindersHandle::new(ctx.clone(), store.clone(), incidents.clone());
+        let reminders = reminders::RemindersHandle::new(
+            ctx.clone(),
+            store.clone(),
+            incidents.clone(),
+            publisher.clone(),
+        );
         let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
@@ -487,6 +492,7 @@ mod tests {
             declaration: None,
             completed: true,
             private: false,
+            archived_at: None,
         }
     }
 

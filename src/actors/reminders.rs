@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
+use super::publisher::PublisherHandle;
 use super::{Context, view};
 use crate::render::context::{CommanderReminder, UpdateReminder};
 use crate::store::{Incidents, QuietIncident, ReminderClaim, ReminderKind, Reminders};
@@ -41,9 +42,11 @@ const MIN_PAUSE: Duration = Duration::from_millis(10);
 /// Claims and posts reminders; cheap to clone.
 #[derive(Clone)]
 pub struct RemindersHandle {
-    ctx: Arc<Context>,
-    store: Arc<dyn Reminders>,
-    incidents: Arc<dyn Incidents>,
+    pub(super) ctx: Arc<Context>,
+    pub(super) store: Arc<dyn Reminders>,
+    pub(super) incidents: Arc<dyn Incidents>,
+    /// Shows an archived channel in the digest.
+    pub(super) publisher: PublisherHandle,
 }
 
 impl RemindersHandle {
@@ -52,11 +55,13 @@ impl RemindersHandle {
         ctx: Arc<Context>,
         store: Arc<dyn Reminders>,
         incidents: Arc<dyn Incidents>,
+        publisher: PublisherHandle,
     ) -> Self {
         Self {
             ctx,
             store,
             incidents,
+            publisher,
         }
     }
 
@@ -64,7 +69,10 @@ impl RemindersHandle {
     /// long until the next one is due (`None`: none is planned).
     pub async fn round(&self) -> Option<Duration> {
         let settings = &self.ctx.config.reminders;
-        if settings.update_every.is_empty() && settings.unclaimed_commander_after.is_none() {
+        if settings.update_every.is_empty()
+            && settings.unclaimed_commander_after.is_none()
+            && self.ctx.config.incident.archive_after.is_none()
+        {
             return None;
         }
         let resolved = self.ctx.config.incident.catalog.resolved_status().value();
@@ -102,6 +110,9 @@ impl RemindersHandle {
                     plan(due);
                 }
             }
+        }
+        if let Some(at) = self.archive_round(now).await {
+            plan(at);
         }
         next.map(|at| (at - now).to_std().unwrap_or_default())
     }
@@ -161,6 +172,8 @@ impl RemindersHandle {
         }
         let view = view::incident(&incident, catalog, view::SHORT_DESCRIPTION_CHARS);
         let rendered = match kind {
+            // Archiving is `archive`'s, not a reminder's.
+            ReminderKind::ArchiveNotice | ReminderKind::Archive => return,
             ReminderKind::Update => self.ctx.renderer.render_context(&UpdateReminder {
                 incident: view,
                 commander,
@@ -181,6 +194,7 @@ impl RemindersHandle {
             }
         };
         let text = match kind {
+            ReminderKind::ArchiveNotice | ReminderKind::Archive => return,
             ReminderKind::Update => "No update for a while: time to post one",
             ReminderKind::Commander => "Nobody has claimed the commander role yet",
         };

@@ -47,6 +47,7 @@ pub fn incident(incident: &Incident, catalog: &Catalog, description_chars: usize
         created_at: crate::domain::text::slack_date(incident.created_at),
         roles,
         private: incident.private,
+        archived: incident.archived_at.is_some(),
     }
 }
 
@@ -118,6 +119,7 @@ mod tests {
             declaration: None,
             completed: true,
             private: false,
+            archived_at: None,
         }
     }
 

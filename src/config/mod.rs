@@ -303,6 +303,9 @@ pub struct IncidentConfig {
     /// Declarations one person may make in ten minutes
     /// (`incident.max_declarations_per_user`, default 5); `None` for no limit (0).
     pub max_declarations_per_user: Option<u32>,
+    /// How long after its resolution an incident's channel is archived
+    /// (`incident.archive_after`, seconds); `None` (0, the default): never.
+    pub archive_after: Option<std::time::Duration>,
 }
 
 impl IncidentConfig {
@@ -1017,6 +1020,10 @@ impl Resolver<'_> {
                 Some(raw::Bounded(0)) => None,
                 Some(raw::Bounded(n)) => Some(n),
             },
+            archive_after: raw
+                .archive_after
+                .filter(|after| after.0 > 0)
+                .map(|after| std::time::Duration::from_secs(u64::from(after.0))),
         })
     }
 

@@ -79,6 +79,7 @@ pub(super) struct RawIncident {
     pub roles: Option<Vec<RawRole>>,
     pub allow_external_users: Option<Flag>,
     pub max_declarations_per_user: Option<Bounded<0, 1000>>,
+    pub archive_after: Option<Bounded<0, 31_536_000>>,
 }
 
 /// One `[[incident.roles]]` table. `label` and `duties` may be left out for a built-in role,

@@ -44,6 +44,7 @@ template! {
     StatusChanged => "status_changed",
     RoleAssigned => "role_assigned",
     RoleReleased => "role_released",
+    ArchiveNotice => "archive_notice",
     RoleDm => "role_dm",
     Resolved => "resolved",
     DeclareModal => "declare_modal",
@@ -111,6 +112,8 @@ pub struct IncidentView {
     /// A private incident: outside its channel, shown without its name,
     /// description or a way in (see [`Digest::new`]).
     pub private: bool,
+    /// Its channel was archived (`incident.archive_after`).
+    pub archived: bool,
 }
 
 /// One role of an incident and who holds it.
@@ -321,6 +324,15 @@ pub struct RoleAssigned {
     pub holder: UserId,
     /// The holder being replaced, if any.
     pub previous: Option<UserId>,
+}
+
+/// An hour before a resolved incident's channel is archived.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveNotice {
+    pub incident: IncidentView,
+    /// When, in words: `1 hour`.
+    #[serde(rename = "in")]
+    pub in_: String,
 }
 
 /// A role left without a holder: a line in the channel, and a DM to who

@@ -60,6 +60,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/role_assigned.json.hbs"),
     ),
     (
+        "archive_notice",
+        include_str!("../../templates/archive_notice.json.hbs"),
+    ),
+    (
         "role_released",
         include_str!("../../templates/role_released.json.hbs"),
     ),

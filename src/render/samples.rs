@@ -63,6 +63,10 @@ pub fn all() -> Vec<(&'static str, Value)> {
             holder: user("U0BOB0001"),
             previous: Some(user("U0CAROL01")),
         }),
+        entry(ArchiveNotice {
+            incident: incident_view(true),
+            in_: "1 hour".into(),
+        }),
         entry(RoleReleased {
             incident: incident_view(false),
             actor: user("U0ALICE01"),
@@ -244,6 +248,7 @@ fn incident_view(resolved: bool) -> IncidentView {
         created_at: "<!date^1795793400^{date_short_pretty} {time}|2026-11-27 15:30 UTC>".into(),
         roles: roles([Some(user("U0BOB0001")), liaison, None]),
         private: false,
+        archived: false,
     }
 }
 
@@ -268,6 +273,7 @@ fn second_incident() -> IncidentView {
         created_at: "<!date^1795795320^{date_short_pretty} {time}|2026-11-27 16:02 UTC>".into(),
         roles: roles([None, None, None]),
         private: false,
+        archived: false,
     }
 }
 

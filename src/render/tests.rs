@@ -109,6 +109,7 @@ fn an_incident_without_a_channel_yet_gives_templates_an_empty_channel_id() {
         created_at: "2026-11-27 15:30 UTC".into(),
         roles: Vec::new(),
         private: false,
+        archived: false,
     };
     let data = serde_json::to_value(&view).unwrap();
     assert_eq!(data["channel_id"], "");

@@ -708,6 +708,20 @@ impl SlackApi {
         .map(|_| ())
     }
 
+    /// `conversations.archive`; a channel archived already is no error.
+    pub async fn archive_channel(&self, channel: &ChannelId) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str() });
+        match self
+            .call::<Value>(TokenKind::Bot, "conversations.archive", &body)
+            .await
+        {
+            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "already_archived") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     /// `users.info`: what Janus needs to know of a person to decide what
     /// they may do.
     pub async fn person(&self, user: &UserId) -> Result<Person, SlackError> {

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 /// unlisted method counts as not safe, so a new one is never repeated by
 /// accident. A 429 is another matter: Slack did not act on it, so every
 /// method waits and sends again after one.
-const RETRY_SAFE: [&str; 19] = [
+const RETRY_SAFE: [&str; 20] = [
     // Writes that set a state.
     "chat.update",
     "pins.add",
@@ -34,6 +34,7 @@ const RETRY_SAFE: [&str; 19] = [
     "conversations.open",
     "reactions.add",
     "reactions.remove",
+    "conversations.archive",
     // Reads.
     "auth.test",
     "apps.connections.open",

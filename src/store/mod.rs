@@ -175,6 +175,8 @@ pub struct Incident {
     pub completed: bool,
     /// A private incident (see [`NewIncident::private`]).
     pub private: bool,
+    /// When its channel was archived (`incident.archive_after`).
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl Incident {
@@ -728,6 +730,10 @@ pub enum ReminderKind {
     /// Nobody holds the commander role `reminders.unclaimed_commander_after`
     /// after the declaration (once per incident).
     Commander,
+    /// The channel is archived in an hour (`incident.archive_after`).
+    ArchiveNotice,
+    /// The channel is archived now.
+    Archive,
 }
 
 impl ReminderKind {
@@ -736,6 +742,8 @@ impl ReminderKind {
         match self {
             ReminderKind::Update => "update",
             ReminderKind::Commander => "commander",
+            ReminderKind::ArchiveNotice => "archive_notice",
+            ReminderKind::Archive => "archive",
         }
     }
 }
@@ -805,6 +813,13 @@ pub trait Reminders: Send + Sync {
     /// Gives a claim back when its post did not reach Slack, so the next
     /// round tries again.
     async fn release_reminder(&self, claim: &ReminderClaim) -> Result<(), StoreError>;
+
+    /// The resolved incidents whose channels are not archived yet, with
+    /// when they were resolved (`incident.archive_after` counts from it).
+    async fn resolved_unarchived(&self) -> Result<Vec<(IncidentId, DateTime<Utc>)>, StoreError>;
+
+    /// Records that the incident's channel is archived; the digest shows it.
+    async fn set_archived(&self, id: IncidentId) -> Result<(), StoreError>;
 }
 
 /// Everything Janus keeps: what [`open`] returns, and what start-up hands

@@ -283,3 +283,112 @@ async fn a_severity_change_plans_with_the_new_severitys_interval() {
     let reminder = posted(&app, &channel, OVERDUE).await;
     assert!(reminder.contains("<!here>"), "{reminder}");
 }
+
+/// Moves every resolution `minutes` back.
+async fn resolved_earlier(db: &TestDb, minutes: u32) {
+    execute(
+        db,
+        &format!(
+            "UPDATE incidents SET resolved_at = resolved_at - interval '{minutes} minutes' \
+             WHERE resolved_at IS NOT NULL"
+        ),
+        &format!(
+            "UPDATE incidents SET resolved_at = \
+             strftime('%Y-%m-%dT%H:%M:%f000Z', resolved_at, '-{minutes} minutes') \
+             WHERE resolved_at IS NOT NULL"
+        ),
+    )
+    .await;
+}
+
+fn archived(app: &TestApp, channel: &Channel) -> bool {
+    app.slack.channel(&channel.id).unwrap().is_archived
+}
+
+#[tokio::test]
+async fn a_resolved_incidents_channel_is_archived_after_the_delay_with_notice_an_hour_before() {
+    let (mut app, general, digest) = workspace(&[("JANUS_INCIDENT__ARCHIVE_AFTER", "7200")]).await;
+    let channel = incident(&app, &general, "checkout down", 0).await;
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "resolved"),
+    )
+    .await;
+    app.idle().await;
+    assert!(!archived(&app, &channel), "not before the delay");
+    assert!(lines(&app, &channel, "will be archived").is_empty());
+
+    // 90 minutes later: the notice, not yet the archive.
+    resolved_earlier(&app.db, 90).await;
+    let notice = posted(&app, &channel, "will be archived").await;
+    assert!(notice.contains("about 1 hour"), "{notice}");
+    app.idle().await;
+    assert!(!archived(&app, &channel));
+
+    // Past the delay: archived, and the digest says so.
+    resolved_earlier(&app.db, 60).await;
+    app.slack
+        .wait_for("the channel archived", WAIT, |s| {
+            s.channel(&channel.id).filter(|c| c.is_archived)
+        })
+        .await;
+    app.idle().await;
+    let entry = all_text(app.slack.messages(&digest)[0].blocks.as_ref().unwrap());
+    assert!(entry.contains("channel is archived"), "{entry}");
+
+    // Once: a restart archives nothing again, notices nothing again.
+    app.stop().await.expect("a clean stop");
+    app.restart_with(&[("JANUS_INCIDENT__ARCHIVE_AFTER", "7200")])
+        .await;
+    app.idle().await;
+    assert_eq!(app.slack.calls_to("conversations.archive").len(), 1);
+    assert_eq!(lines(&app, &channel, "will be archived").len(), 1);
+}
+
+#[tokio::test]
+async fn reopening_before_the_delay_cancels_the_archiving() {
+    let (mut app, general, _) = workspace(&[("JANUS_INCIDENT__ARCHIVE_AFTER", "600")]).await;
+    let channel = incident(&app, &general, "checkout down", 0).await;
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "resolved"),
+    )
+    .await;
+    app.idle().await;
+    click(
+        &app,
+        &channel,
+        BOB,
+        payloads::select("janus.status", "investigating"),
+    )
+    .await;
+    app.idle().await;
+    // However long it stays open, nothing is archived.
+    two_hours_pass(&app.db).await;
+    app.stop().await.expect("a clean stop");
+    app.restart_with(&[("JANUS_INCIDENT__ARCHIVE_AFTER", "600")])
+        .await;
+    app.idle().await;
+    assert!(!archived(&app, &channel));
+    assert!(app.slack.calls_to("conversations.archive").is_empty());
+
+    // Resolved again, the delay starts from the new resolution.
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "resolved"),
+    )
+    .await;
+    app.idle().await;
+    resolved_earlier(&app.db, 11).await;
+    app.slack
+        .wait_for("the channel archived", WAIT, |s| {
+            s.channel(&channel.id).filter(|c| c.is_archived)
+        })
+        .await;
+}

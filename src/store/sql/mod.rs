@@ -225,7 +225,7 @@ macro_rules! incident_columns {
     () => {
         "id, channel_id, channel_name, description, status, severity, created_by, created_at, \
          updated_at, version, resolved_at, control_ts, digest_ts, intended_name, steps, \
-         declaration, completed_at, private"
+         declaration, completed_at, private, archived_at"
     };
 }
 use incident_columns;
@@ -251,6 +251,7 @@ fn incident_from_row(row: &impl Read) -> Result<Incident, StoreError> {
         declaration: row.maybe_json("declaration")?,
         completed: row.maybe_time("completed_at")?.is_some(),
         private: row.boolean("private")?,
+        archived_at: row.maybe_time("archived_at")?,
     })
 }
 

@@ -97,4 +97,30 @@ impl<B: Backend> Reminders for B {
             .await?;
         Ok(())
     }
+
+    async fn resolved_unarchived(&self) -> Result<Vec<(IncidentId, DateTime<Utc>)>, StoreError> {
+        let rows = conn(self)
+            .await?
+            .fetch_all(
+                "SELECT id, resolved_at FROM incidents WHERE resolved_at IS NOT NULL \
+                 AND archived_at IS NULL AND channel_id IS NOT NULL ORDER BY id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((IncidentId(row.int("id")?), row.time("resolved_at")?)))
+            .collect()
+    }
+
+    async fn set_archived(&self, id: IncidentId) -> Result<(), StoreError> {
+        conn(self)
+            .await?
+            .execute(
+                "UPDATE incidents SET archived_at = {now}, updated_at = {now}, \
+                 version = version + 1 WHERE id = $1 AND archived_at IS NULL",
+                &[Arg::Int(id.0)],
+            )
+            .await?;
+        Ok(())
+    }
 }
