@@ -280,6 +280,7 @@ impl App {
                 config: Arc::new(config.clone()),
                 groups,
                 tasks: TaskTracker::new(),
+                metrics: metrics.clone(),
             },
             store.clone(),
             statuspage,

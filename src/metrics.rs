@@ -65,6 +65,8 @@ pub struct Metrics {
     timeouts: Labelled<1>,
     refused: Labelled<1>,
     ack_latency: Histogram,
+    to_commander: Durations,
+    to_resolve: Durations,
 }
 
 impl Default for Metrics {
@@ -89,6 +91,8 @@ impl Metrics {
             timeouts: Labelled::default(),
             refused: Labelled::default(),
             ack_latency: Histogram::default(),
+            to_commander: Durations::default(),
+            to_resolve: Durations::default(),
         }
     }
 
@@ -120,6 +124,18 @@ impl Metrics {
     /// follow incidents), `declaration_limit`.
     pub fn refused(&self, reason: &str) {
         self.refused.add([reason], 1);
+    }
+
+    /// An incident of `severity` got its first commander `seconds` after
+    /// it was declared.
+    pub fn first_commander(&self, severity: &str, seconds: f64) {
+        self.to_commander.observe(severity, seconds);
+    }
+
+    /// An incident of `severity` was resolved `seconds` after it was
+    /// declared.
+    pub fn resolved(&self, severity: &str, seconds: f64) {
+        self.to_resolve.observe(severity, seconds);
     }
 
     /// A socket was replaced by a new one (after a `disconnect`, a close,
@@ -270,6 +286,16 @@ impl Metrics {
             "Envelopes ignored because they were for another app or workspace, and actions refused to guests, people of other organisations or a declarer over the limit, by reason.",
             ["reason"],
         );
+        self.to_commander.render(
+            &mut out,
+            "janus_incident_time_to_commander_seconds",
+            "From an incident's declaration to its first commander (the first role), by severity; observed by the replica that handled the claim or assignment.",
+        );
+        self.to_resolve.render(
+            &mut out,
+            "janus_incident_time_to_resolve_seconds",
+            "From an incident's declaration to its resolution (each time it is resolved), by severity; observed by the replica that announced it.",
+        );
         // Left out when the store could not say: a made-up 0 would look like
         // a quiet day.
         if let Some(open) = gauges.open_incidents {
@@ -375,6 +401,65 @@ impl Histogram {
         sample(out, &bucket, &label_set(&[("le", "+Inf")]), state.count);
         let _ = writeln!(out, "{name}_sum {}", state.sum);
         sample(out, &format!("{name}_count"), "", state.count);
+    }
+}
+
+/// Buckets of [`Durations`], in seconds: a minute to a week.
+pub const DURATION_BUCKETS: [f64; 12] = [
+    60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0,
+    604800.0,
+];
+
+/// Histograms of incident durations over [`DURATION_BUCKETS`], one per
+/// severity (few: the configured ones).
+#[derive(Debug, Default)]
+struct Durations {
+    by_severity: Mutex<std::collections::BTreeMap<String, DurationState>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct DurationState {
+    /// Per bucket (not cumulative); the last slot is above every bound.
+    counts: [u64; DURATION_BUCKETS.len() + 1],
+    sum: f64,
+    count: u64,
+}
+
+impl Durations {
+    fn observe(&self, severity: &str, seconds: f64) {
+        let slot = DURATION_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(DURATION_BUCKETS.len());
+        let mut all = self.by_severity.lock().unwrap_or_else(|p| p.into_inner());
+        let state = all.entry(severity.to_owned()).or_default();
+        state.counts[slot] += 1;
+        state.sum += seconds;
+        state.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        header(out, name, help, "histogram");
+        let all = self.by_severity.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = format!("{name}_bucket");
+        for (severity, state) in all.iter() {
+            let mut cumulative = 0;
+            for (bound, n) in DURATION_BUCKETS.iter().zip(state.counts) {
+                cumulative += n;
+                let le = bound.to_string();
+                sample(
+                    out,
+                    &bucket,
+                    &label_set(&[("severity", severity), ("le", &le)]),
+                    cumulative,
+                );
+            }
+            let labels = label_set(&[("severity", severity)]);
+            let inf = label_set(&[("severity", severity), ("le", "+Inf")]);
+            sample(out, &bucket, &inf, state.count);
+            sample(out, &format!("{name}_sum"), &labels, state.sum);
+            sample(out, &format!("{name}_count"), &labels, state.count);
+        }
     }
 }
 

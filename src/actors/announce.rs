@@ -102,7 +102,14 @@ pub async fn field_changed(
             incident: view,
             actor: actor.clone(),
         };
-        return post(ctx, channel, &resolved, "The incident is resolved").await;
+        let outcome = post(ctx, channel, &resolved, "The incident is resolved").await;
+        if outcome == Outcome::Done {
+            // Counted once the resolution is announced: once per resolution.
+            let took = chrono::Utc::now() - incident.created_at;
+            ctx.metrics
+                .resolved(&incident.severity, took.num_milliseconds() as f64 / 1000.0);
+        }
+        return outcome;
     }
     outcome
 }

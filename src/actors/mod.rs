@@ -60,6 +60,8 @@ pub struct Context {
     /// Every task the actors start on their own (publishing, declarations,
     /// snapshots): shutdown waits for them, and tests wait until it is idle.
     pub tasks: TaskTracker,
+    /// Where the incidents' durations are counted (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Context {
@@ -326,7 +328,13 @@ impl Actors {
             incidents.clone(),
             publisher.clone(),
         );
-        let role = RoleHandle::new(ctx.clone(), incidents, publications, publisher.clone());
+        let role = RoleHandle::new(
+            ctx.clone(),
+            incidents,
+            store.clone(),
+            publications,
+            publisher.clone(),
+        );
         let react = ReactHandle::new(ctx.clone(), store, incident.clone());
         Self {
             access: access::AccessHandle::new(ctx.clone()),
@@ -524,6 +532,7 @@ mod tests {
             config: Arc::new(config),
             groups: Default::default(),
             tasks: TaskTracker::new(),
+            metrics: Default::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use super::publisher::PublisherHandle;
 use super::{Context, announce};
 use crate::domain::event::Click;
 use crate::domain::ids::UserId;
-use crate::store::{Assigned, ClaimOutcome, Incident, Incidents, Publications};
+use crate::store::{Assigned, ClaimOutcome, EventId, History, Incident, Incidents, Publications};
 
 /// Cheap handle to the role actor. Calls run in the caller's task: the
 /// incident's lane.
@@ -30,6 +30,7 @@ impl RoleHandle {
     pub fn new(
         ctx: Arc<Context>,
         incidents: Arc<dyn Incidents>,
+        history: Arc<dyn History>,
         publications: Arc<dyn Publications>,
         publisher: PublisherHandle,
     ) -> Self {
@@ -37,6 +38,7 @@ impl RoleHandle {
             actor: Arc::new(RoleActor {
                 ctx,
                 incidents,
+                history,
                 publications,
                 publisher,
             }),
@@ -62,6 +64,8 @@ struct RoleActor {
     ctx: Arc<Context>,
     /// Where roles are held.
     incidents: Arc<dyn Incidents>,
+    /// Whether a commander is the incident's first (for `/metrics`).
+    history: Arc<dyn History>,
     /// Which changes were announced.
     publications: Arc<dyn Publications>,
     publisher: PublisherHandle,
@@ -82,6 +86,7 @@ impl RoleActor {
             .await;
         match claimed {
             Ok(ClaimOutcome::Claimed(event)) => {
+                self.count_first_commander(&incident, &role, event).await;
                 let outcome = self
                     .announce(&incident, &click, &role, &click.user, None)
                     .await;
@@ -135,6 +140,9 @@ impl RoleActor {
                 event: Some(event),
                 previous,
             }) => {
+                if previous.is_none() {
+                    self.count_first_commander(&incident, &role, event).await;
+                }
                 let outcome = self
                     .announce(&incident, &click, &role, &holder, previous.as_ref())
                     .await;
@@ -195,6 +203,33 @@ impl RoleActor {
                 );
             }
             Err(e) => self.ctx.database_trouble(&click, e).await,
+        }
+    }
+
+    /// Counts the time from declaration to the incident's first commander
+    /// (the catalog's first role), when `event` gave it one; a commander
+    /// after a release is not the first.
+    async fn count_first_commander(&self, incident: &Incident, role: &str, event: EventId) {
+        let catalog = &self.ctx.config.incident.catalog;
+        if catalog.roles().first().map(|r| r.key()) != Some(role) {
+            return;
+        }
+        let Ok(history) = self.history.history(incident.id).await else {
+            return;
+        };
+        let commander = |e: &&crate::store::HistoryEntry| {
+            e.kind == "role"
+                && e.detail.get("role").and_then(|r| r.as_str()) == Some(role)
+                && e.detail.get("holder").and_then(|h| h.as_str()).is_some()
+        };
+        let mut commanders = history.iter().filter(commander);
+        if let Some(first) = commanders.next()
+            && first.id == event
+        {
+            let took = first.at - incident.created_at;
+            self.ctx
+                .metrics
+                .first_commander(&incident.severity, took.num_milliseconds() as f64 / 1000.0);
         }
     }
 

@@ -581,3 +581,50 @@ async fn a_database_outage_delays_a_click_tells_the_clicker_and_applies_it_after
         "still connected"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_the_time_to_the_first_commander_and_to_resolution_by_severity() {
+    let (app, channel, _) = incident(&[("JANUS_HEALTH__LISTEN", "0")]).await;
+    click(&app, &channel, BOB, payloads::claim("incident_commander")).await;
+    app.idle().await;
+    // A commander after a release is not the first.
+    click(
+        &app,
+        &channel,
+        BOB,
+        payloads::button("janus.release.incident_commander"),
+    )
+    .await;
+    app.idle().await;
+    click(&app, &channel, ALICE, payloads::claim("incident_commander")).await;
+    click(
+        &app,
+        &channel,
+        ALICE,
+        payloads::select("janus.status", "resolved"),
+    )
+    .await;
+    app.idle().await;
+
+    let metrics = crate::health::get(&app, "/metrics").await.body;
+    let value = |line: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {line} in:\n{metrics}"))
+    };
+    assert_eq!(
+        value("janus_incident_time_to_commander_seconds_count{severity=\"sev4\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("janus_incident_time_to_resolve_seconds_count{severity=\"sev4\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("janus_incident_time_to_commander_seconds_bucket{severity=\"sev4\",le=\"60\"}"),
+        1.0,
+        "claimed within a minute"
+    );
+}
