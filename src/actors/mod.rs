@@ -153,8 +153,16 @@ impl Context {
     }
 
     /// Logs a store failure that outlasted the retries and tells the clicker
-    /// their click was not applied.
+    /// their click was not applied; a redelivery of a click already applied
+    /// is only logged (nothing failed).
     pub async fn database_trouble(&self, click: &Click, e: StoreError) {
+        if e.is_redelivery() {
+            tracing::info!(
+                delivery = click.delivery,
+                "click already applied; redelivery ignored"
+            );
+            return;
+        }
         tracing::error!(user = %click.user, action = click.action_id, error = %e, "store failed");
         self.tell(
             click,

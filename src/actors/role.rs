@@ -102,12 +102,6 @@ impl RoleActor {
                 );
                 self.ctx.tell(&click, &text).await;
             }
-            Err(e) if e.is_redelivery() => {
-                tracing::info!(
-                    delivery = click.delivery,
-                    "click already applied; redelivery ignored"
-                );
-            }
             Err(e) => self.ctx.database_trouble(&click, e).await,
         }
     }
@@ -152,12 +146,6 @@ impl RoleActor {
                 let text = format!("<@{holder}> is already the {label}.");
                 self.ctx.tell(&click, &text).await;
             }
-            Err(e) if e.is_redelivery() => {
-                tracing::info!(
-                    delivery = click.delivery,
-                    "click already applied; redelivery ignored"
-                );
-            }
             Err(e) => self.ctx.database_trouble(&click, e).await,
         }
     }
@@ -195,12 +183,6 @@ impl RoleActor {
                 let text =
                     format!("Nobody is the {label} at the moment; claim it or assign someone.");
                 self.ctx.tell(&click, &text).await;
-            }
-            Err(e) if e.is_redelivery() => {
-                tracing::info!(
-                    delivery = click.delivery,
-                    "click already applied; redelivery ignored"
-                );
             }
             Err(e) => self.ctx.database_trouble(&click, e).await,
         }

@@ -613,15 +613,8 @@ impl SlackApi {
         name: &str,
     ) -> Result<(), SlackError> {
         let body = json!({ "channel": channel.as_str(), "timestamp": ts.as_str(), "name": name });
-        match self
-            .call::<Value>(TokenKind::Bot, "reactions.add", &body)
+        self.set_state("reactions.add", &body, "already_reacted")
             .await
-        {
-            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "already_reacted") => {
-                Ok(())
-            }
-            other => other.map(|_| ()),
-        }
     }
 
     /// `reactions.remove`: takes the bot's reaction back; one that is not
@@ -633,13 +626,20 @@ impl SlackApi {
         name: &str,
     ) -> Result<(), SlackError> {
         let body = json!({ "channel": channel.as_str(), "timestamp": ts.as_str(), "name": name });
-        match self
-            .call::<Value>(TokenKind::Bot, "reactions.remove", &body)
+        self.set_state("reactions.remove", &body, "no_reaction")
             .await
-        {
-            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "no_reaction") => {
-                Ok(())
-            }
+    }
+
+    /// A call that puts something in a state (reacted, archived…): Slack's
+    /// `already` code, meaning it is in that state already, is success.
+    async fn set_state(
+        &self,
+        method: &'static str,
+        body: &Value,
+        already: &str,
+    ) -> Result<(), SlackError> {
+        match self.call::<Value>(TokenKind::Bot, method, body).await {
+            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == already) => Ok(()),
             other => other.map(|_| ()),
         }
     }
@@ -711,15 +711,8 @@ impl SlackApi {
     /// `conversations.archive`; a channel archived already is no error.
     pub async fn archive_channel(&self, channel: &ChannelId) -> Result<(), SlackError> {
         let body = json!({ "channel": channel.as_str() });
-        match self
-            .call::<Value>(TokenKind::Bot, "conversations.archive", &body)
+        self.set_state("conversations.archive", &body, "already_archived")
             .await
-        {
-            Err(e) if matches!(e.code(), Some(ApiErrorCode::Other(c)) if c == "already_archived") => {
-                Ok(())
-            }
-            other => other.map(|_| ()),
-        }
     }
 
     /// `users.info`: what Janus needs to know of a person to decide what

@@ -57,13 +57,6 @@ impl IncidentActor {
             Ok(Some(change)) => change,
             // Already that value (a double click, or someone was quicker).
             Ok(None) => return,
-            Err(e) if e.is_redelivery() => {
-                tracing::info!(
-                    delivery = click.delivery,
-                    "click already applied; redelivery ignored"
-                );
-                return;
-            }
             Err(e) => {
                 self.ctx.database_trouble(&click, e).await;
                 return;
