@@ -1215,7 +1215,7 @@ fn compose_runs_read_only_without_capabilities_and_hands_janus_its_secrets_as_fi
     // /run/secrets/NAME standing in a temporary folder.
     let dir = tempfile::tempdir().unwrap();
     let samples = [
-        ("slack_app_token", "xapp-1-A0COMPOSE-1-abc"),
+        ("slack_app_token", "xapp-fake-compose-token"),
         ("slack_bot_token", "xoxb-1-compose"),
         ("postgres_password", "pw-from-a-file"),
     ];
