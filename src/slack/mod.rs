@@ -760,6 +760,32 @@ impl SlackApi {
         struct Page {
             #[serde(default)]
             members: Vec<String>,
+        }
+        let mut members = Vec::new();
+        let params = [
+            ("channel", Some(channel.as_str().to_owned())),
+            ("limit", Some("1000".to_owned())),
+        ];
+        self.pages("conversations.members", &params, |page: Page| {
+            members.extend(page.members.iter().filter_map(|m| UserId::parse(m).ok()));
+            true
+        })
+        .await?;
+        Ok(members)
+    }
+
+    /// A paged read (`cursor`), page by page: each page goes to `each`,
+    /// until it answers `false` or Slack has no next page.
+    async fn pages<P: DeserializeOwned + Send>(
+        &self,
+        method: &'static str,
+        params: &[(&'static str, Option<String>)],
+        mut each: impl FnMut(P) -> bool,
+    ) -> Result<(), SlackError> {
+        #[derive(Deserialize)]
+        struct Paged<P> {
+            #[serde(flatten)]
+            page: P,
             #[serde(default)]
             response_metadata: Option<Meta>,
         }
@@ -768,19 +794,17 @@ impl SlackApi {
             #[serde(default)]
             next_cursor: String,
         }
-        let mut members = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let params = [
-                ("channel", Some(channel.as_str().to_owned())),
-                ("limit", Some("1000".to_owned())),
-                ("cursor", cursor.clone()),
-            ];
-            let page: Page = self.get("conversations.members", &params).await?;
-            members.extend(page.members.iter().filter_map(|m| UserId::parse(m).ok()));
-            match page.response_metadata.map(|m| m.next_cursor) {
+            let mut with_cursor = params.to_vec();
+            with_cursor.push(("cursor", cursor.take()));
+            let paged: Paged<P> = self.get(method, &with_cursor).await?;
+            if !each(paged.page) {
+                return Ok(());
+            }
+            match paged.response_metadata.map(|m| m.next_cursor) {
                 Some(next) if !next.is_empty() => cursor = Some(next),
-                _ => return Ok(members),
+                _ => return Ok(()),
             }
         }
     }
@@ -792,36 +816,28 @@ impl SlackApi {
         struct Listed {
             #[serde(default)]
             channels: Vec<Named>,
-            #[serde(default)]
-            response_metadata: Option<Meta>,
         }
         #[derive(Deserialize)]
         struct Named {
             id: ChannelId,
             name: String,
         }
-        #[derive(Deserialize)]
-        struct Meta {
-            #[serde(default)]
-            next_cursor: String,
-        }
-        let mut cursor: Option<String> = None;
-        loop {
-            let params = [
-                ("types", Some("public_channel,private_channel".to_owned())),
-                ("exclude_archived", Some("true".to_owned())),
-                ("limit", Some("1000".to_owned())),
-                ("cursor", cursor.clone()),
-            ];
-            let page: Listed = self.get("conversations.list", &params).await?;
-            if let Some(found) = page.channels.into_iter().find(|c| c.name == name) {
-                return Ok(Some(found.id));
-            }
-            match page.response_metadata.map(|m| m.next_cursor) {
-                Some(next) if !next.is_empty() => cursor = Some(next),
-                _ => return Ok(None),
-            }
-        }
+        let params = [
+            ("types", Some("public_channel,private_channel".to_owned())),
+            ("exclude_archived", Some("true".to_owned())),
+            ("limit", Some("1000".to_owned())),
+        ];
+        let mut found = None;
+        self.pages("conversations.list", &params, |page: Listed| {
+            found = page
+                .channels
+                .into_iter()
+                .find(|c| c.name == name)
+                .map(|c| c.id);
+            found.is_none()
+        })
+        .await?;
+        Ok(found)
     }
 
     /// The message `ts` in `channel`, whether a top-level message
@@ -896,34 +912,20 @@ impl SlackApi {
         struct Page {
             #[serde(default)]
             messages: Vec<FetchedMessage>,
-            #[serde(default)]
-            response_metadata: Option<Meta>,
         }
-        #[derive(Deserialize)]
-        struct Meta {
-            #[serde(default)]
-            next_cursor: String,
-        }
+        let params = [
+            ("channel", Some(channel.to_string())),
+            ("oldest", oldest.map(MessageTs::to_string)),
+            ("limit", Some("200".to_owned())),
+        ];
         let mut found = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let params = [
-                ("channel", Some(channel.to_string())),
-                ("oldest", oldest.map(MessageTs::to_string)),
-                ("limit", Some("200".to_owned())),
-                ("cursor", cursor.clone()),
-            ];
-            let page: Page = self.get("conversations.history", &params).await?;
+        self.pages("conversations.history", &params, |page: Page| {
             found.extend(page.messages);
-            if found.len() >= max {
-                found.truncate(max);
-                return Ok(found);
-            }
-            match page.response_metadata.map(|m| m.next_cursor) {
-                Some(next) if !next.is_empty() => cursor = Some(next),
-                _ => return Ok(found),
-            }
-        }
+            found.len() < max
+        })
+        .await?;
+        found.truncate(max);
+        Ok(found)
     }
 
     /// `chat.getPermalink`: a link to a message.
