@@ -266,17 +266,7 @@ async fn the_binary_serves_declares_stops_on_sigterm_and_never_logs_a_secret() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let pid = child.id().expect("pid");
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("janus exits after SIGTERM")
-        .unwrap();
-    let logs = logs.await.unwrap().unwrap();
-    let logs = String::from_utf8_lossy(&logs);
+    let (status, logs) = stop_traced(&mut child, logs).await;
     assert!(
         status.success(),
         "exit 0 on SIGTERM; logs:\n{}",
@@ -383,17 +373,7 @@ async fn payloads_that_do_not_type_are_logged_without_their_token_or_response_ur
     }
 
     // SIGTERM drains the bus: every payload above has been handled (logged).
-    let pid = child.id().expect("pid");
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("janus exits after SIGTERM")
-        .unwrap();
-    let logs = logs.await.unwrap().unwrap();
-    let logs = String::from_utf8_lossy(&logs);
+    let (status, logs) = stop_traced(&mut child, logs).await;
     assert!(status.success(), "exit 0; logs:\n{}", tail(&logs));
     // Each was logged, with enough of it to recognise.
     for seen in [
@@ -540,6 +520,25 @@ async fn world_on(db: TestDb) -> World {
         digest,
         dir: tempfile::tempdir().unwrap(),
     }
+}
+
+/// SIGTERM to a Janus [`start_traced`] started; its exit status and its
+/// whole log once it has exited (within 15 s).
+async fn stop_traced(
+    child: &mut tokio::process::Child,
+    logs: tokio::task::JoinHandle<std::io::Result<Vec<u8>>>,
+) -> (std::process::ExitStatus, String) {
+    let pid = child.id().expect("pid");
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("janus exits after SIGTERM")
+        .unwrap();
+    let logs = logs.await.unwrap().unwrap();
+    (status, String::from_utf8_lossy(&logs).into_owned())
 }
 
 /// `janus run` with `env` and the log at TRACE, every line kept (read as
