@@ -176,15 +176,7 @@ impl<B: Backend> Incidents for B {
         delivery: &str,
     ) -> Result<Assigned, StoreError> {
         let mut tx = write(self).await?;
-        claim_delivery(&mut *tx, delivery).await?;
-        // Assignments to one incident are serialised, even across replicas,
-        // so "previous" is always the real previous.
-        tx.execute(
-            "SELECT id FROM incidents WHERE id = $1{for_update}",
-            &[Arg::Int(id.0)],
-        )
-        .await?;
-        let previous = holder(&mut *tx, id, role).await?;
+        let previous = locked_holder(&mut *tx, id, role, delivery).await?;
         tx.execute(
             "INSERT INTO role_assignments (incident_id, role, user_id, assigned_by) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (incident_id, role) \
@@ -220,14 +212,7 @@ impl<B: Backend> Incidents for B {
         delivery: &str,
     ) -> Result<Assigned, StoreError> {
         let mut tx = write(self).await?;
-        claim_delivery(&mut *tx, delivery).await?;
-        // Serialised with assignments, so "previous" is the real holder.
-        tx.execute(
-            "SELECT id FROM incidents WHERE id = $1{for_update}",
-            &[Arg::Int(id.0)],
-        )
-        .await?;
-        let previous = holder(&mut *tx, id, role).await?;
+        let previous = locked_holder(&mut *tx, id, role, delivery).await?;
         let mut event = None;
         if let Some(held_by) = &previous {
             tx.execute(
@@ -246,6 +231,24 @@ impl<B: Backend> Incidents for B {
         tx.commit().await?;
         Ok(Assigned { previous, event })
     }
+}
+
+/// Records the delivery and locks the incident, then reads the holder of
+/// `role`: assignments and releases of one incident are serialised, even
+/// across replicas, so the holder read is the real previous one.
+async fn locked_holder<C: Conn + ?Sized>(
+    conn: &mut C,
+    id: IncidentId,
+    role: &str,
+    delivery: &str,
+) -> Result<Option<UserId>, StoreError> {
+    claim_delivery(&mut *conn, delivery).await?;
+    conn.execute(
+        "SELECT id FROM incidents WHERE id = $1{for_update}",
+        &[Arg::Int(id.0)],
+    )
+    .await?;
+    holder(conn, id, role).await
 }
 
 /// The holder of `role`, if any.
