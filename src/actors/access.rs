@@ -224,6 +224,7 @@ mod tests {
 
     fn bot(enterprise: Option<&str>) -> BotIdentity {
         BotIdentity {
+            name: "janus".to_owned(),
             user_id: UserId::parse("U0JANUS01").unwrap(),
             team_id: TeamId::parse("T0ACME001").unwrap(),
             enterprise_id: enterprise.map(str::to_owned),

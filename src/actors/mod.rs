@@ -532,6 +532,7 @@ mod tests {
             slack,
             renderer: Renderer::load(None).unwrap(),
             bot: BotIdentity {
+                name: "janus".to_owned(),
                 user_id: UserId::parse("U0JANUS01").unwrap(),
                 team_id: TeamId::parse("T0ACME001").unwrap(),
                 enterprise_id: None,

@@ -116,8 +116,8 @@ impl ReactActor {
                 tracing::warn!(channel = %r.channel, ts = %r.ts, error = %e, "cannot read the reacted message");
                 let text = match e.code() {
                     Some(ApiErrorCode::NotInChannel) => format!(
-                        "I cannot read messages in <#{}>: invite me with `/invite @janus`, then react again.",
-                        r.channel
+                        "I cannot read messages in <#{}>: invite me with `/invite @{}`, then react again.",
+                        r.channel, self.ctx.bot.name
                     ),
                     Some(ApiErrorCode::ChannelNotFound) => {
                         "I cannot see that channel (a private channel I am not in?); invite me, then react again.".to_owned()

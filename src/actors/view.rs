@@ -125,6 +125,7 @@ mod tests {
 
     fn bot(url: Option<&str>) -> BotIdentity {
         BotIdentity {
+            name: "janus".to_owned(),
             user_id: UserId::parse("U0BOT").expect("valid"),
             team_id: crate::domain::ids::TeamId::parse("T0TEAM").expect("valid"),
             enterprise_id: None,

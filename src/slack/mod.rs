@@ -174,6 +174,9 @@ pub struct EnterpriseUser {
 pub struct BotIdentity {
     /// The bot's own user id, to recognise `<@U…>` mentions of itself.
     pub user_id: UserId,
+    /// The bot's user name in this workspace (`auth.test`'s `user`), for
+    /// the rare message that must spell it, such as `/invite @name`.
+    pub name: String,
     /// The workspace the bot token belongs to.
     pub team_id: TeamId,
     /// Its Enterprise Grid organisation (`E…`), if it is in one.
@@ -436,12 +439,18 @@ impl SlackApi {
             user_id: UserId,
             team_id: TeamId,
             #[serde(default)]
+            user: Option<String>,
+            #[serde(default)]
             url: Option<String>,
             #[serde(default)]
             enterprise_id: Option<String>,
         }
         let me: AuthTest = self.call(TokenKind::Bot, "auth.test", &json!({})).await?;
         Ok(BotIdentity {
+            name: me
+                .user
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "janus".to_owned()),
             user_id: me.user_id,
             team_id: me.team_id,
             enterprise_id: me.enterprise_id.filter(|e| !e.is_empty()),

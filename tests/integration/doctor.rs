@@ -218,7 +218,7 @@ async fn doctor_passes_every_check_of_a_healthy_deployment() {
     assert_eq!(
         run.line("bot token"),
         format!(
-            "ok    bot token: accepted for team Fake ({}) as @janus ({})",
+            "ok    bot token: accepted for team Fake ({}) as @incident-desk ({})",
             slack_fake::TEAM_ID,
             slack_fake::BOT_USER_ID
         )
@@ -319,7 +319,7 @@ async fn a_private_digest_channel_without_the_bot_asks_for_an_invite() {
     })
     .await;
     let run = doctor(&world.env()).await;
-    run.assert_fails_only("digest channel", &["/invite @janus in #incidents"]);
+    run.assert_fails_only("digest channel", &["/invite @incident-desk in #incidents"]);
 }
 
 #[tokio::test]

@@ -122,7 +122,12 @@ async fn a_reaction_where_the_bot_cannot_read_tells_the_reactor_and_creates_noth
             s.messages(&im).into_iter().next()
         })
         .await;
-    assert!(dm.text.unwrap_or_default().contains("/invite @janus"));
+    // The bot's name is the one `auth.test` reported, not a hard-coded one.
+    let text = dm.text.unwrap_or_default();
+    assert!(
+        text.contains(&format!("/invite @{}", slack_fake::BOT_NAME)),
+        "{text}"
+    );
     assert!(app.slack.calls_to("conversations.create").is_empty());
     // The claim is released once the reactor has been told.
     app.db

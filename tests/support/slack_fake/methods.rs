@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::state::{Channel, Ephemeral, Inner, Message, Standing, View, unix_secs};
-use super::{APP_ID, APP_TOKEN, BOT_ID, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
+use super::{APP_ID, APP_TOKEN, BOT_ID, BOT_NAME, BOT_TOKEN, BOT_USER_ID, TEAM_ID};
 
 type Params = Map<String, Value>;
 type Reply = Result<Value, &'static str>;
@@ -419,7 +419,7 @@ fn apps_connections_open(s: &mut Inner, _: &Params) -> Reply {
 
 fn auth_test(_: &mut Inner, _: &Params) -> Reply {
     Ok(
-        json!({"url": "https://fake.slack.com/", "team": "Fake", "user": "janus",
+        json!({"url": "https://fake.slack.com/", "team": "Fake", "user": BOT_NAME,
               "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID}),
     )
 }

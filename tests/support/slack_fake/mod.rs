@@ -43,6 +43,9 @@ pub const TEAM_ID: &str = "T0FAKE";
 pub const BOT_ID: &str = "B0FAKE";
 /// The bot's own user id (`auth.test` → `user_id`).
 pub const BOT_USER_ID: &str = "U0JANUSBOT";
+/// The bot's user name (`auth.test` → `user`): not "janus", so a message
+/// spelling the name proves it came from `auth.test`.
+pub const BOT_NAME: &str = "incident-desk";
 
 /// How long `send_envelope` waits for a socket when none is open.
 const SOCKET_WAIT: Duration = Duration::from_secs(5);
