@@ -93,6 +93,23 @@ impl Context {
         }
     }
 
+    /// The newest of the bot's own messages among `channel`'s latest 50
+    /// whose blocks hold `marker` (a block or action id only that message
+    /// has): how a message posted without an answer is found rather than
+    /// posted twice. `None` also when the channel cannot be read.
+    pub async fn find_own(&self, channel: &ChannelId, marker: &str) -> Option<MessageTs> {
+        let messages = self.slack.recent_messages(channel, 50).await.ok()?;
+        messages
+            .into_iter()
+            .find(|m| {
+                m.user.as_ref() == Some(&self.bot.user_id)
+                    && m.blocks
+                        .as_ref()
+                        .is_some_and(|b| b.to_string().contains(marker))
+            })
+            .map(|m| m.ts)
+    }
+
     /// Tells only `user` something: an ephemeral in `channel` when there is
     /// one the bot can post in, else a DM. `payload` is a message payload
     /// (`text`, optional `blocks`).

@@ -28,7 +28,7 @@ use tracing::Instrument;
 use url::Url;
 
 use super::{Context, update, view};
-use crate::domain::block_ids::block;
+use crate::domain::block_ids::{action, block};
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::render::context::{Control, Digest};
 use crate::slack::{ApiErrorCode, SlackError};
@@ -116,6 +116,9 @@ struct Pending {
     queued: bool,
     /// Re-render the control message too (not right after it was posted).
     control: bool,
+    /// Make sure the control message is there and pinned (`@janus
+    /// control`, or someone unpinned it).
+    restore: bool,
     /// Post the digest message if there is none yet, even while the
     /// declaration is still running (the declaration's own request).
     post: bool,
@@ -224,6 +227,25 @@ impl PublisherHandle {
         });
     }
 
+    /// Makes sure the incident's control message is in its channel and
+    /// pinned: posted again if someone deleted it, pinned again if someone
+    /// unpinned it. Returns its ts (`None`: the declaration has not posted
+    /// it yet). Runs in the incident's publishing task, so it never races
+    /// that incident's updates.
+    pub async fn restore_control(
+        &self,
+        id: IncidentId,
+    ) -> Result<Option<MessageTs>, DigestProblem> {
+        let (reply, rx) = oneshot::channel();
+        self.request(id, |p| {
+            p.restore = true;
+            p.waiters.push(reply);
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(self.inner.failed("the publisher stopped")))?;
+        Ok(self.inner.load(id).await?.control_ts)
+    }
+
     /// Posts `blocks` as a reply in the thread of `incident`'s digest
     /// message (a stakeholder update). Not when the incident has no digest
     /// message recorded: the update is still in its channel and, once the
@@ -278,6 +300,7 @@ impl PublisherHandle {
 /// What one round does, taken out of [`Pending`].
 struct Round {
     control: bool,
+    restore: bool,
     post: bool,
     reconcile: bool,
     waiters: Vec<oneshot::Sender<Result<(), DigestProblem>>>,
@@ -308,6 +331,7 @@ impl Publisher {
                 entry.queued = false;
                 Round {
                     control: std::mem::take(&mut entry.control),
+                    restore: std::mem::take(&mut entry.restore),
                     post: std::mem::take(&mut entry.post),
                     reconcile: std::mem::take(&mut entry.reconcile),
                     waiters: std::mem::take(&mut entry.waiters),
@@ -406,12 +430,21 @@ impl Publisher {
         let mut control = round.control;
         let mut reconcile = round.reconcile;
         let mut incident = self.load(id).await?;
+        if round.restore {
+            self.update_control(&incident, true)
+                .await
+                .map_err(|detail| DigestProblem::Control { detail })?;
+            if !control && !round.post && !reconcile {
+                return Ok(());
+            }
+            incident = self.load(id).await?;
+        }
         if !round.post && !reconcile && *shown == Some(incident.version) {
             return Ok(());
         }
         for _ in 0..MAX_ROUNDS {
             let controlled = match control {
-                true => self.update_control(&incident).await,
+                true => self.update_control(&incident, false).await,
                 false => Ok(()),
             };
             // Only the declaration posts the first digest message: a click
@@ -457,9 +490,10 @@ impl Publisher {
         }
     }
 
-    /// Re-renders the pinned control message, if it was posted. A message
-    /// someone deleted is not an error here (it is not posted again).
-    async fn update_control(&self, incident: &Incident) -> Result<(), String> {
+    /// Re-renders the pinned control message, if it was posted. One that
+    /// someone deleted is posted and pinned again; with `pin`, the one
+    /// updated is pinned again too (someone may have unpinned it).
+    async fn update_control(&self, incident: &Incident, pin: bool) -> Result<(), String> {
         let (Some(channel), Some(ts)) = (&incident.channel_id, &incident.control_ts) else {
             return Ok(());
         };
@@ -478,10 +512,21 @@ impl Publisher {
                     .update_message(channel, ts, &text, &blocks)
                     .await
                 {
-                    Err(e) if message_gone(&e) => {
-                        tracing::warn!(incident = %incident.id, error = %e, "the control message is gone");
+                    Err(e) if e.code() == Some(&ApiErrorCode::MessageNotFound) => {
+                        tracing::warn!(incident = %incident.id, "the control message was deleted; posting it again");
+                        self.repost_control(incident, channel, ts, &text, &blocks)
+                            .await
+                    }
+                    Err(e) if channel_gone(&e) => {
+                        tracing::warn!(incident = %incident.id, error = %e, "the incident channel is gone");
                         Ok(())
                     }
+                    Ok(()) if pin => self
+                        .ctx
+                        .slack
+                        .pin(channel, ts)
+                        .await
+                        .map_err(|e| e.to_string()),
                     other => other.map_err(|e| e.to_string()),
                 }
             }
@@ -495,6 +540,55 @@ impl Publisher {
             tracing::warn!(incident = %incident.id, error = %e, "cannot update the control message");
         }
         result
+    }
+
+    /// Posts the control message again in place of `old` (deleted), records
+    /// it and pins it. A post Slack took without answering is looked for
+    /// before posting twice; when another replica replaced `old` first, this
+    /// one's copy is deleted again, so the channel keeps one.
+    async fn repost_control(
+        &self,
+        incident: &Incident,
+        channel: &ChannelId,
+        old: &MessageTs,
+        text: &str,
+        blocks: &serde_json::Value,
+    ) -> Result<(), String> {
+        let slack = &self.ctx.slack;
+        let mut posted = slack.post_message(channel, text, blocks, None).await;
+        if let Err(e) = &posted
+            && e.may_have_taken_effect()
+        {
+            posted = match self.ctx.find_own(channel, action::STATUS).await {
+                Some(ts) => Ok(ts),
+                None => slack.post_message(channel, text, blocks, None).await,
+            };
+        }
+        let ts = posted.map_err(|e| format!("cannot post the control message again: {e}"))?;
+        match self
+            .declarations
+            .replace_control_ts(incident.id, old, &ts)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(incident = %incident.id, "another replica posted the control message again first");
+                if let Err(e) = slack.delete_message(channel, &ts).await {
+                    tracing::warn!(incident = %incident.id, error = %e, "cannot delete the second control message");
+                }
+                return Ok(());
+            }
+            // Posted, not recorded: the next change posts another, so say so.
+            Err(e) => {
+                return Err(format!(
+                    "cannot record the control message posted again: {e}"
+                ));
+            }
+        }
+        slack
+            .pin(channel, &ts)
+            .await
+            .map_err(|e| format!("cannot pin the control message posted again: {e}"))
     }
 
     /// Updates the digest message, or posts it when there is none (or it

@@ -32,6 +32,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::publisher::PublisherHandle;
 use super::{Context, view};
+use crate::domain::text::spoken;
 use crate::render::context::{CommanderReminder, UpdateReminder};
 use crate::store::{Incidents, QuietIncident, ReminderClaim, ReminderKind, Reminders};
 
@@ -247,45 +248,5 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(pause) => {}
         }
-    }
-}
-
-/// A duration in words, to the minute (to the second under a minute):
-/// `45 seconds`, `1 minute`, `2 hours 5 minutes`.
-fn spoken(duration: Duration) -> String {
-    fn unit(n: u64, one: &str) -> String {
-        if n == 1 {
-            format!("1 {one}")
-        } else {
-            format!("{n} {one}s")
-        }
-    }
-    let secs = duration.as_secs();
-    if secs < 60 {
-        return unit(secs, "second");
-    }
-    let (hours, minutes) = (secs / 3600, secs % 3600 / 60);
-    match (hours, minutes) {
-        (0, m) => unit(m, "minute"),
-        (h, 0) => unit(h, "hour"),
-        (h, m) => format!("{} {}", unit(h, "hour"), unit(m, "minute")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_are_spoken_to_the_minute() {
-        assert_eq!(spoken(Duration::from_secs(2)), "2 seconds");
-        assert_eq!(spoken(Duration::from_secs(60)), "1 minute");
-        assert_eq!(spoken(Duration::from_secs(1800)), "30 minutes");
-        assert_eq!(spoken(Duration::from_secs(3600)), "1 hour");
-        assert_eq!(spoken(Duration::from_secs(3900 + 59)), "1 hour 5 minutes");
-        assert_eq!(
-            spoken(Duration::from_secs(3 * 3600 + 60)),
-            "3 hours 1 minute"
-        );
     }
 }

@@ -17,7 +17,7 @@ use slack_morphism::prelude::*;
 use super::envelope::{Envelope, EnvelopeKind};
 use crate::domain::block_ids::{action, block, callback};
 use crate::domain::event::{
-    Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm, UpdateForm,
+    Click, DeclareForm, Mention, Reaction, SlashCommand, StatuspageForm, Unpin, UpdateForm,
 };
 use crate::domain::ids::IncidentId;
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
@@ -56,6 +56,8 @@ pub enum Event {
     Mention(Mention),
     /// An emoji reaction on a message.
     Reaction(Reaction),
+    /// A message unpinned (`pin_removed`).
+    Unpinned(Unpin),
     Command {
         command: SlackCommandEvent,
         /// Whether the ack already answered the person (e.g. usage).
@@ -154,6 +156,20 @@ fn clicks(payload: &Value, delivery: &DedupeKey) -> Option<Vec<Click>> {
 }
 
 /// Reads a `reaction_added` on a message from its JSON.
+/// Reads a `pin_removed` of a message; `None` for a file or a malformed one.
+fn unpin(payload: &Value) -> Option<Unpin> {
+    let event = payload.get("event")?;
+    let text = |pointer: &str| event.pointer(pointer).and_then(Value::as_str);
+    if text("/item/type")? != "message" {
+        return None;
+    }
+    Some(Unpin {
+        user: UserId::parse(text("/user")?).ok()?,
+        channel: ChannelId::parse(text("/channel_id")?).ok()?,
+        ts: MessageTs::parse(text("/item/message/ts")?).ok()?,
+    })
+}
+
 fn reaction(payload: &Value) -> Option<Reaction> {
     let event = payload.get("event")?;
     if event.pointer("/item/type")?.as_str()? != "message" {
@@ -363,6 +379,8 @@ pub fn route(envelope: &Envelope, timeline_emoji: &str) -> Route {
                 lane(text("/event/item/channel"))
             }
             Some("app_mention" | "reaction_added" | "reaction_removed") => Route::Alone,
+            // In the incident's lane, like its clicks.
+            Some("pin_removed") => lane(text("/event/channel_id")),
             _ => lane(text("/event/channel").or_else(|| text("/event/item/channel"))),
         },
         EnvelopeKind::Interactive => match text("/type") {
@@ -506,13 +524,18 @@ fn classify_push(body: SlackEventCallbackBody, payload: &Value) -> Event {
                 },
             }
         }
-        _ => Event::Ignored {
-            event_type: payload
-                .pointer("/event/type")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_owned(),
-        },
+        _ => {
+            let event_type = payload.pointer("/event/type").and_then(Value::as_str);
+            match (event_type, unpin(payload)) {
+                (Some("pin_removed"), Some(unpin)) => Event::Unpinned(unpin),
+                (Some("pin_removed"), None) => Event::Ignored {
+                    event_type: "pin_removed of something other than a message".into(),
+                },
+                _ => Event::Ignored {
+                    event_type: event_type.unwrap_or("unknown").to_owned(),
+                },
+            }
+        }
     }
 }
 

@@ -53,7 +53,6 @@ use tracing::Instrument;
 use crate::actors::Actors;
 use crate::actors::access::Refusal;
 use crate::actors::control::ControlAction;
-use crate::actors::incident::COMMAND;
 use crate::domain::event::Click;
 use crate::domain::ids::UserId;
 use crate::metrics::Metrics;
@@ -439,6 +438,7 @@ impl Handler {
         }
         match event {
             Event::Mention(mention) => self.actors.incident.mention(mention).await,
+            Event::Unpinned(unpin) => self.actors.incident.unpinned(unpin).await,
             Event::Reaction(reaction) => {
                 if let Err(refusal) = self.may_change(&reaction.user, home_team).await {
                     let access = &self.actors.access;
@@ -458,7 +458,8 @@ impl Handler {
                 answered_in_ack,
             } => match event::slash_command(command, answered_in_ack) {
                 Ok(command) => {
-                    let declares = command.command == COMMAND && !command.text.trim().is_empty();
+                    let ours = self.actors.incident.command_name();
+                    let declares = command.command == ours && !command.text.trim().is_empty();
                     if declares && let Err(refusal) = self.may_change(&command.user, None).await {
                         let access = &self.actors.access;
                         access

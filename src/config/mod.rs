@@ -25,6 +25,7 @@ use figment::{Figment, Profile};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::domain::command::CommandName;
 use crate::domain::incident::{
     Catalog, CatalogError, CatalogPart, ChoiceSpec, RoleSpec, default_roles, default_severities,
     default_statuses,
@@ -117,6 +118,9 @@ pub struct SlackConfig {
     pub workspace_id: Option<String>,
     /// How many Socket Mode connections to keep open (1..=10; Slack allows 10 per app).
     pub sockets: u8,
+    /// The slash command Janus answers and names in its messages
+    /// (`slack.command`, default `/incident`): the manifest's must match.
+    pub command: CommandName,
 }
 
 /// The store. `Debug` shows the URL with its password masked.
@@ -697,6 +701,11 @@ impl Resolver<'_> {
                 ),
             ));
         }
+        let command = match text(raw.command) {
+            None => CommandName::default(),
+            Some(command) => CommandName::parse(&command)
+                .map_err(|e| self.invalid("slack.command", e.to_string()))?,
+        };
         let ignored: Vec<&str> = [
             ("slack.signing_secret", raw.signing_secret.is_some()),
             ("slack.verification_token", raw.verification_token.is_some()),
@@ -719,6 +728,7 @@ impl Resolver<'_> {
             api_url,
             workspace_id,
             sockets: raw.sockets.map_or(2, |n| n.0 as u8),
+            command,
         })
     }
 

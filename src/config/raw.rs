@@ -46,6 +46,7 @@ pub(super) struct RawSlack {
     pub api_url: Option<HttpUrl>,
     pub workspace_id: Option<String>,
     pub sockets: Option<Bounded<1, 10>>,
+    pub command: Option<String>,
     pub signing_secret: Option<SecretString>,
     pub verification_token: Option<SecretString>,
 }

@@ -69,6 +69,24 @@ fn secret_file(content: &str) -> tempfile::NamedTempFile {
 // --- layers -----------------------------------------------------------------------------
 
 #[test]
+fn the_slash_command_defaults_to_incident_and_is_validated_naming_its_source() {
+    assert_eq!(load(&[]).unwrap().slack.command.as_str(), "/incident");
+    let config = load(&[("JANUS_SLACK__COMMAND", "/inc")]).unwrap();
+    assert_eq!(config.slack.command.as_str(), "/inc");
+    let config = load_toml("[slack]\ncommand = \"/sev\"\n", &[]).unwrap();
+    assert_eq!(config.slack.command.as_str(), "/sev");
+    let error = load_err(&[("JANUS_SLACK__COMMAND", "incident")]);
+    assert!(error.contains("slack.command"), "{error}");
+    assert!(error.contains("JANUS_SLACK__COMMAND"), "{error}");
+    assert!(error.contains("such as `/incident`"), "{error}");
+    let error = toml_err("[slack]\ncommand = \"/Big Command\"\n", &[]);
+    assert!(
+        error.contains("slack.command") && error.contains("FILE"),
+        "{error}"
+    );
+}
+
+#[test]
 fn defaults_apply_when_only_required_settings_are_given() {
     let config = load(&[]).unwrap();
     assert_eq!(config.slack.api_url.as_str(), "https://slack.com/api/");

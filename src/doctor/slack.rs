@@ -13,29 +13,10 @@ use crate::egress::Egress;
 use crate::slack::{ApiErrorCode, SlackApi};
 
 /// The bot scopes Janus needs: `oauth_config.scopes.bot` of
-/// `slack_manifest.yaml`, in its order (a unit test keeps the two equal).
-/// Kept in code so the binary can check a workspace without the file.
-pub const REQUIRED_BOT_SCOPES: &[&str] = &[
-    "app_mentions:read",
-    "bookmarks:write",
-    "channels:history",
-    "channels:join",
-    "channels:manage",
-    "channels:read",
-    "chat:write",
-    "chat:write.public",
-    "commands",
-    "files:write",
-    "groups:history",
-    "groups:read",
-    "groups:write",
-    "im:write",
-    "pins:write",
-    "reactions:read",
-    "reactions:write",
-    "usergroups:read",
-    "users:read",
-];
+/// `slack_manifest.yaml`, in its order (see `slack::scopes`, whose tests
+/// keep the two equal). Kept in code so the binary can check a workspace
+/// without the file.
+pub const REQUIRED_BOT_SCOPES: &[&str] = crate::slack::scopes::BOT_SCOPES;
 
 /// Where Slack says which scopes a token was granted, on Web API answers.
 const SCOPES_HEADER: &str = "x-oauth-scopes";
@@ -428,47 +409,6 @@ async fn user_group(api: &SlackApi, wanted: &str) -> Finding {
 mod tests {
     use super::*;
     use crate::doctor::Verdict;
-
-    /// `oauth_config.scopes.bot` of the manifest, read line by line: each
-    /// `- scope` (comments dropped) indented under `bot:`.
-    fn manifest_bot_scopes(manifest: &str) -> Vec<String> {
-        let indent = |line: &str| line.len() - line.trim_start().len();
-        let mut path: Vec<(usize, String)> = Vec::new();
-        let mut scopes = Vec::new();
-        for line in manifest.lines() {
-            let content = line.split('#').next().unwrap_or("").trim_end();
-            if content.trim().is_empty() {
-                continue;
-            }
-            let depth = indent(content);
-            let item = content.trim_start();
-            if let Some(value) = item.strip_prefix("- ") {
-                let keys: Vec<&str> = path.iter().map(|(_, k)| k.as_str()).collect();
-                if keys == ["oauth_config", "scopes", "bot"] {
-                    scopes.push(value.trim().to_owned());
-                }
-                continue;
-            }
-            path.retain(|(d, _)| *d < depth);
-            if let Some(key) = item.strip_suffix(':') {
-                path.push((depth, key.to_owned()));
-            }
-        }
-        scopes
-    }
-
-    #[test]
-    fn the_required_scopes_are_exactly_the_manifests_bot_scopes() {
-        let manifest = include_str!("../../slack_manifest.yaml");
-        assert_eq!(manifest_bot_scopes(manifest), REQUIRED_BOT_SCOPES);
-    }
-
-    #[test]
-    fn the_manifest_reader_takes_only_the_bot_list() {
-        let yaml = "oauth_config:\n  scopes:\n    user:\n      - search:read\n    bot:\n      \
-                    - a:read   # why\n      - b\nsettings:\n  bot_events:\n    - app_mention\n";
-        assert_eq!(manifest_bot_scopes(yaml), ["a:read", "b"]);
-    }
 
     #[test]
     fn missing_scopes_are_named_in_manifest_order() {

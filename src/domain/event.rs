@@ -47,6 +47,17 @@ pub struct SlashCommand {
     pub answered_in_ack: bool,
 }
 
+/// A `pin_removed` of a message: someone unpinned it (maybe the control
+/// message, which Janus pins again).
+#[derive(Debug, Clone)]
+pub struct Unpin {
+    /// Who unpinned it.
+    pub user: UserId,
+    pub channel: ChannelId,
+    /// The unpinned message.
+    pub ts: MessageTs,
+}
+
 /// A `reaction_added` on a message.
 #[derive(Debug, Clone)]
 pub struct Reaction {

@@ -3,6 +3,7 @@
 //! ids Janus's templates and handlers share. No IO, no tokio, no sqlx.
 
 pub mod block_ids;
+pub mod command;
 pub mod declaration;
 pub mod event;
 pub mod ids;

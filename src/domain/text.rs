@@ -130,6 +130,33 @@ impl AsRef<str> for SlackText {
     }
 }
 
+/// A duration in words, to the minute (to the second under a minute; to
+/// the hour from two days on): `45 seconds`, `2 hours 5 minutes`, `7 days`.
+pub fn spoken(duration: std::time::Duration) -> String {
+    fn unit(n: u64, one: &str) -> String {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    }
+    fn pair(big: (u64, &str), small: (u64, &str)) -> String {
+        match (big.0, small.0) {
+            (0, n) => unit(n, small.1),
+            (n, 0) => unit(n, big.1),
+            (b, s) => format!("{} {}", unit(b, big.1), unit(s, small.1)),
+        }
+    }
+    let secs = duration.as_secs();
+    if secs < 60 {
+        return unit(secs, "second");
+    }
+    if secs >= 2 * 86_400 {
+        return pair((secs / 86_400, "day"), (secs % 86_400 / 3600, "hour"));
+    }
+    pair((secs / 3600, "hour"), (secs % 3600 / 60, "minute"))
+}
+
 /// A time as Slack shows it to each reader in their own zone and format
 /// (`<!date^UNIX^{date_short_pretty} {time}|fallback>`); the fallback, for
 /// clients that cannot, is `2026-11-27 15:30 UTC`. For mrkdwn text only.
@@ -310,6 +337,26 @@ fn entity_len(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_spoken_to_the_minute_then_to_the_hour() {
+        use std::time::Duration;
+        assert_eq!(spoken(Duration::from_secs(2)), "2 seconds");
+        assert_eq!(spoken(Duration::from_secs(60)), "1 minute");
+        assert_eq!(spoken(Duration::from_secs(1800)), "30 minutes");
+        assert_eq!(spoken(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(spoken(Duration::from_secs(3900 + 59)), "1 hour 5 minutes");
+        assert_eq!(
+            spoken(Duration::from_secs(3 * 3600 + 60)),
+            "3 hours 1 minute"
+        );
+        assert_eq!(spoken(Duration::from_secs(30 * 3600)), "30 hours");
+        assert_eq!(spoken(Duration::from_secs(7 * 86_400)), "7 days");
+        assert_eq!(
+            spoken(Duration::from_secs(2 * 86_400 + 7200 + 59)),
+            "2 days 2 hours"
+        );
+    }
 
     #[test]
     fn snippet_cuts_on_character_boundaries() {

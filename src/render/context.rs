@@ -150,16 +150,40 @@ pub struct IncidentMessage {
 /// `@janus help`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Help {
-    pub command: &'static str,
+    /// The configured slash command (`slack.command`), e.g. `/incident`.
+    pub command: String,
     pub bot_user_id: UserId,
     /// The word Janus did not understand, or `None` for a plain `help`.
     pub unknown: Option<SlackText>,
+    /// What is switched on, so help shows exactly what people can use.
+    pub features: Features,
 }
 
-/// What `/incident` without a description answers.
+/// The optional features that are on: help lists these and no others.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Features {
+    /// Reacting with this emoji (no colons) declares an incident from a message.
+    pub react_emoji: Option<String>,
+    /// Reacting with this emoji in an incident channel marks a message for
+    /// the timeline (always on).
+    pub timeline_emoji: String,
+    /// The Statuspage integration is configured.
+    pub statuspage: bool,
+    /// Janus reminds a channel of a missing update or commander.
+    pub reminders: bool,
+    /// Resolved incidents' channels are archived after this long, in words.
+    pub archive_after: Option<String>,
+    /// This user group (as configured) is invited to every incident.
+    pub invite_group: Option<String>,
+    /// Third-party status snapshots are posted in new channels.
+    pub providers: bool,
+}
+
+/// What the slash command without a description answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct Usage {
-    pub command: &'static str,
+    /// The configured slash command (`slack.command`), e.g. `/incident`.
+    pub command: String,
 }
 
 /// The pinned control message.
@@ -296,11 +320,20 @@ pub struct Declared {
 #[derive(Debug, Clone, Serialize)]
 pub struct List {
     /// At most 45 (the caller caps it: 50 blocks a message).
-    pub incidents: Vec<IncidentView>,
+    pub incidents: Vec<Listed>,
     /// Open incidents in all.
     pub count: u64,
     /// How many were left out of `incidents` (0 when none).
     pub more: u64,
+}
+
+/// One incident in `@janus list`: the view, and how long it has been open.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub incident: IncidentView,
+    /// Time since the declaration, in words (`2 hours 5 minutes`).
+    pub age: String,
 }
 
 /// A status or severity change, as a line in the channel.

@@ -30,12 +30,31 @@ pub fn all() -> Vec<(&'static str, Value)> {
     }
     vec![
         entry(Help {
-            command: "/incident",
+            command: "/incident".into(),
             bot_user_id: user("U0JANUS"),
             unknown: Some(SlackText::from_user("<!channel> \"deploy\"")),
+            features: Features {
+                react_emoji: Some("rotating_light".into()),
+                timeline_emoji: "pushpin".into(),
+                statuspage: true,
+                reminders: true,
+                archive_after: Some("7 days".into()),
+                invite_group: Some("oncall".into()),
+                providers: true,
+            },
+        }),
+        // Every optional feature off: the template must still render.
+        entry(Help {
+            command: "/inc".into(),
+            bot_user_id: user("U0JANUS"),
+            unknown: None,
+            features: Features {
+                timeline_emoji: "pushpin".into(),
+                ..Features::default()
+            },
         }),
         entry(Usage {
-            command: "/incident",
+            command: "/incident".into(),
         }),
         entry(Control(message(false))),
         entry(Digest::new(message(false)).with_update(Some(update_view()))),
@@ -45,7 +64,16 @@ pub fn all() -> Vec<(&'static str, Value)> {
             video_link: Some(url("https://meet.example.com/inc-42")),
         }),
         entry(List {
-            incidents: vec![incident_view(false), second_incident()],
+            incidents: vec![
+                Listed {
+                    incident: incident_view(false),
+                    age: "2 hours 5 minutes".into(),
+                },
+                Listed {
+                    incident: second_incident(),
+                    age: "3 days 1 hour".into(),
+                },
+            ],
             count: 2,
             more: 0,
         }),

@@ -62,13 +62,71 @@ fn builtins_load_and_render_with_their_sample_data() {
 fn help_for_a_plain_help_request_has_no_apology() {
     let renderer = Renderer::load(None).unwrap();
     let help = context::Help {
-        command: "/incident",
+        command: "/incident".into(),
         bot_user_id: crate::domain::ids::UserId::parse("U1").unwrap(),
         unknown: None,
+        features: context::Features {
+            timeline_emoji: "pushpin".into(),
+            ..Default::default()
+        },
     };
     let blocks = renderer.render_context(&help).unwrap();
     assert_eq!(blocks[0]["type"], "header");
     assert!(!blocks.to_string().contains("Sorry"));
+}
+
+#[test]
+fn help_lists_exactly_the_features_that_are_on() {
+    let renderer = Renderer::load(None).unwrap();
+    let help = |features: context::Features| {
+        let help = context::Help {
+            command: "/inc".into(),
+            bot_user_id: crate::domain::ids::UserId::parse("U1").unwrap(),
+            unknown: None,
+            features,
+        };
+        renderer.render_context(&help).unwrap().to_string()
+    };
+    let off = help(context::Features {
+        timeline_emoji: "round_pushpin".into(),
+        ..Default::default()
+    });
+    assert!(off.contains("`/inc checkout returns 500 errors`"), "{off}");
+    assert!(
+        off.contains(":round_pushpin:"),
+        "the timeline is always on: {off}"
+    );
+    assert!(off.contains("Post update"), "updates are always on: {off}");
+    for absent in [
+        "declare an incident from it",
+        "Statuspage",
+        "remind",
+        "archive",
+        "invite",
+        "third-party",
+    ] {
+        assert!(!off.contains(absent), "{absent:?} is off but listed: {off}");
+    }
+    let on = help(context::Features {
+        react_emoji: Some("rotating_light".into()),
+        timeline_emoji: "pushpin".into(),
+        statuspage: true,
+        reminders: true,
+        archive_after: Some("7 days".into()),
+        invite_group: Some("oncall".into()),
+        providers: true,
+    });
+    for present in [
+        "React with :rotating_light:",
+        "Statuspage",
+        "remind",
+        "archive",
+        "7 days",
+        "@oncall",
+        "third-party",
+    ] {
+        assert!(on.contains(present), "{present:?} is on but missing: {on}");
+    }
 }
 
 #[test]
@@ -447,9 +505,11 @@ mod incident_templates {
         if data.get("incident").is_some() {
             data["incident"]["description"] = json!(description);
         }
+        // A list shows the short form `@janus list` gives it (300 characters).
+        let short = description.clone().truncate_chars(300);
         if let Some(incidents) = data.get_mut("incidents").and_then(Value::as_array_mut) {
             for i in incidents {
-                i["description"] = json!(description);
+                i["description"] = json!(short);
             }
         }
         data
@@ -462,6 +522,8 @@ mod incident_templates {
                 let mut inc = incident(false);
                 inc["id"] = json!(100 + i);
                 inc["channel_id"] = json!(format!("C0INC{i:05}"));
+                inc["age"] = json!("2 hours 5 minutes");
+                inc["description"] = json!("Checkout returns 502s");
                 inc
             })
             .collect();
@@ -726,13 +788,13 @@ mod incident_templates {
         let all = out.to_string();
         assert_eq!(out[0]["text"]["text"], "Open incidents: 1");
         assert!(
-            all.contains("<#C0INC00000> · *Investigating* · *SEV2*\\nIncident commander: <@U0BOB0001> · declared <!date^1795793400^{date_short_pretty} {time}|2026-11-27 15:30 UTC>"),
+            all.contains("<#C0INC00000> · *Investigating* · *SEV2* · open 2 hours 5 minutes\\nCheckout returns 502s\\nIncident commander: <@U0BOB0001> · declared <!date^1795793400^{date_short_pretty} {time}|2026-11-27 15:30 UTC>"),
             "{all}"
         );
         assert!(!all.contains("more"), "{all}");
 
         let out = render("list", &Renderer::sample("list").unwrap());
-        assert!(out.to_string().contains("Incident commander: _none_"));
+        assert!(out.to_string().contains("Incident commander: _nobody yet_"));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 mod error;
 mod retry;
+pub mod scopes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -523,6 +524,23 @@ impl SlackApi {
         self.call::<Value>(TokenKind::Bot, "chat.update", &body)
             .await?;
         Ok(())
+    }
+
+    /// `chat.delete` of one of the bot's own messages; one already gone is
+    /// not an error.
+    pub async fn delete_message(
+        &self,
+        channel: &ChannelId,
+        ts: &MessageTs,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel.as_str(), "ts": ts.as_str() });
+        match self
+            .call::<Value>(TokenKind::Bot, "chat.delete", &body)
+            .await
+        {
+            Err(e) if e.code() == Some(&ApiErrorCode::MessageNotFound) => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     /// `conversations.create`: a public channel, or a private one

@@ -24,9 +24,10 @@ use tokio::time::Instant;
 /// unlisted method counts as not safe, so a new one is never repeated by
 /// accident. A 429 is another matter: Slack did not act on it, so every
 /// method waits and sends again after one.
-const RETRY_SAFE: [&str; 20] = [
-    // Writes that set a state.
+const RETRY_SAFE: [&str; 21] = [
+    // Writes that set a state (or remove one).
     "chat.update",
+    "chat.delete",
     "pins.add",
     "conversations.setTopic",
     "conversations.invite",

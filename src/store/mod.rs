@@ -469,6 +469,16 @@ pub trait Declarations: Send + Sync {
         ts: &MessageTs,
     ) -> Result<(), StoreError>;
 
+    /// Records `new` as the control message in place of `old` (deleted by
+    /// someone, posted again): `false` when the stored one is no longer
+    /// `old`, because another replica replaced it first.
+    async fn replace_control_ts(
+        &self,
+        id: IncidentId,
+        old: &MessageTs,
+        new: &MessageTs,
+    ) -> Result<bool, StoreError>;
+
     /// Records that a declaration step is done.
     async fn mark_step(&self, id: IncidentId, step: DeclarationStep) -> Result<(), StoreError>;
 

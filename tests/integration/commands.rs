@@ -24,7 +24,7 @@ async fn help_mention_is_answered_in_the_channel() {
     assert_eq!(messages.len(), 1);
     let text = all_text(messages[0].blocks.as_ref().expect("blocks"));
     assert!(text.contains("/incident"), "help lists the command: {text}");
-    assert!(text.contains("declares an incident"), "{text}");
+    assert!(text.contains("declares one"), "{text}");
     assert!(
         !text.contains("Sorry"),
         "a plain help has no apology: {text}"
@@ -202,4 +202,101 @@ async fn an_unknown_slash_command_is_answered_through_response_url_without_a_tok
     let text = ephemerals[0].text.clone().unwrap_or_default();
     assert!(text.contains("does not handle /weather"), "{text}");
     assert!(app.slack.calls_to("chat.postMessage").is_empty());
+}
+
+/// A slash command payload for `command` (not the default `/incident`).
+fn slash(app: &TestApp, channel: &str, command: &str, text: &str) -> serde_json::Value {
+    let mut payload = payloads::slash_incident(channel, text, &app.slack.response_url());
+    payload["command"] = serde_json::json!(command);
+    slack_fake::envelope("slash_commands", payload, true)
+}
+
+#[tokio::test]
+async fn the_slash_command_is_configurable_and_every_message_names_the_configured_one() {
+    let app = TestApp::spawn_with(&[("JANUS_SLACK__COMMAND", "/inc")]).await;
+    let general = app.slack.add_channel("general", true);
+    app.slack.add_channel("incidents", true);
+
+    // Usage, in the ack, names `/inc`.
+    let envelope = slash(&app, &general, "/inc", "");
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    let usage = app.slack.wait_ack(&id, WAIT).await.payload.expect("usage");
+    let text = all_text(&usage["blocks"]);
+    assert!(text.contains("`/inc &lt;description&gt;`"), "{text}");
+    assert!(!text.contains("/incident"), "{text}");
+
+    // `/incident` belongs to another app here: pointed at `/inc`.
+    app.slack
+        .send_envelope(slash(&app, &general, "/incident", "db down"))
+        .await;
+    let told = crate::support::harness::ephemeral_containing(&app.slack, "try /inc").await;
+    assert!(
+        told.text
+            .unwrap()
+            .contains("Janus does not handle /incident"),
+        "names what was typed"
+    );
+    app.idle().await;
+    assert!(app.slack.calls_to("conversations.create").is_empty());
+
+    // `/inc db down` declares.
+    app.slack
+        .send_envelope(slash(&app, &general, "/inc", "db down"))
+        .await;
+    app.slack.wait_for_call("conversations.create", WAIT).await;
+    app.idle().await;
+
+    // Help names it too.
+    let payload = payloads::app_mention(&general, &format!("<@{BOT}> help"), "Ev0HELPCMD", None);
+    app.slack
+        .send_envelope(slack_fake::envelope("events_api", payload, false))
+        .await;
+    let help = app
+        .slack
+        .wait_for("the help", WAIT, |s| {
+            s.messages(&general)
+                .into_iter()
+                .find(|m| m.text.as_deref() == Some("How to use Janus"))
+        })
+        .await;
+    let text = all_text(help.blocks.as_ref().unwrap());
+    assert!(
+        text.contains("`/inc checkout returns 500 errors`"),
+        "{text}"
+    );
+    assert!(!text.contains("/incident"), "{text}");
+}
+
+#[tokio::test]
+async fn help_lists_the_optional_features_that_are_on_and_only_those() {
+    let help_text = |app: TestApp, event_id: &'static str| async move {
+        let general = app.slack.add_channel("general", true);
+        let payload = payloads::app_mention(&general, &format!("<@{BOT}> help"), event_id, None);
+        app.slack
+            .send_envelope(slack_fake::envelope("events_api", payload, false))
+            .await;
+        let call = app.slack.wait_for_call("chat.postMessage", WAIT).await;
+        all_text(&call.params["blocks"])
+    };
+    let plain = help_text(TestApp::spawn().await, "Ev0HELPF1").await;
+    assert!(!plain.contains("to declare an incident from it"), "{plain}");
+    assert!(
+        plain.contains(":pushpin:"),
+        "the timeline is always on: {plain}"
+    );
+
+    let react = TestApp::spawn_with(&[
+        ("INCIDENT_AUTO_CREATE_FROM_REACT_ENABLED", "true"),
+        (
+            "INCIDENT_AUTO_CREATE_FROM_REACT_EMOJI_NAME",
+            "rotating_light",
+        ),
+    ])
+    .await;
+    let text = help_text(react, "Ev0HELPF2").await;
+    assert!(
+        text.contains("React with :rotating_light: to a message to declare an incident from it"),
+        "{text}"
+    );
 }

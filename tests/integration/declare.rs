@@ -472,6 +472,21 @@ async fn list_shows_the_open_incidents_to_the_asker_only() {
         "nothing posted for everyone in the channel"
     );
     let text = all_text(list.blocks.as_ref().unwrap());
+    // Each shows its description, age, status label, severity and commander.
+    for shown in [
+        "www down",
+        "db slow",
+        "*Investigating*",
+        "*SEV4*",
+        "· open ",
+        "_nobody yet_",
+    ] {
+        assert!(text.contains(shown), "{shown:?} missing: {text}");
+    }
+    assert!(
+        !text.contains("investigating"),
+        "a label, not the raw value: {text}"
+    );
     for channel in app.slack.calls_to("conversations.create") {
         let name = channel.params["name"].as_str().unwrap();
         let id = app.slack.channel_named(name).unwrap().id;

@@ -19,6 +19,7 @@ mod hostile;
 mod integrations;
 mod isolation;
 mod payloads;
+mod pinned;
 mod providers;
 mod proxy;
 mod reminders;

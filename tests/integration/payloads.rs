@@ -217,3 +217,41 @@ pub fn update_form_submission(
         "is_enterprise_install": false
     })
 }
+
+/// An `events_api` payload: `user` unpinned message `ts` in `channel`
+/// (`pin_removed`, as Slack sends it to the channel's members).
+pub fn pin_removed(channel: &str, ts: &str, user: &str, event_id: &str) -> Value {
+    json!({
+        "token": "verification-token-unused",
+        "team_id": "T0FAKE",
+        "api_app_id": "A0FAKE",
+        "event": {
+            "type": "pin_removed",
+            "user": user,
+            "channel_id": channel,
+            "item": {
+                "type": "message",
+                "channel": channel,
+                "created": 1700000500,
+                "created_by": BOT,
+                "message": {
+                    "type": "message", "user": BOT, "bot_id": "B0FAKE", "text": "Incident controls",
+                    "ts": ts, "pinned_to": [], "permalink": "https://fake.slack.com/archives/x"
+                }
+            },
+            "item_user": BOT,
+            "pin_count": "0",
+            "pinned_info": { "channel": channel, "pinned_by": BOT, "pinned_ts": 1700000500 },
+            "has_pins": false,
+            "event_ts": "1700000600.000100"
+        },
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000600,
+        "authorizations": [{
+            "enterprise_id": null, "team_id": "T0FAKE", "user_id": BOT,
+            "is_bot": true, "is_enterprise_install": false
+        }],
+        "is_ext_shared_channel": false
+    })
+}

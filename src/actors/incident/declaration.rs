@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tracing::Span;
 use tracing::field::{Empty, display};
 
-use super::{COMMAND, Declaration, IncidentActor, Origin, Reply};
+use super::{Declaration, IncidentActor, Origin, Reply};
 use crate::actors::publisher::DigestProblem;
 use crate::actors::view;
 use crate::domain::block_ids::action;
@@ -36,10 +36,11 @@ impl IncidentActor {
     /// `/incident`: a declaration with its text, the usage without (unless
     /// the ack carried it), and a pointer for any other command.
     pub(super) async fn on_command(&self, c: SlashCommand) {
-        if c.command != COMMAND {
+        let ours = &self.ctx.config.slack.command;
+        if c.command != ours.as_str() {
             let payload = json!({
                 "response_type": "ephemeral",
-                "text": format!("Janus does not handle {}; try {COMMAND}.",
+                "text": format!("Janus does not handle {}; try {ours}.",
                     SlackText::from_user(&c.command).as_str()),
             });
             tracing::warn!(command = %c.command, user = %c.user, "unknown slash command");
@@ -769,17 +770,7 @@ impl Saga<'_> {
     /// The newest message of ours in the channel whose blocks contain `marker`
     /// (an action id): what a crash may have posted without recording.
     async fn find_own(&self, marker: &str) -> Option<MessageTs> {
-        let ctx = &self.actor.ctx;
-        let messages = ctx.slack.recent_messages(self.channel, 50).await.ok()?;
-        messages
-            .into_iter()
-            .find(|m| {
-                m.user.as_ref() == Some(&ctx.bot.user_id)
-                    && m.blocks
-                        .as_ref()
-                        .is_some_and(|b| b.to_string().contains(marker))
-            })
-            .map(|m| m.ts)
+        self.actor.ctx.find_own(self.channel, marker).await
     }
 
     async fn pin(&self, ts: &MessageTs) {

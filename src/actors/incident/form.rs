@@ -35,11 +35,14 @@ impl IncidentActor {
             tracing::warn!(user = %click.user, error = %e, "cannot open the declare form");
             let text = match e.code() {
                 Some(ApiErrorCode::ExpiredTriggerId) => {
-                    "The form took too long to open; click the button again."
+                    "The form took too long to open; click the button again.".to_owned()
                 }
-                _ => "I could not open the form; type `/incident <what is wrong>` instead.",
+                _ => format!(
+                    "I could not open the form; type `{} <what is wrong>` instead.",
+                    self.ctx.config.slack.command
+                ),
             };
-            self.ctx.tell(&click, text).await;
+            self.ctx.tell(&click, &text).await;
         }
     }
 
@@ -58,7 +61,11 @@ impl IncidentActor {
         // The ack normally carried any errors and kept the form open; this
         // catches a submission whose check missed the ack budget.
         if !form_errors(&form, &self.ctx.config.incident.catalog).is_empty() {
-            self.tell(&declaration, "The declare form was incomplete; nothing was created. Open it again from `/incident`.").await;
+            let text = format!(
+                "The declare form was incomplete; nothing was created. Open it again from `{}`.",
+                self.ctx.config.slack.command
+            );
+            self.tell(&declaration, &text).await;
             return;
         }
         self.declare(&declaration).await;

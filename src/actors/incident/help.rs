@@ -1,16 +1,18 @@
 //! `@janus help`, answered in the channel (or thread) where Janus was
-//! mentioned; `@janus list`, answered to the asker only; and the usage
-//! `/incident` answers without a description. No incident is involved.
+//! mentioned; `@janus list`, answered to the asker only; and the usage the
+//! slash command answers without a description. (`@janus control` is in
+//! `pinned`.)
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use super::{COMMAND, IncidentActor};
+use super::IncidentActor;
 use crate::actors::view;
+use crate::config::Config;
 use crate::domain::event::Mention;
 use crate::domain::ids::UserId;
-use crate::domain::text::SlackText;
-use crate::render::context::{Help, List, Usage};
+use crate::domain::text::{SlackText, spoken};
+use crate::render::context::{Features, Help, List, Listed, Usage};
 use crate::store::Incident;
 
 /// Incidents `@janus list` shows; the rest are counted.
@@ -22,18 +24,21 @@ impl IncidentActor {
     pub(super) async fn on_mention(&self, m: Mention) {
         let words = strip_mention(&m.text, self.ctx.bot.user_id.as_str());
         let verb = words.split_whitespace().next().unwrap_or("").to_lowercase();
-        if verb == "list" {
-            self.list(&m).await;
-            return;
+        match verb.as_str() {
+            "list" => return self.list(&m).await,
+            "control" => return self.restore_control(&m).await,
+            _ => {}
         }
         let unknown = match verb.as_str() {
             "" | "help" => None,
             _ => Some(SlackText::from_user(&verb)),
         };
+        let config = &self.ctx.config;
         let help = Help {
-            command: COMMAND,
+            command: config.slack.command.to_string(),
             bot_user_id: self.ctx.bot.user_id.clone(),
             unknown,
+            features: features(config),
         };
         let blocks = match self.ctx.renderer.render_context(&help) {
             Ok(blocks) => blocks,
@@ -75,11 +80,15 @@ impl IncidentActor {
         let visible = join_all(incidents.iter().map(|i| self.may_see(i, &m.user))).await;
         let hidden = visible.iter().filter(|v| !**v).count() as u64;
         let catalog = &self.ctx.config.incident.catalog;
+        let now = chrono::Utc::now();
         let shown: Vec<_> = incidents
             .iter()
             .zip(visible)
             .filter(|(_, visible)| *visible)
-            .map(|(i, _)| view::incident(i, catalog, view::SHORT_DESCRIPTION_CHARS))
+            .map(|(i, _)| Listed {
+                incident: view::incident(i, catalog, view::SHORT_DESCRIPTION_CHARS),
+                age: spoken((now - i.created_at).to_std().unwrap_or_default()),
+            })
             .collect();
         // Private incidents beyond the first page are counted, unseen: the
         // count may include some the asker cannot see.
@@ -120,7 +129,7 @@ impl IncidentActor {
 
     /// Answers only the person who mentioned Janus: an ephemeral where
     /// (and in the thread where) they asked, else a DM.
-    async fn tell_asker(&self, m: &Mention, text: &str, blocks: Option<Value>) {
+    pub(super) async fn tell_asker(&self, m: &Mention, text: &str, blocks: Option<Value>) {
         let mut payload = json!({ "text": text });
         if let Some(blocks) = blocks {
             payload["blocks"] = blocks;
@@ -136,13 +145,29 @@ impl IncidentActor {
     /// The usage message as an ephemeral payload; `None` (logged) when it
     /// cannot be rendered.
     pub(super) fn usage(&self) -> Option<Value> {
-        match self.ctx.ephemeral(&Usage { command: COMMAND }) {
+        let command = self.ctx.config.slack.command.to_string();
+        match self.ctx.ephemeral(&Usage { command }) {
             Ok(payload) => Some(payload),
             Err(e) => {
                 tracing::error!(error = %e, "cannot render the usage message");
                 None
             }
         }
+    }
+}
+
+/// What help lists: the optional features the configuration turns on.
+fn features(config: &Config) -> Features {
+    let reminders = &config.reminders;
+    Features {
+        react_emoji: config.react.as_ref().map(|r| r.emoji.clone()),
+        timeline_emoji: config.timeline_emoji.clone(),
+        statuspage: config.statuspage.is_some(),
+        reminders: !reminders.update_every.is_empty()
+            || reminders.unclaimed_commander_after.is_some(),
+        archive_after: config.incident.archive_after.map(spoken),
+        invite_group: config.auto_invite.as_ref().map(|a| a.group.clone()),
+        providers: config.providers.is_some(),
     }
 }
 

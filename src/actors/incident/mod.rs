@@ -17,6 +17,7 @@ mod change;
 mod declaration;
 mod form;
 mod help;
+mod pinned;
 
 use std::sync::Arc;
 
@@ -29,13 +30,10 @@ use super::Context;
 use super::publisher::PublisherHandle;
 use super::snapshot::SnapshotHandle;
 use super::statuspage::StatuspageHandle;
-use crate::domain::event::{Click, DeclareForm, Mention, SlashCommand};
+use crate::domain::event::{Click, DeclareForm, Mention, SlashCommand, Unpin};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::store::{Declarations, IncidentId, Incidents, Leases, Publications};
 use change::Field;
-
-/// The slash command Janus answers to (the one in `slack_manifest.yaml`).
-pub const COMMAND: &str = "/incident";
 
 /// Declarations that run at once; more wait, first come first served.
 pub const DECLARATIONS_AT_ONCE: usize = 4;
@@ -123,9 +121,20 @@ impl IncidentHandle {
         }
     }
 
-    /// Answers a mention (help, list).
+    /// Answers a mention (help, list, control).
     pub async fn mention(&self, mention: Mention) {
         self.actor.on_mention(mention).await;
+    }
+
+    /// Pins an open incident's control message again when someone
+    /// unpinned it.
+    pub async fn unpinned(&self, unpin: Unpin) {
+        self.actor.on_unpin(unpin).await;
+    }
+
+    /// The slash command Janus answers (`slack.command`).
+    pub fn command_name(&self) -> &str {
+        self.actor.ctx.config.slack.command.as_str()
     }
 
     /// Handles a slash command (after its ack): a declaration, or usage.
@@ -195,7 +204,7 @@ impl IncidentHandle {
     /// the declarer hears at once that the channel is on its way (its link
     /// follows as soon as it exists, however busy Slack is).
     pub fn quick_response(&self, command: &str, text: &str) -> Option<Value> {
-        if command != COMMAND {
+        if command != self.actor.ctx.config.slack.command.as_str() {
             return None;
         }
         if !text.trim().is_empty() {

@@ -153,6 +153,26 @@ impl<B: Backend> Declarations for B {
         Ok(())
     }
 
+    async fn replace_control_ts(
+        &self,
+        id: IncidentId,
+        old: &MessageTs,
+        new: &MessageTs,
+    ) -> Result<bool, StoreError> {
+        let changed = conn(self)
+            .await?
+            .execute(
+                "UPDATE incidents SET control_ts = $3 WHERE id = $1 AND control_ts = $2",
+                &[
+                    Arg::Int(id.0),
+                    Arg::Text(old.as_str()),
+                    Arg::Text(new.as_str()),
+                ],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn mark_step(&self, id: IncidentId, step: DeclarationStep) -> Result<(), StoreError> {
         let mut tx = write(self).await?;
         let Some(row) = tx

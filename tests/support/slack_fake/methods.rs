@@ -46,6 +46,7 @@ fn handler(method: &str) -> Option<Handler> {
         "chat.postMessage" => chat_post_message,
         "chat.postEphemeral" => chat_post_ephemeral,
         "chat.update" => chat_update,
+        "chat.delete" => chat_delete,
         "chat.getPermalink" => chat_get_permalink,
         "pins.add" => pins_add,
         "reactions.add" => reactions_add,
@@ -647,6 +648,20 @@ fn chat_post_ephemeral(s: &mut Inner, p: &Params) -> Reply {
         raw: Value::Object(p.clone()),
     });
     Ok(json!({"message_ts": s.new_ts()}))
+}
+
+fn chat_delete(s: &mut Inner, p: &Params) -> Reply {
+    let channel = channel_param(p)?;
+    let ts = text(p, "ts").ok_or("message_not_found")?;
+    let m = s.message(&channel, &ts).ok_or("message_not_found")?;
+    if !m.is_from_bot() {
+        return Err("cant_delete_message");
+    }
+    s.messages.retain(|m| !(m.channel == channel && m.ts == ts));
+    if let Some(c) = s.channel_mut(&channel) {
+        c.pins.retain(|pinned| *pinned != ts);
+    }
+    Ok(json!({"channel": channel, "ts": ts}))
 }
 
 fn chat_update(s: &mut Inner, p: &Params) -> Reply {

@@ -264,7 +264,34 @@ impl FakeSlack {
                 s.messages.len() < before,
                 "fake slack: delete_message: no such message"
             );
+            if let Some(c) = s.channel_mut(channel_id) {
+                c.pins.retain(|pinned| pinned != ts);
+            }
         });
+    }
+
+    /// Unpins a message, as a person in the channel would (the test sends
+    /// the `pin_removed` event itself, or not: an unpin while Janus was away).
+    pub fn unpin(&self, channel_id: &str, ts: &str) {
+        self.shared.update(|s| {
+            let c = s
+                .channel_mut(channel_id)
+                .unwrap_or_else(|| panic!("fake slack: no channel {channel_id}"));
+            assert!(
+                c.pins.iter().any(|pinned| pinned == ts),
+                "fake slack: unpin: {ts} is not pinned in {channel_id}"
+            );
+            c.pins.retain(|pinned| pinned != ts);
+        });
+    }
+
+    /// The ts of the messages pinned in `channel_id`, in pinning order.
+    pub fn pins(&self, channel_id: &str) -> Vec<String> {
+        self.shared
+            .lock()
+            .channel(channel_id)
+            .map(|c| c.pins.clone())
+            .unwrap_or_default()
     }
 
     pub fn ephemerals(&self) -> Vec<Ephemeral> {
