@@ -130,6 +130,18 @@ impl AsRef<str> for SlackText {
     }
 }
 
+/// A raw status value as people read it, for values that come without a
+/// label (another service's status, a status no longer configured):
+/// `major_outage` → `Major outage`, `investigating` → `Investigating`.
+pub fn humanize(value: &str) -> String {
+    let spaced = value.replace(['_', '-'], " ");
+    let mut chars = spaced.trim().chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// A duration in words, to the minute (to the second under a minute; to
 /// the hour from two days on): `45 seconds`, `2 hours 5 minutes`, `7 days`.
 pub fn spoken(duration: std::time::Duration) -> String {
@@ -337,6 +349,15 @@ fn entity_len(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_values_read_as_labels() {
+        assert_eq!(humanize("major_outage"), "Major outage");
+        assert_eq!(humanize("investigating"), "Investigating");
+        assert_eq!(humanize("under-review"), "Under review");
+        assert_eq!(humanize("Identified"), "Identified");
+        assert_eq!(humanize(""), "");
+    }
 
     #[test]
     fn durations_are_spoken_to_the_minute_then_to_the_hour() {

@@ -71,11 +71,12 @@ pub struct Labelled {
 }
 
 impl Labelled {
-    /// `value` shown as `label`, or as itself when there is no label.
+    /// `value` shown as `label`, or as a label made of it when there is
+    /// none (`under_review` → `Under review`): people never read raw values.
     pub fn new(value: &str, label: Option<&str>) -> Self {
         Self {
             value: value.to_owned(),
-            label: label.unwrap_or(value).to_owned(),
+            label: label.map_or_else(|| crate::domain::text::humanize(value), str::to_owned),
         }
     }
 }

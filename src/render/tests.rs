@@ -173,7 +173,7 @@ fn an_incident_without_a_channel_yet_gives_templates_an_empty_channel_id() {
     assert_eq!(data["channel_id"], "");
     assert_eq!(
         data["status"],
-        json!({"value": "investigating", "label": "investigating"})
+        json!({"value": "investigating", "label": "Investigating"})
     );
 }
 
