@@ -343,9 +343,16 @@ impl Actors {
             publications,
             publisher.clone(),
         );
-        let react = ReactHandle::new(ctx.clone(), store, incident.clone());
+        let access = access::AccessHandle::new(ctx.clone());
+        let react = ReactHandle::new(
+            ctx.clone(),
+            store.clone(),
+            store,
+            access.clone(),
+            incident.clone(),
+        );
         Self {
-            access: access::AccessHandle::new(ctx.clone()),
+            access,
             bot: ctx.bot.clone(),
             incident,
             publisher,

@@ -44,7 +44,10 @@ pub enum Piece {
     /// `<@U1>` or `<@U1|name>`.
     User { id: UserId, label: Option<String> },
     /// `<#C1>`, `<#C1|general>` (Slack also sends an empty label).
-    Channel { id: ChannelId, label: Option<String> },
+    Channel {
+        id: ChannelId,
+        label: Option<String>,
+    },
     /// `<!subteam^S1|@oncall>`.
     Group { label: Option<String> },
     /// `<!here>`, `<!channel>`, `<!everyone>`.
@@ -100,6 +103,13 @@ impl Names {
     /// `user`'s name, when Slack gave one.
     pub fn user(&self, user: &UserId) -> Option<&str> {
         self.users.get(user).map(String::as_str)
+    }
+
+    /// `user` as plain text that pings nobody: `@Name`, or `@someone`.
+    /// Escape before showing it.
+    pub fn mention(&self, user: &UserId) -> String {
+        let name = self.user(user).unwrap_or(SOMEONE);
+        format!("@{}", name.trim_start_matches('@'))
     }
 }
 
@@ -173,9 +183,7 @@ impl Quote {
                     // `|` would end the URL early; Slack never sends one.
                     let url = escape_mrkdwn(&url.as_str().replace('|', "%7C"));
                     match label {
-                        Some(label) => {
-                            out.push_str(&format!("<{url}|{}>", escape_mrkdwn(label)))
-                        }
+                        Some(label) => out.push_str(&format!("<{url}|{}>", escape_mrkdwn(label))),
                         None => out.push_str(&format!("<{url}>")),
                     }
                 }
@@ -198,17 +206,17 @@ impl Quote {
 fn plain(piece: &Piece, names: &Names) -> String {
     match piece {
         Piece::Text(text) => text.clone(),
-        Piece::User { id, label } => {
-            let name = label
-                .as_deref()
-                .or_else(|| names.user(id))
-                .unwrap_or(SOMEONE);
-            format!("@{}", name.trim_start_matches('@'))
-        }
+        Piece::User { id, label: None } => names.mention(id),
+        Piece::User {
+            label: Some(label), ..
+        } => format!("@{}", label.trim_start_matches('@')),
         Piece::Channel { label, .. } => {
             format!(
                 "#{}",
-                label.as_deref().unwrap_or(A_CHANNEL).trim_start_matches('#')
+                label
+                    .as_deref()
+                    .unwrap_or(A_CHANNEL)
+                    .trim_start_matches('#')
             )
         }
         Piece::Group { label } => {
@@ -380,7 +388,10 @@ mod tests {
             mrkdwn("<https://status.example.com/>"),
             "<https://status.example.com/>"
         );
-        assert_eq!(mrkdwn("<mailto:ops@example.com|ops>"), "<mailto:ops@example.com|ops>");
+        assert_eq!(
+            mrkdwn("<mailto:ops@example.com|ops>"),
+            "<mailto:ops@example.com|ops>"
+        );
         assert_eq!(
             plain("see <https://status.example.com/|the status page>"),
             "see the status page"
@@ -410,13 +421,19 @@ mod tests {
 
     #[test]
     fn links_janus_does_not_keep_are_text() {
-        assert_eq!(mrkdwn("<javascript:alert(1)|x>"), "&lt;javascript:alert(1)|x&gt;");
+        assert_eq!(
+            mrkdwn("<javascript:alert(1)|x>"),
+            "&lt;javascript:alert(1)|x&gt;"
+        );
         assert_eq!(mrkdwn("<ftp://x.example/>"), "&lt;ftp://x.example/&gt;");
     }
 
     #[test]
     fn entities_are_decoded_once_and_escaped_again() {
-        assert_eq!(mrkdwn("a &lt; b &amp;&amp; c &gt; d"), "a &lt; b &amp;&amp; c &gt; d");
+        assert_eq!(
+            mrkdwn("a &lt; b &amp;&amp; c &gt; d"),
+            "a &lt; b &amp;&amp; c &gt; d"
+        );
         assert_eq!(plain("a &lt; b &amp;&amp; c"), "a < b && c");
         assert_eq!(plain("&amp;lt;"), "&lt;");
     }

@@ -21,6 +21,7 @@ mod isolation;
 mod payloads;
 mod providers;
 mod proxy;
+mod react;
 mod reminders;
 mod slack_client;
 mod socket_mode;
