@@ -19,6 +19,7 @@ use url::Url;
 use super::Context;
 use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, UserId};
+use crate::domain::quote::Names;
 use crate::slack::{BotIdentity, Person, SlackError};
 
 /// How long what `users.info` said of a person is trusted: a guest made a
@@ -26,6 +27,8 @@ use crate::slack::{BotIdentity, Person, SlackError};
 const STANDING_TTL: Duration = Duration::from_secs(600);
 /// People remembered at most; beyond it, expired entries go first, then all.
 const CACHE_LIMIT: usize = 10_000;
+/// People named per quote at most; the rest read `@someone`.
+const MAX_NAMED: usize = 20;
 
 /// What a person is to this workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +176,27 @@ impl AccessHandle {
                 None
             }
         }
+    }
+
+    /// The names of `users` for a quote ([`Names`]): each asked at once
+    /// (the cache first), at most [`MAX_NAMED`]; whoever has not come
+    /// `within` this long is left out, and the quote shows them neutrally.
+    pub async fn names(&self, users: Vec<UserId>, within: Duration) -> Names {
+        let deadline = tokio::time::Instant::now() + within;
+        let lookups = users.into_iter().take(MAX_NAMED).map(|user| async move {
+            let name = tokio::time::timeout_at(deadline, self.name(&user)).await;
+            (user, name)
+        });
+        let mut names = Names::default();
+        for (user, name) in futures_util::future::join_all(lookups).await {
+            match name {
+                Ok(Some(name)) => names.insert(user, &name),
+                Ok(None) => {}
+                Err(_) => tracing::info!(user = %user,
+                    "no name from Slack in time (users.info); quoting them as someone"),
+            }
+        }
+        names
     }
 
     /// What Slack says of `user`: cached, else asked and remembered.

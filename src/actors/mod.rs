@@ -323,7 +323,13 @@ impl Actors {
             statuspage.clone(),
             snapshot.clone(),
         );
-        let timeline = timeline::TimelineHandle::new(ctx.clone(), incidents.clone(), store.clone());
+        let access = access::AccessHandle::new(ctx.clone());
+        let timeline = timeline::TimelineHandle::new(
+            ctx.clone(),
+            incidents.clone(),
+            store.clone(),
+            access.clone(),
+        );
         let postmortem = postmortem::PostmortemHandle::new(
             ctx.clone(),
             incidents.clone(),
@@ -343,7 +349,6 @@ impl Actors {
             publications,
             publisher.clone(),
         );
-        let access = access::AccessHandle::new(ctx.clone());
         let react = ReactHandle::new(
             ctx.clone(),
             store.clone(),

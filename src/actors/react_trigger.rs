@@ -32,9 +32,8 @@ use crate::store::{IncidentId, Incidents, ReactTriggers};
 
 /// How long a declaration waits for people's names before quoting those
 /// still unnamed as `@someone`: the incident matters more than the names.
+/// The timeline's marks wait as long.
 pub const NAMES_DEADLINE: Duration = Duration::from_secs(3);
-/// People looked up per message at most; the rest read `@someone`.
-const MAX_NAMED: usize = 20;
 
 /// Cheap handle to the react-trigger actor. A reaction is handled in the
 /// caller's task (the bus gives each one a task of its own).
@@ -232,8 +231,7 @@ impl ReactActor {
     }
 
     /// The names of the people the message mentions without one, and of
-    /// its author: each asked of Slack (or its cache) at once, and whatever
-    /// has not come within [`NAMES_DEADLINE`] left out (quoted neutrally).
+    /// its author, as Slack gives them within [`NAMES_DEADLINE`].
     async fn names(&self, quote: &Quote, message: &FetchedMessage) -> Names {
         let mut people: Vec<UserId> = message.user.iter().cloned().collect();
         for user in quote.unnamed_users() {
@@ -241,21 +239,7 @@ impl ReactActor {
                 people.push(user);
             }
         }
-        let deadline = tokio::time::Instant::now() + NAMES_DEADLINE;
-        let lookups = people.into_iter().take(MAX_NAMED).map(|user| async move {
-            let name = tokio::time::timeout_at(deadline, self.access.name(&user)).await;
-            (user, name)
-        });
-        let mut names = Names::default();
-        for (user, name) in futures_util::future::join_all(lookups).await {
-            match name {
-                Ok(Some(name)) => names.insert(user, &name),
-                Ok(None) => {}
-                Err(_) => tracing::info!(user = %user,
-                    "no name from Slack in time (users.info); quoting them as someone"),
-            }
-        }
-        names
+        self.access.names(people, NAMES_DEADLINE).await
     }
 
     /// Tells only the person who reacted (an ephemeral where they reacted,

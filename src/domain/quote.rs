@@ -195,8 +195,9 @@ impl Quote {
         SlackText::trusted(out)
     }
 
-    /// As plain text (a description): mentions as names, a link as its
-    /// text (or its address when it has none). Escape before showing it.
+    /// As plain text (a description, a timeline mark): mentions as names,
+    /// a link as `text (address)`, or its address alone when it has no
+    /// other text. Escape before showing it.
     pub fn to_plain(&self, names: &Names) -> String {
         self.pieces.iter().map(|p| plain(p, names)).collect()
     }
@@ -227,8 +228,22 @@ fn plain(piece: &Piece, names: &Names) -> String {
         }
         Piece::Broadcast(b) => format!("@{}", b.word()),
         Piece::Date(fallback) => fallback.clone(),
-        Piece::Link { url, label } => label.clone().unwrap_or_else(|| url.to_string()),
+        Piece::Link { url, label } => match label {
+            Some(label) if !spells(url, label) => format!("{label} ({url})"),
+            _ => url.to_string(),
+        },
     }
+}
+
+/// Whether a link's label only spells its address (`<https://x.io/|x.io>`,
+/// as Slack writes a pasted link), so plain text needs it once.
+fn spells(url: &Url, label: &str) -> bool {
+    let bare = |s: &str| {
+        let s = s.trim().trim_end_matches('/');
+        let s = s.split_once("://").map_or(s, |(_, rest)| rest);
+        s.strip_prefix("mailto:").unwrap_or(s).to_owned()
+    };
+    bare(url.as_str()) == bare(label)
 }
 
 /// Moves pending text into a piece of its own.
@@ -394,7 +409,15 @@ mod tests {
         );
         assert_eq!(
             plain("see <https://status.example.com/|the status page>"),
-            "see the status page"
+            "see the status page (https://status.example.com/)"
+        );
+        assert_eq!(
+            plain("<https://status.example.com/|status.example.com>"),
+            "https://status.example.com/"
+        );
+        assert_eq!(
+            plain("<mailto:ops@example.com|ops@example.com>"),
+            "mailto:ops@example.com"
         );
         assert_eq!(
             plain("<https://status.example.com/>"),

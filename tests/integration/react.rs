@@ -138,7 +138,7 @@ async fn a_quoted_message_shows_names_keeps_links_and_pings_nobody() {
             .count(
                 "SELECT count(*) FROM incidents WHERE description = \
                  '@Carol Danvers says #general is slow & <b>failing</b>, @here\n\
-                 see the status page and https://grafana.example.com/d/x?a=1&b=2 cc @oncall @someone'"
+                 see the status page (https://status.example.com/incidents/1) and https://grafana.example.com/d/x?a=1&b=2 cc @oncall @someone'"
             )
             .await,
         1
@@ -148,4 +148,34 @@ async fn a_quoted_message_shows_names_keeps_links_and_pings_nobody() {
     // The declarer's mention is Janus's own; the description's are names.
     assert!(!listed.contains(&format!("<@{CAROL}>")), "{listed}");
     assert!(!has_special_mention(&listed), "{listed}");
+}
+
+#[tokio::test]
+async fn a_timeline_mark_keeps_the_message_readable() {
+    let (app, general, _) = workspace(&[]).await;
+    app.slack.add_user(CAROL, "Carol Danvers");
+    declare(&app, &general, "checkout down").await;
+    let incident = created_channel(&app, 0);
+    let ts = app.slack.post_as_user(
+        &incident.id,
+        ALICE,
+        &format!("<@{CAROL}> rolled back, <!channel> see <https://ci.example.com/run/7|run 7>"),
+    );
+    app.slack.react_as_user(&incident.id, &ts, BOB, "pushpin");
+    let payload = payloads::reaction_added(&incident.id, &ts, BOB, "pushpin", "Ev0MARKQUOTE");
+    let envelope = slack_fake::envelope("events_api", payload, false);
+    let id = slack_fake::envelope_id_of(&envelope);
+    app.slack.send_envelope(envelope).await;
+    app.slack.wait_ack(&id, WAIT).await;
+    app.idle().await;
+
+    assert_eq!(
+        app.db
+            .count(
+                "SELECT count(*) FROM timeline_marks \
+                 WHERE text = '@Carol Danvers rolled back, @channel see run 7 (https://ci.example.com/run/7)'"
+            )
+            .await,
+        1
+    );
 }
