@@ -139,7 +139,7 @@ impl ReactActor {
                 tracing::info!(channel = %r.channel, ts = %r.ts, user = %r.user, incident = %incident.id,
                     "react emoji in an incident channel; nothing declared");
                 let text = format!(
-                    "This channel is already an incident's (<#{}>), so reacting here does not declare another one. To put a message on this incident's timeline, react with :{}: instead.",
+                    "This channel already belongs to an incident (<#{}>), so reacting here does not declare another one. To put a message on this incident's timeline, react with :{}: instead.",
                     r.channel, self.ctx.config.timeline_emoji
                 );
                 self.tell(r, &text).await;

@@ -44,7 +44,7 @@ async fn reacting_in_an_incident_channel_declares_nothing_and_tells_the_reactor(
         .post_as_user(&incident.id, ALICE, "the database is full");
 
     react(&app, &incident.id, &ts, BOB, "Ev0INCREACT1").await;
-    let told = ephemeral_containing(&app.slack, "already an incident").await;
+    let told = ephemeral_containing(&app.slack, "already belongs to an incident").await;
     app.idle().await;
 
     assert_eq!(told.user.as_deref(), Some(BOB));
