@@ -6,7 +6,8 @@
 //! `incident.allow_external_users` says they may.
 //!
 //! What Slack says of a person (`users.info`) is cached for
-//! [`STANDING_TTL`], so a burst of clicks costs one call per person.
+//! [`STANDING_TTL`], so a burst of clicks costs one call per person; the
+//! same cache gives quotes people's names ([`AccessHandle::name`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,13 +19,16 @@ use url::Url;
 use super::Context;
 use crate::domain::event::Click;
 use crate::domain::ids::{ChannelId, UserId};
-use crate::slack::{BotIdentity, Person};
+use crate::domain::quote::Names;
+use crate::slack::{BotIdentity, Person, SlackError};
 
 /// How long what `users.info` said of a person is trusted: a guest made a
 /// member (or the reverse) is seen within this long.
 const STANDING_TTL: Duration = Duration::from_secs(600);
 /// People remembered at most; beyond it, expired entries go first, then all.
 const CACHE_LIMIT: usize = 10_000;
+/// People named per quote at most; the rest read `@someone`.
+const MAX_NAMED: usize = 20;
 
 /// What a person is to this workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +80,7 @@ pub struct AccessHandle {
 
 struct Access {
     ctx: Arc<Context>,
-    standings: Mutex<HashMap<UserId, (Instant, Standing)>>,
+    people: Mutex<HashMap<UserId, (Instant, Person)>>,
 }
 
 impl AccessHandle {
@@ -84,7 +88,7 @@ impl AccessHandle {
         Self {
             inner: Arc::new(Access {
                 ctx,
-                standings: Mutex::new(HashMap::new()),
+                people: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -103,20 +107,13 @@ impl AccessHandle {
         {
             return Err(Refusal::External);
         }
-        let standing = match self.cached(user) {
-            Some(standing) => standing,
-            None => match ctx.slack.person(user).await {
-                Ok(person) => {
-                    let standing = standing(&ctx.bot, &person);
-                    self.remember(user, standing);
-                    standing
-                }
-                Err(e) => {
-                    tracing::warn!(user = %user, error = %e,
-                        "cannot ask Slack who this person is (users.info); refusing what they asked");
-                    return Err(Refusal::Unchecked);
-                }
-            },
+        let standing = match self.person(user).await {
+            Ok(person) => standing(&ctx.bot, &person),
+            Err(e) => {
+                tracing::warn!(user = %user, error = %e,
+                    "cannot ask Slack who this person is (users.info); refusing what they asked");
+                return Err(Refusal::Unchecked);
+            }
         };
         match standing {
             Standing::Member => Ok(()),
@@ -130,7 +127,7 @@ impl AccessHandle {
         if self.inner.ctx.config.incident.allow_external_users {
             return None;
         }
-        match self.cached(user)? {
+        match standing(&self.inner.ctx.bot, &self.cached(user)?) {
             Standing::Member => None,
             Standing::Guest => Some(Refusal::Guest),
             Standing::External => Some(Refusal::External),
@@ -166,31 +163,69 @@ impl AccessHandle {
         self.inner.ctx.tell_person(channel, user, &payload).await;
     }
 
-    fn cached(&self, user: &UserId) -> Option<Standing> {
-        let standings = self
-            .inner
-            .standings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        standings
-            .get(user)
-            .filter(|(at, _)| at.elapsed() < STANDING_TTL)
-            .map(|(_, standing)| *standing)
-    }
-
-    fn remember(&self, user: &UserId, standing: Standing) {
-        let mut standings = self
-            .inner
-            .standings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if standings.len() >= CACHE_LIMIT {
-            standings.retain(|_, (at, _)| at.elapsed() < STANDING_TTL);
-            if standings.len() >= CACHE_LIMIT {
-                standings.clear();
+    /// `user`'s name as people know it, for a quote that shows them
+    /// instead of mentioning them: from the cache, or `users.info` (within
+    /// the Slack client's deadlines; callers that must not wait long put
+    /// their own around it). `None` when Slack cannot say.
+    pub async fn name(&self, user: &UserId) -> Option<String> {
+        match self.person(user).await {
+            Ok(person) => person.readable_name().map(str::to_owned),
+            Err(e) => {
+                tracing::info!(user = %user, error = %e,
+                    "cannot ask Slack for a person's name (users.info); quoting them without it");
+                None
             }
         }
-        standings.insert(user.clone(), (Instant::now(), standing));
+    }
+
+    /// The names of `users` for a quote ([`Names`]): each asked at once
+    /// (the cache first), at most [`MAX_NAMED`]; whoever has not come
+    /// `within` this long is left out, and the quote shows them neutrally.
+    pub async fn names(&self, users: Vec<UserId>, within: Duration) -> Names {
+        let deadline = tokio::time::Instant::now() + within;
+        let lookups = users.into_iter().take(MAX_NAMED).map(|user| async move {
+            let name = tokio::time::timeout_at(deadline, self.name(&user)).await;
+            (user, name)
+        });
+        let mut names = Names::default();
+        for (user, name) in futures_util::future::join_all(lookups).await {
+            match name {
+                Ok(Some(name)) => names.insert(user, &name),
+                Ok(None) => {}
+                Err(_) => tracing::info!(user = %user,
+                    "no name from Slack in time (users.info); quoting them as someone"),
+            }
+        }
+        names
+    }
+
+    /// What Slack says of `user`: cached, else asked and remembered.
+    async fn person(&self, user: &UserId) -> Result<Person, SlackError> {
+        if let Some(person) = self.cached(user) {
+            return Ok(person);
+        }
+        let person = self.inner.ctx.slack.person(user).await?;
+        self.remember(user, person.clone());
+        Ok(person)
+    }
+
+    fn cached(&self, user: &UserId) -> Option<Person> {
+        let people = self.inner.people.lock().unwrap_or_else(|p| p.into_inner());
+        people
+            .get(user)
+            .filter(|(at, _)| at.elapsed() < STANDING_TTL)
+            .map(|(_, person)| person.clone())
+    }
+
+    fn remember(&self, user: &UserId, person: Person) {
+        let mut people = self.inner.people.lock().unwrap_or_else(|p| p.into_inner());
+        if people.len() >= CACHE_LIMIT {
+            people.retain(|_, (at, _)| at.elapsed() < STANDING_TTL);
+            if people.len() >= CACHE_LIMIT {
+                people.clear();
+            }
+        }
+        people.insert(user.clone(), (Instant::now(), person));
     }
 }
 
@@ -254,6 +289,22 @@ mod tests {
             Standing::External,
             "unknown is not trusted"
         );
+    }
+
+    #[test]
+    fn a_person_is_named_by_their_real_name_then_display_name_then_username() {
+        let full = person(
+            json!({"id": "U1", "real_name": "Alice Liddell", "name": "alice",
+            "profile": {"real_name": "Alice L.", "display_name": "al"}}),
+        );
+        let profile_only =
+            person(json!({"id": "U1", "real_name": " ", "profile": {"display_name": "al"}}));
+        let username = person(json!({"id": "U1", "name": "alice", "profile": {}}));
+        let nameless = person(json!({"id": "U1", "real_name": ""}));
+        assert_eq!(full.readable_name(), Some("Alice Liddell"));
+        assert_eq!(profile_only.readable_name(), Some("al"));
+        assert_eq!(username.readable_name(), Some("alice"));
+        assert_eq!(nameless.readable_name(), None);
     }
 
     #[test]

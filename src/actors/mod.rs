@@ -340,7 +340,13 @@ impl Actors {
             statuspage.clone(),
             snapshot.clone(),
         );
-        let timeline = timeline::TimelineHandle::new(ctx.clone(), incidents.clone(), store.clone());
+        let access = access::AccessHandle::new(ctx.clone());
+        let timeline = timeline::TimelineHandle::new(
+            ctx.clone(),
+            incidents.clone(),
+            store.clone(),
+            access.clone(),
+        );
         let postmortem = postmortem::PostmortemHandle::new(
             ctx.clone(),
             incidents.clone(),
@@ -360,9 +366,15 @@ impl Actors {
             publications,
             publisher.clone(),
         );
-        let react = ReactHandle::new(ctx.clone(), store, incident.clone());
+        let react = ReactHandle::new(
+            ctx.clone(),
+            store.clone(),
+            store,
+            access.clone(),
+            incident.clone(),
+        );
         Self {
-            access: access::AccessHandle::new(ctx.clone()),
+            access,
             bot: ctx.bot.clone(),
             incident,
             publisher,

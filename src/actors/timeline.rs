@@ -8,6 +8,9 @@
 //!
 //! Reactions with the timeline emoji go through the lane of their channel
 //! (see `bus::event::route`), so a mark and its removal apply in order.
+//!
+//! A mark's text is kept readable ([`Quote::to_plain`]): the people it
+//! mentions by name, channels by name, no raw `<@U…>` in the export.
 
 use std::sync::Arc;
 
@@ -15,9 +18,11 @@ use tracing::Span;
 use tracing::field::{Empty, display};
 
 use super::Context;
+use super::access::AccessHandle;
+use super::react_trigger::NAMES_DEADLINE;
 use crate::domain::event::{Reaction, base_emoji};
 use crate::domain::ids::{ChannelId, UserId};
-use crate::domain::text::decode_mrkdwn;
+use crate::domain::quote::Quote;
 use crate::slack::FetchedMessage;
 use crate::store::{Incident, Incidents, Mark, TimelineMarks};
 
@@ -35,19 +40,23 @@ struct TimelineActor {
     ctx: Arc<Context>,
     incidents: Arc<dyn Incidents>,
     marks: Arc<dyn TimelineMarks>,
+    access: AccessHandle,
 }
 
 impl TimelineHandle {
+    /// `access` names the people a marked message mentions.
     pub fn new(
         ctx: Arc<Context>,
         incidents: Arc<dyn Incidents>,
         marks: Arc<dyn TimelineMarks>,
+        access: AccessHandle,
     ) -> Self {
         Self {
             actor: Arc::new(TimelineActor {
                 ctx,
                 incidents,
                 marks,
+                access,
             }),
         }
     }
@@ -130,10 +139,15 @@ impl TimelineActor {
                 None
             }
         };
+        let quote = Quote::parse(message.text.trim());
+        let names = self
+            .access
+            .names(quote.unnamed_users(), NAMES_DEADLINE)
+            .await;
         let mark = Mark {
             ts: r.ts.clone(),
             author: message.user.clone(),
-            text: decode_mrkdwn(message.text.trim()),
+            text: quote.to_plain(&names),
             permalink,
             marked_by: r.user.clone(),
         };

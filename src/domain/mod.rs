@@ -8,4 +8,5 @@ pub mod declaration;
 pub mod event;
 pub mod ids;
 pub mod incident;
+pub mod quote;
 pub mod text;

@@ -437,6 +437,9 @@ pub struct DeclareModal {
 pub struct Origin {
     pub channel_id: ChannelId,
     pub author: Option<UserId>,
+    /// The author as plain text (`@Name`), which pings nobody; set when
+    /// `author` is.
+    pub author_name: Option<SlackText>,
     /// The message's text, escaped, each line starting with `>`.
     pub quoted: SlackText,
     pub permalink: Option<Url>,

@@ -135,6 +135,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         entry(Origin {
             channel_id: channel("C0GENERAL1"),
             author: Some(user("U0ALICE01")),
+            author_name: Some(SlackText::from_user("@Alice Liddell")),
             quoted: SlackText::trusted(
                 ">checkout is throwing 500s &lt;!channel&gt;\n>\"since 15:02\"\n",
             ),

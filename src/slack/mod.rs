@@ -120,6 +120,22 @@ pub struct FetchedMessage {
     /// The reactions on it, each with who reacted.
     #[serde(default)]
     pub reactions: Vec<MessageReaction>,
+    /// Set when an app or integration posted it (Janus's own included).
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    /// `bot_message`, `channel_join`…; none for a person's plain message.
+    #[serde(default)]
+    pub subtype: Option<String>,
+}
+
+impl FetchedMessage {
+    /// Whether a bot posted it (an integration, an app, Janus itself)
+    /// rather than a person.
+    pub fn is_from_bot(&self, janus: &UserId) -> bool {
+        self.bot_id.is_some()
+            || self.subtype.as_deref() == Some("bot_message")
+            || self.user.as_ref() == Some(janus)
+    }
 }
 
 /// One emoji on a message and who put it there.
@@ -161,6 +177,41 @@ pub struct Person {
     /// On Enterprise Grid, the organisation they belong to.
     #[serde(default)]
     pub enterprise_user: Option<EnterpriseUser>,
+    /// Their full name, as a quote shows them instead of `<@U…>`.
+    #[serde(default)]
+    pub real_name: Option<String>,
+    /// Their username (the legacy `name`), when they have no real name.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub profile: Option<Profile>,
+}
+
+impl Person {
+    /// How people know them: the real name, else the display name, else
+    /// the username; `None` when Slack gave none of them.
+    pub fn readable_name(&self) -> Option<&str> {
+        let profile = self.profile.as_ref();
+        [
+            self.real_name.as_deref(),
+            profile.and_then(|p| p.real_name.as_deref()),
+            profile.and_then(|p| p.display_name.as_deref()),
+            self.name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|name| !name.is_empty())
+    }
+}
+
+/// `users.info`'s `profile`: the names people chose.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Profile {
+    #[serde(default)]
+    pub real_name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 /// `users.info`'s `enterprise_user`.

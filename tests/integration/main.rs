@@ -22,6 +22,7 @@ mod payloads;
 mod pinned;
 mod providers;
 mod proxy;
+mod react;
 mod reminders;
 mod slack_client;
 mod socket_mode;

@@ -24,6 +24,7 @@ use crate::domain::declaration::DeclarationStep;
 use crate::domain::event::SlashCommand;
 use crate::domain::ids::{ChannelId, MessageTs};
 use crate::domain::incident::IncidentName;
+use crate::domain::quote::Quote;
 use crate::domain::text::{SlackText, decode_mrkdwn};
 use crate::render::context;
 use crate::slack::ApiErrorCode;
@@ -722,10 +723,13 @@ impl Saga<'_> {
         }
     }
 
-    /// Posts the message an incident was declared from, quoted, with a link.
+    /// Posts the message an incident was declared from, quoted, with a link:
+    /// its mentions as names that ping nobody, its links kept.
     async fn post_origin(&self, origin: &Origin) {
-        let escaped = SlackText::from_user(&origin.text).truncate_chars(2500);
-        let quoted: String = escaped
+        let readable = Quote::parse(&origin.text)
+            .to_mrkdwn(&origin.names)
+            .truncate_chars(2500);
+        let quoted: String = readable
             .as_str()
             .lines()
             .map(|line| format!(">{line}\n"))
@@ -733,7 +737,12 @@ impl Saga<'_> {
         let quote = context::Origin {
             channel_id: origin.channel.clone(),
             author: origin.author.clone(),
-            // Escaped above; only `>` (a quote, not a tag) was added.
+            author_name: origin
+                .author
+                .as_ref()
+                .map(|author| SlackText::from_user(&origin.names.mention(author))),
+            // Safe mrkdwn above (no token spans a line); only `>` (a
+            // quote, not a tag) was added.
             quoted: SlackText::trusted(quoted),
             permalink: origin.permalink.clone(),
         };

@@ -67,8 +67,13 @@ pub struct Declaration {
 pub struct Origin {
     pub channel: ChannelId,
     pub author: Option<UserId>,
-    /// Its text, plain (escaped when shown).
+    /// Its text as Slack stores it (entity-encoded mrkdwn, with its
+    /// mention and link tokens): quoted through [`Quote`](crate::domain::quote::Quote).
     pub text: String,
+    /// The names of its author and of the people it mentions, as Slack
+    /// gave them when the reaction came.
+    #[serde(default)]
+    pub names: crate::domain::quote::Names,
     pub permalink: Option<Url>,
 }
 

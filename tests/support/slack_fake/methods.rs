@@ -188,6 +188,13 @@ fn message_json(s: &Inner, m: &Message) -> Value {
         v["bot_id"] = json!(BOT_ID);
         v["app_id"] = json!(APP_ID);
     }
+    if let Some(bot_id) = &m.other_bot {
+        // As Slack lists an integration's post: a bot, no person.
+        v["bot_id"] = json!(bot_id);
+        v["subtype"] = json!("bot_message");
+        v["username"] = json!("deploy-bot");
+        v.as_object_mut().map(|o| o.remove("user"));
+    }
     if let Some(blocks) = &m.blocks {
         v["blocks"] = blocks.clone();
     }
@@ -406,6 +413,7 @@ pub(super) fn push_message(
         updated: 0,
         reactions: Vec::new(),
         user_reactions: Vec::new(),
+        other_bot: None,
     });
     ts
 }

@@ -409,6 +409,19 @@ impl FakeSlack {
         })
     }
 
+    /// A message another app or integration posted (`bot_id`,
+    /// `subtype: bot_message`, no `user`); returns its ts. Not recorded as
+    /// a call.
+    pub fn post_as_bot(&self, channel_id: &str, bot_id: &str, text: &str) -> String {
+        self.shared.update(|s| {
+            let ts = methods::push_message(s, channel_id, "", Some(text.to_string()), None, None);
+            if let Some(m) = s.message_mut(channel_id, &ts) {
+                m.other_bot = Some(bot_id.to_string());
+            }
+            ts
+        })
+    }
+
     /// Files uploaded and shared (`files.completeUploadExternal`), in order.
     pub fn shared_files(&self) -> Vec<state::UploadedFile> {
         let s = self.shared.lock();

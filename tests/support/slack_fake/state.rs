@@ -94,6 +94,9 @@ pub struct Message {
     pub reactions: Vec<String>,
     /// People's reactions: (name, user), in the order they were added.
     pub user_reactions: Vec<(String, String)>,
+    /// The `bot_id` of another app or integration that posted it
+    /// (`subtype: bot_message`, no `user`); `None` for people and Janus.
+    pub other_bot: Option<String>,
 }
 
 impl Message {
