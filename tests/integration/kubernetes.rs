@@ -132,7 +132,10 @@ fn container_env(
     for var in list(container, "env") {
         let name = text(&var["name"], "env name").to_owned();
         let value = text(&var["value"], "env value").to_owned();
-        assert!(reads_variable(&name), "{name} is not a variable Janus reads");
+        assert!(
+            reads_variable(&name),
+            "{name} is not a variable Janus reads"
+        );
         if !name.ends_with("_FILE") {
             env.push((name, value));
             continue;
@@ -189,8 +192,8 @@ fn containerfile(instruction: &str) -> String {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Containerfile")).unwrap();
     text.lines()
-        .filter_map(|line| line.strip_prefix(&format!("{instruction} ")))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix(&format!("{instruction} ")))
         .unwrap_or_else(|| panic!("no {instruction} in the Containerfile"))
         .trim()
         .to_owned()
