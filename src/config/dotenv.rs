@@ -17,8 +17,8 @@ use super::ConfigError;
 pub const DEFAULT_ENV_FILE: &str = ".env";
 
 /// The variables of one `.env` file, each with the line it was set on (the last one, when a
-/// name is set twice: the later line wins, as in python-dotenv).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// name is set twice: the later line wins, as in python-dotenv). `Debug` shows the names only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EnvFile {
     path: PathBuf,
     vars: BTreeMap<String, (String, usize)>,
@@ -135,6 +135,15 @@ impl EnvFile {
     }
 }
 
+impl std::fmt::Debug for EnvFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvFile")
+            .field("path", &self.path)
+            .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// One `NAME=value` line, its value still to be expanded (or not).
 struct Assignment {
     name: String,
@@ -194,7 +203,8 @@ impl<'t> Parser<'t> {
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
         if !name_ok {
             return Err(
-                "expected NAME=value, where NAME is letters, digits and `_` (not starting with a digit)"
+                "expected NAME=value, where NAME is letters, digits, `_` and `.` (not starting \
+                 with a digit)"
                     .to_owned(),
             );
         }
@@ -451,7 +461,7 @@ mod tests {
         assert_eq!(
             error("A=1\n=value\n"),
             ".env file /srv/janus/.env, line 2: expected NAME=value, where NAME is letters, \
-             digits and `_` (not starting with a digit)"
+             digits, `_` and `.` (not starting with a digit)"
         );
         let unclosed = error("A=1\nSLACK_BOT_TOKEN=\"xoxb-secret\n\n");
         assert_eq!(
@@ -578,6 +588,14 @@ mod tests {
             error.to_string(),
             format!(".env file {} does not exist", path.display())
         );
+    }
+
+    #[test]
+    fn debug_output_names_the_variables_but_not_their_values() {
+        let file = parse("SLACK_BOT_TOKEN=xoxb-very-secret\n").unwrap();
+        let shown = format!("{file:?}");
+        assert!(shown.contains("SLACK_BOT_TOKEN"), "{shown}");
+        assert!(!shown.contains("very-secret"), "{shown}");
     }
 
     #[test]
