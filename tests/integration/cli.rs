@@ -1455,6 +1455,16 @@ fn env_file_names_another_file_and_a_missing_one_is_an_error() {
 }
 
 #[test]
+fn janus_config_in_the_dot_env_file_names_the_toml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("janus.toml"), "[slack]\nsockets = 20\n").unwrap();
+    let text = format!("{}JANUS_CONFIG=janus.toml\n", offline_dotenv());
+    std::fs::write(dir.path().join(".env"), text).unwrap();
+    let out = janus_in(dir.path(), &["check"], &[]);
+    assert_one_line_error(&out, "`slack.sockets` (from TOML file janus.toml)");
+}
+
+#[test]
 fn check_names_what_replaced_each_python_janus_template_and_passes() {
     let dir = tempfile::tempdir().unwrap();
     let templates = dir.path().join("templates");
