@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use janus::app::App;
-use janus::config::{Config, ConfigError};
+use janus::config::{CONFIG_PATH_VAR, Config, ConfigError, EnvFile};
 use janus::render::{RenderError, Renderer};
 
 /// The default config file, read when present and no other is named.
@@ -26,6 +26,10 @@ struct Cli {
     /// TOML config file (default: config/janus.toml when it exists).
     #[arg(long, global = true, env = "JANUS_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
+    /// File of NAME=value variables under the environment's (default: .env when it
+    /// exists), as the Python janus read it.
+    #[arg(long, global = true, env = "JANUS_ENV_FILE", value_name = "PATH")]
+    env_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -127,31 +131,84 @@ fn one_line(error: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let path = cli.config.as_deref();
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Check => check(&load_config(path)?),
-        Command::Migrate => migrate(&load_config(path)?).await,
-        Command::Run => serve(&load_config(path)?).await,
+    let Cli {
+        config,
+        env_file,
+        command,
+    } = cli;
+    let named = Named { config, env_file };
+    match command.unwrap_or(Command::Run) {
+        Command::Check => check(&named.load()?),
+        Command::Migrate => migrate(&named.load()?).await,
+        Command::Run => {
+            let sources = Sources::find(&named)?;
+            serve(&sources.load()?, sources.env_file.as_ref()).await
+        }
         // Doctor reports a config that does not load as a failed check.
-        Command::Doctor => doctor(path).await,
-        Command::Templates { action } => templates(action, path),
+        Command::Doctor => doctor(&named).await,
+        Command::Templates { action } => templates(action, &named),
         Command::Export {
             incident,
             summary,
             format,
-        } => export(&load_config(path)?, incident.as_deref(), summary, format).await,
+        } => export(&named.load()?, incident.as_deref(), summary, format).await,
+    }
+}
+
+/// The files the command line (or `JANUS_CONFIG`, `JANUS_ENV_FILE`) named, if any.
+struct Named {
+    config: Option<PathBuf>,
+    env_file: Option<PathBuf>,
+}
+
+impl Named {
+    /// A configuration error already names the key and where its value came
+    /// from: it needs no context.
+    fn load(&self) -> Result<Config, ConfigError> {
+        Sources::find(self)?.load()
+    }
+}
+
+/// The files the configuration is read from, once found.
+struct Sources {
+    /// The TOML file: the one named, else `JANUS_CONFIG` from the `.env`
+    /// file, else [`DEFAULT_CONFIG`] when present.
+    config: Option<PathBuf>,
+    /// The `.env` file: the one named (it must exist), else `.env` when present.
+    env_file: Option<EnvFile>,
+}
+
+impl Sources {
+    fn find(named: &Named) -> Result<Sources, ConfigError> {
+        let env_file = EnvFile::find(named.env_file.as_deref(), &janus::config::process_env())?;
+        let from_env_file = env_file
+            .as_ref()
+            .and_then(|file| file.get(CONFIG_PATH_VAR))
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from);
+        let default = Path::new(DEFAULT_CONFIG);
+        let config = named
+            .config
+            .clone()
+            .or(from_env_file)
+            .or_else(|| default.exists().then(|| default.to_owned()));
+        Ok(Sources { config, env_file })
+    }
+
+    fn load(&self) -> Result<Config, ConfigError> {
+        Config::load(self.config.as_deref(), self.env_file.as_ref())
     }
 }
 
 /// `templates render | export`. Works without tokens: the configured
 /// `templates_dir` is used when the configuration loads, and the built-in
 /// templates otherwise (said on stderr).
-fn templates(action: TemplatesCommand, config: Option<&Path>) -> anyhow::Result<()> {
+fn templates(action: TemplatesCommand, named: &Named) -> anyhow::Result<()> {
     match action {
         TemplatesCommand::Render { name, dir } => {
             let dir = match dir {
                 Some(dir) => Some(dir),
-                None => match load_config(config) {
+                None => match named.load() {
                     Ok(config) => config.templates_dir,
                     Err(_) => {
                         eprintln!(
@@ -187,24 +244,14 @@ fn templates(action: TemplatesCommand, config: Option<&Path>) -> anyhow::Result<
     }
 }
 
-/// The config file to read: the one named, else the default when present.
-fn config_path(explicit: Option<&Path>) -> Option<&Path> {
-    let default = Path::new(DEFAULT_CONFIG);
-    explicit.or_else(|| default.exists().then_some(default))
-}
-
-/// A configuration error already names the key and where its value came
-/// from: it needs no context.
-fn load_config(explicit: Option<&Path>) -> Result<Config, ConfigError> {
-    Config::load(config_path(explicit))
-}
-
 /// Prints one line per check on stdout; failures make the exit code.
 /// No logging is set up: the report is the output.
-async fn doctor(explicit: Option<&Path>) -> anyhow::Result<()> {
-    let path = config_path(explicit);
-    let config = Config::load(path).map_err(|e| e.to_string());
-    let report = janus::doctor::diagnose(config, path).await;
+async fn doctor(named: &Named) -> anyhow::Result<()> {
+    let (config, path) = match Sources::find(named) {
+        Ok(sources) => (sources.load().map_err(|e| e.to_string()), sources.config),
+        Err(e) => (Err(e.to_string()), None),
+    };
+    let report = janus::doctor::diagnose(config, path.as_deref()).await;
     for warning in &report.warnings {
         eprintln!("janus: warning: {warning}");
     }
@@ -279,8 +326,16 @@ async fn export(
 
 /// `janus run`: builds Janus, serves until SIGTERM or Ctrl-C, then gives
 /// in-flight work [`SHUTDOWN_GRACE`] to finish.
-async fn serve(config: &Config) -> anyhow::Result<()> {
+async fn serve(config: &Config, env_file: Option<&EnvFile>) -> anyhow::Result<()> {
     init_logging(config)?;
+    if let Some(file) = env_file {
+        // Names and count only: the file holds the tokens.
+        tracing::info!(
+            file = %file.path().display(),
+            variables = file.len(),
+            "read the .env file (a variable the environment sets wins over it)"
+        );
+    }
     let app = App::build(config, Default::default())
         .await
         .context("cannot start")?;

@@ -78,6 +78,30 @@ pub enum ConfigError {
         /// Which one to keep.
         advice: String,
     },
+    /// A `.env` file was named (`--env-file`, `JANUS_ENV_FILE`) but is not there.
+    #[error(".env file {} does not exist", path.display())]
+    EnvFileNotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The `.env` file exists but could not be read.
+    #[error("cannot read .env file {}: {io}", path.display())]
+    EnvFileUnreadable {
+        /// The path as given.
+        path: PathBuf,
+        /// What the OS said.
+        io: io::Error,
+    },
+    /// A line of the `.env` file is not `NAME=value` (the value is never echoed).
+    #[error(".env file {}, line {line}: {reason}", path.display())]
+    EnvFileSyntax {
+        /// The path as given.
+        path: PathBuf,
+        /// 1-based line where the bad assignment starts.
+        line: usize,
+        /// What was expected there.
+        reason: String,
+    },
     /// A `…_file` key names a file that cannot be read.
     #[error("cannot read the file {} named by `{key}` (from {origin}): {io}", path.display())]
     File {

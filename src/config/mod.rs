@@ -1,6 +1,7 @@
 //! Janus's configuration: one validated [`Config`] built from layers, later winning:
 //! built-in defaults → TOML file → `JANUS_*` environment (`__` nests: `JANUS_SLACK__SOCKETS`
-//! is `slack.sockets`) → the Python janus variable names, accepted as they are.
+//! is `slack.sockets`) → the Python janus variable names, accepted as they are. A `.env` file
+//! (see `dotenv.rs`) supplies variables the real environment does not set, as python-dotenv did.
 //!
 //! Loading is parse-then-validate: figment reads everything into an all-optional raw shape
 //! (`raw.rs`), then `resolve` applies defaults, reads `…_file` secrets and checks the rules
@@ -9,6 +10,7 @@
 //!
 //! Every failure is one [`ConfigError`] line naming the key and where its value came from.
 
+mod dotenv;
 mod error;
 mod raw;
 mod sources;
@@ -31,11 +33,13 @@ use crate::domain::incident::{
     default_statuses,
 };
 use crate::egress::{EgressSettings, NoProxy, ProxyUrl};
+pub use dotenv::{DEFAULT_ENV_FILE, EnvFile};
 pub use error::ConfigError;
 use raw::{
     Choices, PerSeverity, RawConfig, RawDatabase, RawIncident, RawProviders, RawProxy,
     RawReminders, RawSlack, RawStatuspage, RawTls,
 };
+pub use sources::{CONFIG_PATH_VAR, ENV_FILE_VAR, reads_variable};
 use sources::{
     EnvLayer, HTTP_PROXY_VARS, HTTPS_PROXY_VARS, NO_PROXY_VARS, SECRET_KEYS, TomlLayer,
     legacy_env_name, native_env_name,
@@ -434,15 +438,13 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// Loads from `file` (if given: it must exist) and the process environment.
+    /// Loads from `file` (if given: it must exist), the `.env` file (if any) and the process
+    /// environment.
     ///
-    /// The CLI decides the file: `--config`/`JANUS_CONFIG`, else `config/janus.toml` if present.
-    /// Variables that are not valid UTF-8 are skipped: none of ours can be.
-    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let env = std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        });
-        Config::load_from(file, env)
+    /// The CLI decides the files: `--config`/`JANUS_CONFIG`, else `config/janus.toml` if
+    /// present; `--env-file`/`JANUS_ENV_FILE`, else `.env` if present (see [`EnvFile::find`]).
+    pub fn load(file: Option<&Path>, env_file: Option<&EnvFile>) -> Result<Config, ConfigError> {
+        Config::load_with_env_file(file, env_file, process_env())
     }
 
     /// Loads from `file` and the given environment pairs instead of the process environment,
@@ -451,22 +453,48 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let env: BTreeMap<String, String> = env.into_iter().collect();
+        Config::load_with_env_file(file, None, env)
+    }
+
+    /// Like [`Config::load_from`], with the variables of `env_file` under `env`: a variable
+    /// set in `env` (even empty) hides the file's, as python-dotenv leaves a real variable
+    /// alone. Within each, a Python janus name still wins over its `JANUS_*` twin.
+    pub fn load_with_env_file(
+        file: Option<&Path>,
+        env_file: Option<&EnvFile>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let process: BTreeMap<String, String> = env.into_iter().collect();
+        let from_file: BTreeMap<String, String> = env_file
+            .into_iter()
+            .flat_map(EnvFile::vars)
+            .filter(|(name, _)| !process.contains_key(*name))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
         let mut figment = Figment::new();
         if let Some(path) = file {
             figment = figment.merge(TomlLayer::read(path)?);
         }
-        let figment = figment
-            .merge(EnvLayer::native(&env))
-            .merge(EnvLayer::legacy(&env));
+        if let Some(env_file) = env_file {
+            figment = figment.merge(EnvLayer::native(&from_file).in_file(env_file));
+        }
+        figment = figment.merge(EnvLayer::native(&process));
+        if let Some(env_file) = env_file {
+            figment = figment.merge(EnvLayer::legacy(&from_file).in_file(env_file));
+        }
+        let figment = figment.merge(EnvLayer::legacy(&process));
         let raw: RawConfig = figment
             .extract()
             .map_err(|error| ConfigError::from_figment(error, |key| SECRET_KEYS.contains(&key)))?;
+        let mut env = from_file;
+        env.extend(process.iter().map(|(k, v)| (k.clone(), v.clone())));
         Resolver {
             figment: &figment,
             warnings: Vec::new(),
             state_directory: env.get(STATE_DIRECTORY_VAR).cloned(),
             env: &env,
+            process: &process,
+            env_file,
         }
         .resolve(raw)
     }
@@ -496,8 +524,12 @@ struct Resolver<'f> {
     warnings: Vec<String>,
     /// `$STATE_DIRECTORY`, from the same environment as every key, for the default database.
     state_directory: Option<String>,
-    /// The whole environment given to `load_from`, for the conventional proxy variables.
+    /// The whole environment given to `load_from` over the `.env` file's, for the
+    /// conventional proxy variables.
     env: &'f BTreeMap<String, String>,
+    /// The environment alone, to tell which of the two set a variable.
+    process: &'f BTreeMap<String, String>,
+    env_file: Option<&'f EnvFile>,
 }
 
 impl Resolver<'_> {
@@ -1220,7 +1252,7 @@ impl Resolver<'_> {
     fn egress(&self, proxy: RawProxy, tls: RawTls) -> Result<EgressSettings, ConfigError> {
         let invalid_var = |var: &str, reason: String| ConfigError::Invalid {
             key: "proxy.url".to_owned(),
-            origin: format!("environment variable {var}"),
+            origin: self.variable_origin(var),
             reason,
         };
         let from_vars = |vars: &[&str]| -> Result<Option<ProxyUrl>, ConfigError> {
@@ -1254,7 +1286,7 @@ impl Resolver<'_> {
                 Some((var, list)) => {
                     NoProxy::parse(list).map_err(|reason| ConfigError::Invalid {
                         key: "proxy.no_proxy".to_owned(),
-                        origin: format!("environment variable {var}"),
+                        origin: self.variable_origin(var),
                         reason,
                     })?
                 }
@@ -1331,6 +1363,19 @@ impl Resolver<'_> {
         match self.figment.find_metadata(key) {
             Some(metadata) => error::describe_origin(metadata, &Profile::Default, &path),
             None => "the built-in default".to_owned(),
+        }
+    }
+
+    /// Where the variable `var` (not a key) was set: the environment, or the `.env` file.
+    fn variable_origin(&self, var: &str) -> String {
+        match self
+            .env_file
+            .and_then(|file| Some((file, file.line_of(var)?)))
+        {
+            Some((file, line)) if !self.process.contains_key(var) => {
+                format!(".env file {} line {line} ({var})", file.path().display())
+            }
+            _ => format!("environment variable {var}"),
         }
     }
 
@@ -1419,6 +1464,14 @@ fn env_names(key: &str) -> String {
 
 fn enabled(flag: &Option<raw::Flag>) -> bool {
     flag.is_some_and(|flag| flag.0)
+}
+
+/// The process environment as pairs; variables that are not valid UTF-8 are skipped: none
+/// of ours can be.
+pub fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, for URL user info.

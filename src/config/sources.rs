@@ -11,12 +11,16 @@ use figment::value::{Dict, Map, Value};
 use figment::{Metadata, Profile, Provider};
 
 use super::ConfigError;
+use super::dotenv::EnvFile;
 
 /// Prefix of the native environment layer; `__` separates nesting levels after it.
 pub(super) const ENV_PREFIX: &str = "JANUS_";
 
 /// Names the config file for the CLI; it is not a key, so the environment layer skips it.
-pub(super) const CONFIG_PATH_VAR: &str = "JANUS_CONFIG";
+pub const CONFIG_PATH_VAR: &str = "JANUS_CONFIG";
+
+/// Names the `.env` file for the CLI; not a key either.
+pub const ENV_FILE_VAR: &str = "JANUS_ENV_FILE";
 
 /// Variables under this prefix belong to the test suite (e.g. `JANUS_TEST_DATABASE_URL`);
 /// skipped so a developer's shell that exports them can still run `janus check`.
@@ -149,9 +153,12 @@ pub(super) fn legacy_env_name(key: &str) -> Option<&'static str> {
 }
 
 /// One environment layer over a given set of variables (never the process environment, so
-/// tests can run in parallel): each entry is `(TOML key, variable name, raw value)`.
+/// tests can run in parallel): each entry is `(TOML key, where it was set, raw value)`, where
+/// is the variable's name, or its file and line for a layer read from a `.env` file.
 pub(super) struct EnvLayer {
     entries: Vec<(String, String, String)>,
+    /// What the layer is, for messages: `environment variable` or `.env file`.
+    kind: &'static str,
 }
 
 impl EnvLayer {
@@ -161,6 +168,7 @@ impl EnvLayer {
         let entries = env
             .iter()
             .filter(|(var, _)| !var.eq_ignore_ascii_case(CONFIG_PATH_VAR))
+            .filter(|(var, _)| !var.eq_ignore_ascii_case(ENV_FILE_VAR))
             .filter(|(var, _)| !starts_with_ignore_case(var, TEST_VAR_PREFIX))
             .filter_map(|(var, value)| {
                 if !starts_with_ignore_case(var, ENV_PREFIX) {
@@ -175,7 +183,10 @@ impl EnvLayer {
                 Some((key, var.clone(), value.clone()))
             })
             .collect();
-        EnvLayer { entries }
+        EnvLayer {
+            entries,
+            kind: "environment variable",
+        }
     }
 
     /// The legacy layer: only the names in [`LEGACY_ENV`], matched exactly.
@@ -187,8 +198,47 @@ impl EnvLayer {
                 Some((key.to_string(), var.to_string(), value.clone()))
             })
             .collect();
-        EnvLayer { entries }
+        EnvLayer {
+            entries,
+            kind: "environment variable",
+        }
     }
+
+    /// This layer as read from `file` rather than the process: its values are blamed on the
+    /// file and line that set them, e.g. `.env file ./.env line 3 (SLACK_BOT_TOKEN)`.
+    pub(super) fn in_file(self, file: &EnvFile) -> Self {
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|(key, var, raw)| {
+                let line = file.line_of(&var).unwrap_or_default();
+                let place = format!("{} line {line} ({var})", file.path().display());
+                (key, place, raw)
+            })
+            .collect();
+        EnvLayer {
+            entries,
+            kind: ".env file",
+        }
+    }
+}
+
+/// Whether Janus reads the variable `name`, for tools that check what a deployment sets
+/// (a typo in a manifest is otherwise silently ignored): a Python janus name, a conventional
+/// proxy or TLS one, `STATE_DIRECTORY`, the CLI's `JANUS_CONFIG` and `JANUS_ENV_FILE`, or any
+/// `JANUS_` name (whose key is then checked when the configuration loads: an unknown key is an
+/// error there).
+pub fn reads_variable(name: &str) -> bool {
+    LEGACY_ENV.iter().any(|(var, _)| *var == name)
+        || HTTPS_PROXY_VARS
+            .iter()
+            .chain(HTTP_PROXY_VARS)
+            .chain(NO_PROXY_VARS)
+            .any(|var| *var == name)
+        || name == super::STATE_DIRECTORY_VAR
+        || (starts_with_ignore_case(name, ENV_PREFIX)
+            && !starts_with_ignore_case(name, TEST_VAR_PREFIX)
+            && name.len() > ENV_PREFIX.len())
 }
 
 impl Provider for EnvLayer {
@@ -199,7 +249,7 @@ impl Provider for EnvLayer {
                 .map(|(key, var, _)| (key.clone(), var.clone()))
                 .collect(),
         );
-        Metadata::named("environment variable")
+        Metadata::named(self.kind)
             .interpolater(move |_: &Profile, path: &[&str]| variable_for(&names, path))
     }
 

@@ -131,6 +131,88 @@ const MODALS: &[&str] = &[
 /// Template files end in this, in `templates/` and in `TEMPLATES_DIRECTORY`.
 pub const EXTENSION: &str = ".json.hbs";
 
+/// The Block Kit files the Python janus read from its `TEMPLATES_DIRECTORY` (also from a
+/// `slack/` folder in it, in later versions), and what took over each. A migrating team
+/// points Janus at that folder as it is: each file gets a line saying where its content
+/// goes now, instead of the generic "not a template" one, and Janus still starts.
+pub const PYTHON_TEMPLATES: &[(&str, Replacement)] = &[
+    (
+        "incident_channel_boilerplate.json",
+        Replacement::Template("control"),
+    ),
+    (
+        "incident_digest_notification.json",
+        Replacement::Template("digest"),
+    ),
+    (
+        "incident_digest_notification_update.json",
+        Replacement::Template("digest"),
+    ),
+    (
+        "incident_resolution_message.json",
+        Replacement::Template("resolved"),
+    ),
+    (
+        "incident_role_update.json",
+        Replacement::Template("role_assigned"),
+    ),
+    (
+        "incident_severity_update.json",
+        Replacement::Template("status_changed"),
+    ),
+    (
+        "incident_status_update.json",
+        Replacement::Template("status_changed"),
+    ),
+    (
+        "incident_user_role_dm.json",
+        Replacement::Template("role_dm"),
+    ),
+    (
+        "incident_public_status_update.json",
+        Replacement::Template("statuspage_message"),
+    ),
+    (
+        "role_definitions.json",
+        Replacement::Setting("incident.roles"),
+    ),
+    (
+        "severity_levels.json",
+        Replacement::Setting("incident.severities"),
+    ),
+];
+
+/// The Python janus's subfolder of `TEMPLATES_DIRECTORY` for its Slack templates.
+const PYTHON_SUBFOLDER: &str = "slack";
+
+/// What replaced one of the Python janus's template files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replacement {
+    /// A Janus template, by name (one of [`BUILTIN`]).
+    Template(&'static str),
+    /// A configuration key: the file held data, not a message.
+    Setting(&'static str),
+}
+
+/// The line for a Python janus file at `path` (named `file_name`), if it is one.
+fn python_template_warning(path: &Path, file_name: &str) -> Option<String> {
+    let (_, replacement) = PYTHON_TEMPLATES
+        .iter()
+        .find(|(python, _)| *python == file_name)?;
+    let path = path.display();
+    Some(match replacement {
+        Replacement::Template(name) => format!(
+            "{path}: a Python janus template, which Janus does not read; the `{name}` template \
+             ({name}{EXTENSION}) replaced it. To customise that message, run `janus templates \
+             export DIR`, keep {name}{EXTENSION} and point TEMPLATES_DIRECTORY at DIR"
+        ),
+        Replacement::Setting(key) => format!(
+            "{path}: a Python janus file, which Janus does not read; set `{key}` in the \
+             configuration instead (see config/janus.example.toml)"
+        ),
+    })
+}
+
 /// Everything that can go wrong loading or rendering a template. Each message
 /// is one line naming the directory or file, and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -300,7 +382,8 @@ impl Renderer {
         self.inner.files.get(name).map(String::as_str)
     }
 
-    /// Files in `TEMPLATES_DIRECTORY` that override nothing, one line each.
+    /// Files in `TEMPLATES_DIRECTORY` that override nothing, one line each; a Python janus
+    /// file's line names what replaced it (see [`PYTHON_TEMPLATES`]).
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings
     }
@@ -442,6 +525,17 @@ fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<String>), RenderError> {
         let overrides_a_builtin = file_name
             .strip_suffix(EXTENSION)
             .is_some_and(|stem| Renderer::names().any(|n| n == stem));
+        if let Some(warning) = python_template_warning(&entry.path(), &file_name) {
+            warnings.push(warning);
+            continue;
+        }
+        if file_name == PYTHON_SUBFOLDER && entry.path().is_dir() {
+            let found = python_subfolder_warnings(&entry.path());
+            if !found.is_empty() {
+                warnings.extend(found);
+                continue;
+            }
+        }
         if !overrides_a_builtin && !file_name.starts_with('.') {
             warnings.push(format!(
                 "{}: not a template Janus knows; ignored (known: {})",
@@ -455,6 +549,20 @@ fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<String>), RenderError> {
     }
     warnings.sort();
     Ok((sources, warnings))
+}
+
+/// The lines for the Python janus files in its `slack/` subfolder; an unreadable folder
+/// has none (it is only looked into to explain, never needed).
+fn python_subfolder_warnings(folder: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            python_template_warning(&entry.path(), &entry.file_name().to_string_lossy())
+        })
+        .collect()
 }
 
 /// Escape a value for the inside of a JSON string: `"`, `\` and the control

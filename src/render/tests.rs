@@ -423,6 +423,61 @@ fn an_unknown_file_in_the_directory_becomes_a_warning() {
 }
 
 #[test]
+fn the_python_janus_files_each_name_what_replaced_them_and_janus_still_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("incident_digest_notification.json"), "{}").unwrap();
+    fs::write(dir.path().join("severity_levels.json"), "{}").unwrap();
+    fs::create_dir(dir.path().join("slack")).unwrap();
+    fs::write(
+        dir.path().join("slack/incident_channel_boilerplate.json"),
+        "{ not even json",
+    )
+    .unwrap();
+    fs::write(dir.path().join("slack/notes.md"), "x").unwrap();
+    let renderer = Renderer::load(Some(dir.path())).expect("a Python folder does not stop Janus");
+    let warnings = renderer.warnings();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    let line_for = |file: &str| {
+        warnings
+            .iter()
+            .find(|w| w.starts_with(&dir.path().join(file).display().to_string()))
+            .unwrap_or_else(|| panic!("no line for {file}: {warnings:?}"))
+    };
+    let digest = line_for("incident_digest_notification.json");
+    assert!(
+        digest.contains("the `digest` template (digest.json.hbs) replaced it"),
+        "{digest}"
+    );
+    assert!(digest.contains("janus templates export DIR"), "{digest}");
+    let control = line_for("slack/incident_channel_boilerplate.json");
+    assert!(control.contains("the `control` template"), "{control}");
+    let severities = line_for("severity_levels.json");
+    assert!(
+        severities.contains("set `incident.severities`"),
+        "{severities}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .all(|w| !w.contains("not a template Janus knows")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn every_python_janus_file_maps_to_a_template_that_exists() {
+    for (file, replacement) in PYTHON_TEMPLATES {
+        if let Replacement::Template(name) = replacement {
+            assert!(
+                Renderer::names().any(|n| n == *name),
+                "{file} maps to {name}, which is not a template"
+            );
+        }
+    }
+    assert_eq!(PYTHON_TEMPLATES.len(), 11);
+}
+
+#[test]
 fn an_unknown_template_name_is_an_error() {
     let renderer = Renderer::load(None).unwrap();
     let err = renderer.render("digests", &json!({})).unwrap_err();

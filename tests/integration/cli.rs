@@ -14,12 +14,21 @@ pub(crate) const JANUS: &str = env!("CARGO_BIN_EXE_janus");
 /// an empty working directory so no config/janus.toml is picked up.
 fn janus(args: &[&str], env: &[(String, String)]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
+    janus_in(dir.path(), args, env)
+}
+
+/// [`janus`] in the working directory `dir`, for files it reads from there (`.env`).
+fn janus_in(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(String, String)],
+) -> std::process::Output {
     Command::new(JANUS)
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .output()
         .expect("run janus")
 }
@@ -1348,4 +1357,172 @@ async fn a_click_killed_before_its_line_was_posted_is_announced_once_and_its_red
         1,
         "the redelivery changed nothing"
     );
+}
+
+// --- coming from the Python janus -------------------------------------------------------------
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `.env` lines for the offline environment: Python names, one exported, one quoted.
+fn offline_dotenv() -> String {
+    format!(
+        "# as the Python janus had it\nSLACK_APP_TOKEN={}\nexport SLACK_BOT_TOKEN=\"{}\"\n\
+         SLACK_WORKSPACE_ID=acme  # the workspace\nDATABASE_URL='postgres://janus@127.0.0.1:1/janus'\n",
+        slack_fake::APP_TOKEN,
+        slack_fake::BOT_TOKEN,
+    )
+}
+
+#[test]
+fn check_reads_the_dot_env_file_of_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without the file, the tokens are missing.
+    assert_one_line_error(&janus_in(dir.path(), &["check"], &[]), "SLACK_APP_TOKEN");
+    std::fs::write(dir.path().join(".env"), offline_dotenv()).unwrap();
+    let out = janus_in(dir.path(), &["check"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_real_variable_wins_over_the_dot_env_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}INCIDENTS_DIGEST_CHANNEL=Not A Channel\n",
+        offline_dotenv()
+    );
+    std::fs::write(dir.path().join(".env"), text).unwrap();
+    let out = janus_in(dir.path(), &["check"], &[]);
+    assert_one_line_error(
+        &out,
+        "(from .env file .env line 6 (INCIDENTS_DIGEST_CHANNEL))",
+    );
+    let fixed = janus_in(
+        dir.path(),
+        &["check"],
+        &pairs(&[("INCIDENTS_DIGEST_CHANNEL", "war-room")]),
+    );
+    assert!(
+        fixed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fixed.stderr)
+    );
+}
+
+#[test]
+fn a_bad_dot_env_line_stops_start_up_naming_the_file_and_line_but_not_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}SLACK_SIGNING_SECRET=\"s3cret-signing\n",
+        offline_dotenv()
+    );
+    std::fs::write(dir.path().join(".env"), text).unwrap();
+    let out = janus_in(dir.path(), &["run"], &[]);
+    assert_one_line_error(
+        &out,
+        ".env file .env, line 6: SLACK_SIGNING_SECRET's value opens",
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cret"));
+}
+
+#[test]
+fn env_file_names_another_file_and_a_missing_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("janus.env"), offline_dotenv()).unwrap();
+    // A `.env` that would fail is not read when another file is named.
+    std::fs::write(dir.path().join(".env"), "this is not dotenv\n").unwrap();
+    let out = janus_in(dir.path(), &["check", "--env-file", "janus.env"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_variable = janus_in(
+        dir.path(),
+        &["check"],
+        &pairs(&[("JANUS_ENV_FILE", "janus.env")]),
+    );
+    assert!(by_variable.status.success());
+    let missing = janus_in(dir.path(), &["run", "--env-file", "prod.env"], &[]);
+    assert_one_line_error(&missing, ".env file prod.env does not exist");
+}
+
+#[test]
+fn janus_config_in_the_dot_env_file_names_the_toml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("janus.toml"), "[slack]\nsockets = 20\n").unwrap();
+    let text = format!("{}JANUS_CONFIG=janus.toml\n", offline_dotenv());
+    std::fs::write(dir.path().join(".env"), text).unwrap();
+    let out = janus_in(dir.path(), &["check"], &[]);
+    assert_one_line_error(&out, "`slack.sockets` (from TOML file janus.toml)");
+}
+
+#[test]
+fn check_names_what_replaced_each_python_janus_template_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(templates.join("slack")).unwrap();
+    std::fs::write(templates.join("incident_resolution_message.json"), "{}").unwrap();
+    std::fs::write(templates.join("slack/incident_user_role_dm.json"), "{}").unwrap();
+    std::fs::write(templates.join("role_definitions.json"), "{}").unwrap();
+    let mut env = offline_env();
+    env.push(("TEMPLATES_DIRECTORY".into(), "templates".into()));
+    let out = janus_in(dir.path(), &["check"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning, not a refusal: {stderr}");
+    for (file, replaced_by) in [
+        (
+            "templates/incident_resolution_message.json",
+            "the `resolved` template",
+        ),
+        (
+            "templates/slack/incident_user_role_dm.json",
+            "the `role_dm` template",
+        ),
+        ("templates/role_definitions.json", "set `incident.roles`"),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|line| line.contains(file))
+            .unwrap_or_else(|| panic!("no line for {file}: {stderr}"));
+        assert!(line.starts_with("janus: warning: "), "{line}");
+        assert!(line.contains(replaced_by), "{line}");
+    }
+    assert!(stderr.contains("janus templates export DIR"), "{stderr}");
+}
+
+/// `janus run` with nothing in its environment but PATH: everything comes from `.env`, which
+/// connects it, and neither token reaches the log, even at TRACE.
+#[tokio::test]
+async fn run_takes_its_settings_from_dot_env_and_never_logs_them() {
+    let World { slack, db, dir, .. } = world().await;
+    let lines: String = env_for(&slack, &db)
+        .into_iter()
+        .map(|(name, value)| format!("{name}='{value}'\n"))
+        .collect();
+    std::fs::write(dir.path().join(".env"), lines).unwrap();
+    let env = pairs(&[("PATH", &std::env::var("PATH").unwrap_or_default())]);
+    let (mut child, logs) = start_traced(env, dir.path());
+    slack.wait_for_sockets(2, Duration::from_secs(10)).await;
+    let (status, logs) = stop_traced(&mut child, logs).await;
+    assert!(status.success(), "{}", tail(&logs));
+    assert!(logs.contains("read the .env file"), "{}", tail(&logs));
+    for secret in [
+        slack_fake::APP_TOKEN,
+        slack_fake::BOT_TOKEN,
+        "xoxb-",
+        "xapp-",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "a token from .env leaked into the logs"
+        );
+    }
 }

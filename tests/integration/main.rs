@@ -18,6 +18,7 @@ mod health;
 mod hostile;
 mod integrations;
 mod isolation;
+mod kubernetes;
 mod payloads;
 mod pinned;
 mod providers;
