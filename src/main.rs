@@ -247,11 +247,21 @@ fn templates(action: TemplatesCommand, named: &Named) -> anyhow::Result<()> {
 /// Prints one line per check on stdout; failures make the exit code.
 /// No logging is set up: the report is the output.
 async fn doctor(named: &Named) -> anyhow::Result<()> {
-    let (config, path) = match Sources::find(named) {
-        Ok(sources) => (sources.load().map_err(|e| e.to_string()), sources.config),
-        Err(e) => (Err(e.to_string()), None),
+    let (config, files) = match Sources::find(named) {
+        Ok(sources) => {
+            let files: Vec<PathBuf> = [
+                sources.config.clone(),
+                sources.env_file.as_ref().map(|f| f.path().to_path_buf()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            (sources.load().map_err(|e| e.to_string()), files)
+        }
+        Err(e) => (Err(e.to_string()), Vec::new()),
     };
-    let report = janus::doctor::diagnose(config, path.as_deref()).await;
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let report = janus::doctor::diagnose(config, &files).await;
     for warning in &report.warnings {
         eprintln!("janus: warning: {warning}");
     }

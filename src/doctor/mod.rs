@@ -128,8 +128,9 @@ impl fmt::Display for Report {
 
 /// Runs every check. `config` is what loading gave (its error, already one
 /// readable line, becomes the first and only finding: nothing else can be
-/// checked without it); `file` is the config file it was read from, if any.
-pub async fn diagnose(config: Result<Config, String>, file: Option<&Path>) -> Report {
+/// checked without it); `files` are the files it was read from besides the
+/// environment (the config file, the `.env` file), named in that finding.
+pub async fn diagnose(config: Result<Config, String>, files: &[&Path]) -> Report {
     let config = match config {
         Ok(config) => config,
         Err(e) => {
@@ -146,10 +147,11 @@ pub async fn diagnose(config: Result<Config, String>, file: Option<&Path>) -> Re
     let mut report = Report {
         findings: vec![Finding::ok(
             "config",
-            match file {
-                Some(path) => format!("loaded from {} and the environment", path.display()),
-                None => "loaded from the environment".to_owned(),
-            },
+            files
+                .iter()
+                .map(|path| format!("{} and ", path.display()))
+                .chain(["the environment".to_owned()])
+                .fold("loaded from ".to_owned(), |line, part| line + &part),
         )],
         warnings: config.warnings(),
     };

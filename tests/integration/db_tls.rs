@@ -202,7 +202,7 @@ async fn janus_migrate_and_doctor_use_the_same_tls_settings_as_run() {
             .expect("a database line")
             .to_string()
     };
-    let line = database_line(janus::doctor::diagnose(Ok(world.config(&trusted)), None).await);
+    let line = database_line(janus::doctor::diagnose(Ok(world.config(&trusted)), &[]).await);
     assert!(line.starts_with("ok "), "{line}");
     assert!(line.contains("schema up to date"), "{line}");
 
@@ -210,7 +210,7 @@ async fn janus_migrate_and_doctor_use_the_same_tls_settings_as_run() {
         ("JANUS_DATABASE__SSLMODE", "verify-full"),
         ("JANUS_DATABASE__CA_FILE", path(&world.stranger_pem)),
     ]);
-    let line = database_line(janus::doctor::diagnose(Ok(untrusted), None).await);
+    let line = database_line(janus::doctor::diagnose(Ok(untrusted), &[]).await);
     assert!(line.starts_with("FAIL"), "{line}");
     assert!(line.contains("not trusted"), "{line}");
     assert!(line.contains("database.ca_file"), "{line}");

@@ -169,7 +169,7 @@ async fn doctor_publishers(
     extra: &[(&str, &str)],
 ) -> Finding {
     let base = page.base_url();
-    let report = janus::doctor::diagnose(Ok(app.config(&statuspage_env(&base, extra))), None).await;
+    let report = janus::doctor::diagnose(Ok(app.config(&statuspage_env(&base, extra))), &[]).await;
     report
         .findings
         .into_iter()
