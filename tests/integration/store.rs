@@ -1070,6 +1070,7 @@ fn action<'a>(actor: &'a UserId, action: &'a str) -> StatuspageAction<'a> {
         actor,
         action,
         body: "We are looking into it.",
+        notify: None,
     }
 }
 
