@@ -94,9 +94,15 @@ fn row(result: &ProviderResult) -> ProviderRow {
 fn incident_row(incident: &ProviderIncident) -> ProviderIncidentRow {
     ProviderIncidentRow {
         title: SlackText::from_user(&incident.title).truncate_chars(MAX_TITLE),
-        status: SlackText::from_user(&incident.status).truncate_chars(MAX_STATUS),
+        status: SlackText::from_user(status_label(&incident.status)).truncate_chars(MAX_STATUS),
         url: incident.url.as_ref().and_then(link_target),
     }
+}
+
+/// A Statuspage incident status as people read it (`Identified`, not
+/// `identified`); any other provider's word as it came.
+fn status_label(status: &str) -> &str {
+    crate::statuspage::IncidentStatus::from_wire(status).map_or(status, |s| s.label())
 }
 
 /// A URL as the target of a `<url|text>` link: `&`, `<`, `>` escaped as
@@ -311,9 +317,9 @@ mod tests {
         assert_eq!(
             blocks[1]["text"]["text"],
             "🟠 *GitHub*: Major outage\n\
-             • <https://stspg.io/0|Incident 0> · _investigating_\n\
-             • <https://stspg.io/1|Incident 1> · _investigating_\n\
-             • <https://stspg.io/2|Incident 2> · _investigating_\n\
+             • <https://stspg.io/0|Incident 0> · _Investigating_\n\
+             • <https://stspg.io/1|Incident 1> · _Investigating_\n\
+             • <https://stspg.io/2|Incident 2> · _Investigating_\n\
              • …and 1 more"
         );
         assert_eq!(blocks[2]["text"]["text"], "⚠️ *Heroku*: _no answer in 5 s_");

@@ -357,7 +357,7 @@ fn follow_failed(target: IncidentStatus, shown: Option<IncidentStatus>, why: &st
         None => String::new(),
     };
     format!(
-        ":warning: I could not move the Statuspage incident to *{}* with this incident. {why} \
+        ":warning: I could not move the Statuspage incident to *{}* along with this incident. {why} \
          {still}To update it yourself, use *Post update* on the Statuspage message.",
         target.label()
     )
