@@ -49,15 +49,17 @@ const PRUNE_BATCH: u32 = 1_000;
 /// queued before the first envelope arrives.
 pub(crate) async fn at_start(publications: &dyn Publications, actors: &Actors) {
     let resuming = actors.incident.clone();
-    let statuspage = actors.statuspage.clone();
     actors.tasks.spawn(async move {
         resuming.announce_missed(ANNOUNCE_SETTLED).await;
         resuming.resume().await;
-        // Statuspage follows what is stored (`statuspage.follow_incident`).
-        if let Some(statuspage) = statuspage {
-            statuspage.catch_up(Duration::ZERO).await;
-        }
     });
+    // Statuspage follows what is stored (`statuspage.follow_incident`), in a
+    // task of its own: declarations waiting on Slack do not hold it up.
+    if let Some(statuspage) = actors.statuspage.clone() {
+        actors
+            .tasks
+            .spawn(async move { statuspage.catch_up(Duration::ZERO).await });
+    }
     // Every change counts at start: nothing of this replica is in flight yet.
     match publications.unpublished_changes(Duration::ZERO).await {
         Ok(ids) => actors.publisher.catch_up(ids),
