@@ -2,7 +2,7 @@
 //!
 //! A replica can die between two steps of a declaration, after a change was
 //! stored but before its line reached the channel, or before its control
-//! and digest messages showed it. What it left is all in the database, so
+//! and digest messages (or a Statuspage incident that follows it) showed it. What it left is all in the database, so
 //! whoever looks next finishes it: every replica once at start
 //! ([`at_start`]), and while running one elected replica, the leader, every
 //! `recovery_interval` ([`run`]). Per-incident locks keep recovery off work
@@ -28,6 +28,11 @@ const ANNOUNCE_SETTLED: Duration = Duration::from_secs(10);
 /// it again: younger ones may still be on their way to Slack.
 const UNPUBLISHED_SETTLED: Duration = Duration::from_secs(30);
 
+/// How old a status change Statuspage does not follow yet must be before
+/// the leader follows it: longer than a live follow may take
+/// (`FOLLOW_DEADLINE`), so it does not send a second update beside it.
+const UNFOLLOWED_SETTLED: Duration = Duration::from_secs(120);
+
 /// How old a delivery key must be before the leader forgets it. Slack
 /// redelivers an unacked envelope within minutes; a day is room to spare.
 const DELIVERY_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -48,6 +53,13 @@ pub(crate) async fn at_start(publications: &dyn Publications, actors: &Actors) {
         resuming.announce_missed(ANNOUNCE_SETTLED).await;
         resuming.resume().await;
     });
+    // Statuspage follows what is stored (`statuspage.follow_incident`), in a
+    // task of its own: declarations waiting on Slack do not hold it up.
+    if let Some(statuspage) = actors.statuspage.clone() {
+        actors
+            .tasks
+            .spawn(async move { statuspage.catch_up(Duration::ZERO).await });
+    }
     // Every change counts at start: nothing of this replica is in flight yet.
     match publications.unpublished_changes(Duration::ZERO).await {
         Ok(ids) => actors.publisher.catch_up(ids),
@@ -120,6 +132,9 @@ pub(crate) async fn run(
         let _round = actors.tasks.token();
         actors.incident.announce_missed(ANNOUNCE_SETTLED).await;
         actors.incident.resume().await;
+        if let Some(statuspage) = &actors.statuspage {
+            statuspage.catch_up(UNFOLLOWED_SETTLED).await;
+        }
         match publications.unpublished_changes(UNPUBLISHED_SETTLED).await {
             Ok(ids) => actors.publisher.catch_up(ids),
             Err(e) => tracing::warn!(error = %e, "cannot look for changes Slack does not show"),

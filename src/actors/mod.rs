@@ -327,6 +327,7 @@ impl Actors {
             updates,
             publications.clone(),
             publisher.clone(),
+            statuspage.clone(),
         );
         let incident = IncidentHandle::new(
             ctx.clone(),

@@ -5,8 +5,15 @@
 //! incident is declared, then edited in place (by its stored ts) as the
 //! Statuspage incident moves. Every failure reaches the person who clicked
 //! or submitted, in the words `StatuspageError::user_message` gives.
+//!
+//! With `statuspage.follow_incident`, the Statuspage incident also moves
+//! with the incident's status on its own: see `follow.rs`.
 
-use std::sync::Arc;
+mod follow;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tracing::field::{Empty, display};
@@ -111,6 +118,8 @@ impl StatuspageHandle {
                 incidents,
                 links,
                 declarations,
+                following: Mutex::default(),
+                locks: follow::IncidentLocks::default(),
             }),
         }
     }
@@ -137,6 +146,19 @@ impl StatuspageHandle {
     pub async fn submit(&self, form: StatuspageForm) {
         self.actor.submit(form).await;
     }
+
+    /// The incident's status changed (and is stored): its Statuspage
+    /// incident, if it has one, follows in a task of its own when
+    /// `statuspage.follow_incident` is on. Returns at once.
+    pub fn follow(&self, incident: IncidentId) {
+        self.actor.follow(incident);
+    }
+
+    /// Follows the status changes a crash left unfollowed (at start, and on
+    /// the recovery leader), changed at least `settled` ago.
+    pub async fn catch_up(&self, settled: Duration) {
+        self.actor.catch_up(settled).await;
+    }
 }
 
 struct StatuspageActor {
@@ -146,6 +168,11 @@ struct StatuspageActor {
     links: Arc<dyn StatuspageLinks>,
     /// The declaration step of the prompt.
     declarations: Arc<dyn Declarations>,
+    /// Incidents with a follow task running, and whether another round was
+    /// asked for meanwhile (see `follow.rs`).
+    following: Mutex<HashMap<IncidentId, bool>>,
+    /// Serialises a person's submit and a followed move on one incident.
+    locks: follow::IncidentLocks,
 }
 
 impl StatuspageActor {
@@ -317,6 +344,9 @@ impl StatuspageActor {
         if !self.allowed(&channel, &user).await {
             return;
         }
+        // Held across the request and its record: a followed move of this
+        // incident waits, and then sees what this one did.
+        let _held = self.locks.lock(id).await;
         let link = match self.links.statuspage_link(id).await {
             Ok(link) => link.unwrap_or_default(),
             Err(e) => {
@@ -350,7 +380,7 @@ impl StatuspageActor {
                     .unwrap_or(ComponentStatus::PartialOutage);
                 let new = NewIncident {
                     name: name.trim().to_owned(),
-                    status: IncidentStatus::Investigating,
+                    status: self.initial_status(&incident.status),
                     body: body.trim().to_owned(),
                     impact: Impact::from_wire(&impact).unwrap_or(Impact::Minor),
                     components: components
@@ -365,7 +395,10 @@ impl StatuspageActor {
                     .create(id, &channel, &user, link.pending_create.clone(), new)
                     .await
                 {
-                    Some(result) => result,
+                    Some(result) => result.map(|done| Done {
+                        notify: Some(notify),
+                        ..done
+                    }),
                     None => return,
                 }
             }
@@ -406,6 +439,7 @@ impl StatuspageActor {
                     action,
                     actor: user.clone(),
                     body: body.trim().to_owned(),
+                    notify: Some(notify),
                 })
             }
         };
@@ -422,6 +456,7 @@ impl StatuspageActor {
             actor: &done.actor,
             action: done.action,
             body: &done.body,
+            notify: done.notify,
         };
         if let Err(e) = self
             .links
@@ -521,7 +556,18 @@ impl StatuspageActor {
             action: "created",
             actor: user.clone(),
             body,
+            notify: None,
         }))
+    }
+
+    /// The status a new Statuspage incident starts in: investigating, or,
+    /// when it follows the incident, what the incident's status maps to
+    /// (an open one: resolving stays a person's explicit move).
+    fn initial_status(&self, status: &str) -> IncidentStatus {
+        self.policy()
+            .and_then(|policy| policy.target(status))
+            .filter(|s| *s != IncidentStatus::Resolved)
+            .unwrap_or(IncidentStatus::Investigating)
     }
 
     /// Renders the management message from Statuspage's answer, editing the
@@ -590,6 +636,8 @@ struct Done {
     actor: UserId,
     /// What customers were told.
     body: String,
+    /// Whether subscribers were notified, when a person chose.
+    notify: Option<bool>,
 }
 
 /// An incident an earlier attempt created, found by its key.
@@ -607,6 +655,7 @@ fn adopted(page: PageIncident, actor: UserId) -> Done {
         page,
         action: "adopted",
         actor,
+        notify: None,
     }
 }
 

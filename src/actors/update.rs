@@ -25,6 +25,7 @@ use tracing::{Instrument, Span};
 
 use super::announce::{self, Outcome};
 use super::publisher::PublisherHandle;
+use super::statuspage::StatuspageHandle;
 use super::{Context, view};
 use crate::domain::block_ids::block;
 use crate::domain::event::{Click, UpdateForm};
@@ -99,6 +100,9 @@ struct UpdateActor {
     publications: Arc<dyn Publications>,
     /// The control and digest messages, and the digest thread.
     publisher: PublisherHandle,
+    /// A chosen status moves the linked Statuspage incident too, as the
+    /// status select does (`statuspage.follow_incident`).
+    statuspage: Option<StatuspageHandle>,
 }
 
 impl UpdateHandle {
@@ -109,6 +113,7 @@ impl UpdateHandle {
         updates: Arc<dyn Updates>,
         publications: Arc<dyn Publications>,
         publisher: PublisherHandle,
+        statuspage: Option<StatuspageHandle>,
     ) -> Self {
         Self {
             actor: Arc::new(UpdateActor {
@@ -117,6 +122,7 @@ impl UpdateHandle {
                 updates,
                 publications,
                 publisher,
+                statuspage,
             }),
         }
     }
@@ -236,6 +242,9 @@ impl UpdateActor {
         tracing::info!(event = posted.event.0, status = ?posted.status.as_ref().map(|c| &c.to), "update recorded");
         // The control and digest messages follow from what is stored.
         self.publisher.refresh(incident.id);
+        if let (Some(_), Some(statuspage)) = (&posted.status, &self.statuspage) {
+            statuspage.follow(incident.id);
+        }
         let fresh = match self.incidents.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident,

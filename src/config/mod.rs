@@ -394,6 +394,9 @@ pub struct StatuspageConfig {
     /// Anyone may publish: the explicit opt-out of the group check. With
     /// neither this nor `allowed_group`, nobody may publish (fail closed).
     pub allow_everyone: bool,
+    /// `statuspage.follow_incident`: the linked Statuspage incident moves
+    /// with the incident's status, as this policy maps it; `None` when off.
+    pub follow: Option<crate::statuspage::FollowPolicy>,
 }
 
 impl StatuspageConfig {
@@ -583,7 +586,7 @@ impl Resolver<'_> {
                 ),
             ));
         }
-        let statuspage = self.statuspage(raw.statuspage)?;
+        let statuspage = self.statuspage(raw.statuspage, &incident.catalog)?;
         let health = raw
             .health
             .listen
@@ -1202,10 +1205,22 @@ impl Resolver<'_> {
         Ok(Some(ProvidersConfig { list }))
     }
 
-    fn statuspage(&mut self, raw: RawStatuspage) -> Result<Option<StatuspageConfig>, ConfigError> {
+    fn statuspage(
+        &mut self,
+        raw: RawStatuspage,
+        catalog: &Catalog,
+    ) -> Result<Option<StatuspageConfig>, ConfigError> {
         if !enabled(&raw.enabled) {
+            if enabled(&raw.follow_incident) {
+                self.warnings.push(format!(
+                    "{} is set but the Statuspage integration is off (`statuspage.enabled`): \
+                     it does nothing",
+                    self.named("statuspage.follow_incident")
+                ));
+            }
             return Ok(None);
         }
+        let follow = self.follow(&raw, catalog)?;
         let because = Some("`statuspage.enabled` is true");
         let api_key = match self.secret("statuspage.api_key", raw.api_key, raw.api_key_file)? {
             Some(secret) => secret.value,
@@ -1243,7 +1258,46 @@ impl Resolver<'_> {
             api_url,
             allowed_group,
             allow_everyone,
+            follow,
         }))
+    }
+
+    /// `statuspage.follow_incident` and its mapping and messages (see
+    /// [`crate::statuspage::FollowPolicy`] for the rules). The mapping is
+    /// checked even while following is off, so turning it on cannot fail.
+    fn follow(
+        &mut self,
+        raw: &RawStatuspage,
+        catalog: &Catalog,
+    ) -> Result<Option<crate::statuspage::FollowPolicy>, ConfigError> {
+        let map = raw.status_map.clone().unwrap_or_default();
+        let messages = raw.follow_messages.clone().unwrap_or_default();
+        let policy =
+            crate::statuspage::FollowPolicy::new(catalog, &map, &messages).map_err(|e| {
+                let key = format!("statuspage.{}", e.key());
+                match e {
+                    crate::statuspage::FollowError::OpenStatusResolves { ref status, .. }
+                        if !map.contains_key(status) =>
+                    {
+                        self.invalid("incident.statuses", e.to_string())
+                    }
+                    e => self.invalid(&key, e.to_string()),
+                }
+            })?;
+        if !enabled(&raw.follow_incident) {
+            return Ok(None);
+        }
+        let left_alone = policy.unmapped(catalog);
+        if !left_alone.is_empty() {
+            self.warnings.push(format!(
+                "{} is on, but the statuses {} map to no Statuspage status: moving an incident \
+                 to them leaves its Statuspage incident as it is. Map them in \
+                 `statuspage.status_map` to follow them",
+                self.named("statuspage.follow_incident"),
+                left_alone.join(", ")
+            ));
+        }
+        Ok(Some(policy))
     }
 
     /// The outbound policy's settings. `proxy.url` applies to every target; without it the

@@ -196,6 +196,11 @@ pub(super) struct RawStatuspage {
     pub api_url: Option<HttpUrl>,
     pub allowed_group: Option<String>,
     pub allow_everyone: Option<Flag>,
+    pub follow_incident: Option<Flag>,
+    /// Janus status → Statuspage status; checked in `resolve`, which knows the statuses.
+    pub status_map: Option<BTreeMap<String, String>>,
+    /// Message key (a Statuspage status, or `reopened`) → what customers read.
+    pub follow_messages: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Default, Deserialize)]

@@ -2038,3 +2038,196 @@ fn the_timeline_emoji_defaults_to_pushpin_and_may_not_be_the_react_emoji() {
     let err = load_err(&[("JANUS_TIMELINE__EMOJI", "two words")]);
     assert!(err.contains("timeline.emoji"), "{err}");
 }
+
+// --- statuspage.follow_incident ---------------------------------------------------------
+
+use crate::statuspage::IncidentStatus;
+
+/// [`statuspage_with`], anyone may publish, and following on.
+fn following(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut env = vec![
+        ("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true"),
+        ("JANUS_STATUSPAGE__FOLLOW_INCIDENT", "true"),
+    ];
+    env.extend_from_slice(extra);
+    statuspage_with(&env)
+}
+
+fn policy(config: &Config) -> &crate::statuspage::FollowPolicy {
+    config.statuspage.as_ref().unwrap().follow.as_ref().unwrap()
+}
+
+#[test]
+fn following_is_off_by_default_and_maps_each_status_to_its_namesake_when_on() {
+    let config = statuspage_with(&[("JANUS_STATUSPAGE__ALLOW_EVERYONE", "true")]).unwrap();
+    assert!(config.statuspage.as_ref().unwrap().follow.is_none());
+
+    let config = following(&[]).unwrap();
+    let policy = policy(&config);
+    for status in IncidentStatus::ALL {
+        assert_eq!(policy.target(status.as_str()), Some(*status));
+    }
+    assert_eq!(
+        policy.message(
+            Some(IncidentStatus::Investigating),
+            IncidentStatus::Identified
+        ),
+        "The issue has been identified and a fix is being worked on."
+    );
+    assert_eq!(
+        policy.message(
+            Some(IncidentStatus::Resolved),
+            IncidentStatus::Investigating
+        ),
+        "We are looking into this issue again.",
+        "a resolved Statuspage incident going back says it is reopened"
+    );
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+}
+
+#[test]
+fn the_status_map_overrides_a_status_and_custom_statuses_map_by_position_of_resolved_only() {
+    let config = following(&[
+        (
+            "JANUS_INCIDENT__STATUSES",
+            "triage,investigating,fixing,closed",
+        ),
+        ("JANUS_STATUSPAGE__STATUS_MAP__FIXING", "identified"),
+    ])
+    .unwrap();
+    let policy = policy(&config);
+    assert_eq!(policy.target("triage"), None, "unmapped: left alone");
+    assert_eq!(
+        policy.target("investigating"),
+        Some(IncidentStatus::Investigating)
+    );
+    assert_eq!(policy.target("fixing"), Some(IncidentStatus::Identified));
+    assert_eq!(
+        policy.target("closed"),
+        Some(IncidentStatus::Resolved),
+        "the resolved status resolves, whatever its name"
+    );
+    let warning = config
+        .warnings()
+        .into_iter()
+        .find(|w| w.contains("statuspage.follow_incident"))
+        .expect("a warning naming the statuses left alone");
+    assert!(
+        warning.contains("triage") && !warning.contains("fixing"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_status_map_entry_for_a_status_that_is_not_configured_names_the_key_and_its_source() {
+    assert_eq!(
+        following(&[("JANUS_STATUSPAGE__STATUS_MAP__FIXING", "identified")])
+            .unwrap_err()
+            .to_string(),
+        "invalid value for `statuspage.status_map.fixing` (from environment variable \
+         JANUS_STATUSPAGE__STATUS_MAP__FIXING): `fixing` is not a status of `incident.statuses`; \
+         expected one of investigating, identified, monitoring, resolved"
+    );
+}
+
+#[test]
+fn a_status_map_value_that_is_not_a_statuspage_status_is_refused() {
+    let error = toml_err(
+        "[statuspage]\nenabled = true\napi_key = \"k\"\npage_id = \"p\"\nallow_everyone = true\n\
+         follow_incident = true\n[statuspage.status_map]\nmonitoring = \"watching\"\n",
+        &[],
+    );
+    assert_eq!(
+        error,
+        "invalid value for `statuspage.status_map.monitoring` (from TOML file FILE): `watching` \
+         is not a Statuspage incident status; expected investigating, identified, monitoring or \
+         resolved"
+    );
+}
+
+#[test]
+fn only_the_resolved_status_may_resolve_the_statuspage_incident() {
+    let error = following(&[("JANUS_STATUSPAGE__STATUS_MAP__MONITORING", "resolved")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("invalid value for `statuspage.status_map` (from environment variable"),
+        "{error}"
+    );
+    assert!(error.contains("`monitoring` is an open status"), "{error}");
+
+    let error = following(&[("JANUS_STATUSPAGE__STATUS_MAP__RESOLVED", "monitoring")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`statuspage.status_map.resolved`")
+            && error.contains("can only map to `resolved`"),
+        "{error}"
+    );
+
+    // A custom list where an open status is called `resolved` is ambiguous
+    // until that status is mapped explicitly.
+    let error = following(&[("JANUS_INCIDENT__STATUSES", "investigating,resolved,closed")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("invalid value for `incident.statuses` (from environment variable JANUS_INCIDENT__STATUSES)"),
+        "{error}"
+    );
+    assert!(
+        error.contains("by its name it would map to `resolved`"),
+        "{error}"
+    );
+    let config = following(&[
+        ("JANUS_INCIDENT__STATUSES", "investigating,resolved,closed"),
+        ("JANUS_STATUSPAGE__STATUS_MAP__RESOLVED", "monitoring"),
+    ])
+    .unwrap();
+    assert_eq!(
+        policy(&config).target("resolved"),
+        Some(IncidentStatus::Monitoring)
+    );
+}
+
+#[test]
+fn follow_messages_can_be_changed_but_not_blank_or_unknown() {
+    let config = following(&[(
+        "JANUS_STATUSPAGE__FOLLOW_MESSAGES__RESOLVED",
+        "All systems are back.",
+    )])
+    .unwrap();
+    assert_eq!(
+        policy(&config).message(Some(IncidentStatus::Monitoring), IncidentStatus::Resolved),
+        "All systems are back."
+    );
+    let error = following(&[("JANUS_STATUSPAGE__FOLLOW_MESSAGES__FIXED", "Done.")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`statuspage.follow_messages.fixed`")
+            && error.contains("investigating, identified, monitoring, resolved, reopened"),
+        "{error}"
+    );
+    let error = following(&[("JANUS_STATUSPAGE__FOLLOW_MESSAGES__IDENTIFIED", "  ")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`statuspage.follow_messages.identified`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn following_without_the_statuspage_integration_is_accepted_with_a_warning() {
+    let config = load(&[("JANUS_STATUSPAGE__FOLLOW_INCIDENT", "true")]).unwrap();
+    assert!(config.statuspage.is_none());
+    let warning = config
+        .warnings()
+        .into_iter()
+        .find(|w| w.contains("statuspage.follow_incident"))
+        .expect("a warning");
+    assert!(
+        warning.contains("JANUS_STATUSPAGE__FOLLOW_INCIDENT") && warning.contains("does nothing"),
+        "{warning}"
+    );
+}

@@ -94,10 +94,18 @@ fn row(result: &ProviderResult) -> ProviderRow {
 fn incident_row(incident: &ProviderIncident) -> ProviderIncidentRow {
     ProviderIncidentRow {
         title: SlackText::from_user(&incident.title).truncate_chars(MAX_TITLE),
-        status: SlackText::from_user(&crate::domain::text::humanize(&incident.status))
-            .truncate_chars(MAX_STATUS),
+        status: SlackText::from_user(&status_label(&incident.status)).truncate_chars(MAX_STATUS),
         url: incident.url.as_ref().and_then(link_target),
     }
+}
+
+/// A provider's incident status as people read it: a Statuspage status's
+/// label (`Identified`, not `identified`), any other word made into one.
+fn status_label(status: &str) -> String {
+    crate::statuspage::IncidentStatus::from_wire(status).map_or_else(
+        || crate::domain::text::humanize(status),
+        |s| s.label().to_owned(),
+    )
 }
 
 /// A URL as the target of a `<url|text>` link: `&`, `<`, `>` escaped as

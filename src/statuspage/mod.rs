@@ -5,7 +5,9 @@
 //! - `types.rs`: statuses, components, incidents — wire spellings and labels;
 //! - `client.rs`: [`StatuspageClient`], the only place that holds the key;
 //! - `limiter.rs`: one request per second per key, as Statuspage demands;
-//! - `error.rs`: [`StatuspageError`] and the sentence each one shows a user.
+//! - `error.rs`: [`StatuspageError`] and the sentence each one shows a user;
+//! - `follow.rs`: [`FollowPolicy`], which Statuspage status each Janus status
+//!   means when the Statuspage incident follows the incident.
 //!
 //! What must stay true:
 //! - the key travels only in `Authorization: OAuth <key>`, only to the
@@ -21,11 +23,15 @@
 
 mod client;
 mod error;
+mod follow;
 mod limiter;
 mod types;
 
 pub use client::{ClientOptions, DEFAULT_COMPONENTS_TTL, DEFAULT_TIMEOUT, StatuspageClient};
 pub use error::StatuspageError;
+pub use follow::{
+    DEFAULT_FOLLOW_MESSAGES, FollowError, FollowMessage, FollowPolicy, MAX_FOLLOW_MESSAGE_CHARS,
+};
 pub use types::{
     Component, ComponentId, ComponentStatus, Impact, Incident, IncidentId, IncidentStatus,
     IncidentUpdate, NewIncident,

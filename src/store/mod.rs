@@ -205,6 +205,13 @@ pub struct StatuspageLink {
     /// A create asked for and not yet recorded as done: its POST may have
     /// worked, so the next attempt looks for it by this key first.
     pub pending_create: Option<PendingCreate>,
+    /// The incident's status the Statuspage incident was last brought in
+    /// line with (followed, or a person's create or update): a different
+    /// status now is a move not yet followed.
+    pub followed_status: Option<String>,
+    /// Whether the people who published chose to notify subscribers; a
+    /// followed move does as they did.
+    pub notify: bool,
 }
 
 /// The intent to create a Statuspage incident, stored before the POST.
@@ -224,6 +231,21 @@ pub struct StatuspageAction<'a> {
     /// `created`, `adopted` (found after a lost answer), `updated` or `resolved`.
     pub action: &'a str,
     /// The message published to customers.
+    pub body: &'a str,
+    /// Whether subscribers were notified (kept for followed moves); `None`
+    /// keeps what was chosen before.
+    pub notify: Option<bool>,
+}
+
+/// A move Janus made on Statuspage following the incident's status, for
+/// the record (history actor `janus`).
+#[derive(Debug, Clone)]
+pub struct FollowedMove<'a> {
+    /// The Statuspage status it now shows.
+    pub status: &'a str,
+    /// `updated`, `resolved` or `reopened`.
+    pub action: &'a str,
+    /// What customers were told.
     pub body: &'a str,
 }
 
@@ -649,6 +671,24 @@ pub trait StatuspageLinks: Send + Sync {
         touched: &[String],
         action: &StatuspageAction<'_>,
     ) -> Result<(), StoreError>;
+
+    /// Records that the Statuspage incident now reflects the incident's
+    /// status `followed`. With `moved`, Janus changed it: its new status,
+    /// and the move in the incident's history (actor `janus`, kind
+    /// `statuspage`), in one transaction. Without, Janus left it as it was
+    /// (nothing to change, or it gave up and said so).
+    async fn set_statuspage_followed(
+        &self,
+        id: IncidentId,
+        followed: &str,
+        moved: Option<&FollowedMove<'_>>,
+    ) -> Result<(), StoreError>;
+
+    /// Incidents with a Statuspage incident whose status moved since it was
+    /// last followed, and last changed at least `settled` ago (younger ones
+    /// may still be being followed): what a crash left unfollowed.
+    async fn unfollowed_statuspage(&self, settled: Duration)
+    -> Result<Vec<IncidentId>, StoreError>;
 }
 
 /// A message marked for an incident's timeline.

@@ -29,6 +29,7 @@ mod slack_client;
 mod socket_mode;
 mod start;
 mod statuspage;
+mod statuspage_follow;
 mod statuspage_slack;
 mod store;
 mod timeline;

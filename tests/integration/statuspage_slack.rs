@@ -17,7 +17,10 @@ const WAIT: Duration = Duration::from_secs(20);
 const BOB: &str = "U0BOB0001";
 
 /// The Statuspage settings of a page, plus `extra` (who may publish).
-fn statuspage_env<'a>(base: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn statuspage_env<'a>(
+    base: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut env = vec![
         ("STATUSPAGE_INTEGRATION_ENABLED", "true"),
         ("STATUSPAGE_API_KEY", API_KEY),
@@ -70,7 +73,7 @@ async fn setup_with_groups(
 }
 
 /// The Statuspage message in the incident channel (prompt or management).
-fn statuspage_message(app: &TestApp, channel: &Channel) -> Option<slack_fake::Message> {
+pub(crate) fn statuspage_message(app: &TestApp, channel: &Channel) -> Option<slack_fake::Message> {
     app.slack.messages(&channel.id).into_iter().find(|m| {
         let json = m.blocks.clone().unwrap_or_default().to_string();
         json.contains("janus.statuspage") || json.contains("Statuspage:")
@@ -78,7 +81,7 @@ fn statuspage_message(app: &TestApp, channel: &Channel) -> Option<slack_fake::Me
 }
 
 /// `user` clicks `action_id` on the Statuspage message.
-async fn click_as(app: &TestApp, channel: &Channel, action_id: &str, user: &str) {
+pub(crate) async fn click_as(app: &TestApp, channel: &Channel, action_id: &str, user: &str) {
     let message = app
         .slack
         .wait_for("the Statuspage message", WAIT, |_| {
@@ -99,12 +102,17 @@ async fn click_as(app: &TestApp, channel: &Channel, action_id: &str, user: &str)
 }
 
 /// Alice clicks `action_id` on the Statuspage message; returns the modal opened.
-async fn open(app: &TestApp, channel: &Channel, action_id: &str) -> Value {
+pub(crate) async fn open(app: &TestApp, channel: &Channel, action_id: &str) -> Value {
     open_as(app, channel, action_id, ALICE).await
 }
 
 /// `user` clicks `action_id` on the Statuspage message; returns the modal opened.
-async fn open_as(app: &TestApp, channel: &Channel, action_id: &str, user: &str) -> Value {
+pub(crate) async fn open_as(
+    app: &TestApp,
+    channel: &Channel,
+    action_id: &str,
+    user: &str,
+) -> Value {
     let before = app.slack.calls_to("views.open").len();
     click_as(app, channel, action_id, user).await;
     app.slack
@@ -117,12 +125,17 @@ async fn open_as(app: &TestApp, channel: &Channel, action_id: &str, user: &str) 
 }
 
 /// Alice submits `view` with `values` (block id → action "value" state).
-async fn submit(app: &TestApp, view: &Value, values: Value) -> Option<Value> {
+pub(crate) async fn submit(app: &TestApp, view: &Value, values: Value) -> Option<Value> {
     submit_as(app, view, values, ALICE).await
 }
 
 /// `user` submits `view` with `values`; returns the ack's payload.
-async fn submit_as(app: &TestApp, view: &Value, values: Value, user: &str) -> Option<Value> {
+pub(crate) async fn submit_as(
+    app: &TestApp,
+    view: &Value,
+    values: Value,
+    user: &str,
+) -> Option<Value> {
     let payload = json!({
         "type": "view_submission",
         "team": { "id": "T0FAKE", "domain": "acme" },
@@ -178,7 +191,7 @@ async fn doctor_publishers(
 }
 
 /// Whether people were shown a setting's name anywhere.
-fn names_a_setting(text: &str) -> bool {
+pub(crate) fn names_a_setting(text: &str) -> bool {
     [
         "JANUS_",
         "STATUSPAGE_",
@@ -190,11 +203,11 @@ fn names_a_setting(text: &str) -> bool {
     .any(|needle| text.contains(needle))
 }
 
-fn text(v: &str) -> Value {
+pub(crate) fn text(v: &str) -> Value {
     json!({ "value": { "type": "plain_text_input", "value": v } })
 }
 
-fn option(v: &str) -> Value {
+pub(crate) fn option(v: &str) -> Value {
     json!({ "value": { "type": "static_select", "selected_option": { "value": v, "text": { "type": "plain_text", "text": v } } } })
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use janus::config::DatabaseConfig;
 use janus::domain::ids::{ChannelId, MessageTs, UserId};
 use janus::store::{
-    Assigned, Change, ClaimOutcome, IncidentId, NewIncident, OwnedMessage, ReminderClaim,
-    ReminderKind, StatuspageAction, Store, StoreError,
+    Assigned, Change, ClaimOutcome, FollowedMove, IncidentId, NewIncident, OwnedMessage,
+    ReminderClaim, ReminderKind, StatuspageAction, Store, StoreError,
 };
 use secrecy::SecretString;
 use tokio::task::JoinSet;
@@ -107,6 +107,7 @@ on_both_backends!(migrated:
     of_many_simultaneous_react_claims_exactly_one_wins,
     the_statuspage_link_keeps_the_message_and_the_union_of_touched_components,
     a_statuspage_create_intent_keeps_its_first_key_until_the_incident_is_recorded,
+    a_status_change_is_listed_as_unfollowed_until_the_statuspage_incident_follows_it,
     unpublished_changes_are_completed_incidents_changed_after_their_last_publication,
     a_redelivered_change_is_refused_and_changes_nothing,
     changes_start_unannounced_and_are_listed_until_marked,
@@ -1065,11 +1066,109 @@ async fn the_statuspage_link_keeps_the_message_and_the_union_of_touched_componen
     assert_eq!(link.touched_components, components(&["api"]));
 }
 
+async fn a_status_change_is_listed_as_unfollowed_until_the_statuspage_incident_follows_it(db: Db) {
+    let id = declared(&*db.store, 1).await;
+    let unlinked = declared(&*db.store, 2).await;
+    db.store
+        .set_status(unlinked, "identified", false, &user(1), "d-unlinked")
+        .await
+        .unwrap();
+    // A person's create records the incident's status as followed.
+    let creator = user(1);
+    let created = StatuspageAction {
+        notify: Some(false),
+        ..action(&creator, "created")
+    };
+    db.store
+        .set_statuspage_incident(id, "sp1", "investigating", &[], &created)
+        .await
+        .unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.followed_status.as_deref(), Some("investigating"));
+    assert!(!link.notify, "the person's choice is kept");
+    assert!(
+        db.store
+            .unfollowed_statuspage(Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing to follow; an incident without a Statuspage incident never is"
+    );
+
+    db.store
+        .set_status(id, "identified", false, &user(1), "d-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .unfollowed_statuspage(Duration::ZERO)
+            .await
+            .unwrap(),
+        [id]
+    );
+    assert!(
+        db.store
+            .unfollowed_statuspage(Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a change younger than `settled` may still be followed live"
+    );
+
+    let moved = FollowedMove {
+        status: "identified",
+        action: "updated",
+        body: "The issue has been identified.",
+    };
+    db.store
+        .set_statuspage_followed(id, "identified", Some(&moved))
+        .await
+        .unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.status.as_deref(), Some("identified"));
+    assert_eq!(link.followed_status.as_deref(), Some("identified"));
+    assert!(
+        db.store
+            .unfollowed_statuspage(Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let history = db.store.history(id).await.unwrap();
+    let entry = history
+        .iter()
+        .rfind(|e| e.kind == "statuspage")
+        .expect("the move in the history");
+    assert_eq!(entry.actor, "janus");
+    assert_eq!(entry.detail["following"], "identified");
+    assert_eq!(entry.detail["statuspage_id"], "sp1");
+
+    // Left alone (unmapped, or given up): followed, Statuspage unchanged,
+    // nothing in the history.
+    db.store
+        .set_status(id, "monitoring", false, &user(1), "d-2")
+        .await
+        .unwrap();
+    db.store
+        .set_statuspage_followed(id, "monitoring", None)
+        .await
+        .unwrap();
+    let link = db.store.statuspage_link(id).await.unwrap().unwrap();
+    assert_eq!(link.status.as_deref(), Some("identified"));
+    assert_eq!(link.followed_status.as_deref(), Some("monitoring"));
+    assert_eq!(
+        db.store.history(id).await.unwrap().len(),
+        history.len() + 1,
+        "only the status change"
+    );
+}
+
 fn action<'a>(actor: &'a UserId, action: &'a str) -> StatuspageAction<'a> {
     StatuspageAction {
         actor,
         action,
         body: "We are looking into it.",
+        notify: None,
     }
 }
 

@@ -142,6 +142,7 @@ impl FakeStatuspage {
             api_url: Url::parse(&self.base_url()).expect("base URL"),
             allowed_group: None,
             allow_everyone: false,
+            follow: None,
         }
     }
 
@@ -490,7 +491,8 @@ impl Page {
             match status.as_str() {
                 "monitoring" => incident.fields.insert("monitoring_at".into(), at.into()),
                 "resolved" => incident.fields.insert("resolved_at".into(), at.into()),
-                _ => None,
+                // Reopened: Statuspage takes a resolved incident back.
+                _ => incident.fields.insert("resolved_at".into(), Value::Null),
             };
         }
         self.apply(&mut incident, &request, status.as_deref());

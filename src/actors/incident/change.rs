@@ -67,6 +67,10 @@ impl IncidentActor {
         // the line in the channel.
         self.publisher
             .refresh_for(incident.id, click.response_url.as_ref());
+        if let (Field::Status, Some(statuspage)) = (field, &self.statuspage) {
+            // In a task of its own: nobody waits for Statuspage.
+            statuspage.follow(incident.id);
+        }
         let fresh = match self.store.incidents.incident(incident.id).await {
             Ok(Some(fresh)) => fresh,
             _ => incident.clone(),

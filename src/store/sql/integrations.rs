@@ -1,13 +1,15 @@
 //! What the optional integrations keep: react-to-create's claims and the
 //! Statuspage incident each incident drives.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use super::{Arg, Backend, Conn, Read, conn, id_column, record, write};
 use crate::domain::ids::{ChannelId, MessageTs, UserId};
 use crate::store::{
-    IncidentId, PendingCreate, ReactTriggers, StatuspageAction, StatuspageLink, StatuspageLinks,
-    StoreError,
+    FollowedMove, IncidentId, PendingCreate, ReactTriggers, StatuspageAction, StatuspageLink,
+    StatuspageLinks, StoreError,
 };
 
 #[async_trait::async_trait]
@@ -82,7 +84,8 @@ impl<B: Backend> StatuspageLinks for B {
             .await?
             .fetch_optional(
                 "SELECT message_ts, statuspage_id, status, touched_components, create_key, \
-                 create_requested_by FROM statuspage_incidents WHERE incident_id = $1",
+                 create_requested_by, followed_status, notify FROM statuspage_incidents \
+                 WHERE incident_id = $1",
                 &[Arg::Int(id.0)],
             )
             .await?;
@@ -100,6 +103,8 @@ impl<B: Backend> StatuspageLinks for B {
             status: row.maybe_text("status")?,
             touched_components: components(row.json("touched_components")?),
             pending_create,
+            followed_status: row.maybe_text("followed_status")?,
+            notify: row.boolean("notify")?,
         }))
     }
 
@@ -168,11 +173,16 @@ impl<B: Backend> StatuspageLinks for B {
         let mut tx = write(self).await?;
         // Serialised on the incident (even across replicas), so the union
         // below never loses what a concurrent update touched.
-        tx.execute(
-            "SELECT id FROM incidents WHERE id = $1{for_update}",
-            &[Arg::Int(id.0)],
-        )
-        .await?;
+        // Its status now is what Statuspage reflects once this is done: a
+        // person's own action is never undone by following.
+        let followed = tx
+            .fetch_optional(
+                "SELECT status FROM incidents WHERE id = $1{for_update}",
+                &[Arg::Int(id.0)],
+            )
+            .await?
+            .map(|row| row.text("status"))
+            .transpose()?;
         let before = tx
             .fetch_optional(
                 "SELECT touched_components FROM statuspage_incidents WHERE incident_id = $1",
@@ -188,18 +198,28 @@ impl<B: Backend> StatuspageLinks for B {
         all.dedup();
         tx.execute(
             "INSERT INTO statuspage_incidents \
-             (incident_id, statuspage_id, status, touched_components) VALUES ($1, $2, $3, $4) \
+             (incident_id, statuspage_id, status, touched_components, followed_status) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (incident_id) DO UPDATE SET statuspage_id = EXCLUDED.statuspage_id, \
              status = EXCLUDED.status, touched_components = EXCLUDED.touched_components, \
+             followed_status = EXCLUDED.followed_status, \
              create_key = NULL, create_requested_by = NULL, updated_at = {now}",
             &[
                 Arg::Int(id.0),
                 Arg::Text(statuspage_id),
                 Arg::Text(status),
                 Arg::Json(serde_json::json!(all)),
+                Arg::MaybeText(followed.as_deref()),
             ],
         )
         .await?;
+        if let Some(notify) = action.notify {
+            tx.execute(
+                "UPDATE statuspage_incidents SET notify = $2 WHERE incident_id = $1",
+                &[Arg::Int(id.0), Arg::Bool(notify)],
+            )
+            .await?;
+        }
         // Who spoke to customers, and what they said: the incident's history.
         let detail = serde_json::json!({
             "action": action.action,
@@ -219,5 +239,72 @@ impl<B: Backend> StatuspageLinks for B {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_statuspage_followed(
+        &self,
+        id: IncidentId,
+        followed: &str,
+        moved: Option<&FollowedMove<'_>>,
+    ) -> Result<(), StoreError> {
+        let mut tx = write(self).await?;
+        tx.execute(
+            "SELECT id FROM incidents WHERE id = $1{for_update}",
+            &[Arg::Int(id.0)],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE statuspage_incidents SET followed_status = $2, \
+             status = COALESCE($3, status), updated_at = {now} WHERE incident_id = $1",
+            &[
+                Arg::Int(id.0),
+                Arg::Text(followed),
+                Arg::MaybeText(moved.map(|m| m.status)),
+            ],
+        )
+        .await?;
+        if let Some(moved) = moved {
+            let statuspage_id = tx
+                .fetch_optional(
+                    "SELECT statuspage_id FROM statuspage_incidents WHERE incident_id = $1",
+                    &[Arg::Int(id.0)],
+                )
+                .await?
+                .map(|row| row.maybe_text("statuspage_id"))
+                .transpose()?
+                .flatten();
+            // Janus spoke to customers on its own: the history says so, and
+            // which incident status it followed.
+            let detail = serde_json::json!({
+                "action": moved.action,
+                "statuspage_id": statuspage_id,
+                "status": moved.status,
+                "body": moved.body,
+                "following": followed,
+            });
+            record(&mut *tx, id, "janus", "statuspage", detail, false).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unfollowed_statuspage(
+        &self,
+        settled: Duration,
+    ) -> Result<Vec<IncidentId>, StoreError> {
+        let rows = conn(self)
+            .await?
+            .fetch_all(
+                "SELECT s.incident_id FROM statuspage_incidents s \
+                 JOIN incidents i ON i.id = s.incident_id \
+                 WHERE s.statuspage_id IS NOT NULL \
+                 AND (s.followed_status IS NULL OR s.followed_status <> i.status) \
+                 AND i.updated_at < {cutoff} ORDER BY s.incident_id",
+                &[Arg::Float(settled.as_secs_f64())],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok(IncidentId(row.int("incident_id")?)))
+            .collect()
     }
 }
