@@ -268,17 +268,20 @@ async fn the_slash_command_is_configurable_and_every_message_names_the_configure
     assert!(!text.contains("/incident"), "{text}");
 }
 
+/// What `@janus help` answers on `app` (which lives until it has answered:
+/// an `async fn` owns its arguments whole).
+async fn help_text(app: TestApp, event_id: &str) -> String {
+    let general = app.slack.add_channel("general", true);
+    let payload = payloads::app_mention(&general, &format!("<@{BOT}> help"), event_id, None);
+    app.slack
+        .send_envelope(slack_fake::envelope("events_api", payload, false))
+        .await;
+    let call = app.slack.wait_for_call("chat.postMessage", WAIT).await;
+    all_text(&call.params["blocks"])
+}
+
 #[tokio::test]
 async fn help_lists_the_optional_features_that_are_on_and_only_those() {
-    let help_text = |app: TestApp, event_id: &'static str| async move {
-        let general = app.slack.add_channel("general", true);
-        let payload = payloads::app_mention(&general, &format!("<@{BOT}> help"), event_id, None);
-        app.slack
-            .send_envelope(slack_fake::envelope("events_api", payload, false))
-            .await;
-        let call = app.slack.wait_for_call("chat.postMessage", WAIT).await;
-        all_text(&call.params["blocks"])
-    };
     let plain = help_text(TestApp::spawn().await, "Ev0HELPF1").await;
     assert!(!plain.contains("to declare an incident from it"), "{plain}");
     assert!(
