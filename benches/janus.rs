@@ -3,8 +3,14 @@
 //! on loopback and a real Postgres (or the embedded SQLite default).
 //!
 //! Scenarios (all by default, in this order): `size`, `start`, `declare`,
-//! `ack`, `burst`, `clicks`, `rss`. Each starts its own fake, database and `janus`
-//! process, so one scenario's backlog never leaks into the next.
+//! `ack`, `burst`, `clicks`, `rss`, `memory`. Each starts its own fake,
+//! database and `janus` process, so one scenario's backlog never leaks into
+//! the next.
+//!
+//! `ack` and `memory` also run an ack-only client (this binary again, with
+//! `--ack-only-client`: it opens the sockets and acks every envelope, and
+//! does nothing else) on the same fake, so Janus's figures are read as a
+//! ratio to the floor the machine and the fake allow in the same run.
 //!
 //! Why a subprocess and not `janus::app::start` in this process: the fake
 //! runs here, and sharing one tokio runtime with it would charge the fake's
@@ -102,14 +108,15 @@ impl Table {
 }
 
 fn main() {
+    janus::install_crypto_provider();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == ACK_ONLY_FLAG) {
+        ack_only_client(&args[at + 1], args[at + 2].parse().expect("a socket count"));
+    }
     // `cargo bench` passes `--bench`; anything not starting with `-` names a
     // scenario.
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let wanted: Vec<String> = args.into_iter().filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    janus::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -139,6 +146,9 @@ fn main() {
         }
         if run("rss") {
             rss(&mut table, 1_000).await;
+        }
+        if run("memory") {
+            memory_after_bursts(&mut table).await;
         }
     });
     table.print();
@@ -196,6 +206,11 @@ impl Bot {
             cmd.env("DATABASE_URL", url);
         }
         cmd.envs(extra.iter().map(|(k, v)| (k, v)));
+        // glibc's allocator tunables pass through, to measure them without
+        // a build (`GLIBC_TUNABLES=glibc.malloc.arena_max=1 cargo bench …`).
+        cmd.envs(
+            std::env::vars().filter(|(k, _)| k == "GLIBC_TUNABLES" || k.starts_with("MALLOC_")),
+        );
         let spawned_at = Instant::now();
         let child = cmd.spawn().expect("spawn janus");
         Bot {
@@ -207,21 +222,7 @@ impl Bot {
 
     /// The process's memory from `/proc/<pid>/status`, in KiB.
     fn memory(&self) -> Memory {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/<pid>/status");
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0)
-        };
-        Memory {
-            rss: field("VmRSS:"),
-            peak: field("VmHWM:"),
-            anon: field("RssAnon:"),
-            file: field("RssFile:"),
-        }
+        Memory::of(self.child.id())
     }
 
     /// Resident file-backed KiB per file (`/proc/<pid>/smaps`), largest
@@ -292,6 +293,25 @@ struct Memory {
 }
 
 impl Memory {
+    /// Process `pid`'s memory from `/proc/<pid>/status`, in KiB.
+    fn of(pid: u32) -> Memory {
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        Memory {
+            rss: field("VmRSS:"),
+            peak: field("VmHWM:"),
+            anon: field("RssAnon:"),
+            file: field("RssFile:"),
+        }
+    }
+
     fn show(&self) -> String {
         format!(
             "{} (anon {}, file {})",
@@ -633,6 +653,8 @@ fn trace_acks(dir: &str, n: usize, started: Instant, acks: &[slack_fake::Ack]) {
 /// `n` envelopes sent back to back, half `@janus help` mentions and half
 /// status clicks on the control message of an existing incident.
 async fn ack_burst(table: &mut Table, n: usize) {
+    // The floor first: the ack-only client on a fake of its own.
+    let floor = ack_only_latencies(n).await;
     let (slack, general, _digest) = workspace().await;
     let db = TestDb::postgres().await;
     let metrics_port = free_port();
@@ -720,6 +742,18 @@ async fn ack_burst(table: &mut Table, n: usize) {
             ms(latencies[latencies.len() - 1])
         ),
         target,
+    );
+    let (p99, floor_p99) = (percentile(&latencies, 0.99), percentile(&floor, 0.99));
+    table.add(
+        "ack",
+        &format!("burst of {n}: ack p99, Janus / ack-only client on the same machine and fake"),
+        format!(
+            "{} / {} = {:.1}×",
+            ms(p99),
+            ms(floor_p99),
+            p99.as_secs_f64() / floor_p99.as_secs_f64().max(1e-6)
+        ),
+        "≤ 3×",
     );
     // What the bot itself measures, from reading a frame to writing its
     // ack: the fake's share of the latency above (writing, then reading
@@ -1239,5 +1273,203 @@ async fn rss(table: &mut Table, n: usize) {
         &format!("idle after a restart with {n} incidents stored"),
         restarted.show(),
         "< 15 MB",
+    );
+}
+
+// ---- the floor: a client that only acks ------------------------------------------
+
+/// The flag that turns this binary into the ack-only client.
+const ACK_ONLY_FLAG: &str = "--ack-only-client";
+
+/// Opens `sockets` Socket Mode connections at the fake behind `api_url` and
+/// acks every envelope, as Janus's socket does (one thread, the envelope id
+/// read with serde_json, the ack written at once), doing nothing else: what
+/// the machine and the fake allow, to read Janus's figures against. Never
+/// returns; the bench kills it.
+fn ack_only_client(api_url: &str, sockets: usize) -> ! {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..sockets {
+            let opened: Value = http
+                .post(format!("{api_url}apps.connections.open"))
+                .bearer_auth(slack_fake::APP_TOKEN)
+                .send()
+                .await
+                .expect("apps.connections.open")
+                .json()
+                .await
+                .expect("its answer");
+            let url = opened["url"].as_str().expect("a socket URL").to_owned();
+            // Without Nagle, as Janus's own socket: an ack is one small write.
+            let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+                .await
+                .expect("the socket opens");
+            tokio::spawn(async move {
+                while let Some(Ok(frame)) = ws.next().await {
+                    let Message::Text(text) = frame else { continue };
+                    let envelope: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if let Some(id) = envelope.get("envelope_id").and_then(Value::as_str) {
+                        let ack = serde_json::json!({ "envelope_id": id }).to_string();
+                        if ws.send(Message::text(ack)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        std::future::pending::<()>().await;
+    });
+    unreachable!("the ack-only client runs until killed")
+}
+
+/// The ack-only client as a process, killed on drop.
+struct AckOnly {
+    child: Child,
+}
+
+impl AckOnly {
+    fn spawn(slack: &FakeSlack, sockets: usize) -> AckOnly {
+        let child = Command::new(std::env::current_exe().expect("this binary"))
+            .args([ACK_ONLY_FLAG, &slack.api_url(), &sockets.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn the ack-only client");
+        AckOnly { child }
+    }
+
+    fn memory(&self) -> Memory {
+        Memory::of(self.child.id())
+    }
+}
+
+impl Drop for AckOnly {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `n` `@janus help` mentions in `channel`, as envelopes.
+fn help_mentions(channel: &str, n: usize, tag: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let payload = payloads::app_mention(
+                channel,
+                &format!("<@{BOT}> help"),
+                &format!("Ev0{tag}x{i}"),
+                None,
+            );
+            slack_fake::envelope("events_api", payload, false)
+        })
+        .collect()
+}
+
+/// Sends `envelopes` as fast as the fake can and waits until each is
+/// acked; returns the ack latencies, sorted.
+async fn acked(slack: &FakeSlack, envelopes: Vec<Value>) -> Vec<Duration> {
+    let ids: HashSet<String> = envelopes.iter().map(slack_fake::envelope_id_of).collect();
+    let before = slack.ack_count();
+    let n = envelopes.len();
+    for envelope in envelopes {
+        slack.send_envelope(envelope).await;
+    }
+    poll(&format!("{n} acks"), WAIT, || {
+        slack.ack_count() >= before + n
+    })
+    .await;
+    let mut latencies: Vec<Duration> = slack
+        .acks()
+        .into_iter()
+        .filter(|a| ids.contains(&a.envelope_id))
+        .map(|a| a.latency)
+        .collect();
+    latencies.sort();
+    latencies
+}
+
+/// The ack-only client's ack latencies for a burst of `n` envelopes, on a
+/// fake of its own: the floor for [`ack_burst`]'s ratio.
+async fn ack_only_latencies(n: usize) -> Vec<Duration> {
+    let (slack, general, _) = workspace().await;
+    let _client = AckOnly::spawn(&slack, 2);
+    new_sockets(&slack, 0, 2).await;
+    acked(&slack, help_mentions(&general, n, &format!("FLOOR{n}"))).await
+}
+
+/// Memory after bursts: Janus (on Postgres) and the ack-only client, idle,
+/// then 10 s after a burst of 500 and after one of 5,000 `@janus help`
+/// mentions, which Janus answers (each answer posted before the clock
+/// starts).
+async fn memory_after_bursts(table: &mut Table) {
+    const SETTLE: Duration = Duration::from_secs(10);
+    let bursts = [500, 5_000];
+    // The floor first, on a fake of its own.
+    let (slack, general, _) = workspace().await;
+    let client = AckOnly::spawn(&slack, 2);
+    new_sockets(&slack, 0, 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut floor = vec![client.memory()];
+    for n in bursts {
+        acked(&slack, help_mentions(&general, n, &format!("MFLOOR{n}"))).await;
+        tokio::time::sleep(SETTLE).await;
+        floor.push(client.memory());
+    }
+    drop(client);
+
+    let (slack, general, _) = workspace().await;
+    let db = TestDb::postgres().await;
+    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    new_sockets(&slack, 0, 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut janus = vec![bot.memory()];
+    for n in bursts {
+        let answered = slack.message_count(&general);
+        acked(&slack, help_mentions(&general, n, &format!("MEM{n}"))).await;
+        poll(&format!("{n} help answers"), WAIT, || {
+            slack.message_count(&general) >= answered + n
+        })
+        .await;
+        tokio::time::sleep(SETTLE).await;
+        bot.assert_alive();
+        janus.push(bot.memory());
+    }
+    let labels = [
+        "idle after start",
+        "10 s after 500 help mentions",
+        "10 s after 5,000 more",
+    ];
+    let targets = ["< 15 MiB", "< 20 MiB", "< 20 MiB"];
+    for ((label, target), (janus, floor)) in
+        labels.iter().zip(targets).zip(janus.iter().zip(&floor))
+    {
+        table.add(
+            "memory",
+            &format!("RSS {label}: Janus (Postgres) / ack-only client"),
+            format!("{} / {}", janus.show(), floor.show()),
+            target,
+        );
+    }
+    let peak = janus.last().map_or(0, |m| m.peak);
+    table.add(
+        "memory",
+        "Janus's peak RSS over both bursts",
+        mib(peak),
+        "—",
+    );
+    // Connections to the fake (HTTP/1.1: one per request in flight at the
+    // peak, kept idle by the HTTP client's pool) hold buffers of their own.
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", bot.child.id())).map_or(0, |d| d.count());
+    table.add(
+        "memory",
+        "Janus's open file descriptors 10 s after the bursts",
+        fds.to_string(),
+        "—",
     );
 }

@@ -357,6 +357,10 @@ impl App {
             actors.tasks.token(),
             shutdown.clone(),
         ));
+        let trimmer = tokio::spawn(crate::memory::trim_after_bursts(
+            metrics.clone(),
+            shutdown.clone(),
+        ));
         let tasks = actors.tasks.clone();
         let (bus, bus_task) = crate::bus::start(store, actors, metrics.clone(), shutdown.clone());
         let socket_mode = socket::SocketMode {
@@ -378,6 +382,7 @@ impl App {
             let _ = recovery.await;
             let _ = gaps.await;
             let _ = reminders.await;
+            let _ = trimmer.await;
             if let Some(health) = health {
                 let _ = health.await;
             }

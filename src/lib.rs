@@ -56,6 +56,7 @@ pub mod domain;
 pub mod egress;
 pub mod export;
 pub mod health;
+pub mod memory;
 pub mod metrics;
 pub mod providers;
 mod recovery;

@@ -95,6 +95,7 @@ enum TemplatesCommand {
 }
 
 fn main() -> ExitCode {
+    janus::memory::limit_arenas();
     janus::install_crypto_provider();
     let cli = Cli::parse();
     let result = tokio::runtime::Builder::new_multi_thread()

@@ -162,6 +162,11 @@ impl Metrics {
         self.envelopes_settled.fetch_add(1, Ordering::Release);
     }
 
+    /// Envelopes the bus is done with since start (see [`crate::memory`]).
+    pub fn envelopes_settled_total(&self) -> u64 {
+        self.envelopes_settled.load(Ordering::Acquire)
+    }
+
     /// Envelopes read from a socket that the bus is not done with yet (see
     /// `app::Running::wait_idle`).
     pub fn envelopes_in_flight(&self) -> u64 {
