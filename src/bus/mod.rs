@@ -291,7 +291,11 @@ impl Dispatcher {
                     let Ok(_turn) = turns.acquire().await else {
                         return;
                     };
-                    handler.handle_held(held).await;
+                    // Boxed once its turn comes: the handling's future is
+                    // large (every actor's state machine nested in it), and
+                    // a burst of thousands waiting their turn would each
+                    // hold one (over 100 MiB at 5,000; BENCHMARKS.md).
+                    Box::pin(handler.handle_held(held)).await;
                 };
                 self.handler.actors.tasks.spawn(alone.instrument(span));
                 return;
