@@ -208,9 +208,9 @@ impl Bot {
         cmd.envs(extra.iter().map(|(k, v)| (k, v)));
         // glibc's allocator tunables pass through, to measure them without
         // a build (`GLIBC_TUNABLES=glibc.malloc.arena_max=1 cargo bench …`).
-        cmd.envs(
-            std::env::vars().filter(|(k, _)| k == "GLIBC_TUNABLES" || k.starts_with("MALLOC_")),
-        );
+        cmd.envs(std::env::vars().filter(|(k, _)| {
+            k == "GLIBC_TUNABLES" || k == "JANUS_LOG_LEVEL" || k.starts_with("MALLOC_")
+        }));
         let spawned_at = Instant::now();
         let child = cmd.spawn().expect("spawn janus");
         Bot {

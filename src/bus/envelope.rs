@@ -76,26 +76,25 @@ pub struct RawEnvelope {
 }
 
 impl RawEnvelope {
-    /// The envelope with its payload parsed, in its span (see [`span`]),
-    /// which knows its channel. A payload too deeply nested to parse becomes
-    /// `null`, which the bus logs as unparsed.
+    /// The envelope with its payload parsed. A payload too deeply nested to
+    /// parse becomes `null`, which the bus logs as unparsed.
     ///
-    /// The span is made here, not where the frame is read: the socket's
-    /// reader only reads and acks, and a span per envelope on it (the fmt
-    /// layer formats its fields when it is made) doubled the ack p99 of a
-    /// burst (BENCHMARKS.md).
+    /// Its span is made when its handling starts ([`Envelope::span`]):
+    /// not where the frame is read (the socket's reader only reads and
+    /// acks, and a span per envelope on it doubled the ack p99 of a burst),
+    /// nor here (a burst waiting its turn would hold a span each, and the
+    /// tracing registry keeps its span slots at their peak number: ~5 MiB
+    /// after 5,000; BENCHMARKS.md).
     pub fn parse(self) -> Envelope {
-        let span = span(&self.envelope_id, &self.kind);
+        let mut unparsed = None;
         let payload = match &self.payload {
             None => Value::Null,
             Some(raw) => serde_json::from_str(raw.get()).unwrap_or_else(|e| {
-                span.in_scope(|| {
-                    tracing::warn!(error = %e, "envelope payload could not be parsed");
-                });
+                unparsed = Some(e);
                 Value::Null
             }),
         };
-        let envelope = Envelope {
+        let mut envelope = Envelope {
             envelope_id: self.envelope_id,
             kind: self.kind,
             payload,
@@ -103,12 +102,12 @@ impl RawEnvelope {
             retry_attempt: self.retry_attempt,
             retry_reason: self.retry_reason,
             answered_in_ack: false,
-            span,
+            span: Span::none(),
         };
-        if let Some(channel) = envelope.channel() {
-            envelope
-                .span
-                .record("channel", tracing::field::display(channel));
+        if let Some(e) = unparsed {
+            envelope.span().in_scope(|| {
+                tracing::warn!(error = %e, "envelope payload could not be parsed");
+            });
         }
         envelope
     }
@@ -131,11 +130,24 @@ pub struct Envelope {
     /// Whether the ack carried a response payload, so handlers know the
     /// person was already answered.
     pub answered_in_ack: bool,
-    /// See [`span`].
+    /// See [`span`]; made by [`Envelope::span`], `Span::none()` until then.
     pub span: Span,
 }
 
 impl Envelope {
+    /// Its span (see [`span`]), which knows its channel: made the first
+    /// time it is asked for, when its handling starts.
+    pub fn span(&mut self) -> Span {
+        if self.span.is_none() {
+            self.span = span(&self.envelope_id, &self.kind);
+            if let Some(channel) = self.channel() {
+                self.span
+                    .record("channel", tracing::field::display(channel));
+            }
+        }
+        self.span.clone()
+    }
+
     /// The channel it happened in, when its payload names one (a view
     /// submission does not).
     pub fn channel(&self) -> Option<&str> {
@@ -225,8 +237,8 @@ mod tests {
                 "response_url": "https://hooks.slack.com/commands/T1/secret",
                 "token": "verification-token",
             });
-            let envelope = raw(EnvelopeKind::SlashCommands, command).parse();
-            envelope.span.in_scope(|| tracing::info!("handled"));
+            let mut envelope = raw(EnvelopeKind::SlashCommands, command).parse();
+            envelope.span().in_scope(|| tracing::info!("handled"));
         });
         let line = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert!(

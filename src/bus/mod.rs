@@ -276,8 +276,9 @@ impl Dispatcher {
             envelope,
             _charge: inbound._charge,
         };
-        let span = held.envelope.span.clone();
-        self.route(held).instrument(span).await;
+        // Routing logs little; the envelope's span is made when its
+        // handling starts (`Envelope::span`).
+        self.route(held).await;
     }
 
     async fn route(&mut self, mut held: Held<Envelope>) {
@@ -286,7 +287,6 @@ impl Dispatcher {
             Route::Lane(key) => key,
             Route::Alone => {
                 let (handler, turns) = (self.handler.clone(), self.alone.clone());
-                let span = held.envelope.span.clone();
                 let alone = async move {
                     let Ok(_turn) = turns.acquire().await else {
                         return;
@@ -297,7 +297,7 @@ impl Dispatcher {
                     // hold one (over 100 MiB at 5,000; BENCHMARKS.md).
                     Box::pin(handler.handle_held(held)).await;
                 };
-                self.handler.actors.tasks.spawn(alone.instrument(span));
+                self.handler.actors.tasks.spawn(alone);
                 return;
             }
         };
@@ -370,8 +370,11 @@ impl Handler {
     /// Handles an envelope in its span, then gives its charge back to the
     /// budget.
     async fn handle_held(&self, held: Held<Envelope>) {
-        let Held { envelope, _charge } = held;
-        let span = envelope.span.clone();
+        let Held {
+            mut envelope,
+            _charge,
+        } = held;
+        let span = envelope.span();
         self.handle(envelope).instrument(span).await;
         drop(_charge);
     }

@@ -402,7 +402,7 @@ impl Reader {
                 let respond = async move {
                     let size = raw.size;
                     let mut envelope = raw.parse();
-                    let span = envelope.span.clone();
+                    let span = envelope.span();
                     async move {
                         let response = tokio::time::timeout(budget, bus.quick_response(&envelope))
                             .await
