@@ -889,7 +889,13 @@ fn metric(port: u16, name: &str) -> Option<f64> {
 async fn declaration_burst(table: &mut Table, n: usize) {
     let (slack, general, digest) = workspace().await;
     let db = TestDb::postgres().await;
-    let mut bot = Bot::spawn(&slack, Store::Postgres(&db.url));
+    // One person declares them all: without lifting the per-person limit
+    // (5 in 10 minutes) the rest would be refused.
+    let mut bot = Bot::spawn_with(
+        &slack,
+        Store::Postgres(&db.url),
+        &[("JANUS_INCIDENT__MAX_DECLARATIONS_PER_USER", "0".to_owned())],
+    );
     new_sockets(&slack, 0, 2).await;
     // One declaration first, without tiers: what one costs, per method.
     let skip = slack.call_count();
@@ -1450,13 +1456,7 @@ fn mixed_burst(
     (0..n)
         .map(|i| {
             if i % 2 == 0 {
-                let payload = payloads::app_mention(
-                    general,
-                    &format!("<@{BOT}> help"),
-                    &format!("Ev0{tag}x{i}"),
-                    None,
-                );
-                slack_fake::envelope("events_api", payload, false)
+                help_mention(general, tag, i)
             } else {
                 let who = if i % 4 == 1 { ALICE } else { BOB };
                 let action = payloads::select("janus.status", statuses[(i / 2) % 3]);
@@ -1470,17 +1470,18 @@ fn mixed_burst(
 
 /// `n` `@janus help` mentions in `channel`, as envelopes.
 fn help_mentions(channel: &str, n: usize, tag: &str) -> Vec<Value> {
-    (0..n)
-        .map(|i| {
-            let payload = payloads::app_mention(
-                channel,
-                &format!("<@{BOT}> help"),
-                &format!("Ev0{tag}x{i}"),
-                None,
-            );
-            slack_fake::envelope("events_api", payload, false)
-        })
-        .collect()
+    (0..n).map(|i| help_mention(channel, tag, i)).collect()
+}
+
+/// The `i`th `@janus help` mention of a burst tagged `tag`, as an envelope.
+fn help_mention(channel: &str, tag: &str, i: usize) -> Value {
+    let payload = payloads::app_mention(
+        channel,
+        &format!("<@{BOT}> help"),
+        &format!("Ev0{tag}x{i}"),
+        None,
+    );
+    slack_fake::envelope("events_api", payload, false)
 }
 
 /// Sends `envelopes` as fast as the fake can and waits until each is

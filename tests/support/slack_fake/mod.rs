@@ -68,7 +68,8 @@ impl FakeSlack {
     /// Slack's socket edge does not share a CPU with its Web API. For the
     /// bench: under a burst the bot calls the Web API hundreds of times,
     /// and on a shared runtime serving those calls would delay reading the
-    /// bot's acks and be charged to the bot's ack latency.
+    /// bot's acks and be charged to the bot's ack latency. The thread lives
+    /// as long as the process, waiting on its listener once unused.
     pub async fn start_with_socket_thread() -> FakeSlack {
         Self::start_with(true).await
     }
