@@ -606,13 +606,7 @@ fn free_port() -> u16 {
 /// The bot's `janus_ack_latency_seconds` histogram: (upper bound in
 /// seconds, cumulative count) for each finite bucket, then (∞, total).
 fn ack_histogram(port: u16) -> Vec<(f64, u64)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the bot's /metrics");
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .expect("ask for /metrics");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read /metrics");
+    let text = metrics_text(port).expect("the bot's /metrics");
     let buckets: Vec<(f64, u64)> = text
         .lines()
         .filter_map(|line| line.strip_prefix("janus_ack_latency_seconds_bucket{le=\""))
@@ -863,6 +857,18 @@ fn histogram_p99(buckets: &[(f64, u64)]) -> String {
         })
 }
 
+/// The bot's `/metrics` page, headers and all.
+fn metrics_text(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// Waits until the bot behind `metrics_port` holds no envelope: everything
 /// it acked has been handled (`janus_bus_held_bytes` is 0).
 async fn wait_idle(metrics_port: u16) {
@@ -874,14 +880,7 @@ async fn wait_idle(metrics_port: u16) {
 
 /// One unlabelled metric's value from the bot's `/metrics`.
 fn metric(port: u16, name: &str) -> Option<f64> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    text.lines().find_map(|line| {
+    metrics_text(port)?.lines().find_map(|line| {
         let (key, value) = line.split_once(' ')?;
         (key == name).then(|| value.trim().parse().ok())?
     })
